@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: MIT
+# Everything built goes under $(OUT). Pattern rules chain
+#   bpf/%.bpf.c -> %.bpf.o -> %.skel.h,  proto/%.proto -> %.pb-c.c,  %.c -> %.o -> binaries.
+# `make V=1` shows the commands.
+
+OUT ?= build
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PROTOC_C ?= protoc-c
+GO ?= go
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -fno-omit-frame-pointer -D_GNU_SOURCE \
+	-I$(OUT) -I$(OUT)/proto -Idaemon -Ibpf $(EXTRA_CFLAGS)
+LDLIBS := -lbpf -lm -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ $(EXTRA_LDLIBS)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf -Wall -Werror
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+PROTO_SRCS := $(patsubst proto/%.proto,$(OUT)/proto/%.pb-c.c,$(wildcard proto/*.proto))
+PROTO_OBJS := $(patsubst %.c,%.o,$(PROTO_SRCS))
+
+# The library that allocscoped and the allocscope CLI share.
+LIB_SRCS := $(filter-out daemon/allocscoped.c,$(wildcard daemon/*.c))
+LIB_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
+CLI_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(wildcard cli/*.c))
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(UNIT_SRCS))
+
+BINS := $(OUT)/allocscope $(OUT)/allocscoped
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all clean test unit-test demo bench fmt
+
+all: $(BINS) $(OUT)/tests/unit_tests test-targets
+
+$(OUT)/vmlinux.h:
+	$(call msg,BTF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(OUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUT)/proto/%.pb-c.c $(OUT)/proto/%.pb-c.h: proto/%.proto
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)/proto
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(OUT)/proto $<
+
+$(OUT)/proto/%.pb-c.o: $(OUT)/proto/%.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
+
+# Every user-space object may include a skeleton or the generated protobuf header.
+$(OUT)/obj/%.o: %.c $(wildcard daemon/*.h bpf/*.h cli/*.h tests/unit/*.h) $(BPF_SKELS) \
+		$(PROTO_SRCS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUT)/libscope.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/allocscope: $(CLI_OBJS) $(OUT)/libscope.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/allocscoped: $(OUT)/obj/daemon/allocscoped.o $(OUT)/libscope.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/tests/unit_tests: $(UNIT_OBJS) $(OUT)/libscope.a | test-fixtures
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+include tests/build.mk
+include tests/fixtures.mk
+
+test: all
+	$(Q)tests/run
+
+unit-test: $(OUT)/tests/unit_tests
+	$(Q)$(OUT)/tests/unit_tests
+
+demo: all
+	$(Q)tests/demo.sh
+
+bench: all
+	$(Q)tests/bench/run.sh
+
+fmt:
+	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h cli/*.c cli/*.h tests/unit/*.c tests/unit/*.h)
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by every user-space module of allocscope: one definition each. */
+#ifndef ALLOCSCOPE_COMMON_H
+#define ALLOCSCOPE_COMMON_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define min_t(type, a, b) ((type)(a) < (type)(b) ? (type)(a) : (type)(b))
+#define max_t(type, a, b) ((type)(a) > (type)(b) ? (type)(a) : (type)(b))
+
+#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_MSEC 1000000ULL
+
+/* Monotonic and wall-clock time in nanoseconds. */
+__u64 now_mono_ns(void);
+__u64 now_real_ns(void);
+
+#endif
