@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Allocation sampling on uprobes (the malloc family) and syscall tracepoints (anonymous
+ * mmap/munmap). An entry probe takes the size and decides, by a per-thread byte countdown, whether
+ * the call is sampled; the return probe of a sampled call takes the user stack and records the
+ * block as live; free/munmap retire live blocks. Unsampled calls cost a task-storage lookup and a
+ * subtraction.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "alloc.h"
+
+#define MAP_ANONYMOUS 0x20
+#define __NR_mmap 9 /* x86-64 */
+#define __NR_munmap 11
+#define MAX_ERRNO 4095
+
+/* Set by user space before load. sample_rate <= 1 records every allocation. */
+const volatile __u64 sample_rate = 1;
+/* Exponentially distributed intervals with mean sample_rate (see daemon/sampling.c). */
+const volatile __u64 sample_table[SAMPLE_TABLE_SIZE];
+
+__u64 counters[ALLOC_CNT_MAX];
+
+/* Per-thread state. Task storage rather than a tid-keyed hash: it is freed with the thread. */
+struct task_state {
+	__u64 remaining;   /* bytes until the next sample; 0 = not drawn yet */
+	__u64 entry_sp;	   /* stack pointer at the outermost allocator entry */
+	__u64 size;	   /* requested size of the call in progress */
+	__u64 aux;	   /* realloc: old pointer; posix_memalign: memptr */
+	__u64 mmap_len;	   /* length of an anonymous mmap in progress, 0 if none */
+	__u32 depth;	   /* allocator calls in progress (glibc's realloc calls malloc...) */
+	__u32 kind;
+	__u32 sampled;
+	__u32 mmap_sampled;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ALLOC_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct live_key);
+	__type(value, struct live_val);
+} live SEC(".maps");
+
+/* Processes whose anonymous mmaps are recorded (syscall tracepoints see every process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
+static __always_inline void count(enum alloc_counter c)
+{
+	if (c < ALLOC_CNT_MAX)
+		__sync_fetch_and_add(&counters[c], 1);
+}
+
+static __always_inline __u64 draw_interval(void)
+{
+	return sample_table[bpf_get_prandom_u32() & (SAMPLE_TABLE_SIZE - 1)];
+}
+
+/*
+ * Poisson sampling by bytes, as the Go runtime and jemalloc do: the thread's countdown is
+ * decremented by each allocation's size, and the allocation that takes it past zero is sampled,
+ * so an allocation of s bytes is sampled with probability 1 - exp(-s / rate).
+ */
+static __always_inline __u32 take_sample(struct task_state *st, __u64 size)
+{
+	if (sample_rate <= 1)
+		return 1;
+	if (!st->remaining)
+		st->remaining = draw_interval() ?: 1;
+	if (size < st->remaining) {
+		st->remaining -= size;
+		return 0;
+	}
+	st->remaining = draw_interval() ?: 1;
+	return 1;
+}
+
+static __always_inline struct task_state *task_state(int create)
+{
+	struct task_state *st;
+
+	st = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				  create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!st && create)
+		count(ALLOC_CNT_TASK_FULL);
+	return st;
+}
+
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size,
+					 __u32 kind, __u64 caller_hint)
+{
+	struct alloc_stats zero = {}, *v;
+	struct alloc_key key = {};
+	struct live_key lk = {};
+	struct live_val lv = {};
+	long id;
+
+	key.tgid = tgid;
+	key.kind = kind;
+	key.caller_hint = caller_hint;
+	id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (id < 0)
+		count(ALLOC_CNT_STACK_LOST);
+	key.stack_id = id;
+
+	v = bpf_map_lookup_elem(&stats, &key);
+	if (!v) {
+		bpf_map_update_elem(&stats, &key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&stats, &key);
+		if (!v) {
+			count(ALLOC_CNT_STATS_FULL);
+			return;
+		}
+	}
+	count(ALLOC_CNT_SAMPLED);
+	__sync_fetch_and_add(&v->alloc_cnt, 1);
+	__sync_fetch_and_add(&v->alloc_bytes, size);
+
+	lk.addr = addr;
+	lk.tgid = tgid;
+	lv.size = size;
+	lv.key = key;
+	if (bpf_map_update_elem(&live, &lk, &lv, BPF_ANY)) {
+		count(ALLOC_CNT_LIVE_FULL);
+		__sync_fetch_and_add(&v->untracked_cnt, 1);
+		__sync_fetch_and_add(&v->untracked_bytes, size);
+	}
+}
+
+/* Retire a live block. len == 0 means the whole block (free); munmap passes its length. */
+static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
+{
+	struct live_key lk = {};
+	struct live_val *lvp, lv;
+	struct alloc_stats *v;
+
+	if (!addr)
+		return;
+	lk.addr = addr;
+	lk.tgid = tgid;
+	lvp = bpf_map_lookup_elem(&live, &lk);
+	if (!lvp)
+		return;
+	if (len && len < lvp->size) {
+		count(ALLOC_CNT_MUNMAP_PARTIAL);
+		return;
+	}
+	lv = *lvp;
+	/* Whoever deletes the entry accounts for it: a racing free of the same address (a double
+	 * free in the target) must not count twice. */
+	if (bpf_map_delete_elem(&live, &lk))
+		return;
+	v = bpf_map_lookup_elem(&stats, &lv.key);
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->free_cnt, 1);
+	__sync_fetch_and_add(&v->free_bytes, lv.size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter)
+{
+	__u32 kind = bpf_get_attach_cookie(ctx);
+	__u64 sp = PT_REGS_SP(ctx), size, aux = 0;
+	struct task_state *st;
+
+	st = task_state(1);
+	if (!st)
+		return 0;
+	if (st->depth) {
+		/* A nested call sits deeper on the stack than the outer one. One that does not means
+		 * the outer call left without its return probe firing. */
+		if (sp < st->entry_sp) {
+			st->depth++;
+			return 0;
+		}
+		count(ALLOC_CNT_NEST_RESET);
+	}
+
+	switch (kind) {
+	case ALLOC_KIND_MALLOC:
+	case ALLOC_KIND_VALLOC:
+	case ALLOC_KIND_PVALLOC:
+		size = PT_REGS_PARM1(ctx);
+		break;
+	case ALLOC_KIND_CALLOC:
+		size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		break;
+	case ALLOC_KIND_REALLOC:
+		aux = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx);
+		break;
+	case ALLOC_KIND_REALLOCARRAY:
+		aux = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
+		break;
+	case ALLOC_KIND_POSIX_MEMALIGN:
+		aux = PT_REGS_PARM1(ctx);
+		size = PT_REGS_PARM3(ctx);
+		break;
+	case ALLOC_KIND_ALIGNED_ALLOC:
+	case ALLOC_KIND_MEMALIGN:
+		size = PT_REGS_PARM2(ctx);
+		break;
+	default:
+		return 0;
+	}
+
+	st->depth = 1;
+	st->entry_sp = sp;
+	st->kind = kind;
+	st->size = size;
+	st->aux = aux;
+	st->sampled = take_sample(st, size);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit)
+{
+	__u64 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *st;
+	__u64 addr;
+
+	st = task_state(0);
+	if (!st || !st->depth)
+		return 0;
+	if (st->depth > 1) {
+		st->depth--;
+		return 0;
+	}
+	st->depth = 0;
+
+	addr = PT_REGS_RC(ctx);
+	if (st->kind == ALLOC_KIND_POSIX_MEMALIGN) {
+		/* Returns an error number; the block is stored through memptr. */
+		if (addr || bpf_probe_read_user(&addr, sizeof(addr), (void *)st->aux))
+			return 0;
+	}
+	if (!addr)
+		return 0; /* failed allocation, or realloc(p, 0): its free is seen by free's probe */
+	if (st->kind == ALLOC_KIND_REALLOC || st->kind == ALLOC_KIND_REALLOCARRAY)
+		record_free(tgid, st->aux, 0);
+	if (st->sampled)
+		record_alloc(ctx, tgid, addr, st->size, st->kind, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, void *ptr)
+{
+	record_free(bpf_get_current_pid_tgid() >> 32, (__u64)ptr, 0);
+	return 0;
+}
+
+static __always_inline int is_target(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+
+/*
+ * BTF tracepoints on every syscall rather than syscalls/sys_enter_mmap: those need tracefs, which
+ * is not mounted on every host, to find their IDs. The syscall number is checked first, so other
+ * syscalls cost a compare.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 tgid;
+	struct task_state *st;
+	__u64 len, flags;
+	long fd;
+
+	if (id != __NR_mmap && id != __NR_munmap)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_target(tgid))
+		return 0;
+	if (id == __NR_munmap) {
+		record_free(tgid, regs->di, regs->si);
+		return 0;
+	}
+	len = regs->si;
+	flags = regs->r10;
+	fd = (long)regs->r8;
+	if (!(flags & MAP_ANONYMOUS) && fd != -1)
+		return 0;
+	st = task_state(1);
+	if (!st)
+		return 0;
+	/* malloc's own mmaps for large blocks are already counted as the malloc. */
+	if (st->depth) {
+		st->mmap_len = 0;
+		return 0;
+	}
+	st->mmap_len = len;
+	st->mmap_sampled = take_sample(st, len);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 addr = ret, len, hint;
+	struct task_state *st;
+	__u32 tgid;
+
+	if (regs->orig_ax != __NR_mmap)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_target(tgid))
+		return 0;
+	st = task_state(0);
+	if (!st || !st->mmap_len)
+		return 0;
+	len = st->mmap_len;
+	st->mmap_len = 0;
+	if (addr >= (__u64)-MAX_ERRNO || !st->mmap_sampled)
+		return 0;
+	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)regs->sp))
+		hint = 0;
+	record_alloc(ctx, tgid, addr, len, ALLOC_KIND_MMAP, hint);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+/* Loads bpf/alloc.bpf.c and attaches it: uprobes on the malloc family, placed by probe_place.c,
+ * filtered to one process each by the perf event's pid; tracepoints for anonymous mmap/munmap. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "alloc.skel.h"
+#include "alloc_probes.h"
+#include "common.h"
+#include "log.h"
+#include "probe_place.h"
+#include "sampling.h"
+
+struct alloc_func {
+	const char *name;
+	enum alloc_kind kind;
+	__u32 keep; /* registers the BPF program reads at the probe */
+	int has_return;
+};
+
+/* aligned_alloc and memalign are one function in glibc: the first name at an address wins. */
+static const struct alloc_func alloc_funcs[] = {
+	{ "malloc", ALLOC_KIND_MALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
+	{ "calloc", ALLOC_KIND_CALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
+	{ "realloc", ALLOC_KIND_REALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
+	{ "reallocarray", ALLOC_KIND_REALLOCARRAY,
+	  PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1 },
+	{ "posix_memalign", ALLOC_KIND_POSIX_MEMALIGN,
+	  PROBE_KEEP_ARG1 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1 },
+	{ "aligned_alloc", ALLOC_KIND_ALIGNED_ALLOC, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
+	{ "memalign", ALLOC_KIND_MEMALIGN, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
+	{ "valloc", ALLOC_KIND_VALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
+	{ "pvalloc", ALLOC_KIND_PVALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
+	{ "free", ALLOC_KIND_FREE, PROBE_KEEP_ARG1, 0 },
+};
+
+static const char *const kind_names[ALLOC_KIND_MAX] = {
+	[ALLOC_KIND_MALLOC] = "malloc",
+	[ALLOC_KIND_CALLOC] = "calloc",
+	[ALLOC_KIND_REALLOC] = "realloc",
+	[ALLOC_KIND_REALLOCARRAY] = "reallocarray",
+	[ALLOC_KIND_POSIX_MEMALIGN] = "posix_memalign",
+	[ALLOC_KIND_ALIGNED_ALLOC] = "aligned_alloc",
+	[ALLOC_KIND_MEMALIGN] = "memalign",
+	[ALLOC_KIND_VALLOC] = "valloc",
+	[ALLOC_KIND_PVALLOC] = "pvalloc",
+	[ALLOC_KIND_FREE] = "free",
+	[ALLOC_KIND_MMAP] = "mmap",
+};
+
+struct probe_link {
+	int pid;
+	__u64 dev;
+	__u64 ino;
+	struct bpf_link *link;
+};
+
+struct alloc_probes {
+	struct alloc_bpf *skel;
+	struct probe_link *links;
+	size_t link_cnt;
+	size_t link_cap;
+	__u64 sample_rate;
+};
+
+static int verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (!verbose_libbpf && level == LIBBPF_INFO)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+const char *alloc_kind__name(__u32 kind)
+{
+	return kind < ALLOC_KIND_MAX && kind_names[kind] ? kind_names[kind] : "unknown";
+}
+
+struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
+{
+	struct alloc_probes *ap;
+	struct alloc_bpf *skel = NULL;
+	int err;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(libbpf_print);
+
+	ap = calloc(1, sizeof(*ap));
+	if (!ap)
+		return NULL;
+	skel = alloc_bpf__open();
+	if (!skel) {
+		err = -errno;
+		log_error("cannot open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->sample_rate = opts->sample_rate;
+	skel->rodata->sample_rate = opts->sample_rate;
+	sampling__fill_table(opts->sample_rate, (__u64 *)skel->rodata->sample_table,
+			     SAMPLE_TABLE_SIZE);
+	if (opts->stack_entries)
+		bpf_map__set_max_entries(skel->maps.stacks, opts->stack_entries);
+	if (opts->stats_entries)
+		bpf_map__set_max_entries(skel->maps.stats, opts->stats_entries);
+	if (opts->live_entries)
+		bpf_map__set_max_entries(skel->maps.live, opts->live_entries);
+
+	err = alloc_bpf__load(skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s (run as root; the kernel needs BTF, "
+			  "uprobes and BPF task storage)",
+			  strerror(-err));
+		goto cleanup;
+	}
+	/* Tracepoints see every process; the programs keep to the targets map. */
+	skel->links.sys_enter = bpf_program__attach(skel->progs.sys_enter);
+	skel->links.sys_exit = bpf_program__attach(skel->progs.sys_exit);
+	if (!skel->links.sys_enter || !skel->links.sys_exit) {
+		err = -errno;
+		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->skel = skel;
+	return ap;
+cleanup:
+	alloc_bpf__destroy(skel);
+	free(ap);
+	errno = -err;
+	return NULL;
+}
+
+void alloc_probes__free(struct alloc_probes *ap)
+{
+	if (!ap)
+		return;
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		bpf_link__destroy(ap->links[i].link);
+	free(ap->links);
+	alloc_bpf__destroy(ap->skel);
+	free(ap);
+}
+
+static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l)
+{
+	struct probe_link *nl;
+
+	if (ap->link_cnt == ap->link_cap) {
+		size_t cap = ap->link_cap ? ap->link_cap * 2 : 32;
+
+		nl = realloc(ap->links, cap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		ap->links = nl;
+		ap->link_cap = cap;
+	}
+	ap->links[ap->link_cnt++] = (struct probe_link){
+		.pid = pid,
+		.dev = st->st_dev,
+		.ino = st->st_ino,
+		.link = l,
+	};
+	return 0;
+}
+
+static int read_code(const char *path, __u64 off, __u8 *buf, size_t len, size_t *got)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, off);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*got = n;
+	return 0;
+}
+
+static int attach_one(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+		      const struct alloc_func *f, __u64 file_off, int retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = f->kind, .retprobe = retprobe);
+	struct bpf_program *prog;
+	struct bpf_link *l;
+	int err;
+
+	if (f->kind == ALLOC_KIND_FREE)
+		prog = ap->skel->progs.free_enter;
+	else
+		prog = retprobe ? ap->skel->progs.alloc_exit : ap->skel->progs.alloc_enter;
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, file_off, &uo);
+	if (!l) {
+		err = -errno;
+		log_warn("cannot attach %s%s in %s for pid %d: %s", f->name,
+			 retprobe ? " (return)" : "", path, pid, strerror(-err));
+		return err;
+	}
+	err = add_link(ap, pid, st, l);
+	if (err)
+		bpf_link__destroy(l);
+	return err;
+}
+
+int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+				const char *path)
+{
+	__u64 seen[ARRAY_SIZE(alloc_funcs)];
+	size_t seen_cnt = 0;
+	struct stat st;
+	int probed = 0, err;
+
+	if (stat(path, &st))
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(alloc_funcs); i++) {
+		const struct alloc_func *f = &alloc_funcs[i];
+		__u64 vaddr, file_off, size;
+		struct probe_site site;
+		__u8 code[64];
+		size_t got = 0, j;
+
+		err = symbolizer__func_offset(sym, path, f->name, &vaddr, &file_off, &size);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
+			;
+		if (j < seen_cnt)
+			continue; /* an alias of a function probed already */
+		seen[seen_cnt++] = vaddr;
+
+		err = read_code(path, file_off, code, size && size < sizeof(code) ? size : sizeof(code),
+				&got);
+		if (!err)
+			err = probe_place__choose(code, got, vaddr, f->keep, &site);
+		if (err) {
+			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
+				 strerror(-err));
+			site = (struct probe_site){};
+		} else if (!site.emulated) {
+			log_info("%s in %s: no emulated instruction before its arguments change; "
+				 "probing the entry (%s), which the kernel single-steps",
+				 f->name, path, site.insn);
+		} else {
+			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
+				  (unsigned long long)site.offset, site.insn);
+		}
+		err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 0);
+		if (!err && f->has_return)
+			err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 1);
+		if (err)
+			return err;
+		probed++;
+	}
+	return probed;
+}
+
+int alloc_probes__add_target(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid, val = 1;
+
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
+{
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		if (ap->links[i].pid == pid && ap->links[i].dev == dev && ap->links[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+			     const struct proc_maps *maps)
+{
+	int objects = 0, err;
+
+	for (size_t i = 0; i < maps->cnt; i++) {
+		const struct proc_mapping *m = &maps->maps[i];
+		char path[4096];
+		struct stat st;
+
+		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_file(m))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		if (stat(path, &st))
+			continue;
+		if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino))
+			continue;
+		err = alloc_probes__attach_object(ap, sym, pid, path);
+		if (err < 0)
+			return err;
+		if (err > 0)
+			objects++;
+	}
+	if (!objects)
+		return -ENOENT;
+	err = alloc_probes__add_target(ap, pid);
+	return err ? err : objects;
+}
+
+void alloc_probes__detach_pid(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid;
+	size_t j = 0;
+
+	for (size_t i = 0; i < ap->link_cnt; i++) {
+		if (ap->links[i].pid == pid)
+			bpf_link__destroy(ap->links[i].link);
+		else
+			ap->links[j++] = ap->links[i];
+	}
+	ap->link_cnt = j;
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+}
+
+int alloc_probes__stats_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.stats);
+}
+
+int alloc_probes__stacks_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.stacks);
+}
+
+int alloc_probes__live_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.live);
+}
+
+__u64 alloc_probes__sample_rate(const struct alloc_probes *ap)
+{
+	return ap->sample_rate;
+}
+
+void alloc_probes__counters(const struct alloc_probes *ap, __u64 out[ALLOC_CNT_MAX])
+{
+	for (int i = 0; i < ALLOC_CNT_MAX; i++)
+		out[i] = __atomic_load_n(&ap->skel->bss->counters[i], __ATOMIC_RELAXED);
+}

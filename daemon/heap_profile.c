@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+/* Reads the stats and stack maps of bpf/alloc.bpf.c for the given processes and builds a pprof
+ * heap profile: one sample per (process, stack, allocator), a synthetic leaf frame naming the
+ * allocator, values unsampled as runtime/pprof does. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "common.h"
+#include "heap_profile.h"
+#include "log.h"
+#include "sampling.h"
+
+#define MAX_INLINE_FRAMES 16
+
+static const struct pprof_value_type heap_types[] = {
+	{ "alloc_objects", "count" },
+	{ "alloc_space", "bytes" },
+	{ "inuse_objects", "count" },
+	{ "inuse_space", "bytes" },
+};
+
+/* Open-addressing cache from (pid, address) to a pprof location id. */
+struct loc_cache {
+	__u64 *keys; /* address, pid in the top bits would collide: kept as a pair */
+	__u32 *pids;
+	__u64 *vals;
+	size_t cap;
+	size_t cnt;
+};
+
+/* Mapping ids by snapshot entry: a snapshot entry is one pprof mapping. */
+struct map_ids {
+	const struct proc_mapping **maps;
+	__u64 *ids;
+	size_t cnt;
+	size_t cap;
+};
+
+struct builder_ctx {
+	struct pprof_builder *pb;
+	struct symbolizer *sym;
+	struct loc_cache locs;
+	struct map_ids mids;
+	__u64 kind_locs[ALLOC_KIND_MAX];
+	__u64 lost_loc;
+	struct heap_profile_summary *sum;
+};
+
+static __u64 hash_pair(__u64 addr, __u32 pid)
+{
+	__u64 h = addr ^ ((__u64)pid << 47);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static int loc_cache_grow(struct loc_cache *c)
+{
+	size_t ncap = c->cap ? c->cap * 2 : 1024;
+	struct loc_cache n = { .cap = ncap, .cnt = c->cnt };
+
+	n.keys = calloc(ncap, sizeof(*n.keys));
+	n.pids = calloc(ncap, sizeof(*n.pids));
+	n.vals = calloc(ncap, sizeof(*n.vals));
+	if (!n.keys || !n.pids || !n.vals) {
+		free(n.keys);
+		free(n.pids);
+		free(n.vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->cap; i++) {
+		size_t j;
+
+		if (!c->vals[i])
+			continue;
+		j = hash_pair(c->keys[i], c->pids[i]) & (ncap - 1);
+		while (n.vals[j])
+			j = (j + 1) & (ncap - 1);
+		n.keys[j] = c->keys[i];
+		n.pids[j] = c->pids[i];
+		n.vals[j] = c->vals[i];
+	}
+	free(c->keys);
+	free(c->pids);
+	free(c->vals);
+	*c = n;
+	return 0;
+}
+
+/* Returns the slot for (addr, pid): vals[slot] is 0 when absent. */
+static size_t loc_cache_slot(struct loc_cache *c, __u64 addr, __u32 pid)
+{
+	size_t j = hash_pair(addr, pid) & (c->cap - 1);
+
+	while (c->vals[j] && (c->keys[j] != addr || c->pids[j] != pid))
+		j = (j + 1) & (c->cap - 1);
+	return j;
+}
+
+static void loc_cache_free(struct loc_cache *c)
+{
+	free(c->keys);
+	free(c->pids);
+	free(c->vals);
+}
+
+static long mapping_id(struct builder_ctx *bc, const struct target *t,
+		       const struct proc_mapping *m)
+{
+	struct pprof_mapping_desc d = {};
+	char path[4096], build_id[128] = "";
+	long id;
+
+	for (size_t i = 0; i < bc->mids.cnt; i++)
+		if (bc->mids.maps[i] == m)
+			return bc->mids.ids[i];
+	if (bc->mids.cnt == bc->mids.cap) {
+		size_t cap = bc->mids.cap ? bc->mids.cap * 2 : 64;
+		const struct proc_mapping **nm = realloc(bc->mids.maps, cap * sizeof(*nm));
+		__u64 *ni;
+
+		if (!nm)
+			return -ENOMEM;
+		bc->mids.maps = nm;
+		ni = realloc(bc->mids.ids, cap * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		bc->mids.ids = ni;
+		bc->mids.cap = cap;
+	}
+	d.memory_start = m->start;
+	d.memory_limit = m->end;
+	d.file_offset = m->offset;
+	d.filename = m->path;
+	if (proc_mapping__is_file(m)) {
+		target__file_path(t, m->path, path, sizeof(path));
+		if (symbolizer__build_id(bc->sym, path, build_id, sizeof(build_id)) == 0) {
+			d.build_id = build_id;
+			d.has_functions = 1;
+			d.has_filenames = d.has_line_numbers = d.has_inline_frames =
+				symbolizer__has_lines(bc->sym, path) > 0;
+		}
+	}
+	id = pprof__add_mapping(bc->pb, &d);
+	if (id < 0)
+		return id;
+	bc->mids.maps[bc->mids.cnt] = m;
+	bc->mids.ids[bc->mids.cnt++] = id;
+	return id;
+}
+
+/* A location for a frame address of process t (a return address: looked up at addr - 1). */
+static long frame_location(struct builder_ctx *bc, const struct target *t, __u64 addr)
+{
+	struct sym_frame frames[MAX_INLINE_FRAMES];
+	struct pprof_line lines[MAX_INLINE_FRAMES];
+	const struct proc_mapping *m;
+	long mid = 0, id;
+	size_t slot;
+	int n = 0, err;
+
+	if (bc->locs.cnt * 2 >= bc->locs.cap) {
+		err = loc_cache_grow(&bc->locs);
+		if (err)
+			return err;
+	}
+	slot = loc_cache_slot(&bc->locs, addr, t->pid);
+	if (bc->locs.vals[slot])
+		return bc->locs.vals[slot];
+
+	m = target__find_mapping(t, addr);
+	if (!m) {
+		bc->sum->unknown_frames++;
+	} else {
+		mid = mapping_id(bc, t, m);
+		if (mid < 0)
+			return mid;
+		if (proc_mapping__is_file(m)) {
+			char path[4096];
+
+			target__file_path(t, m->path, path, sizeof(path));
+			n = symbolizer__resolve(bc->sym, path, m, addr - 1, frames,
+						MAX_INLINE_FRAMES);
+			if (n < 0)
+				n = 0;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		lines[i] = (struct pprof_line){
+			.function = frames[i].function,
+			.system_name = frames[i].system_name,
+			.filename = frames[i].file,
+			.line = frames[i].line,
+		};
+	}
+	id = pprof__add_location(bc->pb, mid, addr, lines, n);
+	if (id < 0)
+		return id;
+	bc->locs.keys[slot] = addr;
+	bc->locs.pids[slot] = t->pid;
+	bc->locs.vals[slot] = id;
+	bc->locs.cnt++;
+	return id;
+}
+
+/* The allocator as the leaf frame, so `pprof -top` tells malloc from calloc and mmap. */
+static long named_location(struct builder_ctx *bc, __u64 *cache, const char *name)
+{
+	struct pprof_line line = { .function = name };
+	long id;
+
+	if (*cache)
+		return *cache;
+	id = pprof__add_location(bc->pb, 0, 0, &line, 1);
+	if (id > 0)
+		*cache = id;
+	return id;
+}
+
+/*
+ * A syscall's stack starts in libc's wrapper, which keeps no frame: the walk goes from it to the
+ * caller's caller. The word at the stack pointer is the caller's return address when the wrapper
+ * pushed nothing; keep it when it points into code and is not already the next frame.
+ */
+static int caller_hint_valid(const struct target *t, __u64 hint, const __u64 *ips)
+{
+	const struct proc_mapping *m;
+
+	if (!hint || hint == ips[1])
+		return 0;
+	m = target__find_mapping(t, hint);
+	return m && (m->perms & PMAP_PERM_EXEC);
+}
+
+static struct target *find_target(struct target *targets, size_t cnt, __u32 pid)
+{
+	for (size_t i = 0; i < cnt; i++)
+		if ((__u32)targets[i].pid == pid)
+			return &targets[i];
+	return NULL;
+}
+
+static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __u64 rate,
+		     const struct alloc_key *key, const struct alloc_stats *v)
+{
+	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
+	__u64 live_cnt, live_bytes;
+	struct pprof_label label = { .key = "pid", .num = t->pid };
+	__s64 values[4];
+	size_t nloc = 0;
+	long id;
+
+	live_cnt = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
+	live_bytes = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
+	/* Clamp: the counters are read while the BPF side updates them. */
+	if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0)
+		live_cnt = live_bytes = 0;
+	if (!v->alloc_cnt)
+		return 0;
+	sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
+	sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
+
+	id = named_location(bc, &bc->kind_locs[key->kind < ALLOC_KIND_MAX ? key->kind : 0],
+			    alloc_kind__name(key->kind));
+	if (id < 0)
+		return id;
+	locs[nloc++] = id;
+
+	bc->sum->raw_allocs += v->alloc_cnt;
+	if (key->stack_id < 0 || bpf_map_lookup_elem(stacks_fd, &key->stack_id, ips)) {
+		bc->sum->lost_stacks += v->alloc_cnt;
+		id = named_location(bc, &bc->lost_loc, "[stack lost]");
+		if (id < 0)
+			return id;
+		locs[nloc++] = id;
+	} else {
+		for (int i = 0; i < ALLOC_MAX_STACK_DEPTH && ips[i]; i++) {
+			id = frame_location(bc, t, ips[i]);
+			if (id < 0)
+				return id;
+			locs[nloc++] = id;
+			if (i == 0 && caller_hint_valid(t, key->caller_hint, ips)) {
+				id = frame_location(bc, t, key->caller_hint);
+				if (id < 0)
+					return id;
+				locs[nloc++] = id;
+			}
+		}
+	}
+	bc->sum->samples++;
+	return pprof__add_sample(bc->pb, locs, nloc, values, &label, 1);
+}
+
+static void add_comments(struct builder_ctx *bc, __u64 rate)
+{
+	static const char *const what[ALLOC_CNT_MAX] = {
+		[ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
+		[ALLOC_CNT_STATS_FULL] = "sampled allocations dropped (stats map full)",
+		[ALLOC_CNT_LIVE_FULL] = "allocations not tracked to their free (live map full)",
+		[ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",
+		[ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
+		[ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
+	};
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "allocscope: sampling rate %llu bytes%s",
+		 (unsigned long long)rate, rate <= 1 ? " (every allocation)" : "");
+	pprof__add_comment(bc->pb, buf);
+	for (int i = 0; i < ALLOC_CNT_MAX; i++) {
+		if (!what[i] || !bc->sum->counters[i])
+			continue;
+		snprintf(buf, sizeof(buf), "allocscope: %llu %s",
+			 (unsigned long long)bc->sum->counters[i], what[i]);
+		pprof__add_comment(bc->pb, buf);
+	}
+}
+
+int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t target_cnt,
+			struct symbolizer *sym, const struct heap_profile_opts *opts,
+			struct pprof_builder **out, struct heap_profile_summary *sum)
+{
+	struct pprof_opts po = {
+		.sample_types = heap_types,
+		.sample_type_cnt = ARRAY_SIZE(heap_types),
+		.period_type = { "space", "bytes" },
+		.default_sample_type = opts->default_sample_type ?: "inuse_space",
+		.time_nanos = opts->time_ns,
+		.duration_nanos = opts->duration_ns,
+	};
+	struct builder_ctx bc = { .sym = sym, .sum = sum };
+	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
+	__u64 rate = alloc_probes__sample_rate(ap);
+	struct alloc_key key, next, *prev = NULL;
+	struct alloc_stats v;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	alloc_probes__counters(ap, sum->counters);
+	po.period = rate <= 1 ? 1 : rate;
+	bc.pb = pprof__new(&po);
+	if (!bc.pb)
+		return -errno;
+	err = loc_cache_grow(&bc.locs);
+	if (err)
+		goto cleanup;
+
+	while (bpf_map_get_next_key(stats_fd, prev, &next) == 0) {
+		struct target *t;
+
+		key = next;
+		prev = &key;
+		t = find_target(targets, target_cnt, key.tgid);
+		if (!t)
+			continue;
+		if (bpf_map_lookup_elem(stats_fd, &key, &v))
+			continue; /* deleted meanwhile */
+		err = add_entry(&bc, t, stacks_fd, rate, &key, &v);
+		if (err)
+			goto cleanup;
+	}
+	add_comments(&bc, rate);
+	*out = bc.pb;
+	bc.pb = NULL;
+cleanup:
+	pprof__free(bc.pb);
+	loc_cache_free(&bc.locs);
+	free(bc.mids.maps);
+	free(bc.mids.ids);
+	return err;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Turns what the BPF maps hold for a set of processes into a pprof heap profile in Go's shape:
+ * alloc_objects, alloc_space, inuse_objects, inuse_space, unsampled, symbolized, with mappings
+ * that let pprof re-symbolize later. */
+#ifndef ALLOCSCOPE_HEAP_PROFILE_H
+#define ALLOCSCOPE_HEAP_PROFILE_H
+
+#include <linux/types.h>
+
+#include "alloc_probes.h"
+#include "pprof.h"
+#include "symbolize.h"
+#include "target.h"
+
+struct heap_profile_opts {
+	__s64 time_ns;	   /* wall-clock start of what the profile covers */
+	__s64 duration_ns;
+	const char *default_sample_type; /* NULL: "inuse_space" */
+};
+
+/* What went into a profile, for progress lines and tests. */
+struct heap_profile_summary {
+	__u64 samples;	    /* pprof samples written */
+	__u64 raw_allocs;   /* sampled allocations seen */
+	__u64 lost_stacks;  /* of which without a stack */
+	__u64 unknown_frames; /* frames outside every known mapping */
+	__u64 counters[ALLOC_CNT_MAX];
+};
+
+/* 0 or -errno; on success *out is a builder the caller writes and frees. */
+int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t target_cnt,
+			struct symbolizer *sym, const struct heap_profile_opts *opts,
+			struct pprof_builder **out, struct heap_profile_summary *sum);
+
+#endif
