@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests.
+set -euo pipefail
+
+packages=(
+	make gcc clang llvm libbpf-dev bpftool linux-libc-dev
+	libelf-dev libdw-dev libcapstone-dev
+	protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
+	libmicrohttpd-dev libjson-c-dev pkg-config
+	golang-go python3 util-linux g++ binutils
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: MIT
+"""Runs the end-to-end tests (all, or those named): python3 tests/e2e/run.py [NAME...]"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import test_record  # noqa: E402,F401  (registers its tests)
+
+if __name__ == "__main__":
+    sys.exit(harness.main(None, sys.argv[1:]))

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+"""End to end: `allocscope record` with real BPF programs on real processes whose allocations are
+known exactly; every profile is read back through `go tool pprof`."""
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+
+import expected
+import pprof_raw
+from harness import BUILD, fail, test, check, check_eq
+
+ALLOCSCOPE = os.path.join(BUILD, "allocscope")
+PATTERN = os.path.join(BUILD, "tests", "targets", "alloc_pattern")
+NO_MALLOC = os.path.join(BUILD, "tests", "targets", "no_malloc")
+
+
+def tmpfile(name):
+    d = tempfile.mkdtemp(prefix="allocscope-test-")
+    return os.path.join(d, name)
+
+
+def run_record(args, timeout=120, **kw):
+    return subprocess.run([ALLOCSCOPE, "record", *args], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def wait_for_line(proc_stream, needle, timeout=30):
+    """Read lines from a pipe until one contains needle; return all read so far."""
+    deadline = time.time() + timeout
+    seen = ""
+    while time.time() < deadline:
+        r, _, _ = select.select([proc_stream], [], [], 0.2)
+        if r:
+            line = proc_stream.readline()
+            if not line:
+                break
+            seen += line
+            if needle in line:
+                return seen
+    raise TimeoutError("no line with %r within %ss; got %r" % (needle, timeout, seen))
+
+
+def assert_pattern(p, rounds=1):
+    ok = True
+    sites = expected.by_site(p)
+    for key, want in expected.PATTERN.items():
+        want = tuple(v * rounds for v in want)
+        ok &= check_eq(sites.get(key), want, "%s via %s (alloc n, bytes, inuse n, bytes)" % key)
+    for fn in ("alloc_fail", "child_work"):
+        ok &= check(not any(k[0] == fn for k in sites), "%s must count nothing: %r" % (
+            fn, {k: v for k, v in sites.items() if k[0] == fn}))
+    return ok
+
+
+def assert_frame_order(p):
+    """Leaf first: the allocator, then the function that called it, then main below it."""
+    for s in p.samples:
+        st = s["stack"]
+        if "alloc_small" in st:
+            return (check_eq(st[0], "malloc", "leaf of alloc_small's stack")
+                    and check_eq(st[1], "alloc_small", "caller of malloc")
+                    and check(st.index("main") > st.index("alloc_small"),
+                              "main below alloc_small: %r" % st[:6]))
+    return fail("no sample from alloc_small")
+
+
+@test
+def record_command_every_allocation():
+    out = tmpfile("cmd.pb.gz")
+    r = run_record(["--rate", "1", "--output", out, "--", PATTERN])
+    if not check_eq(r.returncode, 7, "exit status is the command's (stderr: %s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    ok = check_eq([t for t, _ in p.sample_types],
+                  ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"],
+                  "sample types")
+    ok &= check_eq([u for _, u in p.sample_types], ["count", "bytes", "count", "bytes"], "units")
+    ok &= check_eq(p.default_type, "inuse_space", "default sample type")
+    ok &= check_eq(p.period_type, ("space", "bytes"), "period type")
+    ok &= check_eq(p.period, 1, "period")
+    ok &= assert_pattern(p)
+    ok &= assert_frame_order(p)
+    ok &= check(any("alloc_pattern" in m for m in p.mappings.values()),
+                "a mapping names the target binary: %r" % list(p.mappings.values())[:3])
+    return ok
+
+
+@test
+def record_command_file_and_line():
+    out = tmpfile("lines.pb.gz")
+    r = run_record(["--rate", "1", "-o", out, "--", PATTERN])
+    if not check_eq(r.returncode, 7, "exit status (stderr: %s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    src = open(os.path.join(os.path.dirname(__file__), "..", "targets", "alloc_pattern.c")).read()
+    want_line = next(i + 1 for i, l in enumerate(src.splitlines())
+                     if "hold(malloc(SMALL_SIZE));" in l)
+    for loc in p.locations.values():
+        for fn, f, line in loc:
+            if fn == "alloc_small":
+                return (check(f.endswith("alloc_pattern.c"), "file of alloc_small: %r" % f)
+                        and check_eq(line, want_line, "line of the malloc call in alloc_small"))
+    return fail("no location for alloc_small")
+
+
+@test
+def record_pid_until_exit():
+    out = tmpfile("pid.pb.gz")
+    target = subprocess.Popen([PATTERN, "--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        wait_for_line(target.stdout, "ready")
+        rec = subprocess.Popen([ALLOCSCOPE, "record", "--pid", str(target.pid), "--rate", "1",
+                                "-o", out], stderr=subprocess.PIPE, text=True)
+        wait_for_line(rec.stderr, "recording pid")
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "ready")
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        target.wait(timeout=30)
+        _, err = rec.communicate(timeout=60)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    if not check_eq(rec.returncode, 0, "record exits 0 when the process exits (%s)" % err):
+        return False
+    p = pprof_raw.read(out)
+    return assert_pattern(p) & assert_frame_order(p)
+
+
+@test
+def record_pid_sigint_and_kill():
+    """SIGINT stops a --pid recording and writes what was seen; so does the target's death."""
+    ok = True
+    for how in ("sigint", "sigkill-target"):
+        out = tmpfile(how + ".pb.gz")
+        target = subprocess.Popen([PATTERN, "--wait"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            wait_for_line(target.stdout, "ready")
+            rec = subprocess.Popen([ALLOCSCOPE, "record", "-p", str(target.pid), "-r", "1",
+                                    "-o", out], stderr=subprocess.PIPE, text=True)
+            wait_for_line(rec.stderr, "recording pid")
+            target.stdin.write("go\n")
+            target.stdin.flush()
+            wait_for_line(target.stdout, "ready")
+            if how == "sigint":
+                rec.send_signal(signal.SIGINT)
+            else:
+                target.kill()
+            _, err = rec.communicate(timeout=60)
+        finally:
+            if target.poll() is None:
+                target.kill()
+            target.wait()
+        ok &= check_eq(rec.returncode, 0, "%s: record exit status (%s)" % (how, err))
+        if os.path.exists(out):
+            ok &= assert_pattern(pprof_raw.read(out))
+        else:
+            ok &= fail("%s: no profile written" % how)
+    return ok
+
+
+@test
+def record_default_rate_within_tolerance():
+    """Poisson sampling by bytes, unsampled with Go's formula. alloc_large's 2000 x 1 MiB blocks
+    are each sampled with p = 1 - exp(-2) = 0.865: the estimate's relative standard deviation is
+    sqrt((1-p)/(n p)) = 0.9%, so 5% is more than 5 sigma. 4 MiB mmaps (p = 0.9997) give 1%."""
+    rounds = 200
+    out = tmpfile("sampled.pb.gz")
+    r = run_record(["-o", out, "--", PATTERN, "--repeat", str(rounds)], timeout=300)
+    if not check_eq(r.returncode, 7, "exit status (%s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    ok = check_eq(p.period, 512 * 1024, "period is the default rate")
+    sites = expected.by_site(p)
+    for key, tol in ((("alloc_large", "malloc"), 0.05), (("map_anon", "mmap"), 0.01)):
+        want = expected.PATTERN[key][1] * rounds
+        got = sites.get(key, (0, 0, 0, 0))[1]
+        ok &= check(abs(got - want) <= tol * want,
+                    "%s alloc_space %d within %d%% of %d" % (key, got, tol * 100, want))
+    total = sum(p.value(s, "alloc_space") for s in p.samples if
+                any(fn in expected.FUNCTIONS for fn in s["stack"]))
+    want = sum(v[1] for v in expected.PATTERN.values()) * rounds
+    ok &= check(abs(total - want) <= 0.05 * want,
+                "total alloc_space %d within 5%% of %d" % (total, want))
+    return ok
+
+
+@test
+def record_bad_input():
+    ok = True
+    out = tmpfile("bad.pb.gz")
+    # A PID that does not exist.
+    r = run_record(["--pid", "999999999", "-o", out])
+    ok &= check(r.returncode != 0 and "999999999" in r.stderr, "unknown pid: %r" % r.stderr)
+    r = run_record(["--pid", "4194303", "-o", out])
+    ok &= check(r.returncode != 0 and "no such process" in r.stderr,
+                "missing pid: %r" % r.stderr)
+    # An output path that cannot be written: fails before profiling.
+    r = run_record(["-o", "/nonexistent-dir/x.pb.gz", "--", "/bin/true"])
+    ok &= check(r.returncode != 0 and "/nonexistent-dir" in r.stderr,
+                "unwritable output: %r" % r.stderr)
+    # A command that does not exist.
+    r = run_record(["-o", out, "--", "/no/such/command"])
+    ok &= check(r.returncode != 0 and "/no/such/command" in r.stderr,
+                "missing command: %r" % r.stderr)
+    # Malformed flags.
+    for args in (["--rate", "abc", "--", "/bin/true"], ["--duration", "-1", "--pid", "1"],
+                 ["--pid", "12x"], []):
+        r = run_record(args + ["-o", out])
+        ok &= check(r.returncode == 2 and r.stderr.strip(), "usage error for %r" % args)
+    # A process that maps no allocator at all.
+    target = subprocess.Popen([NO_MALLOC])
+    try:
+        time.sleep(0.1)
+        r = run_record(["--pid", str(target.pid), "-o", out])
+        ok &= check(r.returncode != 0 and "malloc" in r.stderr, "no allocator: %r" % r.stderr)
+    finally:
+        target.kill()
+        target.wait()
+    # Not root.
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        ALLOCSCOPE, "record", "-o", "/tmp/x-nonroot.pb.gz", "--", "/bin/true"],
+                       capture_output=True, text=True, timeout=60)
+    ok &= check(r.returncode != 0 and "root" in r.stderr, "non-root: %r" % r.stderr)
+    ok &= check(not os.path.exists(out), "no half-written file left behind")
+    return ok
