@@ -14,9 +14,9 @@
 #include "alloc.h"
 
 #define MAP_ANONYMOUS 0x20
-#define __NR_mmap 9 /* x86-64 */
-#define __NR_munmap 11
-#define MAX_ERRNO 4095
+#define __NR_mmap     9 /* x86-64 */
+#define __NR_munmap   11
+#define MAX_ERRNO     4095
 
 /* Set by user space before load. sample_rate <= 1 records every allocation. */
 const volatile __u64 sample_rate = 1;
@@ -27,12 +27,12 @@ __u64 counters[ALLOC_CNT_MAX];
 
 /* Per-thread state. Task storage rather than a tid-keyed hash: it is freed with the thread. */
 struct task_state {
-	__u64 remaining;   /* bytes until the next sample; 0 = not drawn yet */
-	__u64 entry_sp;	   /* stack pointer at the outermost allocator entry */
-	__u64 size;	   /* requested size of the call in progress */
-	__u64 aux;	   /* realloc: old pointer; posix_memalign: memptr */
-	__u64 mmap_len;	   /* length of an anonymous mmap in progress, 0 if none */
-	__u32 depth;	   /* allocator calls in progress (glibc's realloc calls malloc...) */
+	__u64 remaining; /* bytes until the next sample; 0 = not drawn yet */
+	__u64 entry_sp;	 /* stack pointer at the outermost allocator entry */
+	__u64 size;	 /* requested size of the call in progress */
+	__u64 aux;	 /* realloc: old pointer; posix_memalign: memptr */
+	__u64 mmap_len;	 /* length of an anonymous mmap in progress, 0 if none */
+	__u32 depth;	 /* allocator calls in progress (glibc's realloc calls malloc...) */
 	__u32 kind;
 	__u32 sampled;
 	__u32 mmap_sampled;
@@ -115,8 +115,8 @@ static __always_inline struct task_state *task_state(int create)
 	return st;
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size,
-					 __u32 kind, __u64 caller_hint)
+static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u32 kind,
+					 __u64 caller_hint)
 {
 	struct alloc_stats zero = {}, *v;
 	struct alloc_key key = {};
@@ -197,8 +197,8 @@ int BPF_KPROBE(alloc_enter)
 	if (!st)
 		return 0;
 	if (st->depth) {
-		/* A nested call sits deeper on the stack than the outer one. One that does not means
-		 * the outer call left without its return probe firing. */
+		/* A nested call sits deeper on the stack than the outer one. One that does not
+		 * means the outer call left without its return probe firing. */
 		if (sp < st->entry_sp) {
 			st->depth++;
 			return 0;
@@ -267,7 +267,8 @@ int BPF_KRETPROBE(alloc_exit)
 			return 0;
 	}
 	if (!addr)
-		return 0; /* failed allocation, or realloc(p, 0): its free is seen by free's probe */
+		return 0; /* failed allocation, or realloc(p, 0): its free is seen by free's probe
+			   */
 	if (st->kind == ALLOC_KIND_REALLOC || st->kind == ALLOC_KIND_REALLOCARRAY)
 		record_free(tgid, st->aux, 0);
 	if (st->sampled)

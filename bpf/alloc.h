@@ -28,12 +28,12 @@ enum alloc_kind {
 
 /* Things the BPF side could not do; each is surfaced in profiles and metrics. */
 enum alloc_counter {
-	ALLOC_CNT_SAMPLED,	/* sampled allocations recorded */
-	ALLOC_CNT_STACK_LOST,	/* bpf_get_stackid failed: counted under a "lost stack" key */
-	ALLOC_CNT_STATS_FULL,	/* the stats map was full: the sample was dropped entirely */
-	ALLOC_CNT_LIVE_FULL,	/* the live map was full: counted, but its free cannot be matched */
-	ALLOC_CNT_TASK_FULL,	/* no per-thread state could be had: the call was not seen */
-	ALLOC_CNT_NEST_RESET,	/* an allocator call never returned (longjmp, lost uretprobe) */
+	ALLOC_CNT_SAMPLED,    /* sampled allocations recorded */
+	ALLOC_CNT_STACK_LOST, /* bpf_get_stackid failed: counted under a "lost stack" key */
+	ALLOC_CNT_STATS_FULL, /* the stats map was full: the sample was dropped entirely */
+	ALLOC_CNT_LIVE_FULL,  /* the live map was full: counted, but its free cannot be matched */
+	ALLOC_CNT_TASK_FULL,  /* no per-thread state could be had: the call was not seen */
+	ALLOC_CNT_NEST_RESET, /* an allocator call never returned (longjmp, lost uretprobe) */
 	ALLOC_CNT_MUNMAP_PARTIAL, /* munmap of part of a tracked mapping: left counted as in use */
 	ALLOC_CNT_MAX,
 };

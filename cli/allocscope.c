@@ -10,12 +10,12 @@
 #include "log.h"
 
 static const char usage[] =
-	"Usage: allocscope COMMAND [OPTIONS]\n"
-	"\n"
-	"Allocation profiler for Linux processes (eBPF). Commands:\n"
-	"  record    profile a running process or a command, write a pprof heap profile\n"
-	"\n"
-	"Run 'allocscope COMMAND --help' for a command's options.\n";
+    "Usage: allocscope COMMAND [OPTIONS]\n"
+    "\n"
+    "Allocation profiler for Linux processes (eBPF). Commands:\n"
+    "  record    profile a running process or a command, write a pprof heap profile\n"
+    "\n"
+    "Run 'allocscope COMMAND --help' for a command's options.\n";
 
 int parse_size(const char *s, unsigned long long *out)
 {
@@ -31,15 +31,18 @@ int parse_size(const char *s, unsigned long long *out)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		mul = 1ULL << 10;
 		end++;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		mul = 1ULL << 20;
 		end++;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		mul = 1ULL << 30;
 		end++;
 		break;

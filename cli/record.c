@@ -29,58 +29,65 @@
 #include "symbolize.h"
 #include "target.h"
 
-#define DEFAULT_OUTPUT "allocscope.pb.gz"
+#define DEFAULT_OUTPUT	"allocscope.pb.gz"
 #define MAPS_REFRESH_MS 1000
 
 struct record_opts {
 	int pid;
-	char **command; /* NULL-terminated, or NULL */
+	char **command;	   /* NULL-terminated, or NULL */
 	double duration_s; /* 0: until exit or SIGINT */
 	__u64 rate;
 	const char *output;
 	int verbose;
+	__u32 max_stacks; /* 0: built-in defaults */
+	__u32 max_live;
 };
 
 static const char record_usage[] =
-	"Usage: allocscope record [--pid PID | -- COMMAND [ARGS...]] [--duration SECONDS]\n"
-	"                         [--rate BYTES] [--output FILE] [--verbose]\n"
-	"\n"
-	"Profile the allocations of a running process, or of a command from its first\n"
-	"allocation to its exit, and write a gzipped pprof heap profile (alloc_objects,\n"
-	"alloc_space, inuse_objects, inuse_space) that 'go tool pprof' reads.\n"
-	"\n"
-	"  -p, --pid PID         profile this running process\n"
-	"  -d, --duration SECS   stop after SECS seconds (default: until the process exits\n"
-	"                        or Ctrl-C)\n"
-	"  -r, --rate BYTES      mean bytes between samples (Poisson by bytes, as Go's\n"
-	"                        MemProfileRate); 1 records every allocation exactly;\n"
-	"                        suffixes k, m, g (default 512k)\n"
-	"  -o, --output FILE     where to write the profile (default " DEFAULT_OUTPUT ")\n"
-	"  -v, --verbose         say more, including libbpf's messages\n"
-	"\n"
-	"With -- COMMAND, allocscope exits with the command's exit status.\n"
-	"\n"
-	"Examples:\n"
-	"  allocscope record --rate 1 -o app.pb.gz -- ./app --flag\n"
-	"  allocscope record --pid 1234 --duration 30\n"
-	"  go tool pprof -top -sample_index=alloc_space app.pb.gz\n";
+    "Usage: allocscope record [--pid PID | -- COMMAND [ARGS...]] [--duration SECONDS]\n"
+    "                         [--rate BYTES] [--output FILE] [--verbose]\n"
+    "\n"
+    "Profile the allocations of a running process, or of a command from its first\n"
+    "allocation to its exit, and write a gzipped pprof heap profile (alloc_objects,\n"
+    "alloc_space, inuse_objects, inuse_space) that 'go tool pprof' reads.\n"
+    "\n"
+    "  -p, --pid PID         profile this running process\n"
+    "  -d, --duration SECS   stop after SECS seconds (default: until the process exits\n"
+    "                        or Ctrl-C)\n"
+    "  -r, --rate BYTES      mean bytes between samples (Poisson by bytes, as Go's\n"
+    "                        MemProfileRate); 1 records every allocation exactly;\n"
+    "                        suffixes k, m, g (default 512k)\n"
+    "  -o, --output FILE     where to write the profile (default " DEFAULT_OUTPUT ")\n"
+    "  -v, --verbose         say more, including libbpf's messages\n"
+    "      --max-stacks N    room for N distinct stacks in the kernel (default 16384)\n"
+    "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
+    "                        not fit is counted and reported, never silently dropped\n"
+    "\n"
+    "With -- COMMAND, allocscope exits with the command's exit status.\n"
+    "\n"
+    "Examples:\n"
+    "  allocscope record --rate 1 -o app.pb.gz -- ./app --flag\n"
+    "  allocscope record --pid 1234 --duration 30\n"
+    "  go tool pprof -top -sample_index=alloc_space app.pb.gz\n";
 
 static int parse_args(int argc, char **argv, struct record_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "pid", required_argument, NULL, 'p' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"max-stacks", required_argument, NULL, 'S'},
+	    {"max-live", required_argument, NULL, 'L'},
+	    {},
 	};
 	unsigned long long v;
 	char *end;
 	int c;
 
-	*o = (struct record_opts){ .rate = SAMPLE_RATE_DEFAULT, .output = DEFAULT_OUTPUT };
+	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT, .output = DEFAULT_OUTPUT};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:d:r:o:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -112,6 +119,18 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case 'S':
+		case 'L':
+			if (parse_size(optarg, &v) || v == 0 || v > (1U << 26)) {
+				log_error("--%s: '%s' is not a count from 1 to %u",
+					  c == 'S' ? "max-stacks" : "max-live", optarg, 1U << 26);
+				return -EINVAL;
+			}
+			if (c == 'S')
+				o->max_stacks = v;
+			else
+				o->max_live = v;
 			break;
 		case 'h':
 			fputs(record_usage, stdout);
@@ -197,8 +216,8 @@ static void show_progress(struct session *s, int final)
 static int write_profile(struct session *s)
 {
 	struct heap_profile_opts ho = {
-		.time_ns = s->start_real_ns,
-		.duration_ns = now_real_ns() - s->start_real_ns,
+	    .time_ns = s->start_real_ns,
+	    .duration_ns = now_real_ns() - s->start_real_ns,
 	};
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
@@ -224,7 +243,8 @@ static int write_profile(struct session *s)
 	if (sum.counters[ALLOC_CNT_LIVE_FULL])
 		log_warn("%llu allocations not tracked to their free: live map full",
 			 (unsigned long long)sum.counters[ALLOC_CNT_LIVE_FULL]);
-	fprintf(stderr, "allocscope: wrote %s: %llu samples from %llu sampled allocations of pid %d\n",
+	fprintf(stderr,
+		"allocscope: wrote %s: %llu samples from %llu sampled allocations of pid %d\n",
 		s->o->output, (unsigned long long)sum.samples, (unsigned long long)sum.raw_allocs,
 		s->target.pid);
 	return 0;
@@ -282,16 +302,17 @@ static int record_pid(struct session *s)
 		if (err == -ESRCH)
 			log_error("pid %d exited while allocscope attached", s->o->pid);
 		else if (err == -ENOENT)
-			log_error("pid %d (%s) maps no object that defines malloc: nothing to probe",
-				  s->o->pid, s->target.exe);
+			log_error(
+			    "pid %d (%s) maps no object that defines malloc: nothing to probe",
+			    s->o->pid, s->target.exe);
 		else
 			log_error("cannot attach to pid %d: %s", s->o->pid, strerror(-err));
 		return err;
 	}
 	s->pidfd = syscall(SYS_pidfd_open, s->o->pid, 0);
 	if (s->pidfd < 0)
-		log_warn("pidfd_open(%d): %s; its exit is noticed within a second",
-			 s->o->pid, strerror(errno));
+		log_warn("pidfd_open(%d): %s; its exit is noticed within a second", s->o->pid,
+			 strerror(errno));
 	err = setup_signals(s, 0);
 	if (err)
 		return err;
@@ -300,8 +321,8 @@ static int record_pid(struct session *s)
 
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = s->sigfd, .events = POLLIN },
-			{ .fd = s->pidfd, .events = POLLIN },
+		    {.fd = s->sigfd, .events = POLLIN},
+		    {.fd = s->pidfd, .events = POLLIN},
 		};
 		int timeout = remaining_ms(s), n;
 
@@ -376,7 +397,7 @@ static int handle_child_status(struct session *s, int status, int *exit_code)
 
 static int record_command(struct session *s, int *exit_code)
 {
-	int gate[2] = { -1, -1 }, traced = 0, done = 0, status, err;
+	int gate[2] = {-1, -1}, traced = 0, done = 0, status, err;
 	char exe[PATH_MAX];
 	pid_t child;
 
@@ -440,7 +461,7 @@ static int record_command(struct session *s, int *exit_code)
 	}
 	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec. */
 	target__release(&s->target);
-	s->target = (struct target){ .pid = child, .alive = 1 };
+	s->target = (struct target){.pid = child, .alive = 1};
 
 	s->start_mono_ns = now_mono_ns();
 	s->start_real_ns = now_real_ns();
@@ -452,7 +473,7 @@ static int record_command(struct session *s, int *exit_code)
 	gate[1] = -1;
 
 	while (!done) {
-		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
+		struct pollfd pfd = {.fd = s->sigfd, .events = POLLIN};
 		struct signalfd_siginfo si;
 		int timeout = remaining_ms(s);
 		pid_t w;
@@ -499,8 +520,8 @@ int cmd_record(int argc, char **argv)
 {
 	struct record_opts o;
 	struct alloc_probes_opts ao = {};
-	struct symbolizer_opts so = { .demangle = 1 };
-	struct session s = { .o = &o, .sigfd = -1, .pidfd = -1 };
+	struct symbolizer_opts so = {.demangle = 1};
+	struct session s = {.o = &o, .sigfd = -1, .pidfd = -1};
 	int err, exit_code = 0;
 
 	err = parse_args(argc, argv, &o);
@@ -524,6 +545,8 @@ int cmd_record(int argc, char **argv)
 	}
 	ao.sample_rate = o.rate;
 	ao.verbose = o.verbose;
+	ao.stack_entries = o.max_stacks;
+	ao.live_entries = o.max_live;
 	s.ap = alloc_probes__new(&ao);
 	if (!s.ap) {
 		err = -errno;

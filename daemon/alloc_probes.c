@@ -29,32 +29,32 @@ struct alloc_func {
 
 /* aligned_alloc and memalign are one function in glibc: the first name at an address wins. */
 static const struct alloc_func alloc_funcs[] = {
-	{ "malloc", ALLOC_KIND_MALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
-	{ "calloc", ALLOC_KIND_CALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
-	{ "realloc", ALLOC_KIND_REALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
-	{ "reallocarray", ALLOC_KIND_REALLOCARRAY,
-	  PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1 },
-	{ "posix_memalign", ALLOC_KIND_POSIX_MEMALIGN,
-	  PROBE_KEEP_ARG1 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1 },
-	{ "aligned_alloc", ALLOC_KIND_ALIGNED_ALLOC, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
-	{ "memalign", ALLOC_KIND_MEMALIGN, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1 },
-	{ "valloc", ALLOC_KIND_VALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
-	{ "pvalloc", ALLOC_KIND_PVALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1 },
-	{ "free", ALLOC_KIND_FREE, PROBE_KEEP_ARG1, 0 },
+    {"malloc", ALLOC_KIND_MALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"calloc", ALLOC_KIND_CALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"realloc", ALLOC_KIND_REALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"reallocarray", ALLOC_KIND_REALLOCARRAY,
+     PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1},
+    {"posix_memalign", ALLOC_KIND_POSIX_MEMALIGN, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP,
+     1},
+    {"aligned_alloc", ALLOC_KIND_ALIGNED_ALLOC, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"memalign", ALLOC_KIND_MEMALIGN, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"valloc", ALLOC_KIND_VALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"pvalloc", ALLOC_KIND_PVALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"free", ALLOC_KIND_FREE, PROBE_KEEP_ARG1, 0},
 };
 
 static const char *const kind_names[ALLOC_KIND_MAX] = {
-	[ALLOC_KIND_MALLOC] = "malloc",
-	[ALLOC_KIND_CALLOC] = "calloc",
-	[ALLOC_KIND_REALLOC] = "realloc",
-	[ALLOC_KIND_REALLOCARRAY] = "reallocarray",
-	[ALLOC_KIND_POSIX_MEMALIGN] = "posix_memalign",
-	[ALLOC_KIND_ALIGNED_ALLOC] = "aligned_alloc",
-	[ALLOC_KIND_MEMALIGN] = "memalign",
-	[ALLOC_KIND_VALLOC] = "valloc",
-	[ALLOC_KIND_PVALLOC] = "pvalloc",
-	[ALLOC_KIND_FREE] = "free",
-	[ALLOC_KIND_MMAP] = "mmap",
+    [ALLOC_KIND_MALLOC] = "malloc",
+    [ALLOC_KIND_CALLOC] = "calloc",
+    [ALLOC_KIND_REALLOC] = "realloc",
+    [ALLOC_KIND_REALLOCARRAY] = "reallocarray",
+    [ALLOC_KIND_POSIX_MEMALIGN] = "posix_memalign",
+    [ALLOC_KIND_ALIGNED_ALLOC] = "aligned_alloc",
+    [ALLOC_KIND_MEMALIGN] = "memalign",
+    [ALLOC_KIND_VALLOC] = "valloc",
+    [ALLOC_KIND_PVALLOC] = "pvalloc",
+    [ALLOC_KIND_FREE] = "free",
+    [ALLOC_KIND_MMAP] = "mmap",
 };
 
 struct probe_link {
@@ -166,10 +166,10 @@ static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, str
 		ap->link_cap = cap;
 	}
 	ap->links[ap->link_cnt++] = (struct probe_link){
-		.pid = pid,
-		.dev = st->st_dev,
-		.ino = st->st_ino,
-		.link = l,
+	    .pid = pid,
+	    .dev = st->st_dev,
+	    .ino = st->st_ino,
+	    .link = l,
 	};
 	return 0;
 }
@@ -243,8 +243,8 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 			continue; /* an alias of a function probed already */
 		seen[seen_cnt++] = vaddr;
 
-		err = read_code(path, file_off, code, size && size < sizeof(code) ? size : sizeof(code),
-				&got);
+		err = read_code(path, file_off, code,
+				size && size < sizeof(code) ? size : sizeof(code), &got);
 		if (!err)
 			err = probe_place__choose(code, got, vaddr, f->keep, &site);
 		if (err) {

@@ -12,7 +12,7 @@
 #include "symbolize.h"
 
 struct alloc_probes_opts {
-	__u64 sample_rate; /* mean bytes between samples; <= 1 records every allocation */
+	__u64 sample_rate;   /* mean bytes between samples; <= 1 records every allocation */
 	__u32 stack_entries; /* 0: built-in defaults */
 	__u32 stats_entries;
 	__u32 live_entries;

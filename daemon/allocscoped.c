@@ -11,7 +11,7 @@
 
 int main(int argc, char **argv)
 {
-	struct alloc_probes_opts ao = { .sample_rate = SAMPLE_RATE_DEFAULT };
+	struct alloc_probes_opts ao = {.sample_rate = SAMPLE_RATE_DEFAULT};
 	struct alloc_probes *ap;
 
 	log_set_prefix("allocscoped");

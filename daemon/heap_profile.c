@@ -17,10 +17,10 @@
 #define MAX_INLINE_FRAMES 16
 
 static const struct pprof_value_type heap_types[] = {
-	{ "alloc_objects", "count" },
-	{ "alloc_space", "bytes" },
-	{ "inuse_objects", "count" },
-	{ "inuse_space", "bytes" },
+    {"alloc_objects", "count"},
+    {"alloc_space", "bytes"},
+    {"inuse_objects", "count"},
+    {"inuse_space", "bytes"},
 };
 
 /* Open-addressing cache from (pid, address) to a pprof location id. */
@@ -63,7 +63,7 @@ static __u64 hash_pair(__u64 addr, __u32 pid)
 static int loc_cache_grow(struct loc_cache *c)
 {
 	size_t ncap = c->cap ? c->cap * 2 : 1024;
-	struct loc_cache n = { .cap = ncap, .cnt = c->cnt };
+	struct loc_cache n = {.cap = ncap, .cnt = c->cnt};
 
 	n.keys = calloc(ncap, sizeof(*n.keys));
 	n.pids = calloc(ncap, sizeof(*n.pids));
@@ -110,8 +110,7 @@ static void loc_cache_free(struct loc_cache *c)
 	free(c->vals);
 }
 
-static long mapping_id(struct builder_ctx *bc, const struct target *t,
-		       const struct proc_mapping *m)
+static long mapping_id(struct builder_ctx *bc, const struct target *t, const struct proc_mapping *m)
 {
 	struct pprof_mapping_desc d = {};
 	char path[4096], build_id[128] = "";
@@ -144,7 +143,7 @@ static long mapping_id(struct builder_ctx *bc, const struct target *t,
 			d.build_id = build_id;
 			d.has_functions = 1;
 			d.has_filenames = d.has_line_numbers = d.has_inline_frames =
-				symbolizer__has_lines(bc->sym, path) > 0;
+			    symbolizer__has_lines(bc->sym, path) > 0;
 		}
 	}
 	id = pprof__add_mapping(bc->pb, &d);
@@ -193,10 +192,10 @@ static long frame_location(struct builder_ctx *bc, const struct target *t, __u64
 	}
 	for (int i = 0; i < n; i++) {
 		lines[i] = (struct pprof_line){
-			.function = frames[i].function,
-			.system_name = frames[i].system_name,
-			.filename = frames[i].file,
-			.line = frames[i].line,
+		    .function = frames[i].function,
+		    .system_name = frames[i].system_name,
+		    .filename = frames[i].file,
+		    .line = frames[i].line,
 		};
 	}
 	id = pprof__add_location(bc->pb, mid, addr, lines, n);
@@ -212,7 +211,7 @@ static long frame_location(struct builder_ctx *bc, const struct target *t, __u64
 /* The allocator as the leaf frame, so `pprof -top` tells malloc from calloc and mmap. */
 static long named_location(struct builder_ctx *bc, __u64 *cache, const char *name)
 {
-	struct pprof_line line = { .function = name };
+	struct pprof_line line = {.function = name};
 	long id;
 
 	if (*cache)
@@ -251,7 +250,7 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __
 {
 	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
 	__u64 live_cnt, live_bytes;
-	struct pprof_label label = { .key = "pid", .num = t->pid };
+	struct pprof_label label = {.key = "pid", .num = t->pid};
 	__s64 values[4];
 	size_t nloc = 0;
 	long id;
@@ -281,6 +280,12 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __
 		locs[nloc++] = id;
 	} else {
 		for (int i = 0; i < ALLOC_MAX_STACK_DEPTH && ips[i]; i++) {
+			/* An address in no mapping is no code: the frame-pointer walk went astray
+			 * in code without frame pointers, and what follows is garbage too. */
+			if (!target__find_mapping(t, ips[i])) {
+				bc->sum->unknown_frames++;
+				break;
+			}
 			id = frame_location(bc, t, ips[i]);
 			if (id < 0)
 				return id;
@@ -300,12 +305,12 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __
 static void add_comments(struct builder_ctx *bc, __u64 rate)
 {
 	static const char *const what[ALLOC_CNT_MAX] = {
-		[ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
-		[ALLOC_CNT_STATS_FULL] = "sampled allocations dropped (stats map full)",
-		[ALLOC_CNT_LIVE_FULL] = "allocations not tracked to their free (live map full)",
-		[ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",
-		[ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
-		[ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
+	    [ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
+	    [ALLOC_CNT_STATS_FULL] = "sampled allocations dropped (stats map full)",
+	    [ALLOC_CNT_LIVE_FULL] = "allocations not tracked to their free (live map full)",
+	    [ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",
+	    [ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
+	    [ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
 	};
 	char buf[256];
 
@@ -326,14 +331,14 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 			struct pprof_builder **out, struct heap_profile_summary *sum)
 {
 	struct pprof_opts po = {
-		.sample_types = heap_types,
-		.sample_type_cnt = ARRAY_SIZE(heap_types),
-		.period_type = { "space", "bytes" },
-		.default_sample_type = opts->default_sample_type ?: "inuse_space",
-		.time_nanos = opts->time_ns,
-		.duration_nanos = opts->duration_ns,
+	    .sample_types = heap_types,
+	    .sample_type_cnt = ARRAY_SIZE(heap_types),
+	    .period_type = {"space", "bytes"},
+	    .default_sample_type = opts->default_sample_type ?: "inuse_space",
+	    .time_nanos = opts->time_ns,
+	    .duration_nanos = opts->duration_ns,
 	};
-	struct builder_ctx bc = { .sym = sym, .sum = sum };
+	struct builder_ctx bc = {.sym = sym, .sum = sum};
 	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
 	__u64 rate = alloc_probes__sample_rate(ap);
 	struct alloc_key key, next, *prev = NULL;
@@ -349,6 +354,25 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 	err = loc_cache_grow(&bc.locs);
 	if (err)
 		goto cleanup;
+
+	/* pprof names a profile after its first mapping: make it the main executable's. The
+	 * lowest file mapping is the executable, PIE or not. */
+	for (size_t i = 0; i < target_cnt; i++) {
+		const struct proc_maps *pm;
+
+		if (!targets[i].snap_cnt)
+			continue;
+		pm = &targets[i].snaps[targets[i].snap_cnt - 1];
+		for (size_t j = 0; j < pm->cnt; j++) {
+			if (!proc_mapping__is_file(&pm->maps[j]))
+				continue;
+			err = mapping_id(&bc, &targets[i], &pm->maps[j]);
+			if (err < 0)
+				goto cleanup;
+			err = 0;
+			break;
+		}
+	}
 
 	while (bpf_map_get_next_key(stats_fd, prev, &next) == 0) {
 		struct target *t;

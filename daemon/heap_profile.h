@@ -13,16 +13,16 @@
 #include "target.h"
 
 struct heap_profile_opts {
-	__s64 time_ns;	   /* wall-clock start of what the profile covers */
+	__s64 time_ns; /* wall-clock start of what the profile covers */
 	__s64 duration_ns;
 	const char *default_sample_type; /* NULL: "inuse_space" */
 };
 
 /* What went into a profile, for progress lines and tests. */
 struct heap_profile_summary {
-	__u64 samples;	    /* pprof samples written */
-	__u64 raw_allocs;   /* sampled allocations seen */
-	__u64 lost_stacks;  /* of which without a stack */
+	__u64 samples;	      /* pprof samples written */
+	__u64 raw_allocs;     /* sampled allocations seen */
+	__u64 lost_stacks;    /* of which without a stack */
 	__u64 unknown_frames; /* frames outside every known mapping */
 	__u64 counters[ALLOC_CNT_MAX];
 };

@@ -28,7 +28,7 @@ void log_set_prefix(const char *prefix)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = {"error", "warning", "info", "debug"};
 	char buf[1024];
 	size_t len;
 	va_list ap;

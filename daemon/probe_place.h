@@ -14,7 +14,7 @@
 #define PROBE_KEEP_ARG2 0x02 /* rsi */
 #define PROBE_KEEP_ARG3 0x04 /* rdx */
 #define PROBE_KEEP_ARG4 0x08 /* rcx */
-#define PROBE_KEEP_SP 0x10 /* rsp, so [rsp] is still the return address (for uretprobes) */
+#define PROBE_KEEP_SP	0x10 /* rsp, so [rsp] is still the return address (for uretprobes) */
 
 struct probe_site {
 	__u64 offset; /* from the function's start */

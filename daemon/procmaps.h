@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <linux/types.h>
 
-#define PMAP_PERM_READ 0x1
-#define PMAP_PERM_WRITE 0x2
-#define PMAP_PERM_EXEC 0x4
+#define PMAP_PERM_READ	 0x1
+#define PMAP_PERM_WRITE	 0x2
+#define PMAP_PERM_EXEC	 0x4
 #define PMAP_PERM_SHARED 0x8
 
 struct proc_mapping {

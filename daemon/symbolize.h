@@ -13,15 +13,15 @@
 /* One source-level frame. Strings are owned by the symbolizer and live until
  * symbolizer__free(). */
 struct sym_frame {
-	const char *function; /* demangled; NULL when not even a symbol covers the address */
+	const char *function;	 /* demangled; NULL when not even a symbol covers the address */
 	const char *system_name; /* the raw (mangled) symbol name, or NULL */
-	const char *file; /* source file from DWARF, or NULL */
-	__u32 line; /* 0 when unknown */
+	const char *file;	 /* source file from DWARF, or NULL */
+	__u32 line;		 /* 0 when unknown */
 	__u32 pad;
 };
 
 struct symbolizer_opts {
-	int demangle; /* demangle C++ names */
+	int demangle;		/* demangle C++ names */
 	const char *debug_root; /* where separate debug files live, NULL for the system default */
 };
 

@@ -144,10 +144,13 @@ const struct proc_mapping *target__find_mapping(const struct target *t, __u64 ad
 
 void target__file_path(const struct target *t, const char *path, char *buf, size_t len)
 {
-	if (t->alive)
+	/* The process may be gone without anyone having noticed yet: check the way in. */
+	if (t->alive) {
 		snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
-	else
-		snprintf(buf, len, "%s", path);
+		if (access(buf, R_OK) == 0)
+			return;
+	}
+	snprintf(buf, len, "%s", path);
 }
 
 void target__release(struct target *t)

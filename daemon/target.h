@@ -11,8 +11,8 @@
 
 struct target {
 	int pid;
-	int alive;	 /* cleared once /proc/PID is gone */
-	char *exe;	 /* readlink of /proc/PID/exe at init */
+	int alive; /* cleared once /proc/PID is gone */
+	char *exe; /* readlink of /proc/PID/exe at init */
 	char comm[32];
 	struct proc_maps *snaps; /* newest last; a new one only when the maps changed */
 	size_t snap_cnt;

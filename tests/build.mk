@@ -28,3 +28,11 @@ $(OUT)/tests/bench/malloc_loop: tests/bench/malloc_loop.c
 	$(Q)$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror $< -o $@ -lpthread
 
 test-targets: $(OUT)/tests/bench/malloc_loop $(OUT)/tests/targets/no_malloc
+
+# The same pattern, statically linked: its allocator lives in the executable itself.
+$(OUT)/tests/targets/alloc_pattern_static: tests/targets/alloc_pattern.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) -static $< -o $@ -lpthread
+
+test-targets: $(OUT)/tests/targets/alloc_pattern_static

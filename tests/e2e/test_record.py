@@ -230,3 +230,90 @@ def record_bad_input():
     ok &= check(r.returncode != 0 and "root" in r.stderr, "non-root: %r" % r.stderr)
     ok &= check(not os.path.exists(out), "no half-written file left behind")
     return ok
+
+
+@test
+def record_static_binary():
+    """A statically linked program carries its own malloc: it is probed in the executable."""
+    out = tmpfile("static.pb.gz")
+    r = run_record(["--rate", "1", "-o", out, "--", PATTERN + "_static"])
+    if not check_eq(r.returncode, 7, "exit status (stderr: %s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    return assert_pattern(p) & assert_frame_order(p)
+
+
+@test
+def record_full_maps_are_counted():
+    """Maps too small for the workload: nothing is dropped silently. Allocations keep their
+    totals (under a '[stack lost]' frame when the stack did not fit), and the profile's
+    comments and stderr say how many."""
+    full = tmpfile("full.pb.gz")
+    r = run_record(["--rate", "1", "--max-stacks", "4", "--max-live", "100", "-o", full, "--",
+                    PATTERN])
+    if not check_eq(r.returncode, 7, "exit status (stderr: %s)" % r.stderr):
+        return False
+    ok = check("lost their stack" in r.stderr, "stderr says stacks were lost: %r" % r.stderr)
+    ok &= check("live map full" in r.stderr, "stderr says the live map was full: %r" % r.stderr)
+    text = pprof_raw.pprof("-raw", full).stdout
+    ok &= check("without a stack (stack map full)" in text, "comment on lost stacks")
+    ok &= check("not tracked to their free (live map full)" in text, "comment on the live map")
+    p = pprof_raw.read(full)
+    ok &= check(any("[stack lost]" in s["stack"] for s in p.samples), "a [stack lost] frame")
+    total = sum(p.value(s, "alloc_objects") for s in p.samples)
+    want = sum(v[0] for v in expected.PATTERN.values())
+    ok &= check(total >= want, "alloc_objects total %d keeps the pattern's %d" % (total, want))
+    return ok
+
+
+@test
+def record_probe_placement():
+    """Probes sit on instructions the kernel emulates: glibc's free at its je, not at its
+    single-stepped test (../shared/FACTS.md)."""
+    out = tmpfile("verbose.pb.gz")
+    r = run_record(["-v", "-o", out, "--", "/bin/true"])
+    ok = check_eq(r.returncode, 0, "exit status (stderr tail: %s)" % r.stderr[-500:])
+    lines = [l for l in r.stderr.splitlines() if "libc.so.6: probe at" in l]
+    free = [l for l in lines if l.split(": ")[2].startswith("free in")]
+    ok &= check(free and "+3 (je" in free[0], "free probed at +3 on its je: %r" % free)
+    malloc = [l for l in lines if l.split(": ")[2].startswith("malloc in")]
+    ok &= check(malloc and "(push" in malloc[0], "malloc probed on its push: %r" % malloc)
+    return ok
+
+
+@test
+def record_pid_in_other_mount_namespace():
+    """A process in its own mount namespace (as in a container) whose libc is another file
+    than the host's: its allocator is found through /proc/PID/root, not the host path."""
+    work = tempfile.mkdtemp(prefix="allocscope-ns-")
+    libc = "/lib/x86_64-linux-gnu/libc.so.6"
+    private = os.path.join(work, "libc.so.6")
+    subprocess.run(["cp", os.path.realpath(libc), private], check=True)
+    out = os.path.join(work, "ns.pb.gz")
+    script = "mount --bind %s %s && exec %s --wait" % (private, os.path.realpath(libc), PATTERN)
+    target = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(target.stdout, "ready")
+        maps = open("/proc/%d/maps" % target.pid).read()
+        host_ino = os.stat(os.path.realpath(libc)).st_ino
+        mapped = [l for l in maps.splitlines() if l.endswith("libc.so.6")]
+        if not check(mapped and int(mapped[0].split()[4]) != host_ino,
+                     "the target maps its own libc: %r" % mapped[:1]):
+            return False
+        rec = subprocess.Popen([ALLOCSCOPE, "record", "--pid", str(target.pid), "--rate", "1",
+                                "-o", out], stderr=subprocess.PIPE, text=True)
+        wait_for_line(rec.stderr, "recording pid")
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "ready")
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        target.wait(timeout=30)
+        _, err = rec.communicate(timeout=60)
+    finally:
+        if target.poll() is None:
+            target.kill()
+    if not check_eq(rec.returncode, 0, "record exit status (%s)" % err):
+        return False
+    return assert_pattern(pprof_raw.read(out))

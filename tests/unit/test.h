@@ -18,7 +18,7 @@ struct test_case {
 void test__register(struct test_case *tc);
 /* Records one failed assertion of the running test; always returns false. */
 bool test__fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Path of a fixture built next to the test binary (build/tests/fixtures/NAME). */
 const char *test__fixture(const char *name);
 /* Skip the running test with a reason that is printed in the summary. */
@@ -26,7 +26,7 @@ void test__skip(const char *reason);
 
 #define TEST(name)                                                                                 \
 	static void test_##name(void);                                                             \
-	static struct test_case tc_##name = { #name, test_##name, NULL };                          \
+	static struct test_case tc_##name = {#name, test_##name, NULL};                            \
 	__attribute__((constructor)) static void register_##name(void)                             \
 	{                                                                                          \
 		test__register(&tc_##name);                                                        \
@@ -39,26 +39,29 @@ void test__skip(const char *reason);
 #define ASSERT_OK(err, what)                                                                       \
 	({                                                                                         \
 		long __e = (long)(err);                                                            \
-		__e == 0 ? true : test__fail(__FILE__, __LINE__, "%s: error %ld (%s)", what, __e,  \
-					     strerror(__e < 0 ? -__e : __e));                      \
+		__e == 0 ? true                                                                    \
+			 : test__fail(__FILE__, __LINE__, "%s: error %ld (%s)", what, __e,         \
+				      strerror(__e < 0 ? -__e : __e));                             \
 	})
 
 #define ASSERT_OK_PTR(ptr, what)                                                                   \
-	((ptr) != NULL ? true : test__fail(__FILE__, __LINE__, "%s: NULL (%s)", what, strerror(errno)))
+	((ptr) != NULL ? true                                                                      \
+		       : test__fail(__FILE__, __LINE__, "%s: NULL (%s)", what, strerror(errno)))
 
 #define ASSERT_EQ(a, b, what)                                                                      \
 	({                                                                                         \
 		long long __a = (long long)(a), __b = (long long)(b);                              \
-		__a == __b ? true : test__fail(__FILE__, __LINE__, "%s: %lld != %lld", what, __a, __b); \
+		__a == __b ? true                                                                  \
+			   : test__fail(__FILE__, __LINE__, "%s: %lld != %lld", what, __a, __b);   \
 	})
 
 #define ASSERT_STREQ(a, b, what)                                                                   \
 	({                                                                                         \
 		const char *__a = (a), *__b = (b);                                                 \
 		(__a && __b && strcmp(__a, __b) == 0)                                              \
-			? true                                                                     \
-			: test__fail(__FILE__, __LINE__, "%s: \"%s\" != \"%s\"", what,             \
-				     __a ? __a : "(null)", __b ? __b : "(null)");                  \
+		    ? true                                                                         \
+		    : test__fail(__FILE__, __LINE__, "%s: \"%s\" != \"%s\"", what,                 \
+				 __a ? __a : "(null)", __b ? __b : "(null)");                      \
 	})
 
 #endif
