@@ -66,6 +66,18 @@ struct {
 	__type(value, struct live_val);
 } live SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct proc_totals);
+} totals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} gc_events SEC(".maps");
+
 /* Processes whose anonymous mmaps are recorded (syscall tracepoints see every process). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -115,10 +127,22 @@ static __always_inline struct task_state *task_state(int create)
 	return st;
 }
 
+static __always_inline struct proc_totals *proc_totals(__u32 tgid)
+{
+	struct proc_totals zero = {}, *t;
+
+	t = bpf_map_lookup_elem(&totals, &tgid);
+	if (t)
+		return t;
+	bpf_map_update_elem(&totals, &tgid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&totals, &tgid);
+}
+
 static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u32 kind,
 					 __u64 caller_hint)
 {
 	struct alloc_stats zero = {}, *v;
+	struct proc_totals *tot;
 	struct alloc_key key = {};
 	struct live_key lk = {};
 	struct live_val lv = {};
@@ -144,6 +168,17 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u6
 	count(ALLOC_CNT_SAMPLED);
 	__sync_fetch_and_add(&v->alloc_cnt, 1);
 	__sync_fetch_and_add(&v->alloc_bytes, size);
+	tot = proc_totals(tgid);
+	if (tot) {
+		__sync_fetch_and_add(&tot->alloc_cnt, 1);
+		__sync_fetch_and_add(&tot->alloc_bytes, size);
+	}
+	/* No address (every-call Go mode sees no return value): never live, never freed. */
+	if (!addr) {
+		__sync_fetch_and_add(&v->untracked_cnt, 1);
+		__sync_fetch_and_add(&v->untracked_bytes, size);
+		return;
+	}
 
 	lk.addr = addr;
 	lk.tgid = tgid;
@@ -161,6 +196,7 @@ static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
 {
 	struct live_key lk = {};
 	struct live_val *lvp, lv;
+	struct proc_totals *tot;
 	struct alloc_stats *v;
 
 	if (!addr)
@@ -184,6 +220,11 @@ static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
 		return;
 	__sync_fetch_and_add(&v->free_cnt, 1);
 	__sync_fetch_and_add(&v->free_bytes, lv.size);
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot) {
+		__sync_fetch_and_add(&tot->free_cnt, 1);
+		__sync_fetch_and_add(&tot->free_bytes, lv.size);
+	}
 }
 
 SEC("uprobe")
@@ -285,7 +326,9 @@ int BPF_KPROBE(free_enter, void *ptr)
 
 static __always_inline int is_target(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+	__u32 *flags = bpf_map_lookup_elem(&targets, &tgid);
+
+	return flags && (*flags & TARGET_F_MMAP);
 }
 
 /*
@@ -350,6 +393,126 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)regs->sp))
 		hint = 0;
 	record_alloc(ctx, tgid, addr, len, ALLOC_KIND_MMAP, hint);
+	return 0;
+}
+
+/* x86 flags: jbe is taken when CF or ZF is set. */
+#define X86_FLAG_CF 0x0001
+#define X86_FLAG_ZF 0x0040
+
+/*
+ * Go entry probes sit on the jbe of the stack-bound check. When it is taken, the function calls
+ * morestack and starts over from its first byte, so the probe fires again: drop this hit.
+ */
+static __always_inline int go_will_grow_stack(struct pt_regs *ctx, __u64 cookie)
+{
+	if (!(cookie & GO_COOKIE_AT_JBE))
+		return 0;
+	if (!(ctx->flags & (X86_FLAG_CF | X86_FLAG_ZF)))
+		return 0;
+	count(ALLOC_CNT_MORESTACK);
+	return 1;
+}
+
+/*
+ * The return address into the probed function's caller, at [rsp] before the prologue pushes
+ * anything: the frame-pointer walk from an entry skips that caller.
+ */
+static __always_inline __u64 go_caller(struct pt_regs *ctx)
+{
+	__u64 ret = 0;
+
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)))
+		return 0;
+	return ret;
+}
+
+/* runtime.mProf_Malloc: exactly the allocations the Go runtime samples at MemProfileRate. */
+SEC("uprobe")
+int BPF_KPROBE(go_mprof_malloc)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), p, size;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
+
+	/* Load every register first: the verifier refuses a context access through a pointer the
+	 * compiler computed to pick one of them. */
+	asm volatile("" : "+r"(ax), "+r"(bx), "+r"(cx));
+	if (go_will_grow_stack(ctx, cookie))
+		return 0;
+	if (((cookie >> 8) & 0xff) == GO_ARGS_P_RBX_SIZE_RCX) {
+		p = bx;
+		size = cx;
+	} else {
+		p = ax;
+		size = bx;
+	}
+	if (!p)
+		return 0;
+	record_alloc(ctx, tgid, p, size, ALLOC_KIND_GO, go_caller(ctx));
+	return 0;
+}
+
+/* runtime.freeSpecial(s, p, size): the sweeper frees a sampled object's profile record. */
+SEC("uprobe")
+int BPF_KPROBE(go_free_special)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), s = ctx->ax, p = ctx->bx;
+	__u32 kind_off = (cookie >> 16) & 0xff, profile_kind = (cookie >> 24) & 0xff;
+	__u8 kind = 0;
+
+	if (go_will_grow_stack(ctx, cookie))
+		return 0;
+	if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(s + kind_off)) ||
+	    kind != profile_kind)
+		return 0;
+	record_free(bpf_get_current_pid_tgid() >> 32, p, 0);
+	return 0;
+}
+
+/* runtime.mallocgc(size, typ, needzero) on every call, sampled here by bytes: for programs whose
+ * runtime samples nothing. No uretprobe on Go code, so no address and no in-use. */
+SEC("uprobe")
+int BPF_KPROBE(go_mallocgc)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), size = ctx->ax;
+	struct task_state *st;
+
+	if (go_will_grow_stack(ctx, cookie) || !size)
+		return 0;
+	st = task_state(1);
+	if (!st || !take_sample(st, size))
+		return 0;
+	record_alloc(ctx, bpf_get_current_pid_tgid() >> 32, 0, size, ALLOC_KIND_GO_MALLOCGC,
+		     go_caller(ctx));
+	return 0;
+}
+
+/* runtime.gcStart and runtime.gcMarkTermination: a GC cycle's start and the end of its mark. */
+SEC("uprobe")
+int BPF_KPROBE(go_gc)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_totals *tot;
+	struct gc_event *e;
+
+	if (go_will_grow_stack(ctx, cookie))
+		return 0;
+	e = bpf_ringbuf_reserve(&gc_events, sizeof(*e), 0);
+	if (!e) {
+		count(ALLOC_CNT_GC_EVENTS_LOST);
+		return 0;
+	}
+	e->tgid = tgid;
+	e->probe = cookie & 0xff;
+	e->time_ns = bpf_ktime_get_ns();
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot)
+		e->totals = *tot;
+	else
+		__builtin_memset(&e->totals, 0, sizeof(e->totals));
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

@@ -4,6 +4,11 @@
 #ifndef ALLOCSCOPE_ALLOC_H
 #define ALLOCSCOPE_ALLOC_H
 
+/* The BPF side gets the fixed-width types from vmlinux.h. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 /* The kernel's default perf_event_max_stack; deeper stacks are cut at the root end. */
 #define ALLOC_MAX_STACK_DEPTH 127
 
@@ -23,7 +28,48 @@ enum alloc_kind {
 	ALLOC_KIND_PVALLOC,
 	ALLOC_KIND_FREE,
 	ALLOC_KIND_MMAP,
+	ALLOC_KIND_GO,		/* sampled by the Go runtime (runtime.mProf_Malloc) */
+	ALLOC_KIND_GO_MALLOCGC, /* sampled by us on every runtime.mallocgc call */
 	ALLOC_KIND_MAX,
+};
+
+/*
+ * Go probes: the BPF cookie says what the probe is and how to read its arguments, which move
+ * between Go versions (daemon/goruntime.c holds the per-version table).
+ *   bits 0-7   enum go_probe
+ *   bits 8-15  argument layout: GO_ARGS_*
+ *   bits 16-23 freeSpecial: offset of special.kind
+ *   bits 24-31 freeSpecial: the value of _KindSpecialProfile
+ *   bit 32     the probe sits on the prologue's jbe to morestack: a hit that will take it is
+ *              dropped, because the function then starts over and is hit again
+ */
+enum go_probe {
+	GO_PROBE_MPROF_MALLOC = 1,
+	GO_PROBE_FREE_SPECIAL,
+	GO_PROBE_MALLOCGC,
+	GO_PROBE_GC_START,
+	GO_PROBE_GC_MARK_TERM,
+	GO_PROBE_MAIN, /* runtime.main: the runtime is initialised, MemProfileRate is final */
+};
+
+#define GO_ARGS_P_RAX_SIZE_RBX 0 /* mProf_Malloc(p, size), Go <= 1.22 */
+#define GO_ARGS_P_RBX_SIZE_RCX 1 /* mProf_Malloc(mp, p, size), Go >= 1.23 */
+#define GO_COOKIE_AT_JBE       (1ULL << 32)
+
+/* Raw (sampled) totals of one process, for per-GC-cycle and per-interval deltas. */
+struct proc_totals {
+	__u64 alloc_cnt;
+	__u64 alloc_bytes;
+	__u64 free_cnt;
+	__u64 free_bytes;
+};
+
+/* A GC event of a Go process, sent through a ring buffer. */
+struct gc_event {
+	__u32 tgid;
+	__u32 probe;   /* GO_PROBE_GC_START, GO_PROBE_GC_MARK_TERM or GO_PROBE_MAIN */
+	__u64 time_ns; /* CLOCK_MONOTONIC */
+	struct proc_totals totals;
 };
 
 /* Things the BPF side could not do; each is surfaced in profiles and metrics. */
@@ -35,8 +81,13 @@ enum alloc_counter {
 	ALLOC_CNT_TASK_FULL,  /* no per-thread state could be had: the call was not seen */
 	ALLOC_CNT_NEST_RESET, /* an allocator call never returned (longjmp, lost uretprobe) */
 	ALLOC_CNT_MUNMAP_PARTIAL, /* munmap of part of a tracked mapping: left counted as in use */
+	ALLOC_CNT_MORESTACK,	  /* Go entry hits dropped because the stack grows first */
+	ALLOC_CNT_GC_EVENTS_LOST, /* GC events the ring buffer had no room for */
 	ALLOC_CNT_MAX,
 };
+
+/* Values of the targets map: what the syscall tracepoints record for a process. */
+#define TARGET_F_MMAP 0x1 /* anonymous mmap/munmap (not for Go: its heap is mmap'ed) */
 
 /* Aggregation key: one per (process, stack, allocator). */
 struct alloc_key {

@@ -28,6 +28,7 @@
 #include "sampling.h"
 #include "symbolize.h"
 #include "target.h"
+#include "watch.h"
 
 #define DEFAULT_OUTPUT	"allocscope.pb.gz"
 #define MAPS_REFRESH_MS 1000
@@ -41,6 +42,9 @@ struct record_opts {
 	int verbose;
 	__u32 max_stacks; /* 0: built-in defaults */
 	__u32 max_live;
+	const char *timeline; /* --timeline FILE */
+	double timeline_interval_s;
+	struct watch_opts watch;
 };
 
 static const char record_usage[] =
@@ -58,6 +62,16 @@ static const char record_usage[] =
     "                        MemProfileRate); 1 records every allocation exactly;\n"
     "                        suffixes k, m, g (default 512k)\n"
     "  -o, --output FILE     where to write the profile (default " DEFAULT_OUTPUT ")\n"
+    "  -m, --mode MODE       auto (default): the Go runtime's own sampler for Go\n"
+    "                        programs, the malloc family for the rest, both for cgo;\n"
+    "                        or go, malloc, both\n"
+    "  -t, --timeline FILE   also write the heap-delta timeline as JSON: one record per\n"
+    "                        Go GC cycle and one per --timeline-interval (default 1 s)\n"
+    "      --timeline-interval SECS\n"
+    "      --go-set-rate BYTES  write runtime.MemProfileRate into a Go program that\n"
+    "                        samples nothing (this writes to the program's memory)\n"
+    "      --go-every-call   probe runtime.mallocgc on every call and sample by --rate\n"
+    "                        in BPF (no in-use figures; one uprobe per allocation)\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "      --max-stacks N    room for N distinct stacks in the kernel (default 16384)\n"
     "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
@@ -80,6 +94,11 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"max-stacks", required_argument, NULL, 'S'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"timeline", required_argument, NULL, 't'},
+	    {"timeline-interval", required_argument, NULL, 'I'},
+	    {"go-set-rate", required_argument, NULL, 'G'},
+	    {"go-every-call", no_argument, NULL, 'E'},
 	    {"max-live", required_argument, NULL, 'L'},
 	    {},
 	};
@@ -87,9 +106,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	char *end;
 	int c;
 
-	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT, .output = DEFAULT_OUTPUT};
+	*o = (struct record_opts){
+	    .rate = SAMPLE_RATE_DEFAULT, .output = DEFAULT_OUTPUT, .timeline_interval_s = 1};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:d:r:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -131,6 +151,36 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				o->max_stacks = v;
 			else
 				o->max_live = v;
+			break;
+		case 'm':
+			if (watch_mode__parse(optarg, &o->watch.mode)) {
+				log_error("--mode: '%s' is not one of auto, go, malloc, both",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 't':
+			o->timeline = optarg;
+			break;
+		case 'I':
+			if (parse_seconds(optarg, &o->timeline_interval_s) ||
+			    o->timeline_interval_s < 0.01) {
+				log_error(
+				    "--timeline-interval: '%s' is not a number of seconds >= 0.01",
+				    optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'G':
+			if (parse_size(optarg, &v) || v == 0 || v > INT_MAX) {
+				log_error("--go-set-rate: '%s' is not a positive number of bytes",
+					  optarg);
+				return -EINVAL;
+			}
+			o->watch.go_set_rate = v;
+			break;
+		case 'E':
+			o->watch.go_every_call = 1;
 			break;
 		case 'h':
 			fputs(record_usage, stdout);
@@ -193,12 +243,14 @@ struct session {
 	struct record_opts *o;
 	struct alloc_probes *ap;
 	struct symbolizer *sym;
-	struct target target;
+	struct watch w;
+	int attached;
 	int sigfd;
 	int pidfd;
 	__u64 start_mono_ns;
 	__u64 start_real_ns;
-	int progress; /* stderr is a terminal */
+	__u64 next_interval_ns; /* monotonic time of the next timeline point */
+	int progress;		/* stderr is a terminal */
 };
 
 static void show_progress(struct session *s, int final)
@@ -209,21 +261,51 @@ static void show_progress(struct session *s, int final)
 	if (!s->progress)
 		return;
 	alloc_probes__counters(s->ap, c);
-	fprintf(stderr, "\rallocscope: recording pid %d: %.0f s, %llu samples%s", s->target.pid,
+	fprintf(stderr, "\rallocscope: recording pid %d: %.0f s, %llu samples%s", s->w.target.pid,
 		secs, (unsigned long long)c[ALLOC_CNT_SAMPLED], final ? "\n" : "   ");
 }
 
-static int write_profile(struct session *s)
+static int on_gc_event(void *ctx, const struct gc_event *e)
 {
+	struct session *s = ctx;
+
+	if ((int)e->tgid != s->w.target.pid)
+		return 0;
+	if (e->probe == GO_PROBE_MAIN)
+		watch__runtime_ready(&s->w, &s->o->watch);
+	else
+		watch__gc_event(&s->w, e, s->start_real_ns - s->start_mono_ns);
+	return 0;
+}
+
+static void drain_events(struct session *s)
+{
+	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	if (s->o->timeline && now_mono_ns() >= s->next_interval_ns) {
+		watch__interval(&s->w, s->ap);
+		s->next_interval_ns += (__u64)(s->o->timeline_interval_s * NSEC_PER_SEC);
+	}
+}
+
+static int write_outputs(struct session *s)
+{
+	struct watch *w = &s->w;
 	struct heap_profile_opts ho = {
 	    .time_ns = s->start_real_ns,
 	    .duration_ns = now_real_ns() - s->start_real_ns,
+	    .native_rate = s->o->rate,
+	    .go_rate = watch__go_rate(w),
 	};
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
 	int err;
 
-	err = heap_profile__build(s->ap, &s->target, 1, s->sym, &ho, &pb, &sum);
+	/* The runtime's own samples dominate a Go program's profile: its rate is the period. */
+	ho.period = w->go && !s->o->watch.go_every_call ? ho.go_rate : ho.native_rate;
+	ho.has_native = w->native;
+	ho.has_go = w->go && !s->o->watch.go_every_call;
+	ho.has_go_every_call = w->go && s->o->watch.go_every_call;
+	err = heap_profile__build(s->ap, &w->target, 1, s->sym, &ho, &pb, &sum);
 	if (err) {
 		log_error("cannot build the profile: %s", strerror(-err));
 		return err;
@@ -246,8 +328,27 @@ static int write_profile(struct session *s)
 	fprintf(stderr,
 		"allocscope: wrote %s: %llu samples from %llu sampled allocations of pid %d\n",
 		s->o->output, (unsigned long long)sum.samples, (unsigned long long)sum.raw_allocs,
-		s->target.pid);
+		w->target.pid);
+	if (s->o->timeline) {
+		w->tl.rate = ho.period;
+		err = timeline__write(&w->tl, s->o->timeline);
+		if (err) {
+			log_error("cannot write %s: %s", s->o->timeline, strerror(-err));
+			return err;
+		}
+		fprintf(stderr, "allocscope: wrote %s: %zu records, %u GC cycles\n", s->o->timeline,
+			w->tl.cnt, w->tl.cycles);
+	}
 	return 0;
+}
+
+/* The last word on a run: events still queued, a closing timeline point. */
+static void finish(struct session *s)
+{
+	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	if (s->o->timeline)
+		watch__interval(&s->w, s->ap);
+	show_progress(s, 1);
 }
 
 static int setup_signals(struct session *s, int ignore_int)
@@ -271,66 +372,80 @@ static int setup_signals(struct session *s, int ignore_int)
 	return s->sigfd < 0 ? -errno : 0;
 }
 
-static int remaining_ms(struct session *s)
+/* Milliseconds until something is due: the end of --duration, a timeline point, a maps
+ * refresh. 0 when --duration has elapsed. */
+static int next_timeout_ms(struct session *s)
 {
-	__u64 elapsed, limit;
+	__u64 now = now_mono_ns(), due = now + MAPS_REFRESH_MS * NSEC_PER_MSEC;
 
-	if (s->o->duration_s <= 0)
-		return MAPS_REFRESH_MS;
-	elapsed = now_mono_ns() - s->start_mono_ns;
-	limit = (__u64)(s->o->duration_s * NSEC_PER_SEC);
-	if (elapsed >= limit)
-		return 0;
-	return min_t(__u64, (limit - elapsed) / NSEC_PER_MSEC + 1, MAPS_REFRESH_MS);
+	if (s->o->duration_s > 0) {
+		__u64 end = s->start_mono_ns + (__u64)(s->o->duration_s * NSEC_PER_SEC);
+
+		if (now >= end)
+			return 0;
+		due = min_t(__u64, due, end);
+	}
+	if (s->o->timeline)
+		due = min_t(__u64, due, max_t(__u64, s->next_interval_ns, now));
+	return (due - now) / NSEC_PER_MSEC + 1;
+}
+
+static void report_attach_error(int pid, const char *exe, int err)
+{
+	if (err == -ESRCH)
+		log_error("pid %d exited while allocscope attached", pid);
+	else if (err == -ENOENT)
+		log_error("pid %d (%s) maps no object that defines malloc and runs no Go runtime: "
+			  "nothing to probe",
+			  pid, exe);
+	else if (err != -ENOEXEC)
+		log_error("cannot attach to pid %d: %s", pid, strerror(-err));
 }
 
 static int record_pid(struct session *s)
 {
-	int err;
+	char exe[64];
+	int err, pid = s->o->pid;
 
-	err = target__init(&s->target, s->o->pid);
-	if (err) {
-		log_error("cannot watch pid %d: %s", s->o->pid,
+	/* /proc/PID/exe opens the executable even in another mount namespace, or deleted. */
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+	if (access(exe, F_OK)) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		log_error("cannot watch pid %d: %s", pid,
 			  err == -ESRCH ? "no such process" : strerror(-err));
 		return err;
 	}
-	err = target__refresh_maps(&s->target);
-	if (!err)
-		err = alloc_probes__attach_pid(s->ap, s->sym, s->o->pid,
-					       &s->target.snaps[s->target.snap_cnt - 1]);
-	if (err < 0) {
-		if (err == -ESRCH)
-			log_error("pid %d exited while allocscope attached", s->o->pid);
-		else if (err == -ENOENT)
-			log_error(
-			    "pid %d (%s) maps no object that defines malloc: nothing to probe",
-			    s->o->pid, s->target.exe);
-		else
-			log_error("cannot attach to pid %d: %s", s->o->pid, strerror(-err));
+	err = watch__attach(&s->w, s->ap, s->sym, &s->o->watch, pid, exe, 0);
+	if (err) {
+		report_attach_error(pid, s->w.target.exe ?: exe, err);
 		return err;
 	}
-	s->pidfd = syscall(SYS_pidfd_open, s->o->pid, 0);
+	s->attached = 1;
+	watch__runtime_ready(&s->w, &s->o->watch);
+	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (s->pidfd < 0)
-		log_warn("pidfd_open(%d): %s; its exit is noticed within a second", s->o->pid,
+		log_warn("pidfd_open(%d): %s; its exit is noticed within a second", pid,
 			 strerror(errno));
 	err = setup_signals(s, 0);
 	if (err)
 		return err;
 	/* Tests and scripts wait for this line: from here on allocations are seen. */
-	fprintf(stderr, "allocscope: recording pid %d (%s)\n", s->o->pid, s->target.exe);
+	fprintf(stderr, "allocscope: recording pid %d (%s)\n", pid, s->w.target.exe);
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 		    {.fd = s->sigfd, .events = POLLIN},
+		    {.fd = alloc_probes__gc_fd(s->ap), .events = POLLIN},
 		    {.fd = s->pidfd, .events = POLLIN},
 		};
-		int timeout = remaining_ms(s), n;
+		int timeout = next_timeout_ms(s), n;
 
 		if (!timeout)
 			break;
-		n = poll(pfd, s->pidfd >= 0 ? 2 : 1, timeout);
+		n = poll(pfd, s->pidfd >= 0 ? 3 : 2, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		drain_events(s);
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -338,16 +453,18 @@ static int record_pid(struct session *s)
 			    si.ssi_signo != SIGCHLD)
 				break;
 		}
-		if (pfd[1].revents & POLLIN) {
-			log_info("pid %d exited", s->o->pid);
+		if (pfd[2].revents & POLLIN) {
+			log_info("pid %d exited", pid);
 			break;
 		}
-		if (target__refresh_maps(&s->target) == -ESRCH)
+		if (target__refresh_maps(&s->w.target) == -ESRCH)
 			break;
 		show_progress(s, 0);
 	}
-	show_progress(s, 1);
-	return write_profile(s);
+	if (s->w.target.alive)
+		watch__runtime_ready(&s->w, &s->o->watch); /* the rate as of now */
+	finish(s);
+	return write_outputs(s);
 }
 
 /* Child side of record -- COMMAND: wait until the probes are in, then exec. */
@@ -366,7 +483,7 @@ static void run_child(int gate, char **command, const char *exe)
 /* Handle one wait status of the ptrace'd command. Returns 1 once it has exited. */
 static int handle_child_status(struct session *s, int status, int *exit_code)
 {
-	int pid = s->target.pid, sig, event;
+	int pid = s->w.target.pid, sig, event;
 
 	if (WIFEXITED(status)) {
 		*exit_code = WEXITSTATUS(status);
@@ -381,8 +498,10 @@ static int handle_child_status(struct session *s, int status, int *exit_code)
 	sig = WSTOPSIG(status);
 	event = status >> 16;
 	if (event == PTRACE_EVENT_EXIT) {
-		/* Its address space is still there: read the maps one last time. */
-		target__refresh_maps(&s->target);
+		/* Its address space is still there: read the maps and its rate one last time. */
+		target__refresh_maps(&s->w.target);
+		drain_events(s);
+		watch__runtime_ready(&s->w, &s->o->watch);
 		ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	} else if (event == PTRACE_EVENT_STOP) {
 		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
@@ -436,35 +555,23 @@ static int record_command(struct session *s, int *exit_code)
 		log_warn("cannot ptrace %s (%s): if it exits quickly, its frames may stay unnamed",
 			 s->o->command[0], strerror(errno));
 
-	err = target__init(&s->target, child);
-	if (!err)
-		err = target__refresh_maps(&s->target);
 	/* Until exec the child is a copy of us: the libc it maps is the one the command will
-	 * load, unless the command brings its own allocator (static binaries: probed below). */
-	if (!err) {
-		err = alloc_probes__attach_pid(s->ap, s->sym, child,
-					       &s->target.snaps[s->target.snap_cnt - 1]);
-		if (err > 0)
-			err = 0;
-	}
-	if (!err) {
-		int n = alloc_probes__attach_object(s->ap, s->sym, child, exe);
-
-		if (n < 0 && n != -ENOENT)
-			log_warn("cannot probe %s itself: %s", exe, strerror(-n));
-	}
+	 * load; the command's own allocator and Go runtime are probed in its file. */
+	err = watch__attach(&s->w, s->ap, s->sym, &s->o->watch, child, exe, 1);
 	if (err) {
-		log_error("cannot attach to the command: %s", strerror(-err));
+		report_attach_error(child, exe, err);
 		kill(child, SIGKILL);
 		waitpid(child, NULL, __WALL);
 		goto cleanup;
 	}
+	s->attached = 1;
 	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec. */
-	target__release(&s->target);
-	s->target = (struct target){.pid = child, .alive = 1};
+	target__release(&s->w.target);
+	s->w.target = (struct target){.pid = child, .alive = 1};
 
 	s->start_mono_ns = now_mono_ns();
 	s->start_real_ns = now_real_ns();
+	s->next_interval_ns = s->start_mono_ns;
 	if (write(gate[1], "g", 1) != 1) {
 		err = -errno;
 		goto cleanup;
@@ -473,19 +580,23 @@ static int record_command(struct session *s, int *exit_code)
 	gate[1] = -1;
 
 	while (!done) {
-		struct pollfd pfd = {.fd = s->sigfd, .events = POLLIN};
+		struct pollfd pfd[2] = {
+		    {.fd = s->sigfd, .events = POLLIN},
+		    {.fd = alloc_probes__gc_fd(s->ap), .events = POLLIN},
+		};
 		struct signalfd_siginfo si;
-		int timeout = remaining_ms(s);
+		int timeout = next_timeout_ms(s);
 		pid_t w;
 
 		if (!timeout) {
 			log_info("--duration elapsed; the command goes on unprofiled");
 			break;
 		}
-		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			err = -errno;
 			break;
 		}
+		drain_events(s);
 		while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP)
 				kill(child, si.ssi_signo);
@@ -493,11 +604,11 @@ static int record_command(struct session *s, int *exit_code)
 		while (!done && (w = waitpid(child, &status, WNOHANG | __WALL)) == child)
 			done = handle_child_status(s, status, exit_code);
 		if (!done)
-			target__refresh_maps(&s->target);
+			target__refresh_maps(&s->w.target);
 		show_progress(s, 0);
 	}
-	show_progress(s, 1);
-	err = write_profile(s) ?: err;
+	finish(s);
+	err = write_outputs(s) ?: err;
 	if (!done) {
 		if (traced)
 			ptrace(PTRACE_DETACH, child, NULL, NULL);
@@ -554,6 +665,7 @@ int cmd_record(int argc, char **argv)
 	}
 	s.start_mono_ns = now_mono_ns();
 	s.start_real_ns = now_real_ns();
+	s.next_interval_ns = s.start_mono_ns;
 	if (o.pid)
 		err = record_pid(&s);
 	else
@@ -561,7 +673,7 @@ int cmd_record(int argc, char **argv)
 cleanup:
 	alloc_probes__free(s.ap);
 	symbolizer__free(s.sym);
-	target__release(&s.target);
+	watch__release(&s.w);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.pidfd >= 0)

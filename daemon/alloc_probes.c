@@ -16,6 +16,7 @@
 #include "alloc.skel.h"
 #include "alloc_probes.h"
 #include "common.h"
+#include "goruntime.h"
 #include "log.h"
 #include "probe_place.h"
 #include "sampling.h"
@@ -66,6 +67,9 @@ struct probe_link {
 
 struct alloc_probes {
 	struct alloc_bpf *skel;
+	struct ring_buffer *gc_rb;
+	int (*gc_cb)(void *ctx, const struct gc_event *e);
+	void *gc_ctx;
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
@@ -81,6 +85,32 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (!verbose_libbpf && level == LIBBPF_INFO)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
+}
+
+static int on_gc_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (len < sizeof(struct gc_event) || !ap->gc_cb)
+		return 0;
+	return ap->gc_cb(ap->gc_ctx, data);
+}
+
+int alloc_probes__gc_fd(const struct alloc_probes *ap)
+{
+	return ring_buffer__epoll_fd(ap->gc_rb);
+}
+
+int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
+			  void *ctx)
+{
+	int n;
+
+	ap->gc_cb = cb;
+	ap->gc_ctx = ctx;
+	n = ring_buffer__consume(ap->gc_rb);
+	ap->gc_cb = NULL;
+	return n < 0 ? n : 0;
 }
 
 const char *alloc_kind__name(__u32 kind)
@@ -132,6 +162,12 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
 		goto cleanup;
 	}
+	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
+	if (!ap->gc_rb) {
+		err = -errno;
+		log_error("cannot set up the GC event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
 	ap->skel = skel;
 	return ap;
 cleanup:
@@ -148,6 +184,7 @@ void alloc_probes__free(struct alloc_probes *ap)
 	for (size_t i = 0; i < ap->link_cnt; i++)
 		bpf_link__destroy(ap->links[i].link);
 	free(ap->links);
+	ring_buffer__free(ap->gc_rb);
 	alloc_bpf__destroy(ap->skel);
 	free(ap);
 }
@@ -269,9 +306,96 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 	return probed;
 }
 
-int alloc_probes__add_target(struct alloc_probes *ap, int pid)
+static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+			  const char *name, const struct go_func *f, struct bpf_program *prog,
+			  __u64 cookie, __u32 keep)
 {
-	__u32 key = pid, val = 1;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct probe_site site = {};
+	struct bpf_link *l;
+	__u8 code[64];
+	size_t got = 0;
+	int err;
+
+	if (!f->vaddr) {
+		log_warn("%s has no %s: not probed", path, name);
+		return -ENOENT;
+	}
+	err =
+	    read_code(path, f->file_offset, code, min_t(__u64, f->size ?: 64, sizeof(code)), &got);
+	if (!err)
+		err = probe_place__choose(code, got, f->vaddr, keep, &site);
+	if (err)
+		log_warn("cannot decode %s in %s: %s; probing its entry", name, path,
+			 strerror(-err));
+	else
+		log_debug("%s in %s: probe at +%llu (%s)", name, path,
+			  (unsigned long long)site.offset, site.insn);
+	if (site.is_jbe)
+		cookie |= GO_COOKIE_AT_JBE;
+	uo.bpf_cookie = cookie;
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, f->file_offset + site.offset, &uo);
+	if (!l) {
+		err = -errno;
+		log_warn("cannot attach %s in %s for pid %d: %s", name, path, pid, strerror(-err));
+		return err;
+	}
+	err = add_link(ap, pid, st, l);
+	if (err)
+		bpf_link__destroy(l);
+	return err;
+}
+
+int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
+			    const struct go_runtime *gr, unsigned int what)
+{
+	const __u32 keep = PROBE_KEEP_RAX | PROBE_KEEP_RBX | PROBE_KEEP_ARG4 | PROBE_KEEP_SP;
+	struct alloc_bpf *skel = ap->skel;
+	__u64 special = (__u64)gr->special_kind_off << 16 | (__u64)gr->special_kind_profile << 24;
+	struct stat st;
+	int probed = 0, err;
+
+	if (stat(path, &st))
+		return -errno;
+	if (what & GO_ATTACH_SAMPLER) {
+		err = attach_go_func(ap, pid, path, &st, "runtime.mProf_Malloc", &gr->mprof_malloc,
+				     skel->progs.go_mprof_malloc,
+				     GO_PROBE_MPROF_MALLOC | (__u64)gr->mprof_args << 8, keep);
+		if (err)
+			return err;
+		err = attach_go_func(ap, pid, path, &st, "runtime.freeSpecial", &gr->free_special,
+				     skel->progs.go_free_special, GO_PROBE_FREE_SPECIAL | special,
+				     keep);
+		if (err)
+			return err;
+		probed += 2;
+	}
+	if (what & GO_ATTACH_EVERY_CALL) {
+		err = attach_go_func(ap, pid, path, &st, "runtime.mallocgc", &gr->mallocgc,
+				     skel->progs.go_mallocgc, GO_PROBE_MALLOCGC, keep);
+		if (err)
+			return err;
+		probed++;
+	}
+	if (what & GO_ATTACH_GC) {
+		/* Without them there is no timeline, but the profile is whole: not fatal. */
+		if (!attach_go_func(ap, pid, path, &st, "runtime.gcStart", &gr->gc_start,
+				    skel->progs.go_gc, GO_PROBE_GC_START, keep))
+			probed++;
+		if (!attach_go_func(ap, pid, path, &st, "runtime.gcMarkTermination",
+				    &gr->gc_mark_term, skel->progs.go_gc, GO_PROBE_GC_MARK_TERM,
+				    keep))
+			probed++;
+		if (!attach_go_func(ap, pid, path, &st, "runtime.main", &gr->main_fn,
+				    skel->progs.go_gc, GO_PROBE_MAIN, keep))
+			probed++;
+	}
+	return probed;
+}
+
+int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = flags;
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))
@@ -310,10 +434,7 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 		if (err > 0)
 			objects++;
 	}
-	if (!objects)
-		return -ENOENT;
-	err = alloc_probes__add_target(ap, pid);
-	return err ? err : objects;
+	return objects ? objects : -ENOENT;
 }
 
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid)
@@ -355,4 +476,12 @@ void alloc_probes__counters(const struct alloc_probes *ap, __u64 out[ALLOC_CNT_M
 {
 	for (int i = 0; i < ALLOC_CNT_MAX; i++)
 		out[i] = __atomic_load_n(&ap->skel->bss->counters[i], __ATOMIC_RELAXED);
+}
+
+void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(ap->skel->maps.totals, &key, sizeof(key), out, sizeof(*out), 0))
+		memset(out, 0, sizeof(*out));
 }

@@ -35,14 +35,32 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 				const char *path);
 /*
  * Probe every object mapped by pid (per maps; files opened below /proc/PID/root) that defines
- * malloc: its libc, the executable when statically linked, a preloaded allocator. Also records
- * pid as a target of the mmap tracepoints. Returns the number of objects probed, -ENOENT when
- * none defines an allocator, or -errno.
+ * malloc: its libc, the executable when statically linked, a preloaded allocator. Returns the
+ * number of objects probed, -ENOENT when none defines an allocator, or -errno. The caller says
+ * whether pid's anonymous mmaps are recorded (alloc_probes__add_target).
  */
 int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, int pid,
 			     const struct proc_maps *maps);
-/* Record pid as a target of the mmap tracepoints (attach_pid does this). */
-int alloc_probes__add_target(struct alloc_probes *ap, int pid);
+#define GO_ATTACH_SAMPLER    0x1 /* runtime.mProf_Malloc and runtime.freeSpecial */
+#define GO_ATTACH_EVERY_CALL 0x2 /* runtime.mallocgc, sampled in BPF */
+#define GO_ATTACH_GC	     0x4 /* runtime.gcStart, runtime.gcMarkTermination, runtime.main */
+
+struct go_runtime;
+
+/*
+ * Probe the Go runtime of the executable at path (opened from here) for process pid: what is a
+ * mask of GO_ATTACH_*. Entry probes only: a uretprobe would crash Go (goroutine stacks move).
+ * Returns the number of functions probed or -errno.
+ */
+int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
+			    const struct go_runtime *gr, unsigned int what);
+/* Poll GC events (struct gc_event) into cb; the fd to wait on is alloc_probes__gc_fd(). */
+int alloc_probes__gc_fd(const struct alloc_probes *ap);
+int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
+			  void *ctx);
+
+/* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). */
+int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
 /* Whether an object with this device and inode is probed for pid. */
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino);
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid);
@@ -51,6 +69,8 @@ int alloc_probes__stats_fd(const struct alloc_probes *ap);
 int alloc_probes__stacks_fd(const struct alloc_probes *ap);
 int alloc_probes__live_fd(const struct alloc_probes *ap);
 __u64 alloc_probes__sample_rate(const struct alloc_probes *ap);
+/* Raw sampled totals of process pid; zeros when it has none yet. */
+void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out);
 /* The BPF side's counters (enum alloc_counter). */
 void alloc_probes__counters(const struct alloc_probes *ap, __u64 out[ALLOC_CNT_MAX]);
 /* Name of an allocator kind ("malloc", "mmap"). */

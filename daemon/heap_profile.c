@@ -12,6 +12,7 @@
 #include "common.h"
 #include "heap_profile.h"
 #include "log.h"
+#include "goruntime.h"
 #include "sampling.h"
 
 #define MAX_INLINE_FRAMES 16
@@ -48,6 +49,15 @@ struct builder_ctx {
 	__u64 kind_locs[ALLOC_KIND_MAX];
 	__u64 lost_loc;
 	struct heap_profile_summary *sum;
+	/* Per location id: what Go's frame hiding and the cause label need. */
+	struct loc_info *info;
+	size_t info_cap;
+};
+
+struct loc_info {
+	const char *cause; /* the cause its functions name, or NULL */
+	int is_runtime;	   /* its (outermost) function is the Go runtime's */
+	int is_sampler;	   /* ... and the allocator's or the heap sampler's own */
 };
 
 static __u64 hash_pair(__u64 addr, __u32 pid)
@@ -154,6 +164,79 @@ static long mapping_id(struct builder_ctx *bc, const struct target *t, const str
 	return id;
 }
 
+static int is_go_runtime(const char *func)
+{
+	return func && (!strncmp(func, "runtime.", 8) || !strncmp(func, "internal/runtime/", 17));
+}
+
+/* The allocator and sampler themselves, never shown: runtime/pprof starts its stacks above them. */
+static int is_go_sampler(const char *func)
+{
+	return func &&
+	       (!strcmp(func, "runtime.mProf_Malloc") || !strcmp(func, "runtime.profilealloc") ||
+		!strncmp(func, "runtime.mallocgc", 16));
+}
+
+static int set_loc_info(struct builder_ctx *bc, long id, const struct sym_frame *frames, int n)
+{
+	struct loc_info *li;
+
+	if ((size_t)id >= bc->info_cap) {
+		size_t cap = max_t(size_t, bc->info_cap * 2, (size_t)id + 1024);
+
+		li = realloc(bc->info, cap * sizeof(*li));
+		if (!li)
+			return -ENOMEM;
+		memset(li + bc->info_cap, 0, (cap - bc->info_cap) * sizeof(*li));
+		bc->info = li;
+		bc->info_cap = cap;
+	}
+	li = &bc->info[id];
+	li->is_runtime = n > 0 && is_go_runtime(frames[n - 1].function);
+	li->is_sampler = n > 0 && is_go_sampler(frames[n - 1].function);
+	/* The outermost runtime function is the one user code called. */
+	for (int i = n - 1; i >= 0 && !li->cause; i--)
+		if (frames[i].function)
+			li->cause = goruntime__cause(frames[i].function);
+	return 0;
+}
+
+static const struct loc_info *loc_info(const struct builder_ctx *bc, __u64 id)
+{
+	static const struct loc_info none;
+
+	return id < bc->info_cap ? &bc->info[id] : &none;
+}
+
+/*
+ * As runtime/pprof does for heap profiles: the Go runtime's frames above the first frame of
+ * user code are hidden (unless the stack has no user code at all). The allocation's cause is
+ * named by the runtime function that user code called. Returns the index of the first frame
+ * kept.
+ */
+static size_t go_trim(const struct builder_ctx *bc, const __u64 *locs, size_t nloc,
+		      const char **cause)
+{
+	size_t u;
+
+	*cause = "other";
+	for (u = 0; u < nloc && loc_info(bc, locs[u])->is_runtime; u++)
+		;
+	if (u == nloc) {
+		/* The runtime allocating for itself: show all but the sampler's frames. */
+		for (u = 0; u + 1 < nloc && loc_info(bc, locs[u])->is_sampler; u++)
+			;
+		return u;
+	}
+	for (size_t j = u; j > 0; j--) {
+		if (loc_info(bc, locs[j - 1])->cause) {
+			*cause = loc_info(bc, locs[j - 1])->cause;
+			break;
+		}
+	}
+	return u;
+}
+
 /* A location for a frame address of process t (a return address: looked up at addr - 1). */
 static long frame_location(struct builder_ctx *bc, const struct target *t, __u64 addr)
 {
@@ -201,6 +284,9 @@ static long frame_location(struct builder_ctx *bc, const struct target *t, __u64
 	id = pprof__add_location(bc->pb, mid, addr, lines, n);
 	if (id < 0)
 		return id;
+	err = set_loc_info(bc, id, frames, n);
+	if (err)
+		return err;
 	bc->locs.keys[slot] = addr;
 	bc->locs.pids[slot] = t->pid;
 	bc->locs.vals[slot] = id;
@@ -245,14 +331,21 @@ static struct target *find_target(struct target *targets, size_t cnt, __u32 pid)
 	return NULL;
 }
 
-static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __u64 rate,
-		     const struct alloc_key *key, const struct alloc_stats *v)
+static int is_go_kind(__u32 kind)
+{
+	return kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC;
+}
+
+static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
+		     const struct heap_profile_opts *opts, const struct alloc_key *key,
+		     const struct alloc_stats *v)
 {
 	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
-	__u64 live_cnt, live_bytes;
-	struct pprof_label label = {.key = "pid", .num = t->pid};
+	struct pprof_label labels[2] = {{.key = "pid", .num = t->pid}};
+	__u64 live_cnt, live_bytes, rate = opts->native_rate;
+	const char *cause = NULL;
+	size_t nloc = 0, first = 0;
 	__s64 values[4];
-	size_t nloc = 0;
 	long id;
 
 	live_cnt = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
@@ -262,14 +355,19 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __
 		live_cnt = live_bytes = 0;
 	if (!v->alloc_cnt)
 		return 0;
+	if (key->kind == ALLOC_KIND_GO)
+		rate = opts->go_rate;
 	sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
 	sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
 
-	id = named_location(bc, &bc->kind_locs[key->kind < ALLOC_KIND_MAX ? key->kind : 0],
-			    alloc_kind__name(key->kind));
-	if (id < 0)
-		return id;
-	locs[nloc++] = id;
+	/* C stacks get the allocator as their leaf; Go's look like runtime/pprof's. */
+	if (!is_go_kind(key->kind)) {
+		id = named_location(bc, &bc->kind_locs[key->kind < ALLOC_KIND_MAX ? key->kind : 0],
+				    alloc_kind__name(key->kind));
+		if (id < 0)
+			return id;
+		locs[nloc++] = id;
+	}
 
 	bc->sum->raw_allocs += v->alloc_cnt;
 	if (key->stack_id < 0 || bpf_map_lookup_elem(stacks_fd, &key->stack_id, ips)) {
@@ -298,11 +396,15 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd, __
 			}
 		}
 	}
+	if (is_go_kind(key->kind)) {
+		first = go_trim(bc, locs, nloc, &cause);
+		labels[1] = (struct pprof_label){.key = "cause", .str = cause};
+	}
 	bc->sum->samples++;
-	return pprof__add_sample(bc->pb, locs, nloc, values, &label, 1);
+	return pprof__add_sample(bc->pb, locs + first, nloc - first, values, labels, cause ? 2 : 1);
 }
 
-static void add_comments(struct builder_ctx *bc, __u64 rate)
+static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts *o)
 {
 	static const char *const what[ALLOC_CNT_MAX] = {
 	    [ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
@@ -311,12 +413,31 @@ static void add_comments(struct builder_ctx *bc, __u64 rate)
 	    [ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",
 	    [ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
 	    [ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
+	    [ALLOC_CNT_GC_EVENTS_LOST] = "GC events lost (ring buffer full)",
 	};
 	char buf[256];
 
-	snprintf(buf, sizeof(buf), "allocscope: sampling rate %llu bytes%s",
-		 (unsigned long long)rate, rate <= 1 ? " (every allocation)" : "");
-	pprof__add_comment(bc->pb, buf);
+	if (o->has_native) {
+		snprintf(buf, sizeof(buf), "allocscope: malloc family sampled every %llu bytes%s",
+			 (unsigned long long)o->native_rate,
+			 o->native_rate <= 1 ? " (every allocation)" : " on average");
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (o->has_go) {
+		snprintf(
+		    buf, sizeof(buf),
+		    "allocscope: Go allocations are the runtime's own samples at MemProfileRate "
+		    "%llu",
+		    (unsigned long long)o->go_rate);
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (o->has_go_every_call) {
+		snprintf(buf, sizeof(buf),
+			 "allocscope: Go allocations sampled on every runtime.mallocgc call, every "
+			 "%llu bytes on average; no in-use figures",
+			 (unsigned long long)o->native_rate);
+		pprof__add_comment(bc->pb, buf);
+	}
 	for (int i = 0; i < ALLOC_CNT_MAX; i++) {
 		if (!what[i] || !bc->sum->counters[i])
 			continue;
@@ -340,14 +461,20 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 	};
 	struct builder_ctx bc = {.sym = sym, .sum = sum};
 	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
-	__u64 rate = alloc_probes__sample_rate(ap);
+	struct heap_profile_opts o = *opts;
 	struct alloc_key key, next, *prev = NULL;
 	struct alloc_stats v;
 	int err = 0;
 
 	memset(sum, 0, sizeof(*sum));
 	alloc_probes__counters(ap, sum->counters);
-	po.period = rate <= 1 ? 1 : rate;
+	if (!o.native_rate)
+		o.native_rate = alloc_probes__sample_rate(ap);
+	if (!o.go_rate)
+		o.go_rate = o.native_rate;
+	if (!o.period)
+		o.period = o.native_rate;
+	po.period = o.period <= 1 ? 1 : o.period;
 	bc.pb = pprof__new(&po);
 	if (!bc.pb)
 		return -errno;
@@ -384,11 +511,11 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 			continue;
 		if (bpf_map_lookup_elem(stats_fd, &key, &v))
 			continue; /* deleted meanwhile */
-		err = add_entry(&bc, t, stacks_fd, rate, &key, &v);
+		err = add_entry(&bc, t, stacks_fd, &o, &key, &v);
 		if (err)
 			goto cleanup;
 	}
-	add_comments(&bc, rate);
+	add_comments(&bc, &o);
 	*out = bc.pb;
 	bc.pb = NULL;
 cleanup:
@@ -396,5 +523,6 @@ cleanup:
 	loc_cache_free(&bc.locs);
 	free(bc.mids.maps);
 	free(bc.mids.ids);
+	free(bc.info);
 	return err;
 }

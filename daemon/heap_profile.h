@@ -16,6 +16,12 @@ struct heap_profile_opts {
 	__s64 time_ns; /* wall-clock start of what the profile covers */
 	__s64 duration_ns;
 	const char *default_sample_type; /* NULL: "inuse_space" */
+	__u64 native_rate; /* the BPF sampling rate (malloc family, mmap, every-call Go mode) */
+	__u64 go_rate;	   /* the Go program's MemProfileRate, for samples of its runtime */
+	__u64 period;	   /* the profile's period: the rate that dominates it */
+	int has_native;	   /* what was probed, for the profile's comments */
+	int has_go;
+	int has_go_every_call;
 };
 
 /* What went into a profile, for progress lines and tests. */

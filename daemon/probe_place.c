@@ -67,6 +67,18 @@ static __u32 reg_bit(unsigned int reg)
 	case X86_REG_CL:
 	case X86_REG_CH:
 		return PROBE_KEEP_ARG4;
+	case X86_REG_RAX:
+	case X86_REG_EAX:
+	case X86_REG_AX:
+	case X86_REG_AL:
+	case X86_REG_AH:
+		return PROBE_KEEP_RAX;
+	case X86_REG_RBX:
+	case X86_REG_EBX:
+	case X86_REG_BX:
+	case X86_REG_BL:
+	case X86_REG_BH:
+		return PROBE_KEEP_RBX;
 	case X86_REG_RSP:
 	case X86_REG_ESP:
 	case X86_REG_SP:
@@ -119,6 +131,7 @@ int probe_place__choose(const __u8 *code, size_t len, __u64 vaddr, __u32 keep,
 		if (probe_place__is_emulated(insns[i].bytes, insns[i].size)) {
 			out->offset = insns[i].address - vaddr;
 			out->emulated = 1;
+			out->is_jbe = insns[i].id == X86_INS_JBE;
 			snprintf(out->insn, sizeof(out->insn), "%s %s", insns[i].mnemonic,
 				 insns[i].op_str);
 			goto cleanup;

@@ -15,10 +15,13 @@
 #define PROBE_KEEP_ARG3 0x04 /* rdx */
 #define PROBE_KEEP_ARG4 0x08 /* rcx */
 #define PROBE_KEEP_SP	0x10 /* rsp, so [rsp] is still the return address (for uretprobes) */
+#define PROBE_KEEP_RAX	0x20 /* Go passes arguments in rax, rbx, rcx, rdi, rsi, r8... */
+#define PROBE_KEEP_RBX	0x40
 
 struct probe_site {
 	__u64 offset; /* from the function's start */
 	int emulated; /* 0: no safe emulated instruction, offset is 0 and the kernel single-steps */
+	int is_jbe;   /* the probed instruction is a jbe (Go's branch to morestack) */
 	char insn[192]; /* the probed instruction, for logs (capstone: 32 + 160) */
 };
 

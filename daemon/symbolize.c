@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "gobin.h"
 #include "symbolize.h"
 
 /* From libstdc++ (the build links -lstdc++); declared here so this file stays C. */
@@ -43,7 +44,8 @@ struct sym_obj {
 	GElf_Addr bias;	  /* libdwfl address minus file vaddr; 0 unless libdwfl moved the module */
 	GElf_Phdr *loads; /* PT_LOAD headers, for file offset <-> vaddr */
 	size_t load_cnt;
-	int has_lines; /* -1 until asked */
+	int has_lines;	  /* -1 until asked */
+	struct gobin *go; /* a Go executable: symbolized from .gopclntab, as Go itself does */
 };
 
 /* What a path resolved to: a shared object, or the error that loading it gave. */
@@ -185,6 +187,7 @@ static void sym_obj__free(struct sym_obj *o)
 		return;
 	if (o->dwfl)
 		dwfl_end(o->dwfl);
+	gobin__close(o->go);
 	free(o->loads);
 	free(o->key);
 	free(o);
@@ -332,6 +335,8 @@ static int sym_obj__load(struct symbolizer *s, const char *path, int fd, __u64 f
 		goto cleanup;
 	}
 	o->has_lines = -1;
+	/* Go's names, files, lines and inlined frames come from its pclntab, also when stripped. */
+	o->go = gobin__open(path);
 	err = 0;
 cleanup:
 	if (elf)
@@ -657,6 +662,22 @@ cleanup:
 	return err ? err : n;
 }
 
+static int resolve_go(struct symbolizer *s, struct sym_obj *o, __u64 vaddr,
+		      struct sym_frame *frames, int max_frames)
+{
+	struct gobin_frame gf[32];
+	int n, err;
+
+	n = gobin__resolve(o->go, vaddr, gf, min_t(int, max_frames, (int)ARRAY_SIZE(gf)));
+	for (int i = 0; i < n; i++) {
+		err = set_frame(s, &frames[i], gf[i].function, gf[i].function, NULL, gf[i].file,
+				gf[i].line);
+		if (err)
+			return err;
+	}
+	return n;
+}
+
 int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struct proc_mapping *m,
 			__u64 addr, struct sym_frame *frames, int max_frames)
 {
@@ -674,6 +695,8 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	/* Process address -> file offset -> file vaddr; without a mapping addr is a vaddr. */
 	if (m && !off_to_vaddr(o, addr - m->start + m->offset, &vaddr))
 		return 0;
+	if (o->go)
+		return resolve_go(s, o, vaddr, frames, max_frames);
 	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
 }
 

@@ -36,3 +36,29 @@ $(OUT)/tests/targets/alloc_pattern_static: tests/targets/alloc_pattern.c
 	$(Q)$(CC) $(TARGET_CFLAGS) -static $< -o $@ -lpthread
 
 test-targets: $(OUT)/tests/targets/alloc_pattern_static
+
+# Go targets, built by Debian's Go with no network and a cache inside the build folder.
+GO_ENV := GOCACHE=$(abspath $(OUT))/gocache GOPATH=$(abspath $(OUT))/gopath GOPROXY=off \
+	GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
+GO_TARGET_SRCS := $(wildcard tests/targets/go/go.mod tests/targets/go/*/*.go)
+GO_TARGETS := goalloc gonoprof gophases
+
+$(OUT)/tests/targets/go/%: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) $(GO) build -o $(abspath $@) ./$*
+
+# The same program stripped of .symtab and DWARF, and as a PIE.
+$(OUT)/tests/targets/go/goalloc-stripped: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) $(GO) build -ldflags='-s -w' -o $(abspath $@) ./goalloc
+
+$(OUT)/tests/targets/go/goalloc-pie-stripped: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) $(GO) build -buildmode=pie -ldflags='-s -w' \
+		-o $(abspath $@) ./goalloc
+
+test-targets: $(addprefix $(OUT)/tests/targets/go/,$(GO_TARGETS) goalloc-stripped \
+	goalloc-pie-stripped)

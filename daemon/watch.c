@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+/* Attaching to one process: mode choice, Go runtime hooks and MemProfileRate, timeline points. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "watch.h"
+
+int watch_mode__parse(const char *s, enum watch_mode *out)
+{
+	static const char *const names[] = {
+	    [WATCH_MODE_AUTO] = "auto",
+	    [WATCH_MODE_GO] = "go",
+	    [WATCH_MODE_MALLOC] = "malloc",
+	    [WATCH_MODE_BOTH] = "both",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Whether an executable loads shared libraries (has PT_INTERP): a cgo Go program maps libc. */
+static int elf_is_dynamic(const char *path)
+{
+	int fd, dyn = 0;
+	size_t n;
+	Elf *elf;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && !elf_getphdrnum(elf, &n)) {
+		for (size_t i = 0; i < n && !dyn; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(elf, i, &ph) && ph.p_type == PT_INTERP)
+				dyn = 1;
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return dyn;
+}
+
+static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
+			 const char *exe, int pre_exec)
+{
+	const struct proc_maps *maps = &w->target.snaps[w->target.snap_cnt - 1];
+	int err, n;
+
+	err = alloc_probes__attach_pid(ap, sym, w->target.pid, maps);
+	if (pre_exec) {
+		/* A statically linked command brings its own malloc. */
+		n = alloc_probes__attach_object(ap, sym, w->target.pid, exe);
+		if (n < 0 && n != -ENOENT)
+			log_warn("cannot probe %s itself: %s", exe, strerror(-n));
+	}
+	return err < 0 ? err : 0;
+}
+
+int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
+		  const struct watch_opts *o, int pid, const char *exe, int pre_exec)
+{
+	enum watch_mode mode = o->mode;
+	unsigned int what;
+	int err, dynamic;
+
+	memset(w, 0, sizeof(*w));
+	w->go_rate = -1;
+	snprintf(w->exe_path, sizeof(w->exe_path), "%s", exe);
+	err = target__init(&w->target, pid);
+	if (!err)
+		err = target__refresh_maps(&w->target);
+	if (err)
+		return err;
+	w->is_go = goruntime__inspect(exe, &w->gr) == 0;
+	dynamic = pre_exec ? elf_is_dynamic(exe) : 1;
+	if (mode == WATCH_MODE_AUTO)
+		mode = !w->is_go ? WATCH_MODE_MALLOC : dynamic ? WATCH_MODE_BOTH : WATCH_MODE_GO;
+	if (mode != WATCH_MODE_MALLOC && !w->is_go) {
+		log_error("%s is not a Go program (no Go build information): use --mode malloc",
+			  exe);
+		return -ENOEXEC;
+	}
+	if (mode == WATCH_MODE_MALLOC || mode == WATCH_MODE_BOTH) {
+		err = attach_native(w, ap, sym, exe, pre_exec);
+		/* A Go program without cgo has no libc: "both" then means Go alone. */
+		if (err && mode == WATCH_MODE_MALLOC)
+			return err;
+		w->native = !err;
+	}
+	if (mode == WATCH_MODE_GO || mode == WATCH_MODE_BOTH) {
+		what = GO_ATTACH_GC | (o->go_every_call ? GO_ATTACH_EVERY_CALL : GO_ATTACH_SAMPLER);
+		err = alloc_probes__attach_go(ap, pid, exe, &w->gr, what);
+		if (err < 0)
+			return err;
+		w->go = 1;
+		log_info("pid %d: %s, probing its runtime%s", pid, w->gr.version,
+			 o->go_every_call ? " on every mallocgc call" : "'s heap sampler");
+	}
+	if (!w->native && !w->go)
+		return -ENOENT;
+	/* The Go heap is mmap'ed by the runtime, through libc with cgo: only a program without a
+	 * Go runtime has its anonymous mmaps counted as allocations. */
+	err = alloc_probes__add_target(ap, pid, w->go ? 0 : TARGET_F_MMAP);
+	if (err)
+		return err;
+	w->tl.pid = pid;
+	snprintf(w->tl.exe, sizeof(w->tl.exe), "%s", exe);
+	if (w->is_go)
+		snprintf(w->tl.go_version, sizeof(w->tl.go_version), "%s", w->gr.version);
+	return 0;
+}
+
+void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
+{
+	const struct proc_maps *maps;
+	__s64 rate;
+	int err;
+
+	if (!w->go || !w->gr.memprofilerate_vaddr) {
+		log_debug("pid %d: no runtime.MemProfileRate to read", w->target.pid);
+		return;
+	}
+	if (target__refresh_maps(&w->target) == -ESRCH || !w->target.snap_cnt)
+		return;
+	maps = &w->target.snaps[w->target.snap_cnt - 1];
+	/* The path as the process's maps show it: the executable's own mapping. */
+	for (size_t i = 0; i < maps->cnt && !w->rate_addr; i++) {
+		if (!proc_mapping__is_file(&maps->maps[i]))
+			continue;
+		w->rate_addr = goruntime__var_addr(&w->gr, maps, maps->maps[i].path,
+						   w->gr.memprofilerate_vaddr);
+		break; /* the lowest file mapping is the executable */
+	}
+	if (!w->rate_addr) {
+		log_warn("pid %d: cannot place runtime.MemProfileRate in its memory",
+			 w->target.pid);
+		return;
+	}
+	err = goruntime__read_rate(w->target.pid, w->rate_addr, &rate);
+	if (err) {
+		log_warn("pid %d: cannot read runtime.MemProfileRate: %s", w->target.pid,
+			 strerror(-err));
+		return;
+	}
+	if (o->go_set_rate > 0 && rate != o->go_set_rate && !o->go_every_call) {
+		err = goruntime__write_rate(w->target.pid, w->rate_addr, o->go_set_rate);
+		if (err) {
+			log_error("pid %d: cannot write runtime.MemProfileRate: %s", w->target.pid,
+				  strerror(-err));
+		} else {
+			fprintf(stderr,
+				"allocscope: wrote runtime.MemProfileRate = %lld into pid %d (was "
+				"%lld), "
+				"as --go-set-rate asked\n",
+				(long long)o->go_set_rate, w->target.pid, (long long)rate);
+			rate = o->go_set_rate;
+		}
+	}
+	log_debug("pid %d: runtime.MemProfileRate = %lld at 0x%llx", w->target.pid, (long long)rate,
+		  (unsigned long long)w->rate_addr);
+	w->go_rate = rate;
+	if (rate == 0 && !o->go_every_call && !w->rate_reported) {
+		w->rate_reported = 1;
+		fprintf(
+		    stderr,
+		    "allocscope: pid %d (%s) samples no allocations: its runtime.MemProfileRate "
+		    "is 0 because the program does not link runtime.MemProfile (it uses neither "
+		    "runtime/pprof nor net/http/pprof). To profile it anyway, either let "
+		    "allocscope set the rate in the process (--go-set-rate 512k, which writes to "
+		    "its memory) or probe every runtime.mallocgc call (--go-every-call, one "
+		    "uprobe per allocation).\n",
+		    w->target.pid, w->exe_path);
+	}
+}
+
+void watch__gc_event(struct watch *w, const struct gc_event *e, __u64 mono_to_real_ns)
+{
+	struct timeline_point p = {};
+
+	if (e->probe == GO_PROBE_GC_START) {
+		w->tl.pending_gc_start_ns = e->time_ns + mono_to_real_ns;
+		return;
+	}
+	if (e->probe != GO_PROBE_GC_MARK_TERM)
+		return;
+	p.kind = TIMELINE_GC;
+	p.cycle = ++w->tl.cycles;
+	p.time_ns = e->time_ns + mono_to_real_ns;
+	p.gc_start_ns = w->tl.pending_gc_start_ns;
+	p.totals = e->totals;
+	w->tl.pending_gc_start_ns = 0;
+	timeline__add(&w->tl, &p);
+}
+
+void watch__interval(struct watch *w, struct alloc_probes *ap)
+{
+	struct timeline_point p = {.kind = TIMELINE_INTERVAL};
+
+	p.cycle = w->tl.cycles;
+	p.time_ns = now_real_ns();
+	alloc_probes__totals(ap, w->target.pid, &p.totals);
+	timeline__add(&w->tl, &p);
+}
+
+__u64 watch__go_rate(const struct watch *w)
+{
+	return w->go_rate > 0 ? (__u64)w->go_rate : 512 * 1024;
+}
+
+void watch__release(struct watch *w)
+{
+	target__release(&w->target);
+	timeline__free(&w->tl);
+}

@@ -1,0 +1,3 @@
+module allocscope.test/targets
+
+go 1.19
