@@ -151,6 +151,7 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u6
 	key.tgid = tgid;
 	key.kind = kind;
 	key.caller_hint = caller_hint;
+	key.size = kind == ALLOC_KIND_GO ? size : 0;
 	id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	if (id < 0)
 		count(ALLOC_CNT_STACK_LOST);

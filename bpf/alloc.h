@@ -49,7 +49,7 @@ enum go_probe {
 	GO_PROBE_MALLOCGC,
 	GO_PROBE_GC_START,
 	GO_PROBE_GC_MARK_TERM,
-	GO_PROBE_MAIN, /* runtime.main: the runtime is initialised, MemProfileRate is final */
+	GO_PROBE_MAIN, /* main.main: every package is initialised, so is MemProfileRate */
 };
 
 #define GO_ARGS_P_RAX_SIZE_RBX 0 /* mProf_Malloc(p, size), Go <= 1.22 */
@@ -95,9 +95,13 @@ struct alloc_key {
 	__s32 stack_id; /* < 0: the stack was lost, this is -errno of bpf_get_stackid */
 	__u32 kind;	/* enum alloc_kind */
 	__u32 pad;
-	/* Syscalls only: the word at the user stack pointer, the return address into the caller
-	 * of a frameless libc wrapper (mmap), which a frame-pointer walk skips. 0 for uprobes. */
+	/* The word at the user stack pointer where the walk skips the caller: at syscalls (the
+	 * return address into the caller of a frameless libc wrapper such as mmap) and at Go entry
+	 * probes (before the prologue pushes a frame). 0 for the malloc family's return probes. */
 	__u64 caller_hint;
+	/* Go runtime samples: the object's size. runtime/pprof keeps a bucket per stack and size
+	 * and unsamples each with its own size; so do we. 0 otherwise. */
+	__u64 size;
 };
 
 /* Cumulative raw (sampled) values; user space computes deltas and in-use. */

@@ -459,6 +459,8 @@ static int record_pid(struct session *s)
 		}
 		if (target__refresh_maps(&s->w.target) == -ESRCH)
 			break;
+		if (s->o->watch.go_set_rate)
+			watch__runtime_ready(&s->w, &s->o->watch);
 		show_progress(s, 0);
 	}
 	if (s->w.target.alive)
@@ -603,8 +605,8 @@ static int record_command(struct session *s, int *exit_code)
 		}
 		while (!done && (w = waitpid(child, &status, WNOHANG | __WALL)) == child)
 			done = handle_child_status(s, status, exit_code);
-		if (!done)
-			target__refresh_maps(&s->w.target);
+		if (!done && target__refresh_maps(&s->w.target) == 0 && s->o->watch.go_set_rate)
+			watch__runtime_ready(&s->w, &s->o->watch);
 		show_progress(s, 0);
 	}
 	finish(s);

@@ -386,7 +386,7 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 				    &gr->gc_mark_term, skel->progs.go_gc, GO_PROBE_GC_MARK_TERM,
 				    keep))
 			probed++;
-		if (!attach_go_func(ap, pid, path, &st, "runtime.main", &gr->main_fn,
+		if (!attach_go_func(ap, pid, path, &st, "main.main", &gr->main_fn,
 				    skel->progs.go_gc, GO_PROBE_MAIN, keep))
 			probed++;
 	}

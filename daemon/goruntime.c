@@ -287,7 +287,9 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 	lookup_func(g, ef.elf, "runtime.mallocgc", &out->mallocgc);
 	lookup_func(g, ef.elf, "runtime.gcStart", &out->gc_start);
 	lookup_func(g, ef.elf, "runtime.gcMarkTermination", &out->gc_mark_term);
-	lookup_func(g, ef.elf, "runtime.main", &out->main_fn);
+	/* Not runtime.main: the runtime package's own init sets MemProfileRate after it starts. */
+	/* Not runtime.main: the runtime package's own init sets MemProfileRate after it starts. */
+	lookup_func(g, ef.elf, "main.main", &out->main_fn);
 
 	/* Signatures and layouts by version (../shared/reference/go-runtime.md, section 2). */
 	out->mprof_args = out->minor >= 23 ? GO_ARGS_P_RBX_SIZE_RCX : GO_ARGS_P_RAX_SIZE_RBX;

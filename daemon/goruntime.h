@@ -23,7 +23,7 @@ struct go_runtime {
 	struct go_func mallocgc; /* the every-call hook; see mallocgc_workers for Go 1.24+ */
 	struct go_func gc_start;
 	struct go_func gc_mark_term;
-	struct go_func main_fn;		/* runtime.main */
+	struct go_func main_fn;		/* main.main */
 	__u32 mprof_args;		/* GO_ARGS_* */
 	__u32 special_kind_off;		/* offsetof(special, kind) */
 	__u32 special_kind_profile;	/* _KindSpecialProfile */

@@ -341,10 +341,10 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
 		     const struct alloc_stats *v)
 {
 	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
-	struct pprof_label labels[2] = {{.key = "pid", .num = t->pid}};
+	struct pprof_label labels[3] = {{.key = "pid", .num = t->pid}};
 	__u64 live_cnt, live_bytes, rate = opts->native_rate;
 	const char *cause = NULL;
-	size_t nloc = 0, first = 0;
+	size_t nloc = 0, first = 0, nlabels = 1;
 	__s64 values[4];
 	long id;
 
@@ -398,10 +398,14 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
 	}
 	if (is_go_kind(key->kind)) {
 		first = go_trim(bc, locs, nloc, &cause);
-		labels[1] = (struct pprof_label){.key = "cause", .str = cause};
+		labels[nlabels++] = (struct pprof_label){.key = "cause", .str = cause};
 	}
+	/* As runtime/pprof labels each sample with its object size. */
+	if (key->size)
+		labels[nlabels++] =
+		    (struct pprof_label){.key = "bytes", .num = key->size, .num_unit = "bytes"};
 	bc->sum->samples++;
-	return pprof__add_sample(bc->pb, locs + first, nloc - first, values, labels, cause ? 2 : 1);
+	return pprof__add_sample(bc->pb, locs + first, nloc - first, values, labels, nlabels);
 }
 
 static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts *o)

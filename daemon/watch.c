@@ -158,7 +158,9 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 			 strerror(-err));
 		return;
 	}
-	if (o->go_set_rate > 0 && rate != o->go_set_rate && !o->go_every_call) {
+	/* Only over the 0 the runtime sets when it cannot be profiled: a rate the program chose
+	 * itself stays. Called again later, this also undoes a late reset to 0. */
+	if (o->go_set_rate > 0 && rate == 0 && !o->go_every_call) {
 		err = goruntime__write_rate(w->target.pid, w->rate_addr, o->go_set_rate);
 		if (err) {
 			log_error("pid %d: cannot write runtime.MemProfileRate: %s", w->target.pid,

@@ -53,7 +53,7 @@ int watch_mode__parse(const char *s, enum watch_mode *out);
 int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 		  const struct watch_opts *o, int pid, const char *exe, int pre_exec);
 
-/* The Go runtime is initialised (runtime.main ran, or an already running process): read
+/* The Go program is initialised (main.main ran, or an already running process): read
  * MemProfileRate, write it when asked to, and say plainly when the program samples nothing. */
 void watch__runtime_ready(struct watch *w, const struct watch_opts *o);
 

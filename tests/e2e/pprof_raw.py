@@ -8,7 +8,8 @@ SAMPLE_RE = re.compile(r"^\s*((?:-?\d+\s+)*-?\d+):((?:\s+\d+)*)\s*$")
 # "  2: 0x7f31800409b3 M=1 func file.c:58 s=0(system_name)"; M= is absent for no mapping.
 LOC_RE = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))?(?: (.*?))?\s*$")
 LINE_RE = re.compile(r"^\s+(\S.*?) (\S*?):(-?\d+) s=\d+(?:\(.*\))?\s*$")
-LABEL_RE = re.compile(r"^\s+(\S+?):\[(.*)\]\s*$")
+# "                cause:[map-growth]" or, numeric ones together, "bytes:[896 bytes] pid:[7]"
+LABEL_RE = re.compile(r"(\S+?):\[([^\]]*)\]")
 
 
 class Profile:
@@ -79,9 +80,9 @@ def parse(text):
                     "labels": {},
                 })
                 continue
-            m = LABEL_RE.match(line)
-            if m and p.samples:
-                p.samples[-1]["labels"][m.group(1)] = m.group(2)
+            if p.samples and line.startswith(" "):
+                for key, value in LABEL_RE.findall(line):
+                    p.samples[-1]["labels"][key] = value
             continue
         if section == "locations":
             m = LOC_RE.match(line)

@@ -28,6 +28,9 @@ var (
 	sinkStr string
 	sinkMap map[int]string
 	sinkFn  func() int
+	// Slices are stored here, not through sink: &b would move b's header to the heap too.
+	sinkBytes []byte
+	sinkInts  []int64
 )
 
 // A value whose address escapes: new-object.
@@ -52,7 +55,7 @@ func makeBuffers(n, size int) {
 		if i%64 == 0 {
 			keepBuf = append(keepBuf, b)
 		}
-		sink = &b
+		sinkBytes = b
 	}
 }
 
@@ -65,7 +68,7 @@ func growSlices(n int) {
 		for j := 0; j < 300; j++ {
 			s = append(s, int64(j))
 		}
-		sink = &s
+		sinkInts = s
 	}
 }
 
@@ -94,8 +97,7 @@ func concatStrings(n int, a, b string) {
 //go:noinline
 func stringToBytes(n int, s string) {
 	for i := 0; i < n; i++ {
-		b := []byte(s)
-		sink = &b
+		sinkBytes = []byte(s)
 	}
 }
 
