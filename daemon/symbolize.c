@@ -695,8 +695,12 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	/* Process address -> file offset -> file vaddr; without a mapping addr is a vaddr. */
 	if (m && !off_to_vaddr(o, addr - m->start + m->offset, &vaddr))
 		return 0;
-	if (o->go)
-		return resolve_go(s, o, vaddr, frames, max_frames);
+	if (o->go) {
+		/* C code linked in through cgo is not in the pclntab: fall back to ELF and DWARF. */
+		err = resolve_go(s, o, vaddr, frames, max_frames);
+		if (err)
+			return err;
+	}
 	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
 }
 

@@ -62,3 +62,11 @@ $(OUT)/tests/targets/go/goalloc-pie-stripped: $(GO_TARGET_SRCS)
 
 test-targets: $(addprefix $(OUT)/tests/targets/go/,$(GO_TARGETS) goalloc-stripped \
 	goalloc-pie-stripped)
+
+# A cgo program: Go and C allocations in one process. Needs gcc, as cgo does.
+$(OUT)/tests/targets/go/gocgo: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) ./gocgo
+
+test-targets: $(OUT)/tests/targets/go/gocgo

@@ -180,3 +180,25 @@ def go_timeline_phases():
     quiet = [x for x in recs if x["time_unix_ns"] < recs[0]["time_unix_ns"] + 250_000_000]
     ok &= check(sum(x["alloc_bytes"] for x in quiet) < 16 * mib, "the quiet phase is quiet")
     return ok
+
+
+@test
+def go_cgo_both():
+    """A cgo program gets both: the runtime's samples for Go code and the malloc family for C,
+    with C frames named from DWARF/ELF (they are not in the pclntab) and the stack whole
+    across asmcgocall."""
+    out = tmpfile("cgo.pb.gz")
+    r = run_record(["--rate", "1", "-o", out, "--", os.path.join(GO, "gocgo")])
+    if not check_eq(r.returncode, 0, "exit status (%s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    c = [s for s in p.samples if s["stack"][:3] == ["malloc", "c_alloc_block", "c_alloc_many"]]
+    ok = check_eq(sum(p.value(s, "alloc_objects") for s in c), 10000, "C mallocs counted exactly")
+    ok &= check_eq(sum(p.value(s, "alloc_space") for s in c), 10000 * 4096, "C malloc bytes")
+    ok &= check_eq(sum(p.value(s, "inuse_space") for s in c), 0, "C blocks all freed")
+    ok &= check(c and "main.main" in c[0]["stack"], "C stack reaches main.main: %r"
+                % (c[0]["stack"] if c else None))
+    g = [s for s in p.samples if s["stack"][0] == "main.goAllocs"]
+    ok &= check(g and {s["labels"].get("cause") for s in g} == {"make-slice"},
+                "Go samples from main.goAllocs with cause make-slice")
+    return ok
