@@ -23,6 +23,7 @@
 #include "alloc_probes.h"
 #include "cli.h"
 #include "common.h"
+#include "collect.h"
 #include "heap_profile.h"
 #include "log.h"
 #include "sampling.h"
@@ -244,6 +245,7 @@ struct session {
 	struct alloc_probes *ap;
 	struct symbolizer *sym;
 	struct watch w;
+	struct entry_set entries; /* what write_outputs reads from the kernel */
 	int attached;
 	int sigfd;
 	int pidfd;
@@ -287,6 +289,13 @@ static void drain_events(struct session *s)
 	}
 }
 
+static struct entry_set *set_for_target(void *ctx, __u32 tgid)
+{
+	struct session *s = ctx;
+
+	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
+}
+
 static int write_outputs(struct session *s)
 {
 	struct watch *w = &s->w;
@@ -296,8 +305,10 @@ static int write_outputs(struct session *s)
 	    .native_rate = s->o->rate,
 	    .go_rate = watch__go_rate(w),
 	};
+	__u64 counters[ALLOC_CNT_MAX];
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
+	struct stack_cache *cache;
 	int err;
 
 	/* The runtime's own samples dominate a Go program's profile: its rate is the period. */
@@ -305,7 +316,20 @@ static int write_outputs(struct session *s)
 	ho.has_native = w->native;
 	ho.has_go = w->go && !s->o->watch.go_every_call;
 	ho.has_go_every_call = w->go && s->o->watch.go_every_call;
-	err = heap_profile__build(s->ap, &w->target, 1, s->sym, &ho, &pb, &sum);
+	alloc_probes__counters(s->ap, counters);
+	ho.counters = counters;
+	cache = stack_cache__new();
+	if (!cache)
+		return -ENOMEM;
+	err = collect__read(s->ap, cache, set_for_target, s);
+	if (!err) {
+		struct profile_source src = {
+		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
+
+		err = heap_profile__build(&src, 1, s->sym, &ho, &pb, &sum);
+	}
+	entry_set__clear(&s->entries);
+	stack_cache__free(cache);
 	if (err) {
 		log_error("cannot build the profile: %s", strerror(-err));
 		return err;

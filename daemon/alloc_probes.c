@@ -485,3 +485,42 @@ void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_to
 	if (bpf_map__lookup_elem(ap->skel->maps.totals, &key, sizeof(key), out, sizeof(*out), 0))
 		memset(out, 0, sizeof(*out));
 }
+
+void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(ap->skel->maps.totals, &key, sizeof(key), 0);
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+}
+
+__u32 alloc_probes__stack_capacity(const struct alloc_probes *ap)
+{
+	return bpf_map__max_entries(ap->skel->maps.stacks);
+}
+
+size_t alloc_probes__link_count(const struct alloc_probes *ap)
+{
+	return ap->link_cnt;
+}
+
+long alloc_probes__map_fill(const struct alloc_probes *ap, const char *name, __u32 *capacity)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(ap->skel->obj, name);
+	__u8 key[64], next[64];
+	void *prev = NULL;
+	long cnt = 0;
+	int fd;
+
+	if (!map || bpf_map__key_size(map) > sizeof(key))
+		return -ENOENT;
+	*capacity = bpf_map__max_entries(map);
+	fd = bpf_map__fd(map);
+	/* Counting by walking: one syscall per entry, done once per drain for metrics. */
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, bpf_map__key_size(map));
+		prev = key;
+		cnt++;
+	}
+	return cnt;
+}

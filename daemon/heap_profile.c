@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/bpf.h>
-
 #include "common.h"
 #include "heap_profile.h"
 #include "log.h"
@@ -323,25 +321,19 @@ static int caller_hint_valid(const struct target *t, __u64 hint, const __u64 *ip
 	return m && (m->perms & PMAP_PERM_EXEC);
 }
 
-static struct target *find_target(struct target *targets, size_t cnt, __u32 pid)
-{
-	for (size_t i = 0; i < cnt; i++)
-		if ((__u32)targets[i].pid == pid)
-			return &targets[i];
-	return NULL;
-}
-
 static int is_go_kind(__u32 kind)
 {
 	return kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC;
 }
 
-static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
-		     const struct heap_profile_opts *opts, const struct alloc_key *key,
-		     const struct alloc_stats *v)
+static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
+		     const struct heap_profile_opts *opts, const struct alloc_entry *e)
 {
-	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
-	struct pprof_label labels[3] = {{.key = "pid", .num = t->pid}};
+	const struct alloc_key *key = &e->key;
+	const struct alloc_stats *v = &e->stats;
+	struct target *t = src->target;
+	__u64 ips[ALLOC_MAX_STACK_DEPTH + 1] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
+	struct pprof_label labels[3 + HEAP_PROFILE_MAX_LABELS] = {{.key = "pid", .num = t->pid}};
 	__u64 live_cnt, live_bytes, rate = opts->native_rate;
 	const char *cause = NULL;
 	size_t nloc = 0, first = 0, nlabels = 1;
@@ -351,14 +343,21 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
 	live_cnt = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
 	live_bytes = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
 	/* Clamp: the counters are read while the BPF side updates them. */
-	if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0)
+	if (!opts->delta && ((__s64)live_cnt < 0 || (__s64)live_bytes < 0))
 		live_cnt = live_bytes = 0;
-	if (!v->alloc_cnt)
+	if (!v->alloc_cnt && !(opts->delta && live_cnt))
 		return 0;
 	if (key->kind == ALLOC_KIND_GO)
 		rate = opts->go_rate;
 	sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
-	sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
+	if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0) {
+		/* A delta profile's in-use may shrink: scale the magnitude, keep the sign. */
+		sampling__scale(-(__s64)live_cnt, -(__s64)live_bytes, rate, &values[2], &values[3]);
+		values[2] = -values[2];
+		values[3] = -values[3];
+	} else {
+		sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
+	}
 
 	/* C stacks get the allocator as their leaf; Go's look like runtime/pprof's. */
 	if (!is_go_kind(key->kind)) {
@@ -370,7 +369,9 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
 	}
 
 	bc->sum->raw_allocs += v->alloc_cnt;
-	if (key->stack_id < 0 || bpf_map_lookup_elem(stacks_fd, &key->stack_id, ips)) {
+	if (e->stack)
+		memcpy(ips, e->stack->ips, e->stack->nr * sizeof(__u64));
+	if (!e->stack) {
 		bc->sum->lost_stacks += v->alloc_cnt;
 		id = named_location(bc, &bc->lost_loc, "[stack lost]");
 		if (id < 0)
@@ -401,6 +402,8 @@ static int add_entry(struct builder_ctx *bc, struct target *t, int stacks_fd,
 		labels[nlabels++] = (struct pprof_label){.key = "cause", .str = cause};
 	}
 	/* As runtime/pprof labels each sample with its object size. */
+	for (size_t i = 0; i < src->label_cnt && i < HEAP_PROFILE_MAX_LABELS; i++)
+		labels[nlabels++] = src->labels[i];
 	if (key->size)
 		labels[nlabels++] =
 		    (struct pprof_label){.key = "bytes", .num = key->size, .num_unit = "bytes"};
@@ -451,9 +454,9 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	}
 }
 
-int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t target_cnt,
-			struct symbolizer *sym, const struct heap_profile_opts *opts,
-			struct pprof_builder **out, struct heap_profile_summary *sum)
+int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struct symbolizer *sym,
+			const struct heap_profile_opts *opts, struct pprof_builder **out,
+			struct heap_profile_summary *sum)
 {
 	struct pprof_opts po = {
 	    .sample_types = heap_types,
@@ -464,16 +467,12 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 	    .duration_nanos = opts->duration_ns,
 	};
 	struct builder_ctx bc = {.sym = sym, .sum = sum};
-	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
 	struct heap_profile_opts o = *opts;
-	struct alloc_key key, next, *prev = NULL;
-	struct alloc_stats v;
 	int err = 0;
 
 	memset(sum, 0, sizeof(*sum));
-	alloc_probes__counters(ap, sum->counters);
-	if (!o.native_rate)
-		o.native_rate = alloc_probes__sample_rate(ap);
+	if (opts->counters)
+		memcpy(sum->counters, opts->counters, sizeof(sum->counters));
 	if (!o.go_rate)
 		o.go_rate = o.native_rate;
 	if (!o.period)
@@ -488,16 +487,17 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 
 	/* pprof names a profile after its first mapping: make it the main executable's. The
 	 * lowest file mapping is the executable, PIE or not. */
-	for (size_t i = 0; i < target_cnt; i++) {
+	for (size_t i = 0; i < src_cnt; i++) {
+		struct target *t = srcs[i].target;
 		const struct proc_maps *pm;
 
-		if (!targets[i].snap_cnt)
+		if (!t->snap_cnt)
 			continue;
-		pm = &targets[i].snaps[targets[i].snap_cnt - 1];
+		pm = &t->snaps[t->snap_cnt - 1];
 		for (size_t j = 0; j < pm->cnt; j++) {
 			if (!proc_mapping__is_file(&pm->maps[j]))
 				continue;
-			err = mapping_id(&bc, &targets[i], &pm->maps[j]);
+			err = mapping_id(&bc, t, &pm->maps[j]);
 			if (err < 0)
 				goto cleanup;
 			err = 0;
@@ -505,19 +505,12 @@ int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t 
 		}
 	}
 
-	while (bpf_map_get_next_key(stats_fd, prev, &next) == 0) {
-		struct target *t;
-
-		key = next;
-		prev = &key;
-		t = find_target(targets, target_cnt, key.tgid);
-		if (!t)
-			continue;
-		if (bpf_map_lookup_elem(stats_fd, &key, &v))
-			continue; /* deleted meanwhile */
-		err = add_entry(&bc, t, stacks_fd, &o, &key, &v);
-		if (err)
-			goto cleanup;
+	for (size_t i = 0; i < src_cnt; i++) {
+		for (size_t j = 0; j < srcs[i].cnt; j++) {
+			err = add_entry(&bc, &srcs[i], &o, &srcs[i].entries[j]);
+			if (err)
+				goto cleanup;
+		}
 	}
 	add_comments(&bc, &o);
 	*out = bc.pb;

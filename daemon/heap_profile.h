@@ -8,6 +8,7 @@
 #include <linux/types.h>
 
 #include "alloc_probes.h"
+#include "collect.h"
 #include "pprof.h"
 #include "symbolize.h"
 #include "target.h"
@@ -16,10 +17,12 @@ struct heap_profile_opts {
 	__s64 time_ns; /* wall-clock start of what the profile covers */
 	__s64 duration_ns;
 	const char *default_sample_type; /* NULL: "inuse_space" */
-	__u64 native_rate; /* the BPF sampling rate (malloc family, mmap, every-call Go mode) */
-	__u64 go_rate;	   /* the Go program's MemProfileRate, for samples of its runtime */
-	__u64 period;	   /* the profile's period: the rate that dominates it */
-	int has_native;	   /* what was probed, for the profile's comments */
+	__u64 native_rate;     /* the BPF sampling rate (malloc family, mmap, every-call Go mode) */
+	__u64 go_rate;	       /* the Go program's MemProfileRate, for samples of its runtime */
+	__u64 period;	       /* the profile's period: the rate that dominates it */
+	int delta;	       /* entries are differences: in-use may be negative */
+	const __u64 *counters; /* ALLOC_CNT_MAX counters for the comments, or NULL */
+	int has_native;	       /* what was probed, for the profile's comments */
 	int has_go;
 	int has_go_every_call;
 };
@@ -33,9 +36,21 @@ struct heap_profile_summary {
 	__u64 counters[ALLOC_CNT_MAX];
 };
 
+#define HEAP_PROFILE_MAX_LABELS 6
+
+/* One process's entries, and the labels every one of its samples carries (host, executable,
+ * container...), besides pid, cause and bytes. */
+struct profile_source {
+	struct target *target; /* its maps snapshots symbolize the stacks */
+	const struct alloc_entry *entries;
+	size_t cnt;
+	const struct pprof_label *labels;
+	size_t label_cnt;
+};
+
 /* 0 or -errno; on success *out is a builder the caller writes and frees. */
-int heap_profile__build(struct alloc_probes *ap, struct target *targets, size_t target_cnt,
-			struct symbolizer *sym, const struct heap_profile_opts *opts,
-			struct pprof_builder **out, struct heap_profile_summary *sum);
+int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struct symbolizer *sym,
+			const struct heap_profile_opts *opts, struct pprof_builder **out,
+			struct heap_profile_summary *sum);
 
 #endif
