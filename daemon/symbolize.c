@@ -696,7 +696,8 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	if (m && !off_to_vaddr(o, addr - m->start + m->offset, &vaddr))
 		return 0;
 	if (o->go) {
-		/* C code linked in through cgo is not in the pclntab: fall back to ELF and DWARF. */
+		/* C code linked in through cgo is not in the pclntab: fall back to ELF and DWARF.
+		 */
 		err = resolve_go(s, o, vaddr, frames, max_frames);
 		if (err)
 			return err;
