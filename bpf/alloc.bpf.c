@@ -78,6 +78,14 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } gc_events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} life_events SEC(".maps");
+
+/* Set by user space when someone wants exec and fork events (the daemon). */
+const volatile __u32 watch_procs = 0;
+
 /* Processes whose anonymous mmaps are recorded (syscall tracepoints see every process). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -514,6 +522,44 @@ int BPF_KPROBE(go_gc)
 	else
 		__builtin_memset(&e->totals, 0, sizeof(e->totals));
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline void emit_life_event(__u32 type, __u32 tgid, __u32 parent)
+{
+	struct life_event *e;
+
+	e = bpf_ringbuf_reserve(&life_events, sizeof(*e), 0);
+	if (!e) {
+		count(ALLOC_CNT_LIFE_EVENTS_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->parent_tgid = parent;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (watch_procs)
+		emit_life_event(LIFE_EVENT_EXEC, p->tgid, 0);
+	return 0;
+}
+
+/* A watched process forking a new process (not a thread): the child is watched too, as a
+ * preforking server's workers should be. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+
+	if (!watch_procs || child->tgid != child->pid)
+		return 0;
+	if (bpf_map_lookup_elem(&targets, &ptgid))
+		emit_life_event(LIFE_EVENT_FORK, child->tgid, ptgid);
 	return 0;
 }
 

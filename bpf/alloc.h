@@ -56,6 +56,20 @@ enum go_probe {
 #define GO_ARGS_P_RBX_SIZE_RCX 1 /* mProf_Malloc(mp, p, size), Go >= 1.23 */
 #define GO_COOKIE_AT_JBE       (1ULL << 32)
 
+/* Process lifecycle events for the daemon: execs anywhere (to match new processes against its
+ * selectors) and forks of watched processes. */
+enum life_event_type {
+	LIFE_EVENT_EXEC = 1,
+	LIFE_EVENT_FORK,
+};
+
+struct life_event {
+	__u32 type;
+	__u32 tgid;
+	__u32 parent_tgid; /* LIFE_EVENT_FORK */
+	__u32 pad;
+};
+
 /* Raw (sampled) totals of one process, for per-GC-cycle and per-interval deltas. */
 struct proc_totals {
 	__u64 alloc_cnt;
@@ -83,6 +97,8 @@ enum alloc_counter {
 	ALLOC_CNT_MUNMAP_PARTIAL, /* munmap of part of a tracked mapping: left counted as in use */
 	ALLOC_CNT_MORESTACK,	  /* Go entry hits dropped because the stack grows first */
 	ALLOC_CNT_GC_EVENTS_LOST, /* GC events the ring buffer had no room for */
+	ALLOC_CNT_LIFE_EVENTS_LOST, /* exec/fork events the ring buffer had no room for */
+	ALLOC_CNT_PROC_EVENTS_LOST, /* exec/fork events the ring buffer had no room for */
 	ALLOC_CNT_MAX,
 };
 

@@ -69,6 +69,7 @@ struct alloc_probes {
 	struct alloc_bpf *skel;
 	struct ring_buffer *gc_rb;
 	int (*gc_cb)(void *ctx, const struct gc_event *e);
+	int (*life_cb)(void *ctx, const struct life_event *e);
 	void *gc_ctx;
 	struct probe_link *links;
 	size_t link_cnt;
@@ -101,16 +102,34 @@ int alloc_probes__gc_fd(const struct alloc_probes *ap)
 	return ring_buffer__epoll_fd(ap->gc_rb);
 }
 
-int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
-			  void *ctx)
+static int on_life_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (len < sizeof(struct life_event) || !ap->life_cb)
+		return 0;
+	return ap->life_cb(ap->gc_ctx, data);
+}
+
+int alloc_probes__poll_events(struct alloc_probes *ap,
+			      int (*gc_cb)(void *ctx, const struct gc_event *e),
+			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx)
 {
 	int n;
 
-	ap->gc_cb = cb;
+	ap->gc_cb = gc_cb;
+	ap->life_cb = life_cb;
 	ap->gc_ctx = ctx;
 	n = ring_buffer__consume(ap->gc_rb);
 	ap->gc_cb = NULL;
+	ap->life_cb = NULL;
 	return n < 0 ? n : 0;
+}
+
+int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
+			  void *ctx)
+{
+	return alloc_probes__poll_events(ap, cb, NULL, ctx);
 }
 
 const char *alloc_kind__name(__u32 kind)
@@ -138,6 +157,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	}
 	ap->sample_rate = opts->sample_rate;
 	skel->rodata->sample_rate = opts->sample_rate;
+	skel->rodata->watch_procs = opts->watch_procs;
 	sampling__fill_table(opts->sample_rate, (__u64 *)skel->rodata->sample_table,
 			     SAMPLE_TABLE_SIZE);
 	if (opts->stack_entries)
@@ -157,12 +177,27 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	/* Tracepoints see every process; the programs keep to the targets map. */
 	skel->links.sys_enter = bpf_program__attach(skel->progs.sys_enter);
 	skel->links.sys_exit = bpf_program__attach(skel->progs.sys_exit);
+	if (opts->watch_procs) {
+		skel->links.proc_exec = bpf_program__attach(skel->progs.proc_exec);
+		skel->links.proc_fork = bpf_program__attach(skel->progs.proc_fork);
+		if (!skel->links.proc_exec || !skel->links.proc_fork) {
+			err = -errno;
+			log_error("cannot attach the exec and fork tracepoints: %s",
+				  strerror(-err));
+			goto cleanup;
+		}
+	}
 	if (!skel->links.sys_enter || !skel->links.sys_exit) {
 		err = -errno;
 		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
 		goto cleanup;
 	}
 	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
+	if (ap->gc_rb && opts->watch_procs &&
+	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
+		ring_buffer__free(ap->gc_rb);
+		ap->gc_rb = NULL;
+	}
 	if (!ap->gc_rb) {
 		err = -errno;
 		log_error("cannot set up the GC event ring buffer: %s", strerror(-err));

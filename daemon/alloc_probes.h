@@ -16,7 +16,8 @@ struct alloc_probes_opts {
 	__u32 stack_entries; /* 0: built-in defaults */
 	__u32 stats_entries;
 	__u32 live_entries;
-	int verbose; /* show libbpf's own messages */
+	int verbose;	 /* show libbpf's own messages */
+	int watch_procs; /* report execs and forks of watched processes (the daemon) */
 };
 
 struct alloc_probes;
@@ -54,10 +55,14 @@ struct go_runtime;
  */
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 			    const struct go_runtime *gr, unsigned int what);
-/* Poll GC events (struct gc_event) into cb; the fd to wait on is alloc_probes__gc_fd(). */
+/* Poll GC events (struct gc_event) into cb, and with watch_procs lifecycle events (struct
+ * life_event) into life_cb (may be NULL); the fd to wait on is alloc_probes__gc_fd(). */
 int alloc_probes__gc_fd(const struct alloc_probes *ap);
 int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
 			  void *ctx);
+int alloc_probes__poll_events(struct alloc_probes *ap,
+			      int (*gc_cb)(void *ctx, const struct gc_event *e),
+			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx);
 
 /* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). */
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);

@@ -1,29 +1,265 @@
 // SPDX-License-Identifier: MIT
-/* allocscoped: the continuous profiling daemon. Its serving loop comes with issue #4; for now it
- * checks that the BPF side loads on this host and says so. */
+/* allocscoped: the continuous allocation profiling daemon. Parses its options once into an
+ * immutable configuration and hands it to the core (scoped.c). */
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "alloc_probes.h"
+#include "httpd.h"
 #include "log.h"
 #include "sampling.h"
+#include "scoped.h"
+
+static const char usage[] =
+    "Usage: allocscoped [TARGETS] [OPTIONS]\n"
+    "\n"
+    "Continuous allocation profiling of the processes it is told to watch, also those that\n"
+    "start later (matched at exec). Serves pprof profiles, heap-delta timelines and\n"
+    "Prometheus metrics over HTTP, on loopback by default.\n"
+    "\n"
+    "Targets (each repeatable; a process matching any is watched):\n"
+    "  -p, --pid PID            a process\n"
+    "  -e, --exe GLOB           executables whose path matches GLOB (fnmatch)\n"
+    "  -c, --comm NAME          processes whose comm is NAME\n"
+    "  -g, --cgroup PATH        processes in a cgroup (prefix), e.g. a container's\n"
+    "      --all-go             every Go program\n"
+    "      --config FILE        JSON: {\"pid\": [..], \"exe\": [..], \"comm\": [..],\n"
+    "                           \"cgroup\": [..], \"all_go\": true, \"interval\": 10, ...};\n"
+    "                           SIGHUP reloads its targets\n"
+    "Options:\n"
+    "  -i, --interval SECS      drain the kernel maps every SECS seconds (default 10)\n"
+    "      --retention MINUTES  history kept for seconds= queries (default 15)\n"
+    "      --max-history-entries N  bound on retained entries (default 2000000)\n"
+    "  -l, --listen ADDR:PORT   HTTP address (default " HTTPD_DEFAULT_LISTEN ")\n"
+    "      --auth-token-file F  require 'Authorization: Bearer <token in F>'\n"
+    "      --insecure           allow a non-loopback address without a token\n"
+    "      --tls-cert F --tls-key F  serve HTTPS\n"
+    "  -r, --rate BYTES         malloc-family sampling rate (default 512k)\n"
+    "  -m, --mode MODE          auto, go, malloc or both (default auto)\n"
+    "      --go-every-call      probe every runtime.mallocgc call instead of the runtime's\n"
+    "                           sampler (for Go programs with MemProfileRate 0)\n"
+    "      --max-stacks N       kernel stack map size (default 16384)\n"
+    "      --max-live N         live-block map size (default 262144)\n"
+    "  -v, --verbose            log every event\n"
+    "\n"
+    "Endpoints: /debug/pprof/ (index), /debug/pprof/heap, /debug/pprof/allocs\n"
+    "(?pid=|exe=|comm=|cgroup=, &seconds=N), /timeline?pid=N, /metrics, /healthz.\n"
+    "Example: go tool pprof http://127.0.0.1:6464/debug/pprof/heap?pid=1234\n";
+
+static int parse_positive(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || !isfinite(v))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_count(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || !v || *s == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* A byte count with an optional k, m, g suffix. */
+static int parse_bytes(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end == 'k' || *end == 'K')
+		mul = 1ULL << 10;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1ULL << 20;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1ULL << 30;
+	if (mul > 1)
+		end++;
+	if (*end || !v || v > ~0ULL / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct scoped_opts *o)
+{
+	enum {
+		OPT_ALL_GO = 256,
+		OPT_CONFIG,
+		OPT_RETENTION,
+		OPT_MAX_HISTORY,
+		OPT_TOKEN,
+		OPT_INSECURE,
+		OPT_TLS_CERT,
+		OPT_TLS_KEY,
+		OPT_EVERY_CALL,
+		OPT_MAX_STACKS,
+		OPT_MAX_LIVE,
+	};
+	static const struct option longopts[] = {
+	    {"pid", required_argument, NULL, 'p'},
+	    {"exe", required_argument, NULL, 'e'},
+	    {"comm", required_argument, NULL, 'c'},
+	    {"cgroup", required_argument, NULL, 'g'},
+	    {"all-go", no_argument, NULL, OPT_ALL_GO},
+	    {"config", required_argument, NULL, OPT_CONFIG},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"retention", required_argument, NULL, OPT_RETENTION},
+	    {"max-history-entries", required_argument, NULL, OPT_MAX_HISTORY},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"auth-token-file", required_argument, NULL, OPT_TOKEN},
+	    {"insecure", no_argument, NULL, OPT_INSECURE},
+	    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"go-every-call", no_argument, NULL, OPT_EVERY_CALL},
+	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
+	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	unsigned long long v;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "p:e:c:g:i:l:r:m:vh", longopts, NULL)) != -1) {
+		err = 0;
+		switch (c) {
+		case 'p':
+			err = scoped_opts__add_selector(o, SELECT_PID, optarg, 0);
+			break;
+		case 'e':
+			err = scoped_opts__add_selector(o, SELECT_EXE, optarg, 0);
+			break;
+		case 'c':
+			err = scoped_opts__add_selector(o, SELECT_COMM, optarg, 0);
+			break;
+		case 'g':
+			err = scoped_opts__add_selector(o, SELECT_CGROUP, optarg, 0);
+			break;
+		case OPT_ALL_GO:
+			err = scoped_opts__add_selector(o, SELECT_ALL_GO, NULL, 0);
+			break;
+		case OPT_CONFIG:
+			o->config_path = optarg;
+			break;
+		case 'i':
+			err = parse_positive(optarg, &o->interval_s);
+			if (!err && o->interval_s < 0.1)
+				err = -EINVAL;
+			break;
+		case OPT_RETENTION:
+			err = parse_positive(optarg, &o->retention_min);
+			break;
+		case OPT_MAX_HISTORY:
+			err = parse_count(optarg, &v);
+			o->max_history_entries = v;
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case OPT_TOKEN:
+			o->auth_token_file = optarg;
+			break;
+		case OPT_INSECURE:
+			o->insecure = 1;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = optarg;
+			break;
+		case 'r':
+			err = parse_bytes(optarg, &v);
+			o->rate = v;
+			break;
+		case 'm':
+			err = watch_mode__parse(optarg, &o->watch.mode);
+			break;
+		case OPT_EVERY_CALL:
+			o->watch.go_every_call = 1;
+			break;
+		case OPT_MAX_STACKS:
+		case OPT_MAX_LIVE:
+			err = parse_count(optarg, &v);
+			if (!err && v > (1U << 26))
+				err = -EINVAL;
+			if (c == OPT_MAX_STACKS)
+				o->max_stacks = v;
+			else
+				o->max_live = v;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		default:
+			fputs(usage, stderr);
+			return -EINVAL;
+		}
+		if (err) {
+			const char *name = "?";
+
+			for (const struct option *lo = longopts; lo->name; lo++)
+				if (lo->val == c)
+					name = lo->name;
+			log_error("--%s: invalid value '%s'", name, optarg ?: "");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->config_path && scoped_opts__load_config(o, o->config_path, 0))
+		return -EINVAL;
+	if (!o->sel_cnt)
+		log_warn("no targets given (--pid, --exe, --comm, --cgroup, --all-go, --config): "
+			 "serving an empty index");
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	struct alloc_probes_opts ao = {.sample_rate = SAMPLE_RATE_DEFAULT};
-	struct alloc_probes *ap;
+	struct scoped_opts o = {
+	    .interval_s = 10,
+	    .retention_min = 15,
+	    .max_history_entries = 2000000,
+	    .rate = SAMPLE_RATE_DEFAULT,
+	};
+	int err;
 
 	log_set_prefix("allocscoped");
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: allocscoped\n\nChecks that allocscope's BPF programs load on this "
-		       "host. The profiling daemon is not built yet; use 'allocscope record'.\n");
-		return 0;
-	}
-	ap = alloc_probes__new(&ao);
-	if (!ap)
-		return 1;
-	printf("allocscoped: BPF programs load and attach on this host\n");
-	alloc_probes__free(ap);
-	return 0;
+	err = parse_args(argc, argv, &o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	/* Quiet by default: warnings and errors, one line each. */
+	if (o.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	err = scoped__run(&o);
+	free(o.sels);
+	return err;
 }

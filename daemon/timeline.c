@@ -86,6 +86,10 @@ char *timeline__to_json(const struct timeline *tl)
 		add_u64(r, "freed_objects", fc);
 		add_u64(r, "inuse_bytes", ib);
 		add_u64(r, "inuse_objects", ic);
+		if (p->rss_bytes) {
+			add_u64(r, "rss_bytes", p->rss_bytes);
+			add_u64(r, "anon_bytes", p->anon_bytes);
+		}
 		json_object_array_add(recs, r);
 		prev = *t;
 	}

@@ -21,6 +21,8 @@ struct timeline_point {
 	__u64 time_ns;	   /* wall clock */
 	__u64 gc_start_ns; /* TIMELINE_GC: when the cycle started (wall clock), 0 if not seen */
 	struct proc_totals totals; /* raw sampled totals at this point */
+	__u64 rss_bytes;	   /* TIMELINE_INTERVAL: the process's VmRSS, 0 if unknown */
+	__u64 anon_bytes;	   /* ... and RssAnon, to compare with the heap */
 };
 
 struct timeline {

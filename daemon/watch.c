@@ -56,6 +56,47 @@ static int elf_is_dynamic(const char *path)
 	return dyn;
 }
 
+/*
+ * At exec the dynamic loader has not mapped the libraries yet: probe the libc at the usual
+ * paths of the process's own root (Debian, Fedora, Alpine), so that its first allocations are
+ * seen; probes are filtered to this pid, so a libc it never maps costs nothing.
+ * watch__reconcile() picks up whatever it does map.
+ */
+static int attach_expected_libc(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym)
+{
+	static const char *const paths[] = {
+	    "/lib/x86_64-linux-gnu/libc.so.6",
+	    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+	    "/lib64/libc.so.6",
+	    "/usr/lib64/libc.so.6",
+	    "/lib/ld-musl-x86_64.so.1",
+	};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", w->target.pid, paths[i]);
+		if (access(path, R_OK))
+			continue;
+		if (alloc_probes__attach_object(ap, sym, w->target.pid, path) > 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym)
+{
+	int n;
+
+	if (!w->native || !w->target.snap_cnt || w->reconciled_snaps == w->target.snap_cnt)
+		return 0;
+	w->reconciled_snaps = w->target.snap_cnt;
+	n = alloc_probes__attach_pid(ap, sym, w->target.pid,
+				     &w->target.snaps[w->target.snap_cnt - 1]);
+	if (n > 0)
+		log_info("pid %d: probing %d more allocator objects", w->target.pid, n);
+	return n > 0 ? n : 0;
+}
+
 static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 			 const char *exe, int pre_exec)
 {
@@ -63,6 +104,9 @@ static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbol
 	int err, n;
 
 	err = alloc_probes__attach_pid(ap, sym, w->target.pid, maps);
+	if (err == -ENOENT && !pre_exec && elf_is_dynamic(exe))
+		err = attach_expected_libc(w, ap, sym);
+	w->reconciled_snaps = w->target.snap_cnt;
 	if (pre_exec) {
 		/* A statically linked command brings its own malloc. */
 		n = alloc_probes__attach_object(ap, sym, w->target.pid, exe);
@@ -132,7 +176,9 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 	__s64 rate;
 	int err;
 
-	if (!w->go || !w->gr.memprofilerate_vaddr) {
+	if (!w->go)
+		return;
+	if (!w->gr.memprofilerate_vaddr) {
 		log_debug("pid %d: no runtime.MemProfileRate to read", w->target.pid);
 		return;
 	}
@@ -210,9 +256,32 @@ void watch__gc_event(struct watch *w, const struct gc_event *e, __u64 mono_to_re
 	timeline__add(&w->tl, &p);
 }
 
+/* VmRSS and RssAnon of a process from /proc/PID/status, in bytes. */
+static void read_rss(int pid, __u64 *rss, __u64 *anon)
+{
+	char path[64], line[256];
+	unsigned long long kb;
+	FILE *f;
+
+	*rss = *anon = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			*rss = kb * 1024;
+		else if (sscanf(line, "RssAnon: %llu kB", &kb) == 1)
+			*anon = kb * 1024;
+	}
+	fclose(f);
+}
+
 void watch__interval(struct watch *w, struct alloc_probes *ap)
 {
 	struct timeline_point p = {.kind = TIMELINE_INTERVAL};
+
+	read_rss(w->target.pid, &p.rss_bytes, &p.anon_bytes);
 
 	p.cycle = w->tl.cycles;
 	p.time_ns = now_real_ns();

@@ -33,11 +33,12 @@ struct watch {
 	char exe_path[PATH_MAX]; /* where the executable was opened at attach */
 	int is_go;
 	struct go_runtime gr;
-	int native;	   /* malloc family probed */
-	int go;		   /* Go runtime probed */
-	__u64 rate_addr;   /* process address of runtime.MemProfileRate, 0 if unknown */
-	__s64 go_rate;	   /* last value read, -1 before any read */
-	int rate_reported; /* the "samples nothing" message was given */
+	int native;		 /* malloc family probed */
+	int go;			 /* Go runtime probed */
+	__u64 rate_addr;	 /* process address of runtime.MemProfileRate, 0 if unknown */
+	__s64 go_rate;		 /* last value read, -1 before any read */
+	int rate_reported;	 /* the "samples nothing" message was given */
+	size_t reconciled_snaps; /* maps snapshots already checked for new allocators */
 	struct timeline tl;
 };
 
@@ -61,6 +62,12 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o);
 void watch__gc_event(struct watch *w, const struct gc_event *e, __u64 mono_to_real_ns);
 /* A timeline point now (interval). */
 void watch__interval(struct watch *w, struct alloc_probes *ap);
+
+/*
+ * Probe allocators the process mapped since the last call (dlopen, or the libraries the dynamic
+ * loader maps after an exec). Cheap when its maps did not change. Returns objects newly probed.
+ */
+int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym);
 
 /* The MemProfileRate to unsample Go samples with: the last value read, or 512 KiB. */
 __u64 watch__go_rate(const struct watch *w);

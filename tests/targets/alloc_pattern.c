@@ -7,7 +7,8 @@
  * Usage: alloc_pattern [--wait] [--repeat N]
  *   --wait      print "ready" and wait for a line on stdin before allocating (for --pid tests),
  *               and again before exiting
- *   --repeat N  run the whole pattern N times (for sampled-rate tests)
+ *   --repeat N  run the whole pattern N times (for sampled-rate tests); with --wait, each
+ *               round waits for its own line
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -204,6 +205,9 @@ int main(int argc, char **argv)
 	if (wait)
 		wait_line();
 	for (int r = 0; r < repeat; r++) {
+		/* With --wait and --repeat, every round waits for its own line. */
+		if (wait && r > 0)
+			wait_line();
 		keep_cnt = 0;
 		alloc_small();
 		alloc_large();
