@@ -44,7 +44,7 @@ BINS := $(OUT)/allocscope $(OUT)/allocscoped
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean test unit-test demo bench fmt
+.PHONY: all clean test unit-test demo bench fmt install
 
 all: $(BINS) $(OUT)/tests/unit_tests test-targets
 
@@ -98,6 +98,7 @@ $(OUT)/tests/unit_tests: $(UNIT_OBJS) $(OUT)/libscope.a | test-fixtures
 include tests/build.mk
 include tests/fixtures.mk
 include tests/gofixtures.mk
+include deploy/install.mk
 
 test: all
 	$(Q)tests/run

@@ -37,7 +37,8 @@ def pprof(*args, timeout=120):
 
 
 def read(path):
-    r = pprof("-raw", path)
+    # -symbolize=none: the names must be allocscope's own, not ones pprof finds on disk.
+    r = pprof("-raw", "-symbolize=none", path)
     if r.returncode != 0:
         raise RuntimeError("go tool pprof -raw %s failed: %s" % (path, r.stderr.strip()))
     return parse(r.stdout)

@@ -1,0 +1,332 @@
+# SPDX-License-Identifier: MIT
+"""End to end: the real allocscoped as a process, real targets (C and Go), the HTTP API fetched
+over loopback and read by go tool pprof, promtool and a real Prometheus server."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import expected
+import pprof_raw
+from harness import BUILD, check, check_eq, fail, test
+from test_record import PATTERN, wait_for_line
+
+ALLOCSCOPED = os.path.join(BUILD, "allocscoped")
+GO = os.path.join(BUILD, "tests", "targets", "go")
+
+
+class Daemon:
+    """allocscoped on 127.0.0.1 with a port the kernel picks; stopped with SIGTERM."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([ALLOCSCOPED, "--listen", "127.0.0.1:0", *args],
+                                     stderr=subprocess.PIPE, text=True)
+        seen = wait_for_line(self.proc.stderr, "serving on", timeout=60)
+        self.port = int(re.search(r"\(port (\d+)\)", seen).group(1))
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.log = seen
+
+    def get(self, path, timeout=60):
+        """(status, body bytes) of a GET."""
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def profile(self, path):
+        status, body = self.get(path)
+        if status != 200:
+            raise RuntimeError("GET %s: %d %s" % (path, status, body[:200]))
+        f = tempfile.NamedTemporaryFile(suffix=".pb.gz", delete=False)
+        f.write(body)
+        f.close()
+        return pprof_raw.read(f.name)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Target:
+    """alloc_pattern --wait: each go() runs one round of the pattern."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([PATTERN, "--wait", *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        wait_for_line(self.proc.stdout, "ready")
+        self.pid = self.proc.pid
+
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        wait_for_line(self.proc.stdout, "ready")
+
+    def end(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("go\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+        self.proc.wait()
+
+
+def metric(text, name, **labels):
+    """The value of a metric line, or None."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        rest = line[len(name):]
+        if labels and not all('%s="%s"' % kv in rest for kv in labels.items()):
+            continue
+        if not labels and not (rest.startswith(" ") or rest.startswith("{")):
+            continue
+        return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def bpf_progs():
+    """Names of the BPF programs loaded on the host that are ours."""
+    r = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True)
+    ours = ("alloc_enter", "alloc_exit", "free_enter", "go_mprof_malloc", "sys_enter",
+            "proc_exec")
+    return [n for n in re.findall(r"name (\S+)", r.stdout) if n in ours]
+
+
+@test
+def daemon_pid_profiles_and_exit():
+    """--pid: heap and allocs read by pprof with the pattern's exact counts (rate 1); after the
+    target exits, its kernel state is gone but its history is still served."""
+    t = Target()
+    d = Daemon("--pid", str(t.pid), "--interval", "0.5", "--rate", "1")
+    ok = True
+    try:
+        t.go()
+        time.sleep(1.2)
+        p = d.profile("/debug/pprof/heap?pid=%d" % t.pid)
+        ok &= check_eq(p.default_type, "inuse_space", "heap's default sample type")
+        sites = expected.by_site(p)
+        for key, want in expected.PATTERN.items():
+            ok &= check_eq(sites.get(key), want, "daemon heap: %s via %s" % key)
+        p = d.profile("/debug/pprof/allocs?pid=%d" % t.pid)
+        ok &= check_eq(p.default_type, "alloc_space", "allocs's default sample type")
+        ok &= check(all(s["labels"].get("pid") == str(t.pid) for s in p.samples),
+                    "a pid label on every sample")
+        ok &= check(all(s["labels"].get("executable", "").endswith("alloc_pattern")
+                        for s in p.samples), "an executable label on every sample")
+        ok &= check(all(s["labels"].get("host") for s in p.samples), "a host label")
+        t.end()
+        for _ in range(20):  # a drain or two after the exit
+            time.sleep(0.5)
+            _, m = d.get("/metrics")
+            m = m.decode()
+            if metric(m, "allocscope_bpf_map_entries", map="live") == 0:
+                break
+        ok &= check_eq(metric(m, "allocscope_targets"), 0.0, "no target alive")
+        ok &= check_eq(metric(m, "allocscope_bpf_map_entries", map="stats"), 0.0,
+                       "no stats left in the kernel")
+        ok &= check_eq(metric(m, "allocscope_bpf_map_entries", map="live"), 0.0,
+                       "no live blocks left in the kernel")
+        ok &= check_eq(metric(m, "allocscope_probes_attached"), 0.0, "no probes left")
+        sites = expected.by_site(d.profile("/debug/pprof/allocs?pid=%d" % t.pid))
+        ok &= check_eq(sites.get(("alloc_small", "malloc")), expected.PATTERN[
+            ("alloc_small", "malloc")], "the exited process's history is still served")
+    finally:
+        t.end()
+        ok &= check_eq(d.stop(), 0, "SIGTERM: clean exit")
+    for _ in range(20):  # the kernel frees programs after an RCU grace period
+        if not bpf_progs():
+            break
+        time.sleep(0.1)
+    ok &= check_eq(bpf_progs(), [], "no BPF programs left after SIGTERM")
+    return ok
+
+
+@test
+def daemon_seconds_window():
+    """seconds=N holds the allocations of the last N seconds only."""
+    t = Target("--repeat", "2")
+    d = Daemon("--pid", str(t.pid), "--interval", "0.5", "--rate", "1")
+    ok = True
+    try:
+        t.go()  # round 1
+        time.sleep(4)
+        t.go()  # round 2
+        time.sleep(1.2)
+        whole = expected.by_site(d.profile("/debug/pprof/allocs?pid=%d" % t.pid))
+        recent = d.profile("/debug/pprof/allocs?pid=%d&seconds=2" % t.pid)
+        window = expected.by_site(recent)
+        key = ("alloc_small", "malloc")
+        ok &= check_eq(whole.get(key, (0,))[0], 2000, "both rounds without seconds=")
+        ok &= check_eq(window.get(key, (0,))[0], 1000, "only the last round with seconds=2")
+        ok &= check_eq(window.get(("alloc_large", "malloc"), (0, 0))[1], 10 << 20,
+                       "alloc_large's bytes in the window")
+        status, body = d.get("/debug/pprof/allocs?pid=%d&seconds=99999" % t.pid)
+        ok &= check_eq(status, 400, "seconds beyond the retention: %r" % body[:100])
+    finally:
+        t.end()
+        d.stop()
+    return ok
+
+
+@test
+def daemon_picks_up_new_processes():
+    """A process started after the daemon is attached at exec (by exe glob and by comm)."""
+    ok = True
+    for sel in (["--exe", "*/alloc_pattern"], ["--comm", "alloc_pattern"]):
+        d = Daemon(*sel, "--interval", "0.5", "--rate", "1")
+        t = None
+        try:
+            t = Target()
+            time.sleep(0.5)  # the exec event is handled by the daemon's loop
+            t.go()
+            time.sleep(1.2)
+            sites = expected.by_site(d.profile("/debug/pprof/heap?pid=%d" % t.pid))
+            ok &= check_eq(sites.get(("alloc_small", "malloc")),
+                           expected.PATTERN[("alloc_small", "malloc")], "%r: exact" % sel)
+        finally:
+            if t:
+                t.end()
+            d.stop()
+    return ok
+
+
+@test
+def daemon_http_errors():
+    d = Daemon("--interval", "0.5")
+    ok = True
+    try:
+        for path, want in (("/debug/pprof/heap?pid=abc", 400), ("/debug/pprof/heap?pid=1&pid=2", 400),
+                           ("/debug/pprof/heap?seconds=-1", 400), ("/debug/pprof/heap?bogus=1", 400),
+                           ("/debug/pprof/heap?pid=999999", 404), ("/timeline?pid=999999", 404),
+                           ("/nope", 404), ("/debug/pprof/../../etc/passwd", 404),
+                           ("/healthz", 200), ("/debug/pprof/", 200)):
+            status, body = d.get(path)
+            ok &= check_eq(status, want, "GET %s (%r)" % (path, body[:80]))
+            if want == 400:
+                ok &= check(body.count(b"\n") <= 1 and body.strip(), "one-line reason")
+    finally:
+        d.stop()
+    return ok
+
+
+@test
+def daemon_metrics_promtool_and_prometheus():
+    promtool, prometheus = shutil.which("promtool"), shutil.which("prometheus")
+    if not promtool or not prometheus:
+        return fail("promtool/prometheus not installed (deploy/setup-debian.sh installs them)")
+    t = Target()
+    d = Daemon("--pid", str(t.pid), "--interval", "0.5")
+    work = tempfile.mkdtemp(prefix="allocscope-prom-")
+    prom = None
+    ok = True
+    try:
+        t.go()
+        time.sleep(1)
+        _, body = d.get("/metrics")
+        r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+        ok &= check_eq(r.returncode, 0, "promtool check metrics: %s" % (r.stdout + r.stderr))
+        ok &= check(metric(body.decode(), "allocscope_alloc_bytes_total", pid=str(t.pid)),
+                    "per-target allocated bytes")
+        cfg = os.path.join(work, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global: {scrape_interval: 1s}\nscrape_configs:\n"
+                    "  - job_name: allocscope\n    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n" % d.port)
+        port = 19090 + os.getpid() % 1000
+        prom = subprocess.Popen([prometheus, "--config.file", cfg, "--storage.tsdb.path",
+                                 os.path.join(work, "data"), "--web.listen-address",
+                                 "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        value = None
+        for _ in range(60):
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?query="
+                                            "allocscope_targets" % port, timeout=5) as resp:
+                    res = json.load(resp)["data"]["result"]
+                    if res:
+                        value = float(res[0]["value"][1])
+                        break
+            except (urllib.error.URLError, ConnectionError, KeyError, ValueError):
+                continue
+        ok &= check_eq(value, 1.0, "Prometheus scraped allocscope_targets")
+    finally:
+        if prom:
+            prom.terminate()
+            prom.wait()
+        t.end()
+        d.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return ok
+
+
+@test
+def daemon_sighup_reloads_targets():
+    work = tempfile.mkdtemp(prefix="allocscope-cfg-")
+    cfg = os.path.join(work, "config.json")
+    with open(cfg, "w") as f:
+        json.dump({"comm": ["no-such-program"]}, f)
+    t = Target()
+    d = Daemon("--config", cfg, "--interval", "0.5")
+    ok = True
+    try:
+        status, _ = d.get("/debug/pprof/heap?pid=%d" % t.pid)
+        ok &= check_eq(status, 404, "not watched before the reload")
+        with open(cfg, "w") as f:
+            json.dump({"pid": [t.pid]}, f)
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        t.go()
+        time.sleep(1.2)
+        status, body = d.get("/debug/pprof/")
+        ok &= check(str(t.pid).encode() in body, "the index lists the new target")
+        sites = expected.by_site(d.profile("/debug/pprof/heap?pid=%d" % t.pid))
+        ok &= check(("alloc_large", "malloc") in sites, "profiled after SIGHUP: %r" % sites)
+    finally:
+        t.end()
+        d.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return ok
+
+
+@test
+def daemon_go_all_go():
+    """--all-go finds a Go program started later; its samples carry cause labels, and its
+    timeline has GC cycles and RSS."""
+    d = Daemon("--all-go", "--interval", "0.5")
+    ok = True
+    proc = None
+    try:
+        proc = subprocess.Popen([os.path.join(GO, "gophases")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for_line(proc.stderr, "done", timeout=60)
+        p = d.profile("/debug/pprof/allocs?pid=%d" % proc.pid)
+        burst = [s for s in p.samples if s["stack"] and s["stack"][0] == "main.burst"]
+        ok &= check(burst and all(s["labels"].get("cause") == "make-slice" for s in burst),
+                    "main.burst sampled with cause make-slice")
+        status, body = d.get("/timeline?pid=%d" % proc.pid)
+        tl = json.loads(body) if status == 200 else {}
+        ok &= check(tl.get("gc_cycles", 0) >= 4, "GC cycles in the timeline: %r"
+                    % tl.get("gc_cycles"))
+        ok &= check(any(r.get("rss_bytes") for r in tl.get("records", [])),
+                    "RSS in the interval records")
+    finally:
+        if proc:
+            proc.wait(timeout=30)
+        d.stop()
+    return ok
