@@ -7,7 +7,8 @@ packages=(
 	libelf-dev libdw-dev libcapstone-dev
 	protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
 	libmicrohttpd-dev libjson-c-dev pkg-config
-	golang-go python3 util-linux g++ binutils
+	golang-go python3 python3-yaml util-linux g++ binutils
+	strace systemd prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: MIT
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the CLI to $(PREFIX)/bin, the daemon to
+# $(PREFIX)/sbin (it needs root's capabilities), and the systemd unit with its ExecStart pointed
+# at the installed daemon. Included from the top-level Makefile.
+#
+# The unit goes to $(PREFIX)/lib/systemd/system: systemd searches /usr/local/lib/systemd/system
+# as well as /usr/lib/systemd/system (systemd.unit(5), "System Unit Search Path"), so the default
+# PREFIX keeps `make install` out of the package manager's /lib tree and PREFIX=/usr gives what a
+# package would install. For any other PREFIX (e.g. /opt/allocscope) set
+# UNITDIR=/etc/systemd/system, or systemd will not find the unit.
+
+OUT ?= build
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+# The unit in deploy/ names /usr/local/sbin/allocscoped (the default PREFIX); this copy names
+# $(SBINDIR). Rebuilt every time: SBINDIR is a make variable, not a file make can date.
+$(OUT)/deploy/allocscoped.service: deploy/allocscoped.service FORCE
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed 's|^ExecStart=/usr/local/sbin/allocscoped|ExecStart=$(SBINDIR)/allocscoped|' $< > $@
+
+install: $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/deploy/allocscoped.service
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(OUT)/allocscope $(DESTDIR)$(BINDIR)/allocscope
+	$(Q)install -D -m 0755 $(OUT)/allocscoped $(DESTDIR)$(SBINDIR)/allocscoped
+	$(Q)install -D -m 0644 $(OUT)/deploy/allocscoped.service \
+		$(DESTDIR)$(UNITDIR)/allocscoped.service
+
+.PHONY: install FORCE
+FORCE:
