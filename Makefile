@@ -24,7 +24,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -fno-omit-frame-pointer -D_GNU_SOURCE \
 	-I$(OUT) -I$(OUT)/proto -Idaemon -Ibpf $(EXTRA_CFLAGS)
-LDLIBS := -lbpf -lm -ljson-c -lmicrohttpd -lpthread -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ $(EXTRA_LDLIBS)
+LDLIBS := -lbpf -lm -ljson-c -lmicrohttpd -lcurl -lpthread -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ $(EXTRA_LDLIBS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf -Wall -Werror
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

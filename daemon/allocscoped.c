@@ -44,6 +44,9 @@ static const char usage[] =
     "                           sampler (for Go programs with MemProfileRate 0)\n"
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
+    "      --push URL           send each interval's allocations to Grafana Pyroscope\n"
+    "                           (URL/ingest?format=pprof), labelled with host, pid,\n"
+    "                           container and pod\n"
     "  -v, --verbose            log every event\n"
     "\n"
     "Endpoints: /debug/pprof/ (index), /debug/pprof/heap, /debug/pprof/allocs\n"
@@ -114,6 +117,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_EVERY_CALL,
 		OPT_MAX_STACKS,
 		OPT_MAX_LIVE,
+		OPT_PUSH,
 	};
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -135,6 +139,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"go-every-call", no_argument, NULL, OPT_EVERY_CALL},
 	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
+	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -209,6 +214,9 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 				o->max_stacks = v;
 			else
 				o->max_live = v;
+			break;
+		case OPT_PUSH:
+			o->push_url = optarg;
 			break;
 		case 'v':
 			o->verbose = 1;

@@ -31,6 +31,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "pprof.h"
+#include "push.h"
 #include "sampling.h"
 #include "scoped.h"
 
@@ -51,6 +52,7 @@ struct dtarget {
 	char exe[256];
 	char comm[32];
 	struct entry_set cur;  /* cumulative, as of the last drain */
+	__u64 pushed_until_ns; /* --push: snapshots up to here were sent */
 	struct snapshot *hist; /* oldest first */
 	size_t hist_cnt;
 	size_t hist_cap;
@@ -69,6 +71,7 @@ struct scoped {
 	struct symbolizer *sym;
 	struct stack_cache *cache;
 	struct httpd *http;
+	struct pusher *pusher;
 	struct dtarget **t;
 	size_t cnt;
 	size_t cap;
@@ -86,6 +89,8 @@ struct scoped {
 	__u64 targets_released;
 	__u64 attach_failures;
 	__u64 stacks_collected;
+	__u64 pushes;
+	__u64 push_failures;
 };
 
 /* ---- selectors and configuration ---- */
@@ -999,12 +1004,20 @@ static int op_metrics(void *ctx, char **text)
 	    "# HELP allocscope_attach_failures_total Processes that could not be watched.\n"
 	    "# TYPE allocscope_attach_failures_total counter\n"
 	    "allocscope_attach_failures_total %llu\n"
+	    "# HELP allocscope_pushes_total Profiles pushed to --push.\n"
+	    "# TYPE allocscope_pushes_total counter\n"
+	    "allocscope_pushes_total %llu\n"
+	    "# HELP allocscope_push_failures_total Profiles --push could not deliver.\n"
+	    "# TYPE allocscope_push_failures_total counter\n"
+	    "allocscope_push_failures_total %llu\n"
 	    "# HELP allocscope_daemon_rss_bytes The daemon's resident memory.\n"
 	    "# TYPE allocscope_daemon_rss_bytes gauge\n"
 	    "allocscope_daemon_rss_bytes %ld\n",
 	    alive, alloc_probes__link_count(d->ap), (unsigned long long)d->drains,
 	    d->drain_ns_total / 1e9, d->drain_ns_last / 1e9,
 	    (unsigned long long)d->snapshots_dropped, (unsigned long long)d->attach_failures,
+	    (unsigned long long)__atomic_load_n(&d->pushes, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&d->push_failures, __ATOMIC_RELAXED),
 	    self_rss_bytes());
 	pthread_mutex_unlock(&d->lock);
 	if (fclose(f))
@@ -1041,6 +1054,102 @@ static int op_targets(void *ctx, struct httpd_target **out, size_t *cnt)
 	pthread_mutex_unlock(&d->lock);
 	*out = ts;
 	return 0;
+}
+
+/* ---- push ---- */
+
+struct push_item {
+	char app[256];
+	char pid[16];
+	char host[256];
+	char container_id[80];
+	char pod_uid[48];
+	__u64 from_s;
+	__u64 until_s;
+	void *body;
+	size_t len;
+};
+
+/* Build, under the lock, each target's profile of the snapshots not pushed yet. */
+static size_t prepare_pushes(struct scoped *d, struct push_item **out)
+{
+	struct push_item *items = calloc(d->cnt ? d->cnt : 1, sizeof(*items));
+	size_t n = 0;
+
+	*out = items;
+	if (!items)
+		return 0;
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+		struct heap_profile_opts ho = {
+		    .native_rate = d->o->rate,
+		    .default_sample_type = "alloc_space",
+		    .delta = 1,
+		    .has_native = t->w.native,
+		};
+		struct profile_source src = {.target = &t->w.target};
+		struct heap_profile_summary sum;
+		struct pprof_builder *pb = NULL;
+		struct push_item *it = &items[n];
+		struct entry_set win = {};
+		const char *base;
+		__u64 start = 0;
+
+		if (!t->hist_cnt || t->hist[t->hist_cnt - 1].end_ns <= t->pushed_until_ns)
+			continue;
+		if (window_entries(t, t->pushed_until_ns, &win, &start) == 0 && win.cnt) {
+			if (t->w.go) {
+				ho.go_rate = watch__go_rate(&t->w);
+				ho.has_go = !d->o->watch.go_every_call;
+				ho.has_go_every_call = d->o->watch.go_every_call;
+			}
+			ho.period = ho.has_go ? ho.go_rate : ho.native_rate;
+			ho.time_ns = start;
+			ho.duration_ns = t->hist[t->hist_cnt - 1].end_ns - start;
+			src.entries = win.e;
+			src.cnt = win.cnt;
+			if (heap_profile__build(&src, 1, d->sym, &ho, &pb, &sum) == 0 &&
+			    pprof__encode(pb, &it->body, &it->len) == 0) {
+				base = strrchr(t->exe, '/');
+				snprintf(it->app, sizeof(it->app), "%s", base ? base + 1 : t->exe);
+				snprintf(it->pid, sizeof(it->pid), "%d", t->w.target.pid);
+				snprintf(it->host, sizeof(it->host), "%s", d->host);
+				snprintf(it->container_id, sizeof(it->container_id), "%s",
+					 t->cg.container_id);
+				snprintf(it->pod_uid, sizeof(it->pod_uid), "%s", t->cg.pod_uid);
+				it->from_s = start / NSEC_PER_SEC;
+				it->until_s = (ho.time_ns + ho.duration_ns) / NSEC_PER_SEC + 1;
+				n++;
+			}
+			pprof__free(pb);
+		}
+		entry_set__clear(&win);
+		/* Sent or not, an interval is never sent twice: Pyroscope would count it twice. */
+		t->pushed_until_ns = t->hist[t->hist_cnt - 1].end_ns;
+	}
+	return n;
+}
+
+/* Without the lock: the network may be slow. */
+static void send_pushes(struct scoped *d, struct push_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct push_label l[4];
+		size_t lc = 0;
+		int err;
+
+		l[lc++] = (struct push_label){"host", items[i].host};
+		l[lc++] = (struct push_label){"pid", items[i].pid};
+		if (items[i].container_id[0])
+			l[lc++] = (struct push_label){"container_id", items[i].container_id};
+		if (items[i].pod_uid[0])
+			l[lc++] = (struct push_label){"pod_uid", items[i].pod_uid};
+		err = pusher__push(d->pusher, items[i].app, l, lc, items[i].from_s,
+				   items[i].until_s, items[i].body, items[i].len);
+		__atomic_add_fetch(err ? &d->push_failures : &d->pushes, 1, __ATOMIC_RELAXED);
+		free(items[i].body);
+	}
+	free(items);
 }
 
 /* ---- the loop ---- */
@@ -1121,6 +1230,11 @@ int scoped__run(struct scoped_opts *o)
 		log_error("out of memory");
 		goto cleanup;
 	}
+	if (o->push_url) {
+		d.pusher = pusher__new(o->push_url);
+		if (!d.pusher)
+			goto cleanup;
+	}
 	d.ap = alloc_probes__new(&ao);
 	if (!d.ap)
 		goto cleanup;
@@ -1157,15 +1271,25 @@ int scoped__run(struct scoped_opts *o)
 		pthread_mutex_lock(&d.lock);
 		alloc_probes__poll_events(d.ap, on_gc, on_life, &d);
 		if (now_mono_ns() >= next_drain) {
+			struct push_item *items = NULL;
+			size_t n = 0;
+
 			drain(&d);
 			next_drain += (__u64)(o->interval_s * NSEC_PER_SEC);
 			if (next_drain < now_mono_ns())
 				next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
+			if (d.pusher)
+				n = prepare_pushes(&d, &items);
+			pthread_mutex_unlock(&d.lock);
+			if (items)
+				send_pushes(&d, items, n);
+			continue;
 		}
 		pthread_mutex_unlock(&d.lock);
 	}
 cleanup:
 	httpd__stop(d.http);
+	pusher__free(d.pusher);
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget_free(d.t[i]);
 	free(d.t);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests.
+# Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests,
+# and the peers its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk).
 set -euo pipefail
 
 packages=(
@@ -8,7 +9,7 @@ packages=(
 	protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
 	libmicrohttpd-dev libjson-c-dev pkg-config
 	golang-go python3 python3-yaml util-linux g++ binutils
-	strace systemd prometheus
+	strace systemd prometheus libcurl4-openssl-dev
 )
 missing=()
 for p in "${packages[@]}"; do
