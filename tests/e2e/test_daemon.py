@@ -99,12 +99,12 @@ def metric(text, name, **labels):
     return None
 
 
-def bpf_progs():
-    """Names of the BPF programs loaded on the host that are ours."""
-    r = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True)
+def bpf_prog_ids():
+    """IDs of the BPF programs loaded on the host with the names of ours."""
+    r = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True)
     ours = ("alloc_enter", "alloc_exit", "free_enter", "go_mprof_malloc", "sys_enter",
             "proc_exec")
-    return [n for n in re.findall(r"name (\S+)", r.stdout) if n in ours]
+    return {p["id"] for p in json.loads(r.stdout or "[]") if p.get("name") in ours}
 
 
 @test
@@ -112,8 +112,10 @@ def daemon_pid_profiles_and_exit():
     """--pid: heap and allocs read by pprof with the pattern's exact counts (rate 1); after the
     target exits, its kernel state is gone but its history is still served."""
     t = Target()
+    before = bpf_prog_ids()
     d = Daemon("--pid", str(t.pid), "--interval", "0.5", "--rate", "1")
-    ok = True
+    mine = bpf_prog_ids() - before
+    ok = check(mine, "the daemon's BPF programs are seen while it runs")
     try:
         t.go()
         time.sleep(1.2)
@@ -149,10 +151,10 @@ def daemon_pid_profiles_and_exit():
         t.end()
         ok &= check_eq(d.stop(), 0, "SIGTERM: clean exit")
     for _ in range(20):  # the kernel frees programs after an RCU grace period
-        if not bpf_progs():
+        if not mine & bpf_prog_ids():
             break
         time.sleep(0.1)
-    ok &= check_eq(bpf_progs(), [], "no BPF programs left after SIGTERM")
+    ok &= check_eq(mine & bpf_prog_ids(), set(), "none of its BPF programs left after SIGTERM")
     return ok
 
 
