@@ -458,7 +458,12 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 
 		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_file(m))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		/* A file deleted or replaced on disk is still reachable through map_files. */
+		if (proc_mapping__is_deleted(m))
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+				 (unsigned long long)m->start, (unsigned long long)m->end);
+		else
+			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
 		if (stat(path, &st))
 			continue;
 		if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino))

@@ -634,7 +634,8 @@ static void drain(struct scoped *d)
 
 		if (!t->alive)
 			continue;
-		qsort(dc.next[i].e, dc.next[i].cnt, sizeof(*dc.next[i].e), key_cmp);
+		if (dc.next[i].cnt) /* qsort(NULL, 0) is undefined */
+			qsort(dc.next[i].e, dc.next[i].cnt, sizeof(*dc.next[i].e), key_cmp);
 		if (diff_sets(&dc.next[i], &t->cur, &s.delta) == 0 && s.delta.cnt &&
 		    add_snapshot(t, &s) == 0)
 			s.delta = (struct entry_set){};
@@ -701,7 +702,8 @@ static int window_entries(const struct dtarget *t, __u64 since_ns, struct entry_
 				return err;
 		}
 	}
-	qsort(out->e, out->cnt, sizeof(*out->e), key_cmp);
+	if (out->cnt)
+		qsort(out->e, out->cnt, sizeof(*out->e), key_cmp);
 	for (size_t i = 0; i < out->cnt; i++) {
 		if (j && !key_cmp(&out->e[j - 1], &out->e[i])) {
 			struct alloc_stats *a = &out->e[j - 1].stats;

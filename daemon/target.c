@@ -80,6 +80,39 @@ int target__init(struct target *t, int pid)
 	return 0;
 }
 
+static void hold_deleted(struct target *t, const struct proc_maps *pm)
+{
+	for (size_t i = 0; i < pm->cnt; i++) {
+		const struct proc_mapping *m = &pm->maps[i];
+		struct held_file *n;
+		char path[128];
+		size_t j;
+		int fd;
+
+		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_deleted(m))
+			continue;
+		for (j = 0; j < t->held_cnt && strcmp(t->held[j].path, m->path); j++)
+			;
+		if (j < t->held_cnt)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
+			 (unsigned long long)m->start, (unsigned long long)m->end);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = realloc(t->held, (t->held_cnt + 1) * sizeof(*n));
+		if (!n || !(n[t->held_cnt].path = strdup(m->path))) {
+			if (n)
+				t->held = n;
+			close(fd);
+			continue;
+		}
+		n[t->held_cnt].fd = fd;
+		t->held = n;
+		t->held_cnt++;
+	}
+}
+
 int target__refresh_maps(struct target *t)
 {
 	struct proc_maps *snaps, pm = {};
@@ -118,6 +151,7 @@ int target__refresh_maps(struct target *t)
 		free(text);
 		return err;
 	}
+		hold_deleted(t, &pm);
 	snaps = realloc(t->snaps, (t->snap_cnt + 1) * sizeof(*snaps));
 	if (!snaps) {
 		proc_maps__clear(&pm);
@@ -144,6 +178,12 @@ const struct proc_mapping *target__find_mapping(const struct target *t, __u64 ad
 
 void target__file_path(const struct target *t, const char *path, char *buf, size_t len)
 {
+	for (size_t i = 0; i < t->held_cnt; i++) {
+		if (!strcmp(t->held[i].path, path)) {
+			snprintf(buf, len, "/proc/self/fd/%d", t->held[i].fd);
+			return;
+		}
+	}
 	/* The process may be gone without anyone having noticed yet: check the way in. */
 	if (t->alive) {
 		snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
@@ -158,7 +198,12 @@ void target__release(struct target *t)
 	for (size_t i = 0; i < t->snap_cnt; i++)
 		proc_maps__clear(&t->snaps[i]);
 	free(t->snaps);
-	free(t->last_maps_text);
+		free(t->last_maps_text);
 	free(t->exe);
+	for (size_t i = 0; i < t->held_cnt; i++) {
+		free(t->held[i].path);
+		close(t->held[i].fd);
+	}
+	free(t->held);
 	memset(t, 0, sizeof(*t));
 }

@@ -17,6 +17,13 @@ struct target {
 	struct proc_maps *snaps; /* newest last; a new one only when the maps changed */
 	size_t snap_cnt;
 	char *last_maps_text; /* to tell whether the maps changed */
+	/* Files deleted or replaced on disk while mapped: held open through
+	 * /proc/PID/map_files so they can still be read after the process is gone. */
+	struct held_file {
+		char *path; /* as maps shows it, "... (deleted)" */
+		int fd;
+	} *held;
+	size_t held_cnt;
 };
 
 /* -ESRCH when the process does not exist, -EACCES/-EPERM when it cannot be read. */

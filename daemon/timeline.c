@@ -38,6 +38,13 @@ static void add_u64(struct json_object *o, const char *key, __u64 v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
+static int point_cmp(const void *a, const void *b)
+{
+	const struct timeline_point *x = a, *y = b;
+
+	return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
+}
+
 char *timeline__to_json(const struct timeline *tl)
 {
 	struct json_object *root = json_object_new_object(), *recs = json_object_new_array();
@@ -56,6 +63,9 @@ char *timeline__to_json(const struct timeline *tl)
 		json_object_object_add(root, "go_version", json_object_new_string(tl->go_version));
 	add_u64(root, "sampling_rate", tl->rate);
 	add_u64(root, "gc_cycles", tl->cycles);
+		/* GC events reach us through a ring buffer, after drain points that came later in time:
+	 * deltas are only meaningful in time order. */
+	qsort(tl->points, tl->cnt, sizeof(*tl->points), point_cmp);
 	for (size_t i = 0; i < tl->cnt; i++) {
 		const struct timeline_point *p = &tl->points[i];
 		const struct proc_totals *t = &p->totals;

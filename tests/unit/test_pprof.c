@@ -745,7 +745,7 @@ TEST(pprof_decode_rejects_malformed)
 	unsigned int seed = 12345;
 	unsigned char *zeros = NULL;
 	char *strs[] = {"", "x"};
-	const char *stra[] = {"x"};
+	const char *stra[] = {"x", ""};
 
 	/* The decoder warns about each rejected input; the errno is what is under test. */
 	log_set_level(LOG_LVL_ERROR);
