@@ -41,7 +41,7 @@ test-targets: $(OUT)/tests/targets/alloc_pattern_static
 GO_ENV := GOCACHE=$(abspath $(OUT))/gocache GOPATH=$(abspath $(OUT))/gopath GOPROXY=off \
 	GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
 GO_TARGET_SRCS := $(wildcard tests/targets/go/go.mod tests/targets/go/*/*.go)
-GO_TARGETS := goalloc gonoprof gophases
+GO_TARGETS := goalloc gonoprof gophases gostress
 
 $(OUT)/tests/targets/go/%: $(GO_TARGET_SRCS)
 	$(call msg,GO,$@)
@@ -70,3 +70,6 @@ $(OUT)/tests/targets/go/gocgo: $(GO_TARGET_SRCS)
 	$(Q)cd tests/targets/go && $(GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) ./gocgo
 
 test-targets: $(OUT)/tests/targets/go/gocgo
+
+# The demo's web service and its load loop (tests/demo.sh, `make demo`).
+test-targets: $(OUT)/tests/targets/go/demoweb $(OUT)/tests/targets/go/demoload
