@@ -1,0 +1,3 @@
+module allocscope.bench/go
+
+go 1.19
