@@ -44,7 +44,7 @@ BINS := $(OUT)/allocscope $(OUT)/allocscoped
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean test unit-test demo bench fmt install
+.PHONY: all clean test unit-test demo bench fmt install man
 
 all: $(BINS) $(OUT)/tests/unit_tests test-targets
 
@@ -99,6 +99,7 @@ include tests/build.mk
 include tests/fixtures.mk
 include tests/gofixtures.mk
 include deploy/install.mk
+include cli/man.mk
 
 test: all
 	$(Q)tests/run

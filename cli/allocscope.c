@@ -14,6 +14,10 @@ static const char usage[] =
     "\n"
     "Allocation profiler for Linux processes (eBPF). Commands:\n"
     "  record    profile a running process or a command, write a pprof heap profile\n"
+    "  top       live view of the top allocation sites of a process\n"
+    "  timeline  the heap-delta timeline as a terminal chart or an SVG picture\n"
+    "  diff      the sites whose allocation grew or shrank most between two profiles\n"
+    "  explain   why the compiler put a Go program's top allocation sites on the heap\n"
     "\n"
     "Run 'allocscope COMMAND --help' for a command's options.\n";
 
@@ -82,8 +86,17 @@ int main(int argc, char **argv)
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (!strcmp(argv[1], "record"))
-		return cmd_record(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} cmds[] = {
+	    {"record", cmd_record}, {"top", cmd_top},	      {"timeline", cmd_timeline},
+	    {"diff", cmd_diff},	    {"explain", cmd_explain},
+	};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
 	log_error("unknown command '%s' (try 'allocscope --help')", argv[1]);
 	return 2;
 }

@@ -4,6 +4,10 @@
 #define ALLOCSCOPE_CLI_H
 
 int cmd_record(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 /* Parse a non-negative integer with an optional binary suffix (k, m, g); -EINVAL if malformed. */
 int parse_size(const char *s, unsigned long long *out);

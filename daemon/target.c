@@ -151,7 +151,7 @@ int target__refresh_maps(struct target *t)
 		free(text);
 		return err;
 	}
-		hold_deleted(t, &pm);
+	hold_deleted(t, &pm);
 	snaps = realloc(t->snaps, (t->snap_cnt + 1) * sizeof(*snaps));
 	if (!snaps) {
 		proc_maps__clear(&pm);
@@ -198,7 +198,7 @@ void target__release(struct target *t)
 	for (size_t i = 0; i < t->snap_cnt; i++)
 		proc_maps__clear(&t->snaps[i]);
 	free(t->snaps);
-		free(t->last_maps_text);
+	free(t->last_maps_text);
 	free(t->exe);
 	for (size_t i = 0; i < t->held_cnt; i++) {
 		free(t->held[i].path);

@@ -63,7 +63,7 @@ char *timeline__to_json(const struct timeline *tl)
 		json_object_object_add(root, "go_version", json_object_new_string(tl->go_version));
 	add_u64(root, "sampling_rate", tl->rate);
 	add_u64(root, "gc_cycles", tl->cycles);
-		/* GC events reach us through a ring buffer, after drain points that came later in time:
+	/* GC events reach us through a ring buffer, after drain points that came later in time:
 	 * deltas are only meaningful in time order. */
 	qsort(tl->points, tl->cnt, sizeof(*tl->points), point_cmp);
 	for (size_t i = 0; i < tl->cnt; i++) {

@@ -165,7 +165,8 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 		return err;
 	w->tl.pid = pid;
 	/* Before exec the process is still a copy of us: name the command. */
-	snprintf(w->tl.exe, sizeof(w->tl.exe), "%s", pre_exec || !w->target.exe ? exe : w->target.exe);
+	snprintf(w->tl.exe, sizeof(w->tl.exe), "%s",
+		 pre_exec || !w->target.exe ? exe : w->target.exe);
 	if (w->is_go)
 		snprintf(w->tl.go_version, sizeof(w->tl.go_version), "%s", w->gr.version);
 	return 0;

@@ -14,6 +14,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+# bash-completion loads a completion by the command's name: one file serves both commands.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 # The unit in deploy/ names /usr/local/sbin/allocscoped (the default PREFIX); this copy names
 # $(SBINDIR). Rebuilt every time: SBINDIR is a make variable, not a file make can date.
@@ -22,12 +25,17 @@ $(OUT)/deploy/allocscoped.service: deploy/allocscoped.service FORCE
 	$(Q)mkdir -p $(@D)
 	$(Q)sed 's|^ExecStart=/usr/local/sbin/allocscoped|ExecStart=$(SBINDIR)/allocscoped|' $< > $@
 
-install: $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/deploy/allocscoped.service
+install: $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/deploy/allocscoped.service $(OUT)/allocscope.1 \
+		$(OUT)/allocscoped.8
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 $(OUT)/allocscope $(DESTDIR)$(BINDIR)/allocscope
 	$(Q)install -D -m 0755 $(OUT)/allocscoped $(DESTDIR)$(SBINDIR)/allocscoped
 	$(Q)install -D -m 0644 $(OUT)/deploy/allocscoped.service \
 		$(DESTDIR)$(UNITDIR)/allocscoped.service
+	$(Q)install -D -m 0644 $(OUT)/allocscope.1 $(DESTDIR)$(MANDIR)/man1/allocscope.1
+	$(Q)install -D -m 0644 $(OUT)/allocscoped.8 $(DESTDIR)$(MANDIR)/man8/allocscoped.8
+	$(Q)install -D -m 0644 cli/allocscope.bash $(DESTDIR)$(BASHCOMPDIR)/allocscope
+	$(Q)ln -sf allocscope $(DESTDIR)$(BASHCOMPDIR)/allocscoped
 
 .PHONY: install FORCE
 FORCE:

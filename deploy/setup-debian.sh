@@ -9,7 +9,7 @@ packages=(
 	protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
 	libmicrohttpd-dev libjson-c-dev pkg-config
 	golang-go python3 python3-yaml util-linux g++ binutils
-	strace systemd prometheus libcurl4-openssl-dev tmux
+	strace systemd prometheus libcurl4-openssl-dev tmux groff-base
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,6 +11,9 @@ import test_go  # noqa: E402,F401
 import test_daemon  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
 import test_deploy  # noqa: E402,F401
+import test_cli  # noqa: E402,F401
+import test_top  # noqa: E402,F401
+import test_timeline_cli  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(harness.main(None, sys.argv[1:]))

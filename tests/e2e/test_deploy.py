@@ -81,10 +81,17 @@ def deploy_install_layout():
             prefix + "/bin/allocscope": (0o755, os.path.join(BUILD, "allocscope")),
             prefix + "/sbin/allocscoped": (0o755, os.path.join(BUILD, "allocscoped")),
             prefix + "/lib/systemd/system/allocscoped.service": (0o644, None),
+            prefix + "/share/man/man1/allocscope.1": (0o644, os.path.join(BUILD, "allocscope.1")),
+            prefix + "/share/man/man8/allocscoped.8": (0o644, os.path.join(BUILD, "allocscoped.8")),
+            prefix + "/share/bash-completion/completions/allocscope": (0o644, "cli/allocscope.bash"),
         }
         got = set()
         for d, _, files in os.walk(dest):
-            got |= {os.path.join(d, f)[len(dest):] for f in files}
+            got |= {os.path.join(d, f)[len(dest):] for f in files
+                    if not os.path.islink(os.path.join(d, f))}
+        link = dest + prefix + "/share/bash-completion/completions/allocscoped"
+        ok &= check(os.path.islink(link) and os.readlink(link) == "allocscope",
+                    "allocscoped's completion links to allocscope's")
         ok &= check_eq(got, set(want), "files installed under DESTDIR for PREFIX=%s" % prefix)
         for path, (mode, src) in want.items():
             full = dest + path
