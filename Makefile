@@ -44,7 +44,7 @@ BINS := $(OUT)/allocscope $(OUT)/allocscoped
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean test unit-test demo bench fmt install man
+.PHONY: all clean test unit-test demo bench fmt install man fuzz fuzz-run test-asan
 
 all: $(BINS) $(OUT)/tests/unit_tests test-targets
 
@@ -100,6 +100,7 @@ include tests/fixtures.mk
 include tests/gofixtures.mk
 include deploy/install.mk
 include cli/man.mk
+include tests/fuzz.mk
 
 test: all
 	$(Q)tests/run
