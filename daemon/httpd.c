@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "httpd.h"
+#include "textenc.h"
 #include "log.h"
 
 #define DEFAULT_MAX_CONNECTIONS 32
@@ -428,32 +429,13 @@ static enum MHD_Result serve_timeline(struct httpd *h, struct MHD_Connection *co
 		     NULL);
 }
 
+/* Process text (comm arrays may lack their NUL) escaped for the page. */
 static void put_html(FILE *f, const char *s, size_t max_len)
 {
-	for (size_t i = 0; i < max_len && s[i]; i++) {
-		unsigned char c = s[i];
+	char buf[512];
 
-		switch (c) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			/* Control bytes have no place in a page; invalid UTF-8 shows as U+FFFD. */
-			fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
-		}
-	}
+	snprintf(buf, sizeof(buf), "%.*s", (int)min_t(size_t, max_len, sizeof(buf) - 1), s);
+	text__xml_escape(f, buf);
 }
 
 /*

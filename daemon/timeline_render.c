@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "common.h"
+#include "textenc.h"
 #include "timeline_render.h"
 
 /* Parsing */
@@ -397,79 +398,6 @@ size_t timeline__bucket(const struct timeline_record *recs, size_t cnt, size_t m
 
 /* UTF-8 */
 
-/* Length of the valid UTF-8 sequence at s (code point in *cp), 0 if it is not one. */
-static int utf8_next(const unsigned char *s, __u32 *cp)
-{
-	__u32 c = s[0], min;
-	int n;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-void timeline__xml_escape(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		__u32 cp;
-		int n = utf8_next(s, &cp);
-
-		if (!n || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0xfffe ||
-		    cp == 0xffff) {
-			fputs("\xef\xbf\xbd", f); /* U+FFFD */
-			s += n ? n : 1;
-			continue;
-		}
-		switch (cp) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&apos;", f);
-			break;
-		default:
-			fwrite(s, 1, n, f);
-		}
-		s += n;
-	}
-}
-
 /* The terminal chart */
 
 /* One output line, cut at a number of columns (code points: the chart's glyphs are all
@@ -488,7 +416,7 @@ static void line_add(struct line *l, const char *str)
 
 	while (*s && l->cols < l->max) {
 		__u32 cp;
-		int n = utf8_next(s, &cp);
+		int n = text__utf8_next(s, &cp);
 
 		/* Control characters (C0, DEL, C1) would drive the terminal; invalid UTF-8 and,
 		 * on an ASCII terminal, anything not ASCII cannot be shown. */
@@ -764,24 +692,24 @@ int timeline_doc__write_svg(const struct timeline_doc *doc, FILE *f)
 	      f);
 	fputs("<title>allocscope timeline: pid ", f);
 	fprintf(f, "%d ", doc->pid);
-	timeline__xml_escape(f, doc->exe ?: "");
+	text__xml_escape(f, doc->exe ?: "");
 	fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n", f);
 
 	fprintf(f,
 		"<text class=\"title\" x=\"%d\" y=\"22\" font-size=\"16\" "
 		"font-weight=\"bold\">allocscope timeline: pid %d ",
 		SVG_LEFT, doc->pid);
-	timeline__xml_escape(f, doc->exe && doc->exe[0] ? doc->exe : "(executable unknown)");
+	text__xml_escape(f, doc->exe && doc->exe[0] ? doc->exe : "(executable unknown)");
 	fputs("</text>\n", f);
 	fprintf(f, "<text class=\"subtitle\" x=\"%d\" y=\"42\" fill=\"#555\">", SVG_LEFT);
 	if (doc->go_version) {
-		timeline__xml_escape(f, doc->go_version);
+		text__xml_escape(f, doc->go_version);
 		fputs(", ", f);
 	}
 	if (doc->cnt) {
 		local_time(t0, when, sizeof(when));
 		fprintf(f, "%zu records, %zu GC cycles, from ", doc->cnt, gcs);
-		timeline__xml_escape(f, when);
+		text__xml_escape(f, when);
 		fprintf(f, " over %s", timeline__fmt_offset(t1 - t0, a, sizeof(a)) + 1);
 	} else {
 		fputs("no records", f);

@@ -104,8 +104,5 @@ int timeline_doc__write_text(const struct timeline_doc *doc, FILE *f,
  * data is escaped for XML (and made valid UTF-8). 0 or -EIO. */
 int timeline_doc__write_svg(const struct timeline_doc *doc, FILE *f);
 
-/* Write s to f escaped for XML text and attribute values: &<>"' as entities, control
- * characters XML 1.0 forbids and invalid UTF-8 bytes as U+FFFD. */
-void timeline__xml_escape(FILE *f, const char *s);
 
 #endif

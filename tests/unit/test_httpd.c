@@ -562,7 +562,7 @@ TEST(httpd_index_escapes_process_strings)
 	if (!h || !ASSERT_OK(http_get(port, "/debug/pprof/", r), "GET index"))
 		goto cleanup;
 	ASSERT_EQ(r->status, 200, "index status");
-	ASSERT_TRUE(body_has(r, "<td>/tmp/&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&#39;"
+	ASSERT_TRUE(body_has(r, "<td>/tmp/&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&apos;"
 				"</td>"),
 		    "hostile exe escaped");
 	ASSERT_TRUE(!body_has(r, "<script"), "no script element");

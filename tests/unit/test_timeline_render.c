@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "textenc.h"
 #include "timeline_render.h"
 #include "test.h"
 
@@ -321,7 +322,7 @@ TEST(timeline_xml_escape)
 
 	if (!ASSERT_OK_PTR(f, "open_memstream"))
 		return;
-	timeline__xml_escape(f, "a<b>&\"c'\x01\xff\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xc0\xaf\tz");
+	text__xml_escape(f, "a<b>&\"c'\x01\xff\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xc0\xaf\tz");
 	fclose(f);
 	/* Control characters, a stray byte, a surrogate and an overlong sequence become U+FFFD;
 	 * é, € and a tab stay. */
