@@ -46,9 +46,15 @@ def record_goalloc(binary, name):
     return pprof_raw.read(out), pprof_raw.read(own)
 
 
+# The runtime publishes its profile as of a completed GC cycle (up to two cycles old), so a
+# sample taken around the final runtime.GC() can be in allocscope's profile and not yet in the
+# runtime's: allow one late large sample's worth.
+LATE_SAMPLE_BYTES = 1 << 20
+
+
 def compare_with_runtime(ours, theirs, what):
-    """Same sampled allocations, so alloc values match to the byte; in-use is what the last
-    sweep left, read at exit by us and after runtime.GC() by the runtime: within 1%."""
+    """The same sampled allocations: allocscope sees every sample the runtime published, to the
+    byte, plus at most a late one; in-use is what the last sweep left: within 1% or that."""
     ok = check_eq(ours.period, theirs.period, "%s: period is the program's MemProfileRate" % what)
     a, b = by_leaf(ours), by_leaf(theirs)
     ok &= check_eq(sorted(a), sorted(b), "%s: the same user functions allocate" % what)
@@ -57,8 +63,9 @@ def compare_with_runtime(ours, theirs, what):
     ok &= check_eq(top_a, top_b, "%s: the same top five by alloc_space" % what)
     for fn in b:
         got, want = a.get(fn, (0, 0, 0, 0)), b[fn]
-        ok &= check_eq(got[:2], want[:2], "%s: %s alloc (objects, bytes)" % (what, fn))
-        ok &= check(abs(got[3] - want[3]) <= max(0.01 * want[3], 64 << 10),
+        ok &= check(want[1] <= got[1] <= want[1] + LATE_SAMPLE_BYTES,
+                    "%s: %s alloc_space %d vs the runtime's %d" % (what, fn, got[1], want[1]))
+        ok &= check(abs(got[3] - want[3]) <= max(0.01 * want[3], LATE_SAMPLE_BYTES),
                     "%s: %s inuse_space %d vs the runtime's %d" % (what, fn, got[3], want[3]))
     return ok
 
