@@ -101,6 +101,7 @@ include tests/gofixtures.mk
 include deploy/install.mk
 include cli/man.mk
 include tests/fuzz.mk
+include tests/cfi.mk
 
 test: all
 	$(Q)tests/run

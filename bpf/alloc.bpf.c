@@ -83,6 +83,24 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } life_events SEC(".maps");
 
+/* CFI unwinding: bytes of user stack copied per sampled event (0: no CFI unwinding at all). The
+ * unwind_events ring is sized by user space; 4 KiB when CFI unwinding is off. */
+const volatile __u32 stack_copy_bytes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} unwind_events SEC(".maps");
+
+/* Tokens of CFI samples: per-CPU sequence numbers with the CPU in the low bits, unique without
+ * an atomic. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwind_seq SEC(".maps");
+
 /* Set by user space when someone wants exec and fork events (the daemon). */
 const volatile __u32 watch_procs = 0;
 
@@ -146,8 +164,137 @@ static __always_inline struct proc_totals *proc_totals(__u32 tgid)
 	return bpf_map_lookup_elem(&totals, &tgid);
 }
 
-static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u64 size, __u32 kind,
-					 __u64 caller_hint)
+static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	*(__u64 *)data = vma->vm_end;
+	return 0;
+}
+
+static __always_inline int wants_cfi(__u32 tgid, __u32 kind)
+{
+	__u32 *flags;
+
+	if (!stack_copy_bytes || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC)
+		return 0;
+	flags = bpf_map_lookup_elem(&targets, &tgid);
+	return flags && (*flags & TARGET_F_CFI);
+}
+
+static __always_inline __u64 next_token(void)
+{
+	__u32 zero = 0;
+	__u64 *seq = bpf_map_lookup_elem(&unwind_seq, &zero);
+
+	if (!seq)
+		return 0;
+	return (++*seq << 12) | (bpf_get_smp_processor_id() & 0xfff);
+}
+
+/*
+ * Reserve and fill the unwind event of a CFI sample: registers in DWARF order and the stack from
+ * sp up to the end of its mapping or stack_copy_bytes. NULL when the ring is full (counted).
+ */
+static __always_inline struct unwind_event *unwind_event_fill(struct pt_regs *regs, __u32 tgid,
+							      __u64 size, __u32 kind)
+{
+	__u64 t0 = bpf_ktime_get_ns(), sp, end = 0, len = stack_copy_bytes, token;
+	struct task_struct *task;
+	struct unwind_event *e;
+
+	token = next_token();
+	if (!token)
+		return NULL;
+	e = bpf_ringbuf_reserve(&unwind_events, sizeof(*e) + stack_copy_bytes, 0);
+	if (!e) {
+		count(ALLOC_CNT_UNWIND_LOST);
+		return NULL;
+	}
+	e->type = UNWIND_EV_ALLOC;
+	e->tgid = tgid;
+	e->token = token;
+	e->size = size;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->kind = kind;
+	e->flags = 0;
+	e->regs[0] = BPF_CORE_READ(regs, ax);
+	e->regs[1] = BPF_CORE_READ(regs, dx);
+	e->regs[2] = BPF_CORE_READ(regs, cx);
+	e->regs[3] = BPF_CORE_READ(regs, bx);
+	e->regs[4] = BPF_CORE_READ(regs, si);
+	e->regs[5] = BPF_CORE_READ(regs, di);
+	e->regs[6] = BPF_CORE_READ(regs, bp);
+	e->regs[7] = sp = BPF_CORE_READ(regs, sp);
+	e->regs[8] = BPF_CORE_READ(regs, r8);
+	e->regs[9] = BPF_CORE_READ(regs, r9);
+	e->regs[10] = BPF_CORE_READ(regs, r10);
+	e->regs[11] = BPF_CORE_READ(regs, r11);
+	e->regs[12] = BPF_CORE_READ(regs, r12);
+	e->regs[13] = BPF_CORE_READ(regs, r13);
+	e->regs[14] = BPF_CORE_READ(regs, r14);
+	e->regs[15] = BPF_CORE_READ(regs, r15);
+	e->regs[16] = BPF_CORE_READ(regs, ip);
+	/* A read that crosses the end of the stack's mapping fails as a whole: stop at it. The
+	 * main thread's stack ends a few KiB above main (environment, auxv). bpf_find_vma gives
+	 * up when the mmap lock is taken; then the main thread's stack is cut where the kernel
+	 * put argc (mm->start_stack), above every frame. */
+	task = bpf_get_current_task_btf();
+	if (bpf_find_vma(task, sp, vma_end_cb, &end, 0) || end <= sp) {
+		end = BPF_CORE_READ(task, mm, start_stack);
+		count(ALLOC_CNT_UNWIND_NO_VMA);
+	}
+	if (end > sp && end - sp <= len) {
+		len = end - sp;
+		e->flags |= UNWIND_F_STACK_END;
+	}
+	if (len > stack_copy_bytes)
+		len = stack_copy_bytes;
+	if (bpf_probe_read_user(e->stack, len, (void *)sp)) {
+		/* Some page of the range is not there: keep what the first page holds. */
+		len = 4096 - (sp & 4095);
+		if (len > stack_copy_bytes)
+			len = stack_copy_bytes;
+		e->flags &= ~UNWIND_F_STACK_END;
+		count(ALLOC_CNT_UNWIND_SHORT_COPY);
+		if (bpf_probe_read_user(e->stack, len, (void *)sp))
+			len = 0;
+	}
+	e->stack_len = len;
+	e->bpf_ns = bpf_ktime_get_ns() - t0;
+	return e;
+}
+
+static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, __u64 addr,
+					     __u64 size, __u32 kind, struct unwind_event *e)
+{
+	struct proc_totals *tot;
+	struct live_key lk = {};
+	struct live_val lv = {};
+
+	count(ALLOC_CNT_SAMPLED);
+	tot = proc_totals(tgid);
+	if (tot) {
+		__sync_fetch_and_add(&tot->alloc_cnt, 1);
+		__sync_fetch_and_add(&tot->alloc_bytes, size);
+	}
+	lk.addr = addr;
+	lk.tgid = tgid;
+	lv.size = size;
+	lv.key.tgid = tgid;
+	lv.key.kind = kind;
+	lv.key.stack_id = -1;
+	lv.token = e->token;
+	/* In the live map before the event is submitted: a free of the block, which cannot come
+	 * before this allocator returns, is reserved in the ring after it. */
+	if (!addr || bpf_map_update_elem(&live, &lk, &lv, BPF_ANY)) {
+		if (addr)
+			count(ALLOC_CNT_LIVE_FULL);
+		e->flags |= UNWIND_F_UNTRACKED;
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
+					 __u64 size, __u32 kind, __u64 caller_hint)
 {
 	struct alloc_stats zero = {}, *v;
 	struct proc_totals *tot;
@@ -156,6 +303,14 @@ static __always_inline void record_alloc(void *ctx, __u32 tgid, __u64 addr, __u6
 	struct live_val lv = {};
 	long id;
 
+	if (wants_cfi(tgid, kind)) {
+		struct unwind_event *e = unwind_event_fill(regs, tgid, size, kind);
+
+		if (e) {
+			record_alloc_cfi(regs, tgid, addr, size, kind, e);
+			return;
+		}
+	}
 	key.tgid = tgid;
 	key.kind = kind;
 	key.caller_hint = caller_hint;
@@ -224,16 +379,31 @@ static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
 	 * free in the target) must not count twice. */
 	if (bpf_map_delete_elem(&live, &lk))
 		return;
-	v = bpf_map_lookup_elem(&stats, &lv.key);
-	if (!v)
-		return;
-	__sync_fetch_and_add(&v->free_cnt, 1);
-	__sync_fetch_and_add(&v->free_bytes, lv.size);
 	tot = bpf_map_lookup_elem(&totals, &tgid);
 	if (tot) {
 		__sync_fetch_and_add(&tot->free_cnt, 1);
 		__sync_fetch_and_add(&tot->free_bytes, lv.size);
 	}
+	if (lv.token) {
+		struct unwind_free_event *fe;
+
+		fe = bpf_ringbuf_reserve(&unwind_events, sizeof(*fe), 0);
+		if (!fe) {
+			count(ALLOC_CNT_UNWIND_FREE_LOST);
+			return;
+		}
+		fe->type = UNWIND_EV_FREE;
+		fe->tgid = tgid;
+		fe->token = lv.token;
+		fe->size = lv.size;
+		bpf_ringbuf_submit(fe, 0);
+		return;
+	}
+	v = bpf_map_lookup_elem(&stats, &lv.key);
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->free_cnt, 1);
+	__sync_fetch_and_add(&v->free_bytes, lv.size);
 }
 
 SEC("uprobe")
@@ -322,7 +492,7 @@ int BPF_KRETPROBE(alloc_exit)
 	if (st->kind == ALLOC_KIND_REALLOC || st->kind == ALLOC_KIND_REALLOCARRAY)
 		record_free(tgid, st->aux, 0);
 	if (st->sampled)
-		record_alloc(ctx, tgid, addr, st->size, st->kind, 0);
+		record_alloc(ctx, ctx, tgid, addr, st->size, st->kind, 0);
 	return 0;
 }
 
@@ -401,7 +571,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)regs->sp))
 		hint = 0;
-	record_alloc(ctx, tgid, addr, len, ALLOC_KIND_MMAP, hint);
+	record_alloc(ctx, regs, tgid, addr, len, ALLOC_KIND_MMAP, hint);
 	return 0;
 }
 
@@ -458,7 +628,7 @@ int BPF_KPROBE(go_mprof_malloc)
 	}
 	if (!p)
 		return 0;
-	record_alloc(ctx, tgid, p, size, ALLOC_KIND_GO, go_caller(ctx));
+	record_alloc(ctx, ctx, tgid, p, size, ALLOC_KIND_GO, go_caller(ctx));
 	return 0;
 }
 
@@ -492,7 +662,7 @@ int BPF_KPROBE(go_mallocgc)
 	st = task_state(1);
 	if (!st || !take_sample(st, size))
 		return 0;
-	record_alloc(ctx, bpf_get_current_pid_tgid() >> 32, 0, size, ALLOC_KIND_GO_MALLOCGC,
+	record_alloc(ctx, ctx, bpf_get_current_pid_tgid() >> 32, 0, size, ALLOC_KIND_GO_MALLOCGC,
 		     go_caller(ctx));
 	return 0;
 }

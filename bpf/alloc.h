@@ -97,13 +97,20 @@ enum alloc_counter {
 	ALLOC_CNT_MUNMAP_PARTIAL, /* munmap of part of a tracked mapping: left counted as in use */
 	ALLOC_CNT_MORESTACK,	  /* Go entry hits dropped because the stack grows first */
 	ALLOC_CNT_GC_EVENTS_LOST, /* GC events the ring buffer had no room for */
-	ALLOC_CNT_LIFE_EVENTS_LOST, /* exec/fork events the ring buffer had no room for */
-	ALLOC_CNT_PROC_EVENTS_LOST, /* exec/fork events the ring buffer had no room for */
+	ALLOC_CNT_LIFE_EVENTS_LOST,  /* exec/fork events the ring buffer had no room for */
+	ALLOC_CNT_PROC_EVENTS_LOST,  /* exec/fork events the ring buffer had no room for */
+	ALLOC_CNT_UNWIND_LOST,	     /* CFI samples the ring buffer had no room for: kept with the
+					frame-pointer stack instead */
+	ALLOC_CNT_UNWIND_FREE_LOST,  /* frees of CFI samples the ring buffer had no room for: the
+					block stays counted as in use */
+	ALLOC_CNT_UNWIND_NO_VMA,     /* CFI samples whose stack mapping could not be looked up */
+	ALLOC_CNT_UNWIND_SHORT_COPY, /* CFI samples whose stack copy was cut to one page */
 	ALLOC_CNT_MAX,
 };
 
 /* Values of the targets map: what the syscall tracepoints record for a process. */
 #define TARGET_F_MMAP 0x1 /* anonymous mmap/munmap (not for Go: its heap is mmap'ed) */
+#define TARGET_F_CFI  0x2 /* sampled native allocations are unwound from CFI in user space */
 
 /* Aggregation key: one per (process, stack, allocator). */
 struct alloc_key {
@@ -140,6 +147,46 @@ struct live_key {
 struct live_val {
 	__u64 size;
 	struct alloc_key key;
+	__u64 token; /* CFI samples: the token of its unwind_event; 0 for frame-pointer samples */
+};
+
+/*
+ * CFI unwinding: a sampled allocation of a TARGET_F_CFI process is not aggregated in the kernel
+ * (its frame-pointer stack id says nothing there); it goes to user space as an unwind_event with
+ * the user registers and a copy of the user stack from sp up, and its free comes as an
+ * unwind_free_event with the same token.
+ */
+#define UNWIND_STACK_COPY_DEFAULT 16384
+#define UNWIND_STACK_COPY_MAX	  65536
+#define UNWIND_NR_REGS		  17 /* x86-64 DWARF registers 0-16: rax..r15, rip */
+
+#define UNWIND_F_UNTRACKED 0x1 /* not in the live map: its free will not be seen */
+#define UNWIND_F_STACK_END 0x2 /* the copy reaches the end of the stack's mapping */
+
+enum unwind_event_type {
+	UNWIND_EV_ALLOC = 1,
+	UNWIND_EV_FREE,
+};
+
+struct unwind_free_event {
+	__u32 type; /* UNWIND_EV_FREE */
+	__u32 tgid;
+	__u64 token;
+	__u64 size;
+};
+
+struct unwind_event {
+	__u32 type; /* UNWIND_EV_ALLOC */
+	__u32 tgid;
+	__u64 token;
+	__u64 size;
+	__u32 tid;
+	__u32 kind;	 /* enum alloc_kind */
+	__u32 flags;	 /* UNWIND_F_* */
+	__u32 stack_len; /* bytes of stack[] copied from regs[7] (rsp) up */
+	__u64 bpf_ns;	 /* time the BPF side spent on the copy */
+	__u64 regs[UNWIND_NR_REGS];
+	__u8 stack[]; /* up to the configured copy size */
 };
 
 #endif

@@ -29,6 +29,7 @@
 #include "sampling.h"
 #include "symbolize.h"
 #include "target.h"
+#include "unwind.h"
 #include "watch.h"
 
 #define DEFAULT_OUTPUT	"allocscope.pb.gz"
@@ -46,6 +47,8 @@ struct record_opts {
 	const char *timeline; /* --timeline FILE */
 	double timeline_interval_s;
 	struct watch_opts watch;
+	enum unwind_mode unwind;
+	__u32 stack_copy_bytes;
 };
 
 static const char record_usage[] =
@@ -77,6 +80,13 @@ static const char record_usage[] =
     "      --max-stacks N    room for N distinct stacks in the kernel (default 16384)\n"
     "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
     "                        not fit is counted and reported, never silently dropped\n"
+    "  -u, --unwind MODE     fp (default): the kernel's frame-pointer walk; cfi: copy\n"
+    "                        registers and the top of the stack on each sample and\n"
+    "                        unwind it from .eh_frame/.debug_frame here, through code\n"
+    "                        built without frame pointers; auto: cfi unless the\n"
+    "                        program runs a Go runtime\n"
+    "      --stack-copy BYTES  stack copied per sample with --unwind cfi (default 16k,\n"
+    "                        at most 64k); deeper frames are marked [truncated]\n"
     "\n"
     "With -- COMMAND, allocscope exits with the command's exit status.\n"
     "\n"
@@ -101,16 +111,20 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"go-set-rate", required_argument, NULL, 'G'},
 	    {"go-every-call", no_argument, NULL, 'E'},
 	    {"max-live", required_argument, NULL, 'L'},
+	    {"unwind", required_argument, NULL, 'u'},
+	    {"stack-copy", required_argument, NULL, 'C'},
 	    {},
 	};
 	unsigned long long v;
 	char *end;
 	int c;
 
-	*o = (struct record_opts){
-	    .rate = SAMPLE_RATE_DEFAULT, .output = DEFAULT_OUTPUT, .timeline_interval_s = 1};
+	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT,
+				  .output = DEFAULT_OUTPUT,
+				  .timeline_interval_s = 1,
+				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:u:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -183,6 +197,22 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 		case 'E':
 			o->watch.go_every_call = 1;
 			break;
+		case 'u':
+			if (unwind_mode__parse(optarg, &o->unwind)) {
+				log_error("--unwind: '%s' is not one of fp, cfi, auto", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'C':
+			if (parse_size(optarg, &v) || v < 512 || v > UNWIND_STACK_COPY_MAX) {
+				log_error(
+				    "--stack-copy: '%s' is not a number of bytes from 512 to %u",
+				    optarg, UNWIND_STACK_COPY_MAX);
+				return -EINVAL;
+			}
+			/* Whole words: the unwinder reads the copy 8 bytes at a time. */
+			o->stack_copy_bytes = v & ~7ULL;
+			break;
 		case 'h':
 			fputs(record_usage, stdout);
 			return 1;
@@ -246,6 +276,7 @@ struct session {
 	struct symbolizer *sym;
 	struct watch w;
 	struct entry_set entries; /* what write_outputs reads from the kernel */
+	struct unwinder *uw;	  /* CFI samples, unwound as their events arrive; NULL with fp */
 	int attached;
 	int sigfd;
 	int pidfd;
@@ -296,6 +327,53 @@ static struct entry_set *set_for_target(void *ctx, __u32 tgid)
 	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
 }
 
+/* What CFI unwinding did and cost, with --verbose. */
+static void report_unwind(struct session *s)
+{
+	struct unwind_stats st;
+	__u64 c[ALLOC_CNT_MAX];
+
+	unwinder__stats(s->uw, &st);
+	alloc_probes__counters(s->ap, c);
+	if (c[ALLOC_CNT_UNWIND_LOST] || c[ALLOC_CNT_UNWIND_FREE_LOST])
+		log_warn(
+		    "unwind ring buffer full: %llu samples kept with frame-pointer stacks, %llu "
+		    "frees lost",
+		    (unsigned long long)c[ALLOC_CNT_UNWIND_LOST],
+		    (unsigned long long)c[ALLOC_CNT_UNWIND_FREE_LOST]);
+	log_debug("stack copies: %llu without the stack's mapping, %llu cut to a page",
+		  (unsigned long long)c[ALLOC_CNT_UNWIND_NO_VMA],
+		  (unsigned long long)c[ALLOC_CNT_UNWIND_SHORT_COPY]);
+	if (!st.events)
+		return;
+	log_info("unwound %llu CFI samples: %llu truncated, %.1f us each in user space, %.2f us "
+		 "each in BPF (%.0f bytes of stack each); %llu frees matched, %llu unknown",
+		 (unsigned long long)st.events, (unsigned long long)st.truncated,
+		 st.unwind_ns / 1e3 / st.events, st.bpf_ns / 1e3 / st.events,
+		 (double)st.stack_bytes / st.events, (unsigned long long)st.frees,
+		 (unsigned long long)st.frees_unknown);
+}
+
+static int on_unwind_event(void *ctx, const void *data, size_t len)
+{
+	struct session *s = ctx;
+
+	return unwinder__handle(s->uw, &s->w.target, data, len);
+}
+
+/* --unwind: CFI for this process or frame pointers. auto leaves Go programs (cgo included) to
+ * frame pointers, which Go keeps, and unwinds everything else from CFI. */
+static int choose_unwind(struct session *s, int pid)
+{
+	enum unwind_mode m = s->o->unwind;
+
+	if (!s->uw || m == UNWIND_MODE_FP || (m == UNWIND_MODE_AUTO && s->w.is_go))
+		return 0;
+	log_info("pid %d: unwinding sampled stacks from CFI (%u bytes of stack per sample)", pid,
+		 s->o->stack_copy_bytes);
+	return alloc_probes__set_target_flags(s->ap, pid, TARGET_F_CFI);
+}
+
 static int write_outputs(struct session *s)
 {
 	struct watch *w = &s->w;
@@ -322,6 +400,8 @@ static int write_outputs(struct session *s)
 	if (!cache)
 		return -ENOMEM;
 	err = collect__read(s->ap, cache, set_for_target, s);
+	if (!err && s->uw)
+		err = unwinder__read(s->uw, set_for_target, s);
 	if (!err) {
 		struct profile_source src = {
 		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
@@ -346,6 +426,12 @@ static int write_outputs(struct session *s)
 	if (sum.counters[ALLOC_CNT_STATS_FULL])
 		log_warn("%llu sampled allocations dropped: stats map full",
 			 (unsigned long long)sum.counters[ALLOC_CNT_STATS_FULL]);
+	if (sum.truncated_stacks)
+		log_warn("%llu of %llu sampled allocations have a stack cut short ([truncated])",
+			 (unsigned long long)sum.truncated_stacks,
+			 (unsigned long long)sum.raw_allocs);
+	if (s->uw)
+		report_unwind(s);
 	if (sum.counters[ALLOC_CNT_LIVE_FULL])
 		log_warn("%llu allocations not tracked to their free: live map full",
 			 (unsigned long long)sum.counters[ALLOC_CNT_LIVE_FULL]);
@@ -445,6 +531,9 @@ static int record_pid(struct session *s)
 		return err;
 	}
 	s->attached = 1;
+	err = choose_unwind(s, pid);
+	if (err)
+		return err;
 	watch__runtime_ready(&s->w, &s->o->watch);
 	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (s->pidfd < 0)
@@ -591,6 +680,12 @@ static int record_command(struct session *s, int *exit_code)
 		goto cleanup;
 	}
 	s->attached = 1;
+	err = choose_unwind(s, child);
+	if (err) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, __WALL);
+		goto cleanup;
+	}
 	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec. */
 	target__release(&s->w.target);
 	s->w.target = (struct target){.pid = child, .alive = 1};
@@ -684,11 +779,21 @@ int cmd_record(int argc, char **argv)
 	ao.verbose = o.verbose;
 	ao.stack_entries = o.max_stacks;
 	ao.live_entries = o.max_live;
+	if (o.unwind != UNWIND_MODE_FP) {
+		ao.stack_copy_bytes = o.stack_copy_bytes;
+		s.uw = unwinder__new();
+		if (!s.uw) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
 	s.ap = alloc_probes__new(&ao);
 	if (!s.ap) {
 		err = -errno;
 		goto cleanup;
 	}
+	if (s.uw)
+		alloc_probes__set_unwind_cb(s.ap, on_unwind_event, &s);
 	s.start_mono_ns = now_mono_ns();
 	s.start_real_ns = now_real_ns();
 	s.next_interval_ns = s.start_mono_ns;
@@ -698,6 +803,7 @@ int cmd_record(int argc, char **argv)
 		err = record_command(&s, &exit_code);
 cleanup:
 	alloc_probes__free(s.ap);
+	unwinder__free(s.uw);
 	symbolizer__free(s.sym);
 	watch__release(&s.w);
 	if (s.sigfd >= 0)

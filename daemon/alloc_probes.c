@@ -71,6 +71,8 @@ struct alloc_probes {
 	int (*gc_cb)(void *ctx, const struct gc_event *e);
 	int (*life_cb)(void *ctx, const struct life_event *e);
 	void *gc_ctx;
+	int (*unwind_cb)(void *ctx, const void *data, size_t len);
+	void *unwind_ctx;
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
@@ -109,6 +111,22 @@ static int on_life_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(struct life_event) || !ap->life_cb)
 		return 0;
 	return ap->life_cb(ap->gc_ctx, data);
+}
+
+static int on_unwind_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (!ap->unwind_cb)
+		return 0;
+	return ap->unwind_cb(ap->unwind_ctx, data, len);
+}
+
+void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
+				 int (*cb)(void *ctx, const void *data, size_t len), void *ctx)
+{
+	ap->unwind_cb = cb;
+	ap->unwind_ctx = ctx;
 }
 
 int alloc_probes__poll_events(struct alloc_probes *ap,
@@ -158,6 +176,10 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	ap->sample_rate = opts->sample_rate;
 	skel->rodata->sample_rate = opts->sample_rate;
 	skel->rodata->watch_procs = opts->watch_procs;
+	skel->rodata->stack_copy_bytes = opts->stack_copy_bytes;
+	if (opts->stack_copy_bytes)
+		bpf_map__set_max_entries(skel->maps.unwind_events,
+					 opts->unwind_ring_bytes ?: 8 * 1024 * 1024);
 	sampling__fill_table(opts->sample_rate, (__u64 *)skel->rodata->sample_table,
 			     SAMPLE_TABLE_SIZE);
 	if (opts->stack_entries)
@@ -195,6 +217,12 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
 	if (ap->gc_rb && opts->watch_procs &&
 	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
+		ring_buffer__free(ap->gc_rb);
+		ap->gc_rb = NULL;
+	}
+	if (ap->gc_rb && opts->stack_copy_bytes &&
+	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.unwind_events), on_unwind_event,
+			     ap)) {
 		ring_buffer__free(ap->gc_rb);
 		ap->gc_rb = NULL;
 	}
@@ -436,6 +464,14 @@ int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 				 BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = 0;
+
+	bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val), 0);
+	return alloc_probes__add_target(ap, pid, val | flags);
 }
 
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)

@@ -16,8 +16,10 @@ struct alloc_probes_opts {
 	__u32 stack_entries; /* 0: built-in defaults */
 	__u32 stats_entries;
 	__u32 live_entries;
-	int verbose;	 /* show libbpf's own messages */
-	int watch_procs; /* report execs and forks of watched processes (the daemon) */
+	int verbose;		 /* show libbpf's own messages */
+	int watch_procs;	 /* report execs and forks of watched processes (the daemon) */
+	__u32 stack_copy_bytes;	 /* CFI unwinding: user stack copied per sample; 0 turns it off */
+	__u32 unwind_ring_bytes; /* room for unwind events (power of 2); 0: 8 MiB */
 };
 
 struct alloc_probes;
@@ -66,6 +68,12 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 
 /* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). */
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
+/* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
+int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
+/* Where unwind events (struct unwind_event, struct unwind_free_event) go when the rings are
+ * polled (alloc_probes__poll_events); only with stack_copy_bytes set. */
+void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
+				 int (*cb)(void *ctx, const void *data, size_t len), void *ctx);
 /* Whether an object with this device and inode is probed for pid. */
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino);
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid);

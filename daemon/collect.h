@@ -11,6 +11,9 @@
 #include "alloc.h"
 #include "alloc_probes.h"
 
+/* The last frame of a stack that could not be unwound to the thread's first frame. */
+#define STACK_IP_TRUNCATED ((__u64)-2)
+
 struct stack {
 	__u32 refs;
 	__u32 nr;

@@ -46,6 +46,7 @@ struct builder_ctx {
 	struct map_ids mids;
 	__u64 kind_locs[ALLOC_KIND_MAX];
 	__u64 lost_loc;
+	__u64 truncated_loc;
 	struct heap_profile_summary *sum;
 	/* Per location id: what Go's frame hiding and the cause label need. */
 	struct loc_info *info;
@@ -379,6 +380,14 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 		locs[nloc++] = id;
 	} else {
 		for (int i = 0; i < ALLOC_MAX_STACK_DEPTH && ips[i]; i++) {
+			if (ips[i] == STACK_IP_TRUNCATED) {
+				bc->sum->truncated_stacks += v->alloc_cnt;
+				id = named_location(bc, &bc->truncated_loc, "[truncated]");
+				if (id < 0)
+					return id;
+				locs[nloc++] = id;
+				break;
+			}
 			/* An address in no mapping is no code: the frame-pointer walk went astray
 			 * in code without frame pointers, and what follows is garbage too. */
 			if (!target__find_mapping(t, ips[i])) {
@@ -421,6 +430,9 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	    [ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
 	    [ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
 	    [ALLOC_CNT_GC_EVENTS_LOST] = "GC events lost (ring buffer full)",
+	    [ALLOC_CNT_UNWIND_LOST] = "CFI samples kept with the frame-pointer stack (unwind ring "
+				      "buffer full)",
+	    [ALLOC_CNT_UNWIND_FREE_LOST] = "frees of CFI samples lost (unwind ring buffer full)",
 	};
 	char buf[256];
 
@@ -443,6 +455,13 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 			 "allocscope: Go allocations sampled on every runtime.mallocgc call, every "
 			 "%llu bytes on average; no in-use figures",
 			 (unsigned long long)o->native_rate);
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (bc->sum->truncated_stacks) {
+		snprintf(
+		    buf, sizeof(buf),
+		    "allocscope: %llu sampled allocations with a stack cut short ([truncated])",
+		    (unsigned long long)bc->sum->truncated_stacks);
 		pprof__add_comment(bc->pb, buf);
 	}
 	for (int i = 0; i < ALLOC_CNT_MAX; i++) {

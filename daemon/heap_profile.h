@@ -29,10 +29,11 @@ struct heap_profile_opts {
 
 /* What went into a profile, for progress lines and tests. */
 struct heap_profile_summary {
-	__u64 samples;	      /* pprof samples written */
-	__u64 raw_allocs;     /* sampled allocations seen */
-	__u64 lost_stacks;    /* of which without a stack */
-	__u64 unknown_frames; /* frames outside every known mapping */
+	__u64 samples;		/* pprof samples written */
+	__u64 raw_allocs;	/* sampled allocations seen */
+	__u64 lost_stacks;	/* of which without a stack */
+	__u64 unknown_frames;	/* frames outside every known mapping */
+	__u64 truncated_stacks; /* sampled allocations whose CFI unwind stopped early */
 	__u64 counters[ALLOC_CNT_MAX];
 };
 

@@ -22,7 +22,7 @@ struct target {
 	struct held_file {
 		char *path; /* as maps shows it, "... (deleted)" */
 		int fd;
-	} *held;
+	} * held;
 	size_t held_cnt;
 };
 

@@ -104,5 +104,4 @@ int timeline_doc__write_text(const struct timeline_doc *doc, FILE *f,
  * data is escaped for XML (and made valid UTF-8). 0 or -EIO. */
 int timeline_doc__write_svg(const struct timeline_doc *doc, FILE *f);
 
-
 #endif

@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import test_record  # noqa: E402,F401  (registers its tests)
+import test_cfi  # noqa: E402,F401
 import test_go  # noqa: E402,F401
 import test_daemon  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
