@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "alloc_probes.h"
 #include "cli.h"
 #include "common.h"
@@ -42,6 +44,7 @@ struct record_opts {
 	__u64 rate;
 	const char *output;
 	int verbose;
+	int json;	  /* a JSON summary on stdout at the end */
 	__u32 max_stacks; /* 0: built-in defaults */
 	__u32 max_live;
 	const char *timeline; /* --timeline FILE */
@@ -76,6 +79,7 @@ static const char record_usage[] =
     "                        samples nothing (this writes to the program's memory)\n"
     "      --go-every-call   probe runtime.mallocgc on every call and sample by --rate\n"
     "                        in BPF (no in-use figures; one uprobe per allocation)\n"
+    "  -j, --json            print a JSON summary on stdout at the end, for scripts\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "      --max-stacks N    room for N distinct stacks in the kernel (default 16384)\n"
     "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
@@ -103,6 +107,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"verbose", no_argument, NULL, 'v'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"max-stacks", required_argument, NULL, 'S'},
 	    {"mode", required_argument, NULL, 'm'},
@@ -124,7 +129,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				  .timeline_interval_s = 1,
 				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:u:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -154,6 +159,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case 'j':
+			o->json = 1;
 			break;
 		case 'S':
 		case 'L':
@@ -374,6 +382,31 @@ static int choose_unwind(struct session *s, int pid)
 	return alloc_probes__set_target_flags(s->ap, pid, TARGET_F_CFI);
 }
 
+/* record --json: what a script needs to know of the run, one JSON object on stdout. */
+static void print_summary(struct session *s, const struct heap_profile_summary *sum)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return;
+	json_object_object_add(o, "output", json_object_new_string(s->o->output));
+	json_object_object_add(o, "pid", json_object_new_int(s->w.target.pid));
+	json_object_object_add(o, "samples", json_object_new_int64(sum->samples));
+	json_object_object_add(o, "sampled_allocations", json_object_new_int64(sum->raw_allocs));
+	json_object_object_add(o, "lost_stacks", json_object_new_int64(sum->lost_stacks));
+	json_object_object_add(o, "truncated_stacks", json_object_new_int64(sum->truncated_stacks));
+	json_object_object_add(o, "go", json_object_new_boolean(s->w.go));
+	json_object_object_add(o, "native", json_object_new_boolean(s->w.native));
+	if (s->w.go)
+		json_object_object_add(o, "go_version", json_object_new_string(s->w.gr.version));
+	if (s->o->timeline)
+		json_object_object_add(o, "timeline", json_object_new_string(s->o->timeline));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(o);
+}
+
 static int write_outputs(struct session *s)
 {
 	struct watch *w = &s->w;
@@ -449,6 +482,8 @@ static int write_outputs(struct session *s)
 		fprintf(stderr, "allocscope: wrote %s: %zu records, %u GC cycles\n", s->o->timeline,
 			w->tl.cnt, w->tl.cycles);
 	}
+	if (s->o->json)
+		print_summary(s, &sum);
 	return 0;
 }
 

@@ -317,3 +317,21 @@ def record_pid_in_other_mount_namespace():
     if not check_eq(rec.returncode, 0, "record exit status (%s)" % err):
         return False
     return assert_pattern(pprof_raw.read(out))
+
+
+@test
+def record_json_summary():
+    """record --json: one JSON object on stdout after the command's own output."""
+    import json
+    out = tmpfile("json.pb.gz")
+    r = run_record(["--json", "--rate", "1", "-o", out, "--", PATTERN])
+    if not check_eq(r.returncode, 7, "exit status (%s)" % r.stderr):
+        return False
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    ok = check_eq(summary.get("output"), out, "output path")
+    ok &= check(summary.get("sampled_allocations", 0) >= sum(v[0] for v in
+                                                             expected.PATTERN.values()),
+                "sampled allocations: %r" % summary)
+    ok &= check_eq(summary.get("native"), True, "native probes")
+    ok &= check_eq(summary.get("lost_stacks"), 0, "no lost stacks")
+    return ok
