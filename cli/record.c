@@ -47,6 +47,7 @@ struct record_opts {
 	int json;	  /* a JSON summary on stdout at the end */
 	__u32 max_stacks; /* 0: built-in defaults */
 	__u32 max_live;
+	__u32 max_stats;
 	const char *timeline; /* --timeline FILE */
 	double timeline_interval_s;
 	struct watch_opts watch;
@@ -84,6 +85,7 @@ static const char record_usage[] =
     "      --max-stacks N    room for N distinct stacks in the kernel (default 16384)\n"
     "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
     "                        not fit is counted and reported, never silently dropped\n"
+    "      --max-stats N     room for N (stack, allocator) aggregates (default 65536)\n"
     "  -u, --unwind MODE     fp (default): the kernel's frame-pointer walk; cfi: copy\n"
     "                        registers and the top of the stack on each sample and\n"
     "                        unwind it from .eh_frame/.debug_frame here, through code\n"
@@ -116,6 +118,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"go-set-rate", required_argument, NULL, 'G'},
 	    {"go-every-call", no_argument, NULL, 'E'},
 	    {"max-live", required_argument, NULL, 'L'},
+	    {"max-stats", required_argument, NULL, 'T'},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, 'C'},
 	    {},
@@ -165,15 +168,21 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			break;
 		case 'S':
 		case 'L':
+		case 'T':
 			if (parse_size(optarg, &v) || v == 0 || v > (1U << 26)) {
 				log_error("--%s: '%s' is not a count from 1 to %u",
-					  c == 'S' ? "max-stacks" : "max-live", optarg, 1U << 26);
+					  c == 'S'   ? "max-stacks"
+					  : c == 'L' ? "max-live"
+						     : "max-stats",
+					  optarg, 1U << 26);
 				return -EINVAL;
 			}
 			if (c == 'S')
 				o->max_stacks = v;
-			else
+			else if (c == 'L')
 				o->max_live = v;
+			else
+				o->max_stats = v;
 			break;
 		case 'm':
 			if (watch_mode__parse(optarg, &o->watch.mode)) {
@@ -814,6 +823,7 @@ int cmd_record(int argc, char **argv)
 	ao.verbose = o.verbose;
 	ao.stack_entries = o.max_stacks;
 	ao.live_entries = o.max_live;
+	ao.stats_entries = o.max_stats;
 	if (o.unwind != UNWIND_MODE_FP) {
 		ao.stack_copy_bytes = o.stack_copy_bytes;
 		s.uw = unwinder__new();

@@ -44,6 +44,7 @@ static const char usage[] =
     "                           sampler (for Go programs with MemProfileRate 0)\n"
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
+    "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
     "      --push URL           send each interval's allocations to Grafana Pyroscope\n"
     "                           (URL/ingest?format=pprof), labelled with host, pid,\n"
     "                           container and pod\n"
@@ -117,6 +118,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_EVERY_CALL,
 		OPT_MAX_STACKS,
 		OPT_MAX_LIVE,
+		OPT_MAX_STATS,
 		OPT_PUSH,
 	};
 	static const struct option longopts[] = {
@@ -139,6 +141,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"go-every-call", no_argument, NULL, OPT_EVERY_CALL},
 	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
+	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -207,13 +210,16 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			break;
 		case OPT_MAX_STACKS:
 		case OPT_MAX_LIVE:
+		case OPT_MAX_STATS:
 			err = parse_count(optarg, &v);
 			if (!err && v > (1U << 26))
 				err = -EINVAL;
 			if (c == OPT_MAX_STACKS)
 				o->max_stacks = v;
-			else
+			else if (c == OPT_MAX_LIVE)
 				o->max_live = v;
+			else
+				o->max_stats = v;
 			break;
 		case OPT_PUSH:
 			o->push_url = optarg;

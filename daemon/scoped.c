@@ -1196,6 +1196,7 @@ int scoped__run(struct scoped_opts *o)
 	    .watch_procs = 1,
 	    .stack_entries = o->max_stacks,
 	    .live_entries = o->max_live,
+	    .stats_entries = o->max_stats,
 	};
 	struct httpd_ops ops = {
 	    .profile = op_profile,

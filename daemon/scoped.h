@@ -41,6 +41,7 @@ struct scoped_opts {
 	const char *config_path;
 	__u32 max_stacks;
 	__u32 max_live;
+	__u32 max_stats;
 	int verbose;
 };
 
