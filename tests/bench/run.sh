@@ -5,13 +5,14 @@
 #   native.sh    the floor and a malloc-heavy C loop: unprobed, allocscope, bpftrace, heaptrack
 #   go.sh        an allocation-heavy Go program and a Go HTTP service under wrk (127.0.0.1)
 #   accuracy.sh  allocscope against DHAT and against the Go runtime's own heap profile
+#   daemon.sh    issue 4: allocscoped's CPU per drain and RSS, 1k-100k stacks, 1-100 processes
 # Scripts, not tests: slow numbers never fail; a broken command does.
 # Usage: tests/bench/run.sh [ALLOCATIONS_PER_THREAD]   (for native.sh)
 #   BENCH_SMOKE=1     a short run that only proves the scripts work (well under 2 minutes)
 #   BENCH_ONLY="native go"   run some of them
 set -uo pipefail
 dir=$(dirname "$0")
-only=${BENCH_ONLY:-native go accuracy}
+only=${BENCH_ONLY:-native go accuracy daemon}
 status=0
 start=$SECONDS
 for b in $only; do
@@ -19,14 +20,10 @@ for b in $only; do
 	native) "$dir/native.sh" "$@" || status=1 ;;
 	go) "$dir/go.sh" || status=1 ;;
 	accuracy) "$dir/accuracy.sh" || status=1 ;;
+	daemon) "$dir/daemon.sh" || status=1 ;;
 	*) echo "run.sh: no benchmark $b" >&2; status=1; continue ;;
 	esac
 	echo
 done
-echo "## The daemon's own cost"
-echo
-echo "skipped: allocscoped is being written; CPU per drain and RSS against targets and unique"
-echo "stacks will be measured once it drains."
-echo
 echo "bench: done in $((SECONDS - start)) s$([ $status = 0 ] || echo ', with errors (see above)')"
 exit $status
