@@ -45,6 +45,10 @@ static const char usage[] =
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
     "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
+    "  -u, --unwind MODE        fp (default), cfi or auto: as allocscope record --unwind;\n"
+    "                           cfi walks sampled stacks through code without frame\n"
+    "                           pointers from .eh_frame (auto: all but Go programs)\n"
+    "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
     "      --push URL           send each interval's allocations to Grafana Pyroscope\n"
     "                           (URL/ingest?format=pprof), labelled with host, pid,\n"
     "                           container and pod\n"
@@ -119,6 +123,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_MAX_STACKS,
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
+		OPT_STACK_COPY,
 		OPT_PUSH,
 	};
 	static const struct option longopts[] = {
@@ -142,6 +147,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
+	    {"unwind", required_argument, NULL, 'u'},
+	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -150,7 +157,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	unsigned long long v;
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "p:e:c:g:i:l:r:m:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:e:c:g:i:l:r:m:u:vh", longopts, NULL)) != -1) {
 		err = 0;
 		switch (c) {
 		case 'p':
@@ -220,6 +227,15 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 				o->max_live = v;
 			else
 				o->max_stats = v;
+			break;
+		case 'u':
+			err = unwind_mode__parse(optarg, &o->unwind);
+			break;
+		case OPT_STACK_COPY:
+			err = parse_bytes(optarg, &v);
+			if (!err && (v < 512 || v > UNWIND_STACK_COPY_MAX))
+				err = -EINVAL;
+			o->stack_copy_bytes = v & ~7ULL;
 			break;
 		case OPT_PUSH:
 			o->push_url = optarg;

@@ -70,6 +70,7 @@ struct scoped {
 	struct alloc_probes *ap;
 	struct symbolizer *sym;
 	struct stack_cache *cache;
+	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
 	struct httpd *http;
 	struct pusher *pusher;
 	struct dtarget **t;
@@ -375,6 +376,10 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		return err;
 	}
 	watch__runtime_ready(&t->w, &d->o->watch);
+	/* As record --unwind: CFI unless it is fp, or auto and a Go program (Go keeps frame
+	 * pointers). */
+	if (d->uw && !(d->o->unwind == UNWIND_MODE_AUTO && t->w.is_go))
+		alloc_probes__set_target_flags(d->ap, pid, TARGET_F_CFI);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -408,6 +413,8 @@ static void target_ended(struct scoped *d, struct dtarget *t)
 	t->exit_ns = now_real_ns();
 	alloc_probes__detach_pid(d->ap, t->w.target.pid);
 	collect__forget_pid(d->ap, t->w.target.pid);
+	if (d->uw)
+		unwinder__forget_pid(d->uw, t->w.target.pid);
 	t->w.target.alive = 0;
 	d->forgotten++;
 	log_info("pid %d (%s) ended; its history is kept for %.0f minutes", t->w.target.pid, t->exe,
@@ -468,6 +475,19 @@ static int on_life(void *ctx, const struct life_event *e)
 			watch_pid(d, e->tgid, "forked by a watched process");
 	}
 	return 0;
+}
+
+static int on_unwind(void *ctx, const void *data, size_t len)
+{
+	struct scoped *d = ctx;
+	struct dtarget *t;
+	__u32 tgid;
+
+	if (len < 8)
+		return 0;
+	memcpy(&tgid, (const char *)data + 4, sizeof(tgid));
+	t = find_alive(d, tgid);
+	return unwinder__handle(d->uw, t ? &t->w.target : NULL, data, len);
 }
 
 /* ---- draining ---- */
@@ -626,6 +646,8 @@ static void drain(struct scoped *d)
 	if (!dc.next)
 		return;
 	err = collect__read(d->ap, d->cache, drain_set_for, &dc);
+	if (!err && d->uw)
+		err = unwinder__read(d->uw, drain_set_for, &dc);
 	if (err)
 		log_warn("drain: %s", strerror(-err));
 	for (size_t i = 0; i < d->cnt; i++) {
@@ -1238,9 +1260,17 @@ int scoped__run(struct scoped_opts *o)
 		if (!d.pusher)
 			goto cleanup;
 	}
+	if (o->unwind != UNWIND_MODE_FP) {
+		ao.stack_copy_bytes = o->stack_copy_bytes ?: UNWIND_STACK_COPY_DEFAULT;
+		d.uw = unwinder__new();
+		if (!d.uw)
+			goto cleanup;
+	}
 	d.ap = alloc_probes__new(&ao);
 	if (!d.ap)
 		goto cleanup;
+	if (d.uw)
+		alloc_probes__set_unwind_cb(d.ap, on_unwind, &d);
 	pthread_mutex_lock(&d.lock);
 	scan_proc(&d);
 	pthread_mutex_unlock(&d.lock);
@@ -1299,6 +1329,7 @@ cleanup:
 	free(d.go_cache);
 	/* Links go with the BPF object: nothing stays attached after exit. */
 	alloc_probes__free(d.ap);
+	unwinder__free(d.uw);
 	stack_cache__free(d.cache);
 	symbolizer__free(d.sym);
 	if (sigfd >= 0)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "unwind.h"
 #include "watch.h"
 
 enum selector_kind {
@@ -42,6 +43,8 @@ struct scoped_opts {
 	__u32 max_stacks;
 	__u32 max_live;
 	__u32 max_stats;
+	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
+	__u32 stack_copy_bytes;
 	int verbose;
 };
 

@@ -30,6 +30,7 @@ struct proc_unwind {
 struct cfi_entry {
 	__u32 tgid;
 	__u32 kind;
+	__u32 serial; /* unique and stable: the entry's identity in alloc_key.pad */
 	__u64 hash;
 	struct stack *stack;
 	struct alloc_stats stats;
@@ -46,6 +47,7 @@ struct unwinder {
 	size_t proc_cnt;
 	struct cfi_entry *entries;
 	size_t cnt, cap;
+	__u32 next_serial;
 	__u32 *buckets; /* entry index + 1, open addressing; 0: empty */
 	size_t nbuckets;
 	struct token_slot *tokens;
@@ -371,7 +373,8 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *i
 	st->refs = 1;
 	st->nr = nr;
 	memcpy(st->ips, ips, nr * sizeof(*ips));
-	u->entries[u->cnt] = (struct cfi_entry){.tgid = tgid, .kind = kind, .hash = h, .stack = st};
+	u->entries[u->cnt] = (struct cfi_entry){
+	    .tgid = tgid, .kind = kind, .serial = ++u->next_serial, .hash = h, .stack = st};
 	u->buckets[s] = u->cnt + 1;
 	return u->cnt++;
 }
@@ -531,7 +534,9 @@ int unwinder__read(struct unwinder *u, struct entry_set *(*set_for)(void *ctx, _
 	for (size_t i = 0; i < u->cnt; i++) {
 		const struct cfi_entry *ce = &u->entries[i];
 		struct alloc_entry e = {
-		    .key = {.tgid = ce->tgid, .kind = ce->kind},
+		    /* Kernel keys have pad 0; a serial keeps CFI stacks apart where the daemon
+		     * matches entries by key from one drain to the next. */
+		    .key = {.tgid = ce->tgid, .kind = ce->kind, .stack_id = -1, .pad = ce->serial},
 		    .stats = ce->stats,
 		    .stack = ce->stack,
 		};

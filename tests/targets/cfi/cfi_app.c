@@ -6,7 +6,9 @@
  * and main -> app_cxx -> cfi_new_block -> operator new[] -> malloc, NEW_BLOCKS of NEW_SIZE,
  * all freed. Exits 0.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
 
@@ -62,12 +64,30 @@ NOINLINE void app_cxx(void)
 	}
 }
 
-int main(void)
+/* --wait: say "ready" and wait for a line before allocating, and again before exiting, so a
+ * daemon can attach first (tests/e2e/test_cfi.py). */
+static void wait_line(int wait)
 {
+	char buf[16];
+
+	if (!wait)
+		return;
+	printf("ready\n");
+	fflush(stdout);
+	if (!fgets(buf, sizeof(buf), stdin))
+		exit(3);
+}
+
+int main(int argc, char **argv)
+{
+	int wait = argc > 1 && !strcmp(argv[1], "--wait");
+
+	wait_line(wait);
 	for (int i = 0; i < LIB_BLOCKS; i++)
 		keep[i] = app_level1(LIB_SIZE);
 	for (int i = 0; i < LIB_BLOCKS; i += 2)
 		free(keep[i]);
 	app_cxx();
+	wait_line(wait);
 	return 0;
 }
