@@ -5,6 +5,7 @@
 #   native.sh    the floor and a malloc-heavy C loop: unprobed, allocscope, bpftrace, heaptrack
 #   go.sh        an allocation-heavy Go program and a Go HTTP service under wrk (127.0.0.1)
 #   accuracy.sh  allocscope against DHAT and against the Go runtime's own heap profile
+#   cfi.sh       issue 7: cost per sampled event, CFI unwinding against frame pointers
 #   daemon.sh    issue 4: allocscoped's CPU per drain and RSS, 1k-100k stacks, 1-100 processes
 # Scripts, not tests: slow numbers never fail; a broken command does.
 # Usage: tests/bench/run.sh [ALLOCATIONS_PER_THREAD]   (for native.sh)
@@ -12,7 +13,7 @@
 #   BENCH_ONLY="native go"   run some of them
 set -uo pipefail
 dir=$(dirname "$0")
-only=${BENCH_ONLY:-native go accuracy daemon}
+only=${BENCH_ONLY:-native go accuracy daemon cfi}
 status=0
 start=$SECONDS
 for b in $only; do
@@ -21,6 +22,7 @@ for b in $only; do
 	go) "$dir/go.sh" || status=1 ;;
 	accuracy) "$dir/accuracy.sh" || status=1 ;;
 	daemon) "$dir/daemon.sh" || status=1 ;;
+	cfi) "$dir/cfi.sh" || status=1 ;;
 	*) echo "run.sh: no benchmark $b" >&2; status=1; continue ;;
 	esac
 	echo
