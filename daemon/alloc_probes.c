@@ -362,6 +362,9 @@ static int attach_one(struct alloc_probes *ap, int pid, const char *path, const 
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, file_off, &uo);
 	if (!l) {
 		err = -errno;
+		/* A process that exits while we attach is no news: its watcher learns of it. */
+		if (err == -ESRCH)
+			return err;
 		log_warn("cannot attach %s%s in %s for pid %d: %s", f->name,
 			 retprobe ? " (return)" : "", path, pid, strerror(-err));
 		return err;
