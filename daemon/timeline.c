@@ -65,7 +65,8 @@ char *timeline__to_json(const struct timeline *tl)
 	add_u64(root, "gc_cycles", tl->cycles);
 	/* GC events reach us through a ring buffer, after drain points that came later in time:
 	 * deltas are only meaningful in time order. */
-	qsort(tl->points, tl->cnt, sizeof(*tl->points), point_cmp);
+	if (tl->cnt)
+		qsort(tl->points, tl->cnt, sizeof(*tl->points), point_cmp);
 	for (size_t i = 0; i < tl->cnt; i++) {
 		const struct timeline_point *p = &tl->points[i];
 		const struct proc_totals *t = &p->totals;
