@@ -58,9 +58,10 @@ def compare_with_runtime(ours, theirs, what):
     ok = check_eq(ours.period, theirs.period, "%s: period is the program's MemProfileRate" % what)
     a, b = by_leaf(ours), by_leaf(theirs)
     ok &= check_eq(sorted(a), sorted(b), "%s: the same user functions allocate" % what)
-    top_a = sorted(a, key=lambda f: -a[f][1])[:5]
-    top_b = sorted(b, key=lambda f: -b[f][1])[:5]
-    ok &= check_eq(top_a, top_b, "%s: the same top five by alloc_space" % what)
+    # The same order by alloc_space, but for functions within a late sample of each other.
+    wrong = [(f, g) for f in b for g in b
+             if b[f][1] - b[g][1] > LATE_SAMPLE_BYTES and a.get(f, (0, 0))[1] <= a.get(g, (0, 0))[1]]
+    ok &= check_eq(wrong, [], "%s: ordered by alloc_space as the runtime's profile" % what)
     for fn in b:
         got, want = a.get(fn, (0, 0, 0, 0)), b[fn]
         ok &= check(want[1] <= got[1] <= want[1] + LATE_SAMPLE_BYTES,
@@ -174,13 +175,15 @@ def go_timeline_phases():
                 "records in time order")
     ok &= check(any(x["type"] == "interval" for x in recs), "interval records")
     allocated = sum(x["alloc_bytes"] for x in recs)
-    ok &= check(abs(allocated - 256 * mib) <= 0.1 * 256 * mib,
-                "the burst: %d MiB allocated, want 256 MiB +-10%%" % (allocated // mib))
+    # 1024 blocks of 256 KiB at a 512 KiB rate: each sampled with p = 1 - exp(-0.5) = 0.39, so
+    # the estimate's relative standard deviation is sqrt((1-p)/(n p)) = 3.9%: 20% is 5 sigma.
+    ok &= check(abs(allocated - 256 * mib) <= 0.2 * 256 * mib,
+                "the burst: %d MiB allocated, want 256 MiB +-20%%" % (allocated // mib))
     peak = max(range(len(recs)), key=lambda i: recs[i]["inuse_bytes"])
-    ok &= check(recs[peak]["inuse_bytes"] >= 0.9 * 256 * mib,
+    ok &= check(recs[peak]["inuse_bytes"] >= 0.8 * 256 * mib,
                 "peak in-use %d MiB" % (recs[peak]["inuse_bytes"] // mib))
     freed_after = sum(x["freed_bytes"] for x in recs[peak + 1:])
-    ok &= check(freed_after >= 0.9 * 256 * mib, "the release frees the burst after the peak: "
+    ok &= check(freed_after >= 0.8 * 256 * mib, "the release frees the burst after the peak: "
                 "%d MiB" % (freed_after // mib))
     ok &= check(recs[-1]["inuse_bytes"] <= 16 * mib, "in-use at the end %d MiB"
                 % (recs[-1]["inuse_bytes"] // mib))
