@@ -104,8 +104,16 @@ def go_cause_labels():
         return False
     ok = True
     for fn, cause in CAUSES.items():
-        labels = {s["labels"].get("cause") for s in ours.samples if s["stack"][0] == fn}
-        ok &= check_eq(labels, {cause}, "cause of %s" % fn)
+        by_cause = {}
+        for s in ours.samples:
+            if s["stack"][0] == fn:
+                c = s["labels"].get("cause")
+                by_cause[c] = by_cause.get(c, 0) + ours.value(s, "alloc_space")
+        # newRecords and makeBuffers also append to a slice now and then (keep, keepBuf): a
+        # sampled growslice there is rightly slice-growth. The pattern's cause dominates.
+        ok &= check(by_cause and max(by_cause, key=by_cause.get) == cause and
+                    set(by_cause) <= {cause, "slice-growth"},
+                    "cause of %s: %r, want mostly %s" % (fn, by_cause, cause))
     out = tmpfile("causes2.pb.gz")
     r = run_record(["-o", out, "--", os.path.join(GO, "goalloc")], timeout=300)
     top = pprof_raw.pprof("-top", "-tagfocus", "cause=slice-growth", "-sample_index=alloc_space",
