@@ -148,8 +148,10 @@ def go_without_memprofile():
     sites = by_leaf(p)
     ok &= check("main.allocate" in sites and sites["main.allocate"][1] > 0,
                 "--go-set-rate: main.allocate sampled: %r" % sites)
-    ok &= check({s["labels"].get("cause") for s in p.samples if s["stack"][0] == "main.allocate"}
-                == {"make-slice"}, "--go-set-rate: cause of main.allocate")
+    causes = {s["labels"].get("cause") for s in p.samples if s["stack"][0] == "main.allocate"}
+    # make([]byte) per call; the first 65 appends to sink may grow it (slice-growth).
+    ok &= check("make-slice" in causes and causes <= {"make-slice", "slice-growth"},
+                "--go-set-rate: cause of main.allocate: %r" % causes)
 
     out = tmpfile("everycall.pb.gz")
     r = run_record(["--go-every-call", "-o", out, "--", prog, "-seconds", "0.5"])
