@@ -79,19 +79,6 @@ static const char timeline_usage[] =
     "  allocscope timeline --file app.json --since 30s --width 100\n"
     "  allocscope timeline --daemon http://127.0.0.1:6464 --pid 1234 --json\n";
 
-static int parse_count(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct timeline_opts *o)
 {
 	static const struct option longopts[] = {

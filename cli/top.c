@@ -92,19 +92,6 @@ static const char top_usage[] =
     "  allocscope top --pid 1234 --iterations 5 | less\n"
     "  allocscope top --pid 1234 --json --iterations 10 > top.jsonl\n";
 
-static int parse_count(const char *s, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v <= 0 || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct top_opts *o)
 {
 	enum { OPT_STANDALONE = 256, OPT_SITES };
@@ -133,7 +120,7 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	while ((c = getopt_long(argc, argv, "p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_count(optarg, INT_MAX, &n)) {
+			if (parse_count(optarg, 1, INT_MAX, &n)) {
 				log_error("--pid: '%s' is not a process ID", optarg);
 				return -EINVAL;
 			}
@@ -176,13 +163,13 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			}
 			break;
 		case 'n':
-			if (parse_count(optarg, LONG_MAX, &o->iterations)) {
+			if (parse_count(optarg, 1, LONG_MAX, &o->iterations)) {
 				log_error("--iterations: '%s' is not a positive count", optarg);
 				return -EINVAL;
 			}
 			break;
 		case OPT_SITES:
-			if (parse_count(optarg, 100000, &n)) {
+			if (parse_count(optarg, 1, 100000, &n)) {
 				log_error("--sites: '%s' is not a count from 1 to 100000", optarg);
 				return -EINVAL;
 			}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "httpd.h"
 #include "log.h"
 #include "sampling.h"
@@ -58,54 +59,16 @@ static const char usage[] =
     "(?pid=|exe=|comm=|cgroup=, &seconds=N), /timeline?pid=N, /metrics, /healthz.\n"
     "Example: go tool pprof http://127.0.0.1:6464/debug/pprof/heap?pid=1234\n";
 
+/* A number of seconds or minutes greater than zero. */
 static int parse_positive(const char *s, double *out)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || !isfinite(v))
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return parse_seconds(s, out) ?: (*out > 0 ? 0 : -EINVAL);
 }
 
-static int parse_count(const char *s, unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || !v || *s == '-')
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* A byte count with an optional k, m, g suffix. */
+/* A byte count greater than zero, k/m/g suffixes allowed. */
 static int parse_bytes(const char *s, unsigned long long *out)
 {
-	unsigned long long v, mul = 1;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		mul = 1ULL << 10;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1ULL << 20;
-	else if (*end == 'g' || *end == 'G')
-		mul = 1ULL << 30;
-	if (mul > 1)
-		end++;
-	if (*end || !v || v > ~0ULL / mul)
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
+	return parse_size(s, out) ?: (*out ? 0 : -EINVAL);
 }
 
 static int parse_args(int argc, char **argv, struct scoped_opts *o)
@@ -155,6 +118,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {},
 	};
 	unsigned long long v;
+	long n = 0;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "p:e:c:g:i:l:r:m:u:vh", longopts, NULL)) != -1) {
@@ -187,8 +151,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			err = parse_positive(optarg, &o->retention_min);
 			break;
 		case OPT_MAX_HISTORY:
-			err = parse_count(optarg, &v);
-			o->max_history_entries = v;
+			err = parse_count(optarg, 1, LONG_MAX, &n);
+			o->max_history_entries = n;
 			break;
 		case 'l':
 			o->listen = optarg;
@@ -218,9 +182,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		case OPT_MAX_STACKS:
 		case OPT_MAX_LIVE:
 		case OPT_MAX_STATS:
-			err = parse_count(optarg, &v);
-			if (!err && v > (1U << 26))
-				err = -EINVAL;
+			err = parse_count(optarg, 1, 1L << 26, &n);
+			v = n;
 			if (c == OPT_MAX_STACKS)
 				o->max_stacks = v;
 			else if (c == OPT_MAX_LIVE)
