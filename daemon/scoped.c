@@ -367,7 +367,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		/* Undo what did attach before the failure, and what it recorded meanwhile. */
 		alloc_probes__detach_pid(d->ap, pid);
 		collect__forget_pid(d->ap, pid);
-				/* Short-lived processes often exit while being attached: not a failure. */
+		/* Short-lived processes often exit while being attached: not a failure. */
 		if (err != -ESRCH && kill(pid, 0) == 0) {
 			d->attach_failures++;
 			log_warn("cannot watch pid %d (%s): %s", pid, why,
