@@ -17,11 +17,16 @@
 #define __NR_mmap     9 /* x86-64 */
 #define __NR_munmap   11
 #define MAX_ERRNO     4095
+#define EFAULT	      14
+#define ENOMEM	      12
+#define EEXIST	      17
 
 /* Set by user space before load. sample_rate <= 1 records every allocation. */
 const volatile __u64 sample_rate = 1;
 /* Exponentially distributed intervals with mean sample_rate (see daemon/sampling.c). */
 const volatile __u64 sample_table[SAMPLE_TABLE_SIZE];
+/* Stack ids are hash & stack_id_mask: a power of two at least twice the stacks map's size. */
+const volatile __u32 stack_id_mask = 32767;
 
 __u64 counters[ALLOC_CNT_MAX];
 
@@ -45,12 +50,23 @@ struct {
 	__type(value, struct task_state);
 } task_states SEC(".maps");
 
+/* Content-addressed user stacks (see struct stack_val). A hash map rather than a stack-trace
+ * map: that one keeps one stack per hash bucket and drops the next stack that lands there. */
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, ALLOC_MAX_STACK_DEPTH * sizeof(__u64));
+	__type(key, __u32);
+	__type(value, struct stack_val);
 } stacks SEC(".maps");
+
+/* The stack being recorded, per thread: a per-CPU buffer could be overwritten by another task
+ * that runs a probe on the same CPU, as uprobe programs are not run with preemption off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct stack_val);
+} stack_bufs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -293,6 +309,57 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Ids tried from a stack's hash before it counts as lost; the id space is at most half full. */
+#define STACK_ID_PROBES 8
+
+/*
+ * The id of the current user stack in the stacks map, inserting it if new; < 0 if it cannot be
+ * stored. Two different stacks never share an id: the stored 64-bit hash must match.
+ */
+static __always_inline long stack_id(void *ctx)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	struct stack_val *b, *v;
+	long n, nr;
+	__u32 id;
+
+	b = bpf_task_storage_get(&stack_bufs, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b)
+		return -ENOMEM;
+	/* Zero-fills the buffer past the stack's end. */
+	n = bpf_get_stack(ctx, b->ips, sizeof(b->ips), BPF_F_USER_STACK);
+	if (n <= 0)
+		return n ? n : -EFAULT;
+	nr = n / sizeof(__u64);
+	for (int i = 0; i < ALLOC_MAX_STACK_DEPTH; i++) {
+		if (i >= nr)
+			break;
+		h = (h ^ b->ips[i]) * 0x100000001b3ULL;
+	}
+	/* Finalizer of splitmix64: every input bit reaches the low bits the id is taken from. */
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	b->hash = h;
+	for (__u32 i = 0; i < STACK_ID_PROBES; i++) {
+		id = ((__u32)h + i) & stack_id_mask;
+		v = bpf_map_lookup_elem(&stacks, &id);
+		if (!v) {
+			n = bpf_map_update_elem(&stacks, &id, b, BPF_NOEXIST);
+			if (!n)
+				return id;
+			/* Another CPU filled the id first (compared below), or the map is full. */
+			v = bpf_map_lookup_elem(&stacks, &id);
+			if (!v)
+				return n;
+		}
+		if (v->hash == h)
+			return id;
+	}
+	return -EEXIST;
+}
+
 static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
 					 __u64 size, __u32 kind, __u64 caller_hint)
 {
@@ -315,7 +382,7 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	key.kind = kind;
 	key.caller_hint = caller_hint;
 	key.size = kind == ALLOC_KIND_GO ? size : 0;
-	id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	id = stack_id(ctx);
 	if (id < 0)
 		count(ALLOC_CNT_STACK_LOST);
 	key.stack_id = id;

@@ -12,6 +12,17 @@
 /* The kernel's default perf_event_max_stack; deeper stacks are cut at the root end. */
 #define ALLOC_MAX_STACK_DEPTH 127
 
+/*
+ * Values of the stacks map, keyed by a stack id. The id is the stack's hash folded into the id
+ * space (stack_id_mask), probed linearly on collision; hash tells two stacks apart (64 bits), so
+ * no stack is lost to another that landed in its slot, as bpf_get_stackid's map loses them.
+ * ips end at the first 0.
+ */
+struct stack_val {
+	__u64 hash;
+	__u64 ips[ALLOC_MAX_STACK_DEPTH];
+};
+
 /* Entries of the table the per-thread byte countdown draws its intervals from (power of 2). */
 #define SAMPLE_TABLE_SIZE 4096
 
@@ -89,7 +100,8 @@ struct gc_event {
 /* Things the BPF side could not do; each is surfaced in profiles and metrics. */
 enum alloc_counter {
 	ALLOC_CNT_SAMPLED,    /* sampled allocations recorded */
-	ALLOC_CNT_STACK_LOST, /* bpf_get_stackid failed: counted under a "lost stack" key */
+	ALLOC_CNT_STACK_LOST, /* no stack (map full, or no free id near its hash): counted under a
+			       "lost stack" key */
 	ALLOC_CNT_STATS_FULL, /* the stats map was full: the sample was dropped entirely */
 	ALLOC_CNT_LIVE_FULL,  /* the live map was full: counted, but its free cannot be matched */
 	ALLOC_CNT_TASK_FULL,  /* no per-thread state could be had: the call was not seen */
@@ -115,7 +127,7 @@ enum alloc_counter {
 /* Aggregation key: one per (process, stack, allocator). */
 struct alloc_key {
 	__u32 tgid;
-	__s32 stack_id; /* < 0: the stack was lost, this is -errno of bpf_get_stackid */
+	__s32 stack_id; /* < 0: the stack was lost (-errno); else a key of the stacks map */
 	__u32 kind;	/* enum alloc_kind */
 	__u32 pad;
 	/* The word at the user stack pointer where the walk skips the caller: at syscalls (the

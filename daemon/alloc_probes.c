@@ -156,6 +156,17 @@ const char *alloc_kind__name(__u32 kind)
 	return kind < ALLOC_KIND_MAX && kind_names[kind] ? kind_names[kind] : "unknown";
 }
 
+/* Stack ids range over a power of two at least twice the stack map's size, so that the linear
+ * probe from a stack's hash (bpf/alloc.bpf.c, stack_id) finds a free id within a few steps. */
+static __u32 stack_id_space(__u32 entries)
+{
+	__u32 space = 1024;
+
+	while (space < 2 * (__u64)entries && space < (1u << 30))
+		space <<= 1;
+	return space;
+}
+
 struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 {
 	struct alloc_probes *ap;
@@ -185,6 +196,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 			     SAMPLE_TABLE_SIZE);
 	if (opts->stack_entries)
 		bpf_map__set_max_entries(skel->maps.stacks, opts->stack_entries);
+	skel->rodata->stack_id_mask = stack_id_space(bpf_map__max_entries(skel->maps.stacks)) - 1;
 	if (opts->stats_entries)
 		bpf_map__set_max_entries(skel->maps.stats, opts->stats_entries);
 	if (opts->live_entries)
@@ -635,9 +647,9 @@ void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
 	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
 }
 
-__u32 alloc_probes__stack_capacity(const struct alloc_probes *ap)
+__u32 alloc_probes__stack_id_space(const struct alloc_probes *ap)
 {
-	return bpf_map__max_entries(ap->skel->maps.stacks);
+	return ap->skel->rodata->stack_id_mask + 1;
 }
 
 size_t alloc_probes__link_count(const struct alloc_probes *ap)

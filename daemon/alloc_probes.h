@@ -85,8 +85,8 @@ __u64 alloc_probes__sample_rate(const struct alloc_probes *ap);
 /* Raw sampled totals of process pid; zeros when it has none yet. */
 void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out);
 void alloc_probes__forget_totals(struct alloc_probes *ap, int pid);
-/* max_entries of the stack map. */
-__u32 alloc_probes__stack_capacity(const struct alloc_probes *ap);
+/* Stack ids are below this (a power of two, twice the stack map's max_entries or more). */
+__u32 alloc_probes__stack_id_space(const struct alloc_probes *ap);
 /* Entries in use now, by map name ("stats", "live", "stacks"), for metrics; -errno if unknown. */
 long alloc_probes__map_fill(const struct alloc_probes *ap, const char *map, __u32 *capacity);
 /* uprobe links attached now. */

@@ -11,7 +11,7 @@
 #include "log.h"
 
 struct stack_cache {
-	struct stack **by_id; /* indexed by stack id; ids are below the map's max_entries */
+	struct stack **by_id; /* indexed by stack id; ids are below alloc_probes__stack_id_space */
 	size_t cap;
 	size_t cnt;
 };
@@ -51,7 +51,7 @@ size_t stack_cache__size(const struct stack_cache *c)
 
 static struct stack *cache_lookup(struct stack_cache *c, int stacks_fd, __s32 id)
 {
-	__u64 ips[ALLOC_MAX_STACK_DEPTH] = {};
+	struct stack_val v = {};
 	struct stack *s;
 	__u32 nr = 0;
 
@@ -59,9 +59,9 @@ static struct stack *cache_lookup(struct stack_cache *c, int stacks_fd, __s32 id
 		return NULL;
 	if ((size_t)id < c->cap && c->by_id[id])
 		return c->by_id[id];
-	if (bpf_map_lookup_elem(stacks_fd, &id, ips))
+	if (bpf_map_lookup_elem(stacks_fd, &id, &v))
 		return NULL;
-	while (nr < ALLOC_MAX_STACK_DEPTH && ips[nr])
+	while (nr < ALLOC_MAX_STACK_DEPTH && v.ips[nr])
 		nr++;
 	if ((size_t)id >= c->cap) {
 		size_t cap = max_t(size_t, (size_t)id + 1, c->cap * 2);
@@ -78,7 +78,7 @@ static struct stack *cache_lookup(struct stack_cache *c, int stacks_fd, __s32 id
 		return NULL;
 	s->refs = 1; /* the cache's */
 	s->nr = nr;
-	memcpy(s->ips, ips, nr * sizeof(__u64));
+	memcpy(s->ips, v.ips, nr * sizeof(__u64));
 	c->by_id[id] = s;
 	c->cnt++;
 	return s;
@@ -185,7 +185,7 @@ int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache)
 	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
 	struct alloc_key key, next, *prev = NULL;
 	__u8 *used = NULL;
-	__u32 id, nid, *pid = NULL, max = alloc_probes__stack_capacity(ap);
+	__u32 id, nid, *pid = NULL, max = alloc_probes__stack_id_space(ap);
 	int deleted = 0;
 
 	used = calloc(max ? max : 1, 1);
