@@ -27,7 +27,14 @@ $(OUT)/tests/bench/malloc_loop: tests/bench/malloc_loop.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror $< -o $@ -lpthread
 
-test-targets: $(OUT)/tests/bench/malloc_loop $(OUT)/tests/targets/no_malloc
+# Many distinct stacks (also the daemon benchmark's target; daemon.sh builds the same way).
+$(OUT)/tests/bench/stacks: tests/bench/stacks.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
+
+test-targets: $(OUT)/tests/bench/malloc_loop $(OUT)/tests/targets/no_malloc \
+	$(OUT)/tests/bench/stacks
 
 # The same pattern, statically linked: its allocator lives in the executable itself.
 $(OUT)/tests/targets/alloc_pattern_static: tests/targets/alloc_pattern.c

@@ -34,12 +34,12 @@ HZ=$(getconf CLK_TCK)
 cp "$DAEMON" "$WORK/allocscoped"
 DAEMON_BUILT=$(date -u -r "$DAEMON" '+%Y-%m-%d %H:%M UTC')
 
-# The kernel's stack map is a hash table without chaining: a stack whose bucket holds another is
-# lost (-EEXIST, counted as stack_lost), so it needs a few times more buckets than stacks. The
-# stats map (65536, no flag) bounds the 100k rows anyway.
+# Stacks are stored by content in a hash map of max_stacks entries (ids probed in a space twice as
+# large, so none is lost to a collision); a quarter more than the stacks leaves room for the ones
+# the soon-to-be-collected leftovers hold. The stats map (65536, no flag) bounds the 100k rows.
 max_stacks() {
 	local n=$1 m=16384
-	while [ $m -lt $((4 * n)) ] && [ $m -lt 131072 ]; do m=$((m * 2)); done
+	while [ $m -lt $((n + n / 4)) ] && [ $m -lt 131072 ]; do m=$((m * 2)); done
 	echo $m
 }
 

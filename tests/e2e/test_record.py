@@ -14,6 +14,7 @@ from harness import BUILD, fail, test, check, check_eq
 
 ALLOCSCOPE = os.path.join(BUILD, "allocscope")
 PATTERN = os.path.join(BUILD, "tests", "targets", "alloc_pattern")
+STACKS = os.path.join(BUILD, "tests", "bench", "stacks")
 NO_MALLOC = os.path.join(BUILD, "tests", "targets", "no_malloc")
 
 
@@ -130,6 +131,28 @@ def record_pid_until_exit():
         return False
     p = pprof_raw.read(out)
     return assert_pattern(p) & assert_frame_order(p)
+
+
+@test
+def record_many_stacks_none_lost():
+    """Thousands of distinct stacks, every allocation recorded: each stack is its own sample and
+    none is lost to another that hashed alike (a stack-trace map's buckets would drop hundreds)."""
+    n = 6000
+    out = tmpfile("stacks.pb.gz")
+    r = run_record(["--rate", "1", "-o", out, "--", STACKS, str(n), "0", str(n), "1", "5000"])
+    if not check_eq(r.returncode, 0, "stacks exits 0 (stderr: %s)" % r.stderr):
+        return False
+    passes = int(r.stdout.split()[0])
+    p = pprof_raw.read(out)
+    leaves = [s for s in p.samples if s["stack"] and s["stack"][:2] == ["malloc", "leaf"]]
+    ok = check_eq(len(leaves), n, "samples with malloc <- leaf, one per distinct stack")
+    ok &= check_eq(sorted({p.value(s, "alloc_objects") for s in leaves}), [passes],
+                   "every stack allocated once per pass")
+    ok &= check(all(s["stack"][-1] == "main" or "main" in s["stack"] for s in leaves),
+                "every stack reaches main")
+    ok &= check(not any("without a stack" in c for c in pprof_raw.comments(out)),
+                "no stack lost: %r" % pprof_raw.comments(out))
+    return ok
 
 
 @test
