@@ -77,8 +77,12 @@ struct alloc_probes {
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
+	struct reaper *reaper; /* closes detached links in the background */
 	__u64 sample_rate;
 };
+
+struct reaper;
+static struct reaper *reaper_new(void);
 
 static int verbose_libbpf;
 
@@ -245,6 +249,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		goto cleanup;
 	}
 	ap->skel = skel;
+	ap->reaper = reaper_new(); /* without it, links are closed in the caller */
 	return ap;
 cleanup:
 	alloc_bpf__destroy(skel);
@@ -255,49 +260,127 @@ cleanup:
 
 #define DESTROY_THREADS 16
 
-struct destroy_job {
-	struct bpf_link **links;
-	size_t cnt;
+/*
+ * Closing a uprobe's perf event waits for an RCU grace period in the kernel (~85 ms here), one
+ * after the other: 17 probes of one process take 1.5 s. The links to close go to a queue that up
+ * to DESTROY_THREADS threads empty, so the waits overlap and the caller (the daemon's loop, which
+ * detaches every watched process that exits) never waits for them. Falls back to closing in the
+ * caller when no thread can be had.
+ */
+struct reaper {
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* links queued, or stop */
+	pthread_cond_t idle; /* the queue is empty and nothing is being closed */
+	struct bpf_link **q;
+	size_t cnt, cap;
+	size_t busy;	/* links being closed now */
+	size_t waiting; /* threads waiting for work */
+	int nth;
+	int stop;
+	pthread_t th[DESTROY_THREADS];
 };
 
-static void *destroy_some(void *arg)
+static void *reaper_run(void *arg)
 {
-	struct destroy_job *job = arg;
+	struct reaper *r = arg;
+	struct bpf_link *l;
 
-	for (size_t i = 0; i < job->cnt; i++)
-		bpf_link__destroy(job->links[i]);
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->cnt && !r->stop) {
+			r->waiting++;
+			pthread_cond_wait(&r->work, &r->mu);
+			r->waiting--;
+		}
+		if (!r->cnt)
+			break;
+		l = r->q[--r->cnt];
+		r->busy++;
+		pthread_mutex_unlock(&r->mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&r->mu);
+		r->busy--;
+		if (!r->cnt && !r->busy)
+			pthread_cond_broadcast(&r->idle);
+	}
+	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
 
-/*
- * Closing a uprobe's perf event waits for an RCU grace period in the kernel (~85 ms here), one
- * after the other: 17 probes of one process take 1.5 s. Closed from several threads, the waits
- * overlap. Falls back to one thread when threads cannot be had.
- */
-static void destroy_links(struct bpf_link **links, size_t cnt)
+static struct reaper *reaper_new(void)
 {
-	struct destroy_job jobs[DESTROY_THREADS];
-	pthread_t th[DESTROY_THREADS];
-	size_t nth = min_t(size_t, cnt, DESTROY_THREADS), per, done = 0;
-	int started[DESTROY_THREADS] = {};
+	struct reaper *r = calloc(1, sizeof(*r));
 
-	if (nth <= 1) {
-		for (size_t i = 0; i < cnt; i++)
-			bpf_link__destroy(links[i]);
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->work, NULL);
+	pthread_cond_init(&r->idle, NULL);
+	return r;
+}
+
+/* Queue links to be closed; closes them here if they cannot be queued. */
+static void reaper_add(struct reaper *r, struct bpf_link **links, size_t n)
+{
+	size_t i = 0;
+
+	if (r) {
+		pthread_mutex_lock(&r->mu);
+		if (r->cnt + n > r->cap) {
+			size_t cap = max_t(size_t, r->cnt + n, r->cap * 2);
+			struct bpf_link **q = realloc(r->q, cap * sizeof(*q));
+
+			if (q) {
+				r->q = q;
+				r->cap = cap;
+			}
+		}
+		for (; i < n && r->cnt < r->cap; i++)
+			r->q[r->cnt++] = links[i];
+		/* One more thread while there is more work than threads waiting for it. */
+		while (r->nth < DESTROY_THREADS && r->cnt > r->waiting &&
+		       !pthread_create(&r->th[r->nth], NULL, reaper_run, r))
+			r->nth++;
+		if (!r->nth) {
+			/* No thread: take the links back and close them below. */
+			i -= min_t(size_t, i, r->cnt);
+			r->cnt = 0;
+		}
+		pthread_cond_broadcast(&r->work);
+		pthread_mutex_unlock(&r->mu);
+	}
+	for (; i < n; i++)
+		bpf_link__destroy(links[i]);
+}
+
+/* Wait until every queued link is closed. */
+static void reaper_wait(struct reaper *r)
+{
+	if (!r)
 		return;
-	}
-	per = (cnt + nth - 1) / nth;
-	for (size_t t = 0; t < nth && done < cnt; t++) {
-		jobs[t] = (struct destroy_job){.links = links + done,
-					       .cnt = min_t(size_t, per, cnt - done)};
-		done += jobs[t].cnt;
-		started[t] = !pthread_create(&th[t], NULL, destroy_some, &jobs[t]);
-		if (!started[t])
-			destroy_some(&jobs[t]);
-	}
-	for (size_t t = 0; t < nth; t++)
-		if (started[t])
-			pthread_join(th[t], NULL);
+	pthread_mutex_lock(&r->mu);
+	while (r->cnt || r->busy)
+		pthread_cond_wait(&r->idle, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until every queued link is closed, and stop the threads. */
+static void reaper_free(struct reaper *r)
+{
+	if (!r)
+		return;
+	reaper_wait(r);
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->work);
+	pthread_mutex_unlock(&r->mu);
+	for (int t = 0; t < r->nth; t++)
+		pthread_join(r->th[t], NULL);
+	pthread_cond_destroy(&r->idle);
+	pthread_cond_destroy(&r->work);
+	pthread_mutex_destroy(&r->mu);
+	free(r->q);
+	free(r);
 }
 
 void alloc_probes__free(struct alloc_probes *ap)
@@ -310,11 +393,13 @@ void alloc_probes__free(struct alloc_probes *ap)
 	for (size_t i = 0; links && i < ap->link_cnt; i++)
 		links[i] = ap->links[i].link;
 	if (links)
-		destroy_links(links, ap->link_cnt);
+		reaper_add(ap->reaper, links, ap->link_cnt);
 	else
 		for (size_t i = 0; i < ap->link_cnt; i++)
 			bpf_link__destroy(ap->links[i].link);
 	free(links);
+	/* Every link is closed before the programs they run go. */
+	reaper_free(ap->reaper);
 	free(ap->links);
 	ring_buffer__free(ap->gc_rb);
 	alloc_bpf__destroy(ap->skel);
@@ -431,9 +516,13 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
 				  (unsigned long long)site.offset, site.insn);
 		}
-		err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 0);
-		if (!err && f->has_return)
+		/* The return probe first: an entry probe alone, while the process runs, would leave
+		 * every call in between unreturned (counted as allocator_never_returned). */
+		err = 0;
+		if (f->has_return)
 			err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 1);
+		if (!err)
+			err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 0);
 		if (err)
 			return err;
 		probed++;
@@ -585,7 +674,7 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 	return objects ? objects : -ENOENT;
 }
 
-void alloc_probes__detach_pid(struct alloc_probes *ap, int pid)
+void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 {
 	struct bpf_link **gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
 	__u32 key = pid;
@@ -600,8 +689,10 @@ void alloc_probes__detach_pid(struct alloc_probes *ap, int pid)
 			bpf_link__destroy(ap->links[i].link);
 	}
 	ap->link_cnt = j;
-	destroy_links(gone, n);
+	reaper_add(ap->reaper, gone, n);
 	free(gone);
+	if (wait)
+		reaper_wait(ap->reaper);
 	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
 }
 

@@ -76,7 +76,10 @@ void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
 				 int (*cb)(void *ctx, const void *data, size_t len), void *ctx);
 /* Whether an object with this device and inode is probed for pid. */
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino);
-void alloc_probes__detach_pid(struct alloc_probes *ap, int pid);
+/* Remove pid's probes. Their links close in background threads (the kernel takes ~85 ms each);
+ * with wait, this returns once they are closed: for a process still running (it exec'ed another
+ * program), whose probes would otherwise go on recording a moment longer. */
+void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait);
 
 int alloc_probes__stats_fd(const struct alloc_probes *ap);
 int alloc_probes__stacks_fd(const struct alloc_probes *ap);
