@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Issue 8's soak: allocscoped for SOAK_MINUTES (default 60) against churning targets (short-lived
-# processes started continuously and matched by comm) and one long-lived allocating process.
-# Every minute it prints the daemon's RSS, CPU, drains, drops, targets and warnings; the last
-# table goes in README.md. Not a test and not in CI: it takes an hour.
+# processes started continuously and matched by comm), one long-lived allocating process, and
+# tests/targets/go/gostress run back to back in the runtime's sampler mode (stack growth, panics,
+# many threads). Every minute it prints the daemon's RSS, CPU, drains, drops, targets and
+# warnings, and the targets' health: soaklings must exit 7 (their normal status), every gostress
+# run must exit 0 and print the unprobed run's checksum. The last table goes in README.md. Not a
+# test and not in CI: it takes an hour.
 # Usage: SOAK_MINUTES=60 SOAK_RATE=4 tests/bench/soak.sh   (SOAK_RATE: processes started per s)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -11,11 +14,15 @@ source "$(dirname "$0")/lib.sh"
 MINUTES=${SOAK_MINUTES:-60}
 RATE=${SOAK_RATE:-4}
 [ "$SMOKE" = 1 ] && MINUTES=1
-DAEMON=$BUILD/allocscoped
+# Copies: a rebuild during the hour (make writes build/ in place) must not change what runs.
+DAEMON=$WORK/allocscoped
+cp "$BUILD/allocscoped" "$DAEMON"
 cp "$BUILD/tests/targets/alloc_pattern" "$WORK/soakling"
 cp "$BUILD/tests/targets/topload" "$WORK/soaklong"
+cp "$BUILD/tests/targets/go/gostress" "$WORK/gostress"
+"$WORK/gostress" -rate 4096 >"$WORK/gostress.want" 2>&1 || bench_error "gostress fails unprobed"
 
-"$DAEMON" --comm soakling --comm soaklong --interval 10 --listen 127.0.0.1:0 \
+"$DAEMON" --comm soakling --comm soaklong --comm gostress --interval 10 --listen 127.0.0.1:0 \
 	2>"$WORK/daemon.log" &
 dpid=$!
 at_exit "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
@@ -24,6 +31,20 @@ port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$WORK/daemon.log" | head -1)
 "$WORK/soaklong" $((MINUTES * 60 + 30)) >/dev/null &
 lpid=$!
 at_exit "kill $lpid 2>/dev/null"
+# gostress back to back until the soak ends: one line per run, "ok" or what went wrong.
+(
+	end=$((SECONDS + MINUTES * 60))
+	while [ $SECONDS -lt $end ]; do
+		"$WORK/gostress" -rate 4096 >"$WORK/gostress.out" 2>&1
+		st=$?
+		if [ $st != 0 ]; then echo "exit $st"
+		elif ! cmp -s "$WORK/gostress.out" "$WORK/gostress.want"; then echo "output differs"
+		else echo ok; fi
+	done >"$WORK/gostress.runs"
+) &
+gpid=$!
+at_exit "kill $gpid 2>/dev/null"
+touch "$WORK/exits"
 
 metric() { # name [label filter] -> value
 	out=$(python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$port/metrics',timeout=10).read().decode())" 2>/dev/null)
@@ -33,10 +54,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$dpid/stat" 2>/dev/null || echo 0; 
 
 machine
 echo "soak: $MINUTES min, $RATE short-lived processes/s (alloc_pattern as 'soakling') + one"
-echo "long-lived allocator ('soaklong'); allocscoped --comm soakling --comm soaklong --interval 10"
+echo "long-lived allocator ('soaklong') + gostress -rate 4096 back to back;"
+echo "allocscoped --comm soakling --comm soaklong --comm gostress --interval 10"
 echo
-printf '| min | started | RSS MiB | CPU %% | drains | targets | dropped events | attach failures | warnings |\n'
-printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| min | started | bad exits | gostress runs (bad) | RSS MiB | CPU %% | drains | targets | dropped events | attach failures | warnings |\n'
+printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 hz=$(getconf CLK_TCK)
 started=0
 for m in $(seq 1 "$MINUTES"); do
@@ -44,7 +66,7 @@ for m in $(seq 1 "$MINUTES"); do
 	end=$((SECONDS + 60))
 	while [ $SECONDS -lt $end ]; do
 		for _ in $(seq 1 "$RATE"); do
-			"$WORK/soakling" >/dev/null 2>&1 &
+			{ "$WORK/soakling" >/dev/null 2>&1; echo $? >>"$WORK/exits"; } &
 			started=$((started + 1))
 		done
 		sleep 1
@@ -53,7 +75,11 @@ for m in $(seq 1 "$MINUTES"); do
 	kill -0 "$dpid" 2>/dev/null || { bench_error "the daemon died"; break; }
 	t1=$(cpu_ticks)
 	rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$dpid/status")
-	printf '| %d | %d | %s | %.2f | %s | %s | %s | %s | %d |\n' "$m" "$started" "$rss" \
+	bad=$(grep -cvx 7 "$WORK/exits")
+	gruns=$(wc -l <"$WORK/gostress.runs")
+	gbad=$(grep -cvx ok "$WORK/gostress.runs")
+	printf '| %d | %d | %d | %d (%d) | %s | %.2f | %s | %s | %s | %s | %d |\n' "$m" "$started" \
+		"$bad" "$gruns" "$gbad" "$rss" \
 		"$(echo "($t1 - $t0) * 100 / $hz / 60" | bc -l)" "$(metric allocscope_drains_total)" \
 		"$(metric allocscope_targets)" "$(metric allocscope_events_dropped_total)" \
 		"$(metric allocscope_attach_failures_total)" "$(grep -c 'warning\|error' "$WORK/daemon.log")"
@@ -61,4 +87,6 @@ done
 echo
 echo "warnings and errors of the daemon (last 5):"
 grep 'warning\|error' "$WORK/daemon.log" | tail -5
+echo "soakling exit statuses other than 7: $(grep -vx 7 "$WORK/exits" | sort | uniq -c | tr '\n' ' ')"
+echo "gostress runs that went wrong: $(grep -vx ok "$WORK/gostress.runs" | sort | uniq -c | tr '\n' ' ')"
 [ "$BENCH_ERRORS" = 0 ]
