@@ -16,6 +16,7 @@
 
 #include "alloc.skel.h"
 #include "alloc_probes.h"
+#include "target.h"
 #include "common.h"
 #include "goruntime.h"
 #include "log.h"
@@ -89,6 +90,10 @@ static int verbose_libbpf;
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	/* A failed attach is reported by its caller, with the reason, or not at all when the
+	 * process exited meanwhile (as short-lived ones do). */
+	if (!verbose_libbpf && strstr(fmt, "failed to create %s '%s:0x%zx' perf event"))
 		return 0;
 	if (!verbose_libbpf && level == LIBBPF_INFO)
 		return 0;
@@ -460,7 +465,7 @@ static int attach_one(struct alloc_probes *ap, int pid, const char *path, const 
 	if (!l) {
 		err = -errno;
 		/* A process that exits while we attach is no news: its watcher learns of it. */
-		if (err == -ESRCH)
+		if (err == -ESRCH || !target__running(pid))
 			return err;
 		log_warn("cannot attach %s%s in %s for pid %d: %s", f->name,
 			 retprobe ? " (return)" : "", path, pid, strerror(-err));
@@ -504,7 +509,9 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 				size && size < sizeof(code) ? size : sizeof(code), &got);
 		if (!err)
 			err = probe_place__choose(code, got, vaddr, f->keep, &site);
-		if (err) {
+		if (err && !target__running(pid)) {
+			return -ESRCH;
+		} else if (err) {
 			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
 				 strerror(-err));
 			site = (struct probe_site){};
@@ -561,6 +568,8 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, co
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, f->file_offset + site.offset, &uo);
 	if (!l) {
 		err = -errno;
+		if (err == -ESRCH || !target__running(pid))
+			return -ESRCH;
 		log_warn("cannot attach %s in %s for pid %d: %s", name, path, pid, strerror(-err));
 		return err;
 	}

@@ -349,26 +349,6 @@ static void dtarget_free(struct dtarget *t)
 	free(t);
 }
 
-/* Whether pid exists and is not a zombie (an exited process its parent has not reaped). */
-static int still_running(int pid)
-{
-	char path[64], buf[512], *paren;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last. */
-	paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'Z' && paren[2] != 'X';
-}
 static int watch_pid(struct scoped *d, int pid, const char *why)
 {
 	struct dtarget *t, **n;
@@ -385,7 +365,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	if (err) {
 		/* Undo what did attach before the failure, and what it recorded meanwhile. */
-		alloc_probes__detach_pid(d->ap, pid, still_running(pid));
+		alloc_probes__detach_pid(d->ap, pid, target__running(pid));
 		collect__forget_pid(d->ap, pid);
 		/* Short-lived processes often exit while being attached: not a failure. */
 		if (err != -ESRCH && kill(pid, 0) == 0) {
@@ -434,7 +414,7 @@ static void target_ended(struct scoped *d, struct dtarget *t)
 	t->exit_ns = now_real_ns();
 	/* Exited: nothing fires any more, the links can close later. Exec'ed: wait, so that no
 	 * record of the new program lands after the forget below. */
-	alloc_probes__detach_pid(d->ap, t->w.target.pid, still_running(t->w.target.pid));
+	alloc_probes__detach_pid(d->ap, t->w.target.pid, target__running(t->w.target.pid));
 	collect__forget_pid(d->ap, t->w.target.pid);
 	if (d->uw)
 		unwinder__forget_pid(d->uw, t->w.target.pid);

@@ -207,3 +207,24 @@ void target__release(struct target *t)
 	free(t->held);
 	memset(t, 0, sizeof(*t));
 }
+
+/* Whether pid exists and is not a zombie (an exited process its parent has not reaped). */
+int target__running(int pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'Z' && paren[2] != 'X';
+}

@@ -31,6 +31,8 @@ int target__init(struct target *t, int pid);
 /* Take a snapshot of /proc/PID/maps if it changed. 0, or -ESRCH once the process is gone (and
  * t->alive is cleared). */
 int target__refresh_maps(struct target *t);
+/* Whether pid exists and is not a zombie (an exited process its parent has not reaped). */
+int target__running(int pid);
 /* The mapping containing addr in the newest snapshot that has one, or NULL. */
 const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr);
 /* Where the mapping's file can be opened from here: inside the process's mount namespace

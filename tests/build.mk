@@ -76,7 +76,12 @@ $(OUT)/tests/targets/go/gocgo: $(GO_TARGET_SRCS)
 	$(Q)mkdir -p $(@D)
 	$(Q)cd tests/targets/go && $(GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) ./gocgo
 
-test-targets: $(OUT)/tests/targets/go/gocgo
+$(OUT)/tests/targets/go/gocgonofp: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) CGO_ENABLED=1 $(GO) build -o $(abspath $@) ./gocgonofp
+
+test-targets: $(OUT)/tests/targets/go/gocgo $(OUT)/tests/targets/go/gocgonofp
 
 # The demo's web service and its load loop (tests/demo.sh, `make demo`).
 test-targets: $(OUT)/tests/targets/go/demoweb $(OUT)/tests/targets/go/demoload
