@@ -253,6 +253,6 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	err = scoped__run(&o);
-	free(o.sels);
+	scoped_opts__free_config(&o);
 	return err;
 }

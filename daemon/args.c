@@ -4,7 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "args.h"
+#include "common.h"
+#include "watch.h"
 
 int parse_size(const char *s, unsigned long long *out)
 {
@@ -74,4 +78,22 @@ int parse_count(const char *s, long min, long max, long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+int watch_mode__parse(const char *s, enum watch_mode *out)
+{
+	static const char *const names[] = {
+	    [WATCH_MODE_AUTO] = "auto",
+	    [WATCH_MODE_GO] = "go",
+	    [WATCH_MODE_MALLOC] = "malloc",
+	    [WATCH_MODE_BOTH] = "both",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

@@ -34,6 +34,7 @@ struct scoped_opts {
 	__u64 rate;
 	struct watch_opts watch;
 	const char *listen;
+	char *listen_owned; /* listen, when the config file gave it */
 	const char *auth_token_file;
 	int insecure;
 	const char *tls_cert;
@@ -53,6 +54,8 @@ struct scoped_opts {
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload);
 int scoped_opts__add_selector(struct scoped_opts *o, enum selector_kind kind, const char *value,
 			      int from_config);
+/* Free what the selectors and the config file allocated. */
+void scoped_opts__free_config(struct scoped_opts *o);
 
 /* Run until SIGTERM/SIGINT; SIGHUP reloads the config file. Returns the exit status. */
 int scoped__run(struct scoped_opts *o);

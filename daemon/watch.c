@@ -12,24 +12,6 @@
 #include "log.h"
 #include "watch.h"
 
-int watch_mode__parse(const char *s, enum watch_mode *out)
-{
-	static const char *const names[] = {
-	    [WATCH_MODE_AUTO] = "auto",
-	    [WATCH_MODE_GO] = "go",
-	    [WATCH_MODE_MALLOC] = "malloc",
-	    [WATCH_MODE_BOTH] = "both",
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /* Whether an executable loads shared libraries (has PT_INTERP): a cgo Go program maps libc. */
 static int elf_is_dynamic(const char *path)
 {

@@ -39,11 +39,15 @@ FUZZ_MODS_pprof := daemon/pprof.c $(FUZZ_PROTO)
 FUZZ_MODS_cli_parse := cli/allocscope.c daemon/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o
 FUZZ_MODS_probe_place := daemon/probe_place.c
-FUZZ_MODS_httpd := daemon/httpd.c
+FUZZ_MODS_httpd := daemon/httpd.c daemon/textenc.c
 FUZZ_LIBS_httpd := -lmicrohttpd
+FUZZ_MODS_config := daemon/config.c daemon/args.c
+FUZZ_LIBS_config := -ljson-c
+FUZZ_MODS_cgroup := daemon/cgroup.c
+FUZZ_MODS_escape := daemon/escape.c
 
-FUZZ_NAMES := procmaps symbolize gobin goruntime pprof cli_parse probe_place \
-	$(if $(wildcard daemon/httpd.c),httpd)
+FUZZ_NAMES := procmaps symbolize gobin goruntime pprof cli_parse probe_place httpd config \
+	cgroup escape
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_NAMES))
 FUZZ_SEEDS := $(addprefix $(FUZZ_OUT)/seeds/,$(addsuffix /.stamp,$(FUZZ_NAMES)))
@@ -134,6 +138,24 @@ $(FUZZ_OUT)/seeds/cli_parse/.stamp: $(wildcard $(FUZZ_SRC)/corpus/cli_parse/*)
 $(FUZZ_OUT)/seeds/httpd/.stamp: $(wildcard $(FUZZ_SRC)/corpus/httpd/*)
 	$(call msg,SEEDS,$(@D))
 	$(call fuzz_copy_seeds,httpd)
+	$(Q)touch $@
+
+$(FUZZ_OUT)/seeds/config/.stamp: $(wildcard $(FUZZ_SRC)/corpus/config/*)
+	$(call msg,SEEDS,$(@D))
+	$(call fuzz_copy_seeds,config)
+	$(Q)touch $@
+
+$(FUZZ_OUT)/seeds/cgroup/.stamp: $(wildcard $(FUZZ_SRC)/corpus/cgroup/*)
+	$(call msg,SEEDS,$(@D))
+	$(call fuzz_copy_seeds,cgroup)
+	$(Q)cp /proc/self/cgroup $(@D)/self.cgroup
+	$(Q)touch $@
+
+$(FUZZ_OUT)/seeds/escape/.stamp: $(wildcard $(FUZZ_SRC)/corpus/escape/*) \
+		$(wildcard tests/fixtures/escape/*)
+	$(call msg,SEEDS,$(@D))
+	$(call fuzz_copy_seeds,escape)
+	$(Q)cp tests/fixtures/escape/*.txt $(@D)/
 	$(Q)touch $@
 
 # Real prologues after a "keep" byte: C functions (0x1f: arguments and rsp) and Go's runtime
