@@ -46,6 +46,16 @@ struct sym_obj {
 	size_t load_cnt;
 	int has_lines;	  /* -1 until asked */
 	struct gobin *go; /* a Go executable: symbolized from .gopclntab, as Go itself does */
+	/* Address ranges of every compile unit, sorted, built on the first address libdwfl finds
+	 * no CU for: without .debug_aranges (clang does not emit them) libdw 0.188 finds none. */
+	struct cu_range *cu_ranges;
+	size_t cu_cnt;
+	int cu_indexed;
+};
+
+struct cu_range {
+	Dwarf_Addr lo, hi; /* DWARF addresses, [lo, hi) */
+	Dwarf_Off die;	   /* the CU DIE's offset in .debug_info */
 };
 
 /* What a path resolved to: a shared object, or the error that loading it gave. */
@@ -189,6 +199,7 @@ static void sym_obj__free(struct sym_obj *o)
 		dwfl_end(o->dwfl);
 	gobin__close(o->go);
 	free(o->loads);
+	free(o->cu_ranges);
 	free(o->key);
 	free(o);
 }
@@ -593,10 +604,72 @@ static void call_site(Dwarf_Die *inl, const char **file, int *line)
 		*file = dwarf_filesrc(files, idx, NULL, NULL);
 }
 
+static int cu_range_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void index_cus(struct sym_obj *o)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias, base, lo, hi;
+	size_t cap = 0;
+
+	o->cu_indexed = 1;
+	while ((cu = dwfl_module_nextcu(o->mod, cu, &bias))) {
+		ptrdiff_t off = 0;
+
+		while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0) {
+			if (lo >= hi)
+				continue;
+			if (o->cu_cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct cu_range *n = realloc(o->cu_ranges, ncap * sizeof(*n));
+
+				if (!n)
+					return; /* what was indexed still serves */
+				o->cu_ranges = n;
+				cap = ncap;
+			}
+			o->cu_ranges[o->cu_cnt++] =
+			    (struct cu_range){.lo = lo, .hi = hi, .die = dwarf_dieoffset(cu)};
+		}
+	}
+	qsort(o->cu_ranges, o->cu_cnt, sizeof(*o->cu_ranges), cu_range_cmp);
+}
+
+/* The CU DIE whose ranges hold pc (a libdwfl address), found through the CU index. */
+static Dwarf_Die *cu_for_pc(struct sym_obj *o, Dwarf_Addr pc, Dwarf_Die *buf, Dwarf_Addr *bias)
+{
+	Dwarf *dw = dwfl_module_getdwarf(o->mod, bias);
+	size_t lo = 0, hi;
+
+	if (!dw)
+		return NULL;
+	if (!o->cu_indexed)
+		index_cus(o);
+	pc -= *bias;
+	/* The last range starting at or below pc; ranges of different CUs do not overlap. */
+	hi = o->cu_cnt;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->cu_ranges[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || pc >= o->cu_ranges[lo - 1].hi)
+		return NULL;
+	return dwarf_offdie(dw, o->cu_ranges[lo - 1].die, buf);
+}
+
 static int resolve_pc(struct symbolizer *s, struct sym_obj *o, Dwarf_Addr pc,
 		      struct sym_frame *frames, int max_frames)
 {
-	Dwarf_Die *scopes = NULL, *chain = NULL, *cudie;
+	Dwarf_Die *scopes = NULL, *chain = NULL, *cudie, cu_buf;
 	const char *sym_name, *file = NULL, *comp_dir = NULL;
 	Dwarf_Attribute attr;
 	int nscopes, nchain = 0, line = 0, n = 0, i, err = 0;
@@ -612,6 +685,18 @@ static int resolve_pc(struct symbolizer *s, struct sym_obj *o, Dwarf_Addr pc,
 		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 
 	cudie = dwfl_module_addrdie(o->mod, pc, &dw_bias);
+	if (!cudie && !dl) {
+		/* No .debug_aranges: find the CU by its own ranges, and the line in it. */
+		cudie = cu_for_pc(o, pc, &cu_buf, &dw_bias);
+		if (cudie) {
+			Dwarf_Line *ln = dwarf_getsrc_die(cudie, pc - dw_bias);
+
+			if (ln) {
+				file = dwarf_linesrc(ln, NULL, NULL);
+				dwarf_lineno(ln, &line);
+			}
+		}
+	}
 	if (dl)
 		comp_dir = dwfl_line_comp_dir(dl);
 	else if (cudie)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests,
-# and the peers its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk).
+# the fuzzers' runtime (libclang-rt-14-dev: libFuzzer and the sanitizers for clang), and the peers
+# its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk).
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,8 @@ packages=(
 	libmicrohttpd-dev libjson-c-dev pkg-config
 	golang-go python3 python3-yaml util-linux g++ binutils
 	strace systemd prometheus libcurl4-openssl-dev tmux groff-base
+	libclang-rt-14-dev
+	bpftrace heaptrack valgrind wrk
 )
 missing=()
 for p in "${packages[@]}"; do

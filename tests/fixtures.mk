@@ -24,6 +24,7 @@ FIXTURE_MARKED := $(FIXTURE_SRC)/inline_o2.c $(FIXTURE_SRC)/prog_o0.c $(FIXTURE_
 FIXTURES := $(FIXTURE_MAPS) \
 	$(FIXTURE_DIR)/inline_o2 \
 	$(FIXTURE_DIR)/prog_o0 \
+	$(FIXTURE_DIR)/prog_o0.clang \
 	$(FIXTURE_DIR)/prog_o0.stripdebug \
 	$(FIXTURE_DIR)/prog_o0.stripall \
 	$(FIXTURE_DIR)/prog_o0.sepdebug \
@@ -61,6 +62,12 @@ $(FIXTURE_DIR)/prog_o0: $(FIXTURE_SRC)/prog_o0.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O0 -g -no-pie $(FIXTURE_WARN) $(FIXTURE_LDFLAGS) $< -o $@
+
+# clang emits no .debug_aranges (DWARF 5): libdw 0.188 finds no CU for an address by itself.
+$(FIXTURE_DIR)/prog_o0.clang: $(FIXTURE_SRC)/prog_o0.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang -O0 -g -no-pie $(FIXTURE_WARN) $(FIXTURE_LDFLAGS) $< -o $@
 
 # .symtab but no DWARF: names without lines.
 $(FIXTURE_DIR)/prog_o0.stripdebug: $(FIXTURE_DIR)/prog_o0

@@ -130,6 +130,40 @@ cleanup:
 	symbolizer__free(s);
 }
 
+/* A clang binary has no .debug_aranges: lines come from the CUs' own ranges. */
+TEST(symbolize_clang_without_aranges)
+{
+	int alpha_line = expect_line("LINE_O0_ALPHA_ENTRY");
+	int gamma_line = expect_line("LINE_O0_GAMMA_ENTRY");
+	struct sym_frame fr[MAX_FRAMES];
+	char path[PATH_MAX], cmd[PATH_MAX + 64];
+	struct symbolizer *s;
+	__u64 vaddr;
+	int n;
+
+	fixture_path(path, sizeof(path), "prog_o0.clang");
+	snprintf(cmd, sizeof(cmd), "readelf -S '%s' | grep -q debug_aranges", path);
+	ASSERT_TRUE(system(cmd) != 0, "the fixture has no .debug_aranges");
+	s = new_symbolizer(1, NULL);
+	if (!ASSERT_OK_PTR(s, "new"))
+		return;
+	if (ASSERT_OK(symbolizer__func_offset(s, path, "alpha", &vaddr, NULL, NULL), "alpha")) {
+		n = symbolizer__resolve(s, path, NULL, vaddr, fr, MAX_FRAMES);
+		if (ASSERT_EQ(n, 1, "alpha frames")) {
+			ASSERT_STREQ(fr[0].function, "alpha", "alpha name");
+			ASSERT_TRUE(ends_with(fr[0].file, "/prog_o0.c"), "alpha file");
+			ASSERT_EQ(fr[0].line, alpha_line, "alpha line");
+		}
+	}
+	if (ASSERT_OK(symbolizer__func_offset(s, path, "gamma_local", &vaddr, NULL, NULL),
+		      "gamma_local")) {
+		n = symbolizer__resolve(s, path, NULL, vaddr, fr, MAX_FRAMES);
+		if (ASSERT_EQ(n, 1, "gamma frames"))
+			ASSERT_EQ(fr[0].line, gamma_line, "gamma line");
+	}
+	symbolizer__free(s);
+}
+
 TEST(symbolize_mapping_translation)
 {
 	struct proc_mapping m = {.perms = PMAP_PERM_READ | PMAP_PERM_EXEC};
