@@ -826,7 +826,7 @@ int cmd_record(int argc, char **argv)
 	ao.stats_entries = o.max_stats;
 	if (o.unwind != UNWIND_MODE_FP) {
 		ao.stack_copy_bytes = o.stack_copy_bytes;
-		s.uw = unwinder__new();
+		s.uw = unwinder__new(s.sym);
 		if (!s.uw) {
 			err = -errno;
 			goto cleanup;

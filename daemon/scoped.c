@@ -919,6 +919,25 @@ static int op_metrics(void *ctx, char **text)
 	    (unsigned long long)__atomic_load_n(&d->pushes, __ATOMIC_RELAXED),
 	    (unsigned long long)__atomic_load_n(&d->push_failures, __ATOMIC_RELAXED),
 	    self_rss_bytes());
+	if (d->uw) {
+		struct unwind_stats us;
+
+		unwinder__stats(d->uw, &us);
+		fprintf(
+		    f,
+		    "# HELP allocscope_unwind_events_total Sampled allocations unwound from CFI.\n"
+		    "# TYPE allocscope_unwind_events_total counter\n"
+		    "allocscope_unwind_events_total %llu\n"
+		    "# HELP allocscope_unwind_truncated_total CFI stacks that stop before the "
+		    "thread's first frame (kept, marked [truncated]).\n"
+		    "# TYPE allocscope_unwind_truncated_total counter\n"
+		    "allocscope_unwind_truncated_total %llu\n"
+		    "# HELP allocscope_unwind_seconds_total Time spent unwinding CFI samples.\n"
+		    "# TYPE allocscope_unwind_seconds_total counter\n"
+		    "allocscope_unwind_seconds_total %.6f\n",
+		    (unsigned long long)us.events, (unsigned long long)us.truncated,
+		    us.unwind_ns / 1e9);
+	}
 	pthread_mutex_unlock(&d->lock);
 	if (fclose(f))
 		return -errno;
@@ -1138,7 +1157,7 @@ int scoped__run(struct scoped_opts *o)
 	}
 	if (o->unwind != UNWIND_MODE_FP) {
 		ao.stack_copy_bytes = o->stack_copy_bytes ?: UNWIND_STACK_COPY_DEFAULT;
-		d.uw = unwinder__new();
+		d.uw = unwinder__new(d.sym);
 		if (!d.uw)
 			goto cleanup;
 	}

@@ -790,6 +790,25 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
 }
 
+Elf *symbolizer__elf(struct symbolizer *s, const char *file_path)
+{
+	struct sym_obj *o;
+	Dwarf_Addr bias;
+	Elf *elf;
+
+	if (obj_for(s, file_path, 0, &o) || !o->mod)
+		return NULL;
+	elf = dwfl_module_getelf(o->mod, &bias);
+	if (!elf)
+		return NULL;
+	/* Whole in memory (mapped, else read) and detached from libdwfl's descriptor, which goes
+	 * with the symbolizer's module while other holders may still use the Elf. */
+	if (elf_cntl(elf, ELF_C_FDREAD))
+		return NULL;
+	/* A second handle on the same Elf: libelf counts references to it. */
+	return elf_begin(-1, ELF_C_READ_MMAP, elf);
+}
+
 int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf, size_t len)
 {
 	const unsigned char *bits;

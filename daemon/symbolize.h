@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include <libelf.h>
+
 #include "procmaps.h"
 
 /* One source-level frame. Strings are owned by the symbolizer and live until
@@ -46,6 +48,10 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 
 /* The GNU build ID of an ELF file as lowercase hex in buf, or "" when it has none. 0 or -errno. */
 int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf, size_t len);
+/* A new reference to the file's parsed ELF (libelf counts them; release with elf_end()), shared
+ * with the symbolizer and every other holder: the CFI unwinder's modules of all processes that
+ * map the same file. NULL when the file cannot be loaded. */
+Elf *symbolizer__elf(struct symbolizer *s, const char *file_path);
 
 /* Address of a function symbol in the file's own virtual address space (st_value), and its file
  * offset, for attaching probes. Looks in .symtab then .dynsym. 0, -ENOENT or -errno. */

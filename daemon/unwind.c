@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "symbolize.h"
 #include "unwind.h"
 
 #define MAX_PROCS 256
@@ -60,11 +61,14 @@ struct unwinder {
 	int outside_copy;
 	int past_stack_end; /* the last read was above the end of the thread's stack */
 	struct unwind_stats stats;
+	struct symbolizer *sym; /* may be NULL: modules then open their files themselves */
 };
 
 /* find_elf runs inside dwfl calls on behalf of the process being unwound: where its files are
- * opened from (below /proc/PID/root while it lives). One unwinder is used by one thread. */
+ * opened from (below /proc/PID/root while it lives), and the symbolizer whose parsed files the
+ * modules of every process share. One unwinder is used by one thread. */
 static struct target *cur_target;
+static struct symbolizer *cur_sym;
 
 int unwind_mode__parse(const char *s, enum unwind_mode *out)
 {
@@ -87,6 +91,12 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 
 	if (cur_target && name[0] == '/') {
 		target__file_path(cur_target, name, path, sizeof(path));
+		/* The symbolizer's Elf of this file (dev, inode, size, mtime): read and mapped once
+		 * for all the processes that map it, and for symbolizing their frames. */
+		if (cur_sym && (*elfp = symbolizer__elf(cur_sym, path))) {
+			*file_name = strdup(path);
+			return -1;
+		}
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
 			*file_name = strdup(path);
@@ -155,9 +165,13 @@ static const Dwfl_Thread_Callbacks thread_cbs = {
     .set_initial_registers = set_initial_registers,
 };
 
-struct unwinder *unwinder__new(void)
+struct unwinder *unwinder__new(struct symbolizer *sym)
 {
-	return calloc(1, sizeof(struct unwinder));
+	struct unwinder *u = calloc(1, sizeof(struct unwinder));
+
+	if (u)
+		u->sym = sym;
+	return u;
 }
 
 static void proc_release(struct proc_unwind *p)
@@ -456,6 +470,7 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	u->ev = ev;
 	u->target = t;
 	cur_target = t;
+	cur_sym = u->sym;
 	u->nr = 0;
 	p = proc_get(u, ev->tgid);
 	if (p) {
@@ -476,6 +491,7 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 		}
 	}
 	cur_target = NULL;
+	cur_sym = NULL;
 	if (!u->nr) {
 		/* Not even the leaf: keep the allocator's own address as the one frame. */
 		u->stats.empty++;

@@ -34,7 +34,10 @@ struct unwind_stats {
 
 struct unwinder;
 
-struct unwinder *unwinder__new(void);
+struct symbolizer;
+
+/* sym (may be NULL): whose parsed ELF files the modules of all processes share. */
+struct unwinder *unwinder__new(struct symbolizer *sym);
 void unwinder__free(struct unwinder *u);
 
 /*

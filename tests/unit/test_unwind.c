@@ -56,7 +56,7 @@ TEST(unwind_own_stack_and_match_frees)
 {
 	struct unwind_event *e = calloc(1, sizeof(*e) + COPY_BYTES);
 	struct unwind_free_event fe = {.type = UNWIND_EV_FREE, .tgid = getpid(), .size = 100};
-	struct unwinder *u = unwinder__new();
+	struct unwinder *u = unwinder__new(NULL);
 	struct stack *st;
 	__u64 ret = 0;
 	int found = 0;
