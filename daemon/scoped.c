@@ -240,6 +240,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		/* Undo what did attach before the failure, and what it recorded meanwhile. */
 		alloc_probes__detach_pid(d->ap, pid, target__running(pid));
 		collect__forget_pid(d->ap, pid);
+		log_debug("pid %d (%s): not watched: %s", pid, why, strerror(-err));
 		/* Short-lived processes often exit while being attached: not a failure. */
 		if (err != -ESRCH && kill(pid, 0) == 0) {
 			d->attach_failures++;
