@@ -128,6 +128,14 @@ struct {
 	__type(value, __u32);
 } targets SEC(".maps");
 
+/* Go struct offsets of TARGET_F_GO_CGO processes (struct go_layout), set by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct go_layout);
+} go_layouts SEC(".maps");
+
 static __always_inline void count(enum alloc_counter c)
 {
 	if (c < ALLOC_CNT_MAX)
@@ -186,14 +194,64 @@ static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, voi
 	return 0;
 }
 
-static __always_inline int wants_cfi(__u32 tgid, __u32 kind)
+/* The target's flags when its sample of this kind is unwound from CFI, else 0. */
+static __always_inline __u32 wants_cfi(__u32 tgid, __u32 kind)
 {
 	__u32 *flags;
 
 	if (!stack_copy_bytes || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC)
 		return 0;
 	flags = bpf_map_lookup_elem(&targets, &tgid);
-	return flags && (*flags & TARGET_F_CFI);
+	return flags && (*flags & TARGET_F_CFI) ? *flags : 0;
+}
+
+static __always_inline int read_u64(__u64 *out, __u64 addr)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
+
+/*
+ * A thread in C called from Go runs on its M's system stack (g0), whose copy the CFI walk reads;
+ * the goroutine that called is elsewhere. Go's TLS g is then g0; m.curg is the goroutine, whose
+ * gobuf holds the sp and bp that asmcgocall left it with: [sp] is the return address into
+ * runtime.cgocall, and bp heads the goroutine's frame-pointer chain. Every pointer is checked
+ * (g0 is m's, curg's m is m, sp and bp inside curg's stack) so that a wrong layout yields no
+ * frames rather than wrong ones. Reads only; never writes the target.
+ */
+static __always_inline void go_cgo_frames(struct unwind_event *e, __u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 fsbase, g, m, g0, curg, cm, lo, hi, sp, bp, fr[2];
+	struct go_layout *l = bpf_map_lookup_elem(&go_layouts, &tgid);
+
+	if (!l)
+		return;
+	fsbase = BPF_CORE_READ(task, thread.fsbase);
+	if (!fsbase || read_u64(&g, fsbase - 8) || !g || read_u64(&m, g + GO_G_M) || !m ||
+	    read_u64(&g0, m) || g0 != g)
+		return;
+	if (read_u64(&curg, m + l->m_curg) || !curg || curg == g0 || read_u64(&cm, curg + GO_G_M) ||
+	    cm != m || read_u64(&lo, curg + GO_G_STACK_LO) || read_u64(&hi, curg + GO_G_STACK_HI) ||
+	    read_u64(&sp, curg + l->g_sched_sp) || read_u64(&bp, curg + l->g_sched_bp))
+		return;
+	if (sp < lo || sp >= hi || bp < sp || bp >= hi || read_u64(&e->go_ips[0], sp))
+		return;
+	e->go_nr = 1;
+	for (int i = 1; i < UNWIND_GO_MAX_FRAMES; i++) {
+		if (bp < lo || bp + sizeof(fr) > hi ||
+		    bpf_probe_read_user(fr, sizeof(fr), (void *)bp) || !fr[1])
+			return;
+		e->go_ips[i] = fr[1];
+		e->go_nr = i + 1;
+		/* The goroutine's first frame saved a zero frame pointer. */
+		if (!fr[0]) {
+			e->flags |= UNWIND_F_GO_WHOLE;
+			return;
+		}
+		if (fr[0] <= bp)
+			return;
+		bp = fr[0];
+	}
 }
 
 static __always_inline __u64 next_token(void)
@@ -210,8 +268,8 @@ static __always_inline __u64 next_token(void)
  * Reserve and fill the unwind event of a CFI sample: registers in DWARF order and the stack from
  * sp up to the end of its mapping or stack_copy_bytes. NULL when the ring is full (counted).
  */
-static __always_inline struct unwind_event *unwind_event_fill(struct pt_regs *regs, __u32 tgid,
-							      __u64 size, __u32 kind)
+static __always_inline struct unwind_event *
+unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u32 target_flags)
 {
 	__u64 t0 = bpf_ktime_get_ns(), sp, end = 0, len = stack_copy_bytes, token;
 	struct task_struct *task;
@@ -232,6 +290,10 @@ static __always_inline struct unwind_event *unwind_event_fill(struct pt_regs *re
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->kind = kind;
 	e->flags = 0;
+	e->go_nr = 0;
+	e->go_pad = 0;
+	if (target_flags & TARGET_F_GO_CGO)
+		go_cgo_frames(e, tgid);
 	e->regs[0] = BPF_CORE_READ(regs, ax);
 	e->regs[1] = BPF_CORE_READ(regs, dx);
 	e->regs[2] = BPF_CORE_READ(regs, cx);
@@ -368,10 +430,11 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	struct alloc_key key = {};
 	struct live_key lk = {};
 	struct live_val lv = {};
+	__u32 cfi = wants_cfi(tgid, kind);
 	long id;
 
-	if (wants_cfi(tgid, kind)) {
-		struct unwind_event *e = unwind_event_fill(regs, tgid, size, kind);
+	if (cfi) {
+		struct unwind_event *e = unwind_event_fill(regs, tgid, size, kind, cfi);
 
 		if (e) {
 			record_alloc_cfi(regs, tgid, addr, size, kind, e);

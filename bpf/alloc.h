@@ -123,6 +123,23 @@ enum alloc_counter {
 /* Values of the targets map: what the syscall tracepoints record for a process. */
 #define TARGET_F_MMAP 0x1 /* anonymous mmap/munmap (not for Go: its heap is mmap'ed) */
 #define TARGET_F_CFI  0x2 /* sampled native allocations are unwound from CFI in user space */
+/* A Go program (cgo) in CFI mode: a native allocation made in C called from Go also carries the
+ * calling goroutine's frames, walked by frame pointers from its saved state (go_layouts). */
+#define TARGET_F_GO_CGO 0x4
+
+/* Where the Go runtime keeps what the goroutine walk reads, per process (its Go version):
+ * offsets of m.curg, and of g.sched.sp and g.sched.bp. g.stack (0) and g.m (0x30) have not
+ * moved since Go 1.5. */
+struct go_layout {
+	__u16 m_curg;
+	__u16 g_sched_sp;
+	__u16 g_sched_bp;
+	__u16 pad;
+};
+#define GO_G_STACK_LO	     0x0
+#define GO_G_STACK_HI	     0x8
+#define GO_G_M		     0x30
+#define UNWIND_GO_MAX_FRAMES 64
 
 /* Aggregation key: one per (process, stack, allocator). */
 struct alloc_key {
@@ -174,6 +191,7 @@ struct live_val {
 
 #define UNWIND_F_UNTRACKED 0x1 /* not in the live map: its free will not be seen */
 #define UNWIND_F_STACK_END 0x2 /* the copy reaches the end of the stack's mapping */
+#define UNWIND_F_GO_WHOLE  0x4 /* go_ips end at the goroutine's first frame */
 
 enum unwind_event_type {
 	UNWIND_EV_ALLOC = 1,
@@ -197,6 +215,11 @@ struct unwind_event {
 	__u32 flags;	 /* UNWIND_F_* */
 	__u32 stack_len; /* bytes of stack[] copied from regs[7] (rsp) up */
 	__u64 bpf_ns;	 /* time the BPF side spent on the copy */
+	/* TARGET_F_GO_CGO, a thread running C on the Go system stack: the goroutine that called
+	 * into C, as return addresses from the one into runtime.cgocall outwards; 0 otherwise. */
+	__u32 go_nr;
+	__u32 go_pad;
+	__u64 go_ips[UNWIND_GO_MAX_FRAMES];
 	__u64 regs[UNWIND_NR_REGS];
 	__u8 stack[]; /* up to the configured copy size */
 };

@@ -636,6 +636,16 @@ int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 	return 0;
 }
 
+int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l)
+{
+	__u32 key = pid;
+
+	if (bpf_map__update_elem(ap->skel->maps.go_layouts, &key, sizeof(key), l, sizeof(*l),
+				 BPF_ANY))
+		return -errno;
+	return alloc_probes__set_target_flags(ap, pid, TARGET_F_GO_CGO);
+}
+
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
 {
 	__u32 key = pid, val = 0;
@@ -745,6 +755,7 @@ void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
 
 	bpf_map__delete_elem(ap->skel->maps.totals, &key, sizeof(key), 0);
 	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+	bpf_map__delete_elem(ap->skel->maps.go_layouts, &key, sizeof(key), 0);
 }
 
 __u32 alloc_probes__stack_id_space(const struct alloc_probes *ap)

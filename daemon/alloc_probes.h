@@ -70,6 +70,9 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
 /* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
+/* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,
+ * read with these Go struct offsets (sets TARGET_F_GO_CGO). */
+int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l);
 /* Where unwind events (struct unwind_event, struct unwind_free_event) go when the rings are
  * polled (alloc_probes__poll_events); only with stack_copy_bytes set. */
 void alloc_probes__set_unwind_cb(struct alloc_probes *ap,

@@ -348,3 +348,18 @@ int goruntime__write_rate(int pid, __u64 addr, __s64 rate)
 {
 	return rw_mem(pid, addr, &rate, 1);
 }
+
+void goruntime__layout(const struct go_runtime *gr, struct go_layout *out)
+{
+	/* gobuf is sp, pc, g, ctxt, ret, lr, bp up to Go 1.23 (m.curg at 192, as in the
+	 * OpenTelemetry profiler's table of offsets from DWARF); later versions dropped ret,
+	 * which moves bp and, through m.morebuf, curg back by 8. Checked on Go 1.19 only: the BPF
+	 * walk checks curg's m and the stack bounds, so a wrong guess gives no Go frames. */
+	int ret = gr->minor <= 23;
+
+	*out = (struct go_layout){
+	    .m_curg = ret ? 192 : 184,
+	    .g_sched_sp = 0x38,
+	    .g_sched_bp = ret ? 0x38 + 48 : 0x38 + 40,
+	};
+}

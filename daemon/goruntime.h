@@ -44,6 +44,10 @@ __u64 goruntime__var_addr(const struct go_runtime *gr, const struct proc_maps *m
 int goruntime__read_rate(int pid, __u64 addr, __s64 *rate);
 int goruntime__write_rate(int pid, __u64 addr, __s64 rate);
 
+struct go_layout;
+/* The offsets of m.curg and g.sched's sp and bp for this Go version (bpf/alloc.h). */
+void goruntime__layout(const struct go_runtime *gr, struct go_layout *out);
+
 /* The cause label of an allocation entering the allocator through runtime function name (a
  * "runtime." frame just above user code), or NULL when the name says nothing. */
 const char *goruntime__cause(const char *func);

@@ -70,6 +70,15 @@ struct unwinder {
 static struct target *cur_target;
 static struct symbolizer *cur_sym;
 
+int unwind_mode__cfi(enum unwind_mode m, int is_go, int native)
+{
+	if (m == UNWIND_MODE_FP)
+		return 0;
+	/* auto: a Go program's own frames have frame pointers; C called through cgo (the malloc
+	 * family's samples) is unwound from CFI and joined to the goroutine's frames. */
+	return m == UNWIND_MODE_CFI || !is_go || native;
+}
+
 int unwind_mode__parse(const char *s, enum unwind_mode *out)
 {
 	if (!strcmp(s, "fp"))
@@ -321,6 +330,52 @@ static int walk(struct unwinder *u, struct proc_unwind *p)
 	return (rc == 0 && !u->outside_copy) || (u->nr && u->past_stack_end);
 }
 
+/* Whether the code at pc (a process address) has no .eh_frame entry: Go's own functions have
+ * none (only .debug_frame, gone when stripped), C's do. */
+static int no_eh_frame(Dwfl_Module *mod, __u64 pc)
+{
+	Dwarf_Addr bias;
+	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+	Dwarf_Frame *fr = NULL;
+
+	if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0)
+		return 1;
+	free(fr);
+	return 0;
+}
+
+/*
+ * A sample in C called from Go (TARGET_F_GO_CGO): the CFI walk goes up the system stack
+ * through the C frames and into asmcgocall, where it loses its way (the goroutine's stack is
+ * elsewhere). Keep its frames below the first one in Go code (in the module that holds
+ * runtime.cgocall, without .eh_frame) and go on with the goroutine's frames from the BPF side.
+ * 1 when joined; *whole then says whether the goroutine's walk reached its first frame.
+ */
+static int join_goroutine(struct unwinder *u, struct proc_unwind *p, int *whole)
+{
+	const struct unwind_event *ev = u->ev;
+	Dwfl_Module *go = dwfl_addrmodule(p->dwfl, ev->go_ips[0] - 1), *mod;
+	__u32 cut, n = min_t(__u32, ev->go_nr, UNWIND_GO_MAX_FRAMES);
+
+	if (!go)
+		return 0;
+	for (cut = 1; cut < u->nr; cut++) {
+		__u64 pc = u->ips[cut] - 1; /* a return address: the call is just before it */
+
+		mod = dwfl_addrmodule(p->dwfl, pc);
+		if (mod == go && no_eh_frame(mod, pc))
+			break;
+	}
+	if (cut >= u->nr)
+		return 0; /* the walk stopped before reaching Go */
+	u->nr = cut;
+	for (__u32 i = 0; i < n && u->nr < ALLOC_MAX_STACK_DEPTH - 1; i++)
+		u->ips[u->nr++] = ev->go_ips[i];
+	*whole = (ev->flags & UNWIND_F_GO_WHOLE) && u->nr < ALLOC_MAX_STACK_DEPTH - 1;
+	u->stats.go_joined++;
+	return 1;
+}
+
 static __u64 hash_entry(__u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
 {
 	__u64 h = 1469598103934665603ULL ^ ((__u64)tgid << 32 | kind);
@@ -488,6 +543,8 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 			    target__refresh_maps(t) == 0 && t->snap_cnt != p->reported_snaps &&
 			    !report_modules(u, p, t))
 				complete = walk(u, p);
+			if (ev->go_nr && u->nr)
+				join_goroutine(u, p, &complete);
 		}
 	}
 	cur_target = NULL;

@@ -15,8 +15,13 @@
 enum unwind_mode {
 	UNWIND_MODE_FP,	  /* the kernel's frame-pointer walk for everything (default) */
 	UNWIND_MODE_CFI,  /* CFI for the malloc family and mmap of every process */
-	UNWIND_MODE_AUTO, /* CFI for processes without a Go runtime, frame pointers for Go */
+	UNWIND_MODE_AUTO, /* CFI for native code (with cgo, joined to the goroutine's frame-pointer
+			     walk), frame pointers for Go's own allocations */
 };
+
+/* Whether a process's native samples are unwound from CFI: is_go, a Go program; native, its
+ * malloc family is probed (cgo). */
+int unwind_mode__cfi(enum unwind_mode m, int is_go, int native);
 
 /* Parse "fp", "cfi" or "auto"; -EINVAL otherwise. */
 int unwind_mode__parse(const char *s, enum unwind_mode *out);
@@ -26,6 +31,7 @@ struct unwind_stats {
 	__u64 frees;	     /* free events matched to a sample */
 	__u64 frees_unknown; /* free events of no known sample */
 	__u64 truncated;     /* stacks that stop before the thread's first frame */
+	__u64 go_joined;     /* C stacks joined to the goroutine that called them (cgo) */
 	__u64 empty;	     /* events without a single frame (stack copy unreadable) */
 	__u64 unwind_ns;     /* user-space time spent unwinding, total */
 	__u64 bpf_ns;	     /* BPF time spent on register and stack copies, total */

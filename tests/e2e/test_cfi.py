@@ -188,3 +188,40 @@ def cfi_daemon_stacks_reach_main():
         if d:
             ok &= check_eq(d.stop(), 0, "daemon exit")
     return ok
+
+
+CGO_NOFP = os.path.join(BUILD, "tests", "targets", "go", "gocgonofp")
+CGO_STACK = ["malloc", "c_leaf", "c_middle", "c_outer", "runtime.cgocall", "main._Cfunc_c_outer",
+             "main.cLevels", "main.main", "runtime.main", "runtime.goexit"]
+
+
+@test
+def cfi_cgo_stacks_join_go_and_c():
+    """Go calling C built -O2 -fomit-frame-pointer (c_outer keeps a loop counter in rbp): with
+    --unwind cfi and auto, the C frames come from CFI and the goroutine's from its frame
+    pointers, one whole stack from malloc to runtime.goexit. With fp, it stops in C."""
+    ok = True
+    for mode in ("cfi", "auto", "fp"):
+        out = tmpfile("cgo-%s.pb.gz" % mode)
+        r = run_record(["--rate", "1", "--unwind", mode, "-o", out, "--", CGO_NOFP])
+        if not check_eq(r.returncode, 0, "%s: exit status (%s)" % (mode, r.stderr[-300:])):
+            ok = False
+            continue
+        p = pprof_raw.read(out)
+        leaf = [s for s in p.samples if s["stack"][:2] == ["malloc", "c_leaf"]]
+        total = sum(p.value(s, "alloc_objects") for s in leaf)
+        # Every c_leaf call is one malloc: 10000 in all, wherever its stack ends.
+        ok &= check_eq(total, 10000, "%s: malloc calls from c_leaf" % mode)
+        whole = sum(p.value(s, "alloc_objects") for s in leaf if s["stack"] == CGO_STACK)
+        if mode == "fp":
+            ok &= check_eq(whole, 0, "fp: no whole stack through C without frame pointers")
+            continue
+        # Samples the unwind ring had no room for keep their frame-pointer stack (counted).
+        kept_fp = 0
+        for c in pprof_raw.comments(out):
+            if "kept with the frame-pointer stack" in c:
+                kept_fp = int(c.split()[1])
+        ok &= check(whole >= 10000 - kept_fp - 10 and whole >= 1000,
+                    "%s: %d of 10000 stacks whole (%d kept fp): %r" % (
+                        mode, whole, kept_fp, [s["stack"] for s in leaf][:3]))
+    return ok
