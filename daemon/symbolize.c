@@ -629,7 +629,7 @@ static void index_cus(struct sym_obj *o)
 				struct cu_range *n = realloc(o->cu_ranges, ncap * sizeof(*n));
 
 				if (!n)
-					return; /* what was indexed still serves */
+					goto sort; /* what was indexed still serves */
 				o->cu_ranges = n;
 				cap = ncap;
 			}
@@ -637,7 +637,9 @@ static void index_cus(struct sym_obj *o)
 			    (struct cu_range){.lo = lo, .hi = hi, .die = dwarf_dieoffset(cu)};
 		}
 	}
-	qsort(o->cu_ranges, o->cu_cnt, sizeof(*o->cu_ranges), cu_range_cmp);
+sort:
+	if (o->cu_cnt) /* qsort wants an array, even of none */
+		qsort(o->cu_ranges, o->cu_cnt, sizeof(*o->cu_ranges), cu_range_cmp);
 }
 
 /* The CU DIE whose ranges hold pc (a libdwfl address), found through the CU index. */

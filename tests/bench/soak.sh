@@ -39,7 +39,9 @@ at_exit "kill $lpid 2>/dev/null"
 		st=$?
 		if [ $st != 0 ]; then echo "exit $st"
 		elif ! cmp -s "$WORK/gostress.out" "$WORK/gostress.want"; then echo "output differs"
-		else echo ok; fi
+		else echo ok; continue; fi
+		# Kept for the report: what the run printed (a Go crash prints its reason).
+		cp "$WORK/gostress.out" "$WORK/gostress.bad.$SECONDS"
 	done >"$WORK/gostress.runs"
 ) &
 gpid=$!
@@ -89,4 +91,7 @@ echo "warnings and errors of the daemon (last 5):"
 grep 'warning\|error' "$WORK/daemon.log" | tail -5
 echo "soakling exit statuses other than 7: $(grep -vx 7 "$WORK/exits" | sort | uniq -c | tr '\n' ' ')"
 echo "gostress runs that went wrong: $(grep -vx ok "$WORK/gostress.runs" | sort | uniq -c | tr '\n' ' ')"
+for f in "$WORK"/gostress.bad.*; do
+	[ -f "$f" ] && { echo "== $f (first lines)"; head -20 "$f"; }
+done
 [ "$BENCH_ERRORS" = 0 ]

@@ -49,6 +49,27 @@ class Daemon:
         f.close()
         return pprof_raw.read(f.name)
 
+    def wait_watching(self, pid, timeout=60):
+        """Until the index lists pid as a target (attach takes longer under load or ASan)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            status, body = self.get("/debug/pprof/")
+            if status == 200 and ("pid=%d\"" % pid).encode() in body:
+                return True
+            time.sleep(0.1)
+        return fail("pid %d not watched within %ds" % (pid, timeout))
+
+    def wait_site(self, pid, site, timeout=60):
+        """The heap profile's sites once site is among them (the next drain brings it)."""
+        deadline = time.time() + timeout
+        sites = {}
+        while time.time() < deadline:
+            sites = expected.by_site(self.profile("/debug/pprof/heap?pid=%d" % pid))
+            if site in sites:
+                break
+            time.sleep(0.2)
+        return sites
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -194,10 +215,11 @@ def daemon_picks_up_new_processes():
         t = None
         try:
             t = Target()
-            time.sleep(0.5)  # the exec event is handled by the daemon's loop
+            if not d.wait_watching(t.pid):
+                ok = False
+                continue
             t.go()
-            time.sleep(1.2)
-            sites = expected.by_site(d.profile("/debug/pprof/heap?pid=%d" % t.pid))
+            sites = d.wait_site(t.pid, ("alloc_small", "malloc"))
             ok &= check_eq(sites.get(("alloc_small", "malloc")),
                            expected.PATTERN[("alloc_small", "malloc")], "%r: exact" % sel)
         finally:
@@ -292,12 +314,9 @@ def daemon_sighup_reloads_targets():
         with open(cfg, "w") as f:
             json.dump({"pid": [t.pid]}, f)
         d.proc.send_signal(signal.SIGHUP)
-        time.sleep(1)
+        ok &= d.wait_watching(t.pid)  # the index lists the new target
         t.go()
-        time.sleep(1.2)
-        status, body = d.get("/debug/pprof/")
-        ok &= check(str(t.pid).encode() in body, "the index lists the new target")
-        sites = expected.by_site(d.profile("/debug/pprof/heap?pid=%d" % t.pid))
+        sites = d.wait_site(t.pid, ("alloc_large", "malloc"))
         ok &= check(("alloc_large", "malloc") in sites, "profiled after SIGHUP: %r" % sites)
     finally:
         t.end()

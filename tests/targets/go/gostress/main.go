@@ -12,7 +12,8 @@ import (
 	"sync"
 )
 
-var sink [][]byte
+// Keeps allocations alive; one slot per worker (n in main).
+var sinks [32][][]byte
 
 // Deep enough to grow a goroutine's stack from 8 KiB several times over.
 //
@@ -51,7 +52,9 @@ func worker(id int, rounds int, lock bool, wg *sync.WaitGroup, out []int) {
 		sum += deep(300+id%50, nil)
 		sum += mayPanic(r + id)
 		if r%16 == 0 {
-			sink = append(sink[:0], make([]byte, 4096))
+			// Each worker its own slot: 32 goroutines appending to one slice header race,
+			// and a torn header can crash the program with no profiler in sight.
+			sinks[id] = append(sinks[id][:0], make([]byte, 4096))
 		}
 	}
 	out[id] = sum
