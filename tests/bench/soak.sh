@@ -48,8 +48,12 @@ gpid=$!
 at_exit "kill $gpid 2>/dev/null"
 touch "$WORK/exits"
 
-metric() { # name [label filter] -> value
+# One scrape per row (metrics_now), read by metric; "n/a" when the scrape failed (10 s).
+metrics_now() {
 	out=$(python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$port/metrics',timeout=10).read().decode())" 2>/dev/null)
+}
+metric() { # name [label filter] -> value
+	[ -n "$out" ] || { printf 'n/a'; return; }
 	awk -v n="$1" -v f="${2:-}" '$1 ~ "^"n && index($1, f) { s += $2 } END { printf "%d", s }' <<<"$out"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$dpid/stat" 2>/dev/null || echo 0; }
@@ -77,6 +81,7 @@ for m in $(seq 1 "$MINUTES"); do
 	kill -0 "$dpid" 2>/dev/null || { bench_error "the daemon died"; break; }
 	t1=$(cpu_ticks)
 	rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$dpid/status")
+	metrics_now
 	bad=$(grep -cvx 7 "$WORK/exits")
 	gruns=$(wc -l <"$WORK/gostress.runs")
 	gbad=$(grep -cvx ok "$WORK/gostress.runs")
