@@ -974,7 +974,12 @@ struct gobin *gobin__open(const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;
-		log_warn("cannot open %s: %s", path, strerror(errno));
+		/* Gone: most often /proc/PID/exe of a process that just exited; the caller says
+		 * what it means for it. */
+		if (err == -ENOENT || err == -ESRCH)
+			log_debug("cannot open %s: %s", path, strerror(-err));
+		else
+			log_warn("cannot open %s: %s", path, strerror(-err));
 		goto cleanup;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT) {
