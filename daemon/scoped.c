@@ -481,6 +481,9 @@ static void expire(struct scoped *d)
 		struct dtarget *t = d->t[i];
 
 		if (!t->alive && t->exit_ns + keep_ns < now) {
+			/* Its paths: a live process that reuses the pid just looks them up again.
+			 */
+			symbolizer__forget_pid(d->sym, t->w.target.pid);
 			dtarget_free(t);
 			d->targets_released++;
 			continue;

@@ -792,6 +792,40 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
 }
 
+void symbolizer__forget_pid(struct symbolizer *s, int pid)
+{
+	struct htab n = {};
+	char prefix[32];
+	size_t len, i;
+
+	len = snprintf(prefix, sizeof(prefix), "/proc/%d/", pid);
+	n.cap = s->files.cap;
+	n.slots = calloc(n.cap ?: 1, sizeof(*n.slots));
+	if (!n.slots)
+		return; /* kept: only memory, and the next call may succeed */
+	for (i = 0; i < s->files.cap; i++) {
+		struct sym_file *f = s->files.slots[i];
+
+		if (!f)
+			continue;
+		if (!strncmp(f->path, prefix, len)) {
+			free(f->path);
+			free(f);
+			continue;
+		}
+		/* Reinserted, not left in place: a hole would cut other entries' probe chains. */
+		*htab_slot(&n, f->path, file_key) = f;
+		n.cnt++;
+	}
+	free(s->files.slots);
+	s->files = n;
+}
+
+size_t symbolizer__file_count(const struct symbolizer *s)
+{
+	return s->files.cnt;
+}
+
 Elf *symbolizer__elf(struct symbolizer *s, const char *file_path)
 {
 	struct sym_obj *o;

@@ -48,6 +48,12 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 
 /* The GNU build ID of an ELF file as lowercase hex in buf, or "" when it has none. 0 or -errno. */
 int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf, size_t len);
+/* Forget the paths below /proc/PID/ (the parsed files stay, shared by identity): a process
+ * whose history is gone no longer needs them, and a daemon watching short-lived processes
+ * would otherwise keep a few entries for each one forever. */
+void symbolizer__forget_pid(struct symbolizer *s, int pid);
+/* Paths cached (for tests and metrics). */
+size_t symbolizer__file_count(const struct symbolizer *s);
 /* A new reference to the file's parsed ELF (libelf counts them; release with elf_end()), shared
  * with the symbolizer and every other holder: the CFI unwinder's modules of all processes that
  * map the same file. NULL when the file cannot be loaded. */

@@ -164,6 +164,37 @@ TEST(symbolize_clang_without_aranges)
 	symbolizer__free(s);
 }
 
+/* Paths below /proc/PID/ go with symbolizer__forget_pid; other paths and answers stay. */
+TEST(symbolize_forget_pid)
+{
+	char fixture[PATH_MAX], mine[PATH_MAX + 64], other[PATH_MAX + 64];
+	struct sym_frame fr[MAX_FRAMES];
+	struct symbolizer *s;
+	__u64 vaddr;
+
+	fixture_path(fixture, sizeof(fixture), "prog_o0");
+	snprintf(mine, sizeof(mine), "/proc/%d/root%s", getpid(), fixture);
+	snprintf(other, sizeof(other), "/proc/1/root%s", fixture);
+	s = new_symbolizer(1, NULL);
+	if (!ASSERT_OK_PTR(s, "new"))
+		return;
+	if (!ASSERT_OK(symbolizer__func_offset(s, mine, "alpha", &vaddr, NULL, NULL), "alpha"))
+		goto cleanup;
+	ASSERT_OK(symbolizer__func_offset(s, fixture, "alpha", &vaddr, NULL, NULL), "plain path");
+	symbolizer__func_offset(s, other, "alpha", NULL, NULL, NULL);
+	ASSERT_EQ(symbolizer__file_count(s), 3, "three paths cached");
+	symbolizer__forget_pid(s, getpid());
+	ASSERT_EQ(symbolizer__file_count(s), 2, "the pid's path forgotten");
+	/* The others are still found (their probe chains intact), and the forgotten one again. */
+	ASSERT_EQ(symbolizer__resolve(s, fixture, NULL, vaddr, fr, MAX_FRAMES), 1, "plain path");
+	ASSERT_EQ(symbolizer__resolve(s, mine, NULL, vaddr, fr, MAX_FRAMES), 1, "again");
+	ASSERT_EQ(symbolizer__file_count(s), 3, "looked up anew");
+	symbolizer__forget_pid(s, 999999999);
+	ASSERT_EQ(symbolizer__file_count(s), 3, "another pid forgets nothing");
+cleanup:
+	symbolizer__free(s);
+}
+
 TEST(symbolize_mapping_translation)
 {
 	struct proc_mapping m = {.perms = PMAP_PERM_READ | PMAP_PERM_EXEC};
