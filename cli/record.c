@@ -382,19 +382,15 @@ static int on_unwind_event(void *ctx, const void *data, size_t len)
  * frame pointers, which Go keeps, and unwinds everything else from CFI. */
 static int choose_unwind(struct session *s, int pid)
 {
-	struct go_layout gl;
 	int err;
 
-	if (!s->uw || !unwind_mode__cfi(s->o->unwind, s->w.is_go, s->w.native))
+	if (!s->uw)
 		return 0;
-	log_info("pid %d: unwinding sampled stacks from CFI (%u bytes of stack per sample)", pid,
-		 s->o->stack_copy_bytes);
-	err = alloc_probes__set_target_flags(s->ap, pid, TARGET_F_CFI);
-	if (!err && s->w.is_go) {
-		goruntime__layout(&s->w.gr, &gl);
-		err = alloc_probes__set_go_layout(s->ap, pid, &gl);
-	}
-	return err;
+	err = watch__enable_cfi(&s->w, s->ap, s->o->unwind);
+	if (err > 0)
+		log_info("pid %d: unwinding sampled stacks from CFI (%u bytes of stack per sample)",
+			 pid, s->o->stack_copy_bytes);
+	return err < 0 ? err : 0;
 }
 
 /* record --json: what a script needs to know of the run, one JSON object on stdout. */

@@ -251,15 +251,9 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		return err;
 	}
 	watch__runtime_ready(&t->w, &d->o->watch);
-	/* As record --unwind (unwind_mode__cfi); a Go program's native samples are joined to the
-	 * goroutine that called C. */
-	if (d->uw && unwind_mode__cfi(d->o->unwind, t->w.is_go, t->w.native) &&
-	    !alloc_probes__set_target_flags(d->ap, pid, TARGET_F_CFI) && t->w.is_go) {
-		struct go_layout gl;
-
-		goruntime__layout(&t->w.gr, &gl);
-		alloc_probes__set_go_layout(d->ap, pid, &gl);
-	}
+	/* As record --unwind. */
+	if (d->uw)
+		watch__enable_cfi(&t->w, d->ap, d->o->unwind);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "unwind.h"
 #include "watch.h"
 
 /* Whether an executable loads shared libraries (has PT_INTERP): a cgo Go program maps libc. */
@@ -282,4 +283,20 @@ void watch__release(struct watch *w)
 {
 	target__release(&w->target);
 	timeline__free(&w->tl);
+}
+
+int watch__enable_cfi(struct watch *w, struct alloc_probes *ap, enum unwind_mode mode)
+{
+	struct go_layout gl;
+	int err;
+
+	if (!unwind_mode__cfi(mode, w->is_go, w->native))
+		return 0;
+	err = alloc_probes__set_target_flags(ap, w->target.pid, TARGET_F_CFI);
+	if (err || !w->is_go)
+		return err ?: 1;
+	/* A Go program's native samples are joined to the goroutine that called C. */
+	goruntime__layout(&w->gr, &gl);
+	err = alloc_probes__set_go_layout(ap, w->target.pid, &gl);
+	return err ?: 1;
 }

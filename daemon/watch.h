@@ -73,4 +73,10 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 __u64 watch__go_rate(const struct watch *w);
 void watch__release(struct watch *w);
 
+enum unwind_mode;
+/* Unwind the process's native samples from CFI when mode says so for it (unwind_mode__cfi);
+ * for a Go program, with the Go offsets that join C stacks to their goroutine. 1 when enabled,
+ * 0 when not, -errno. */
+int watch__enable_cfi(struct watch *w, struct alloc_probes *ap, enum unwind_mode mode);
+
 #endif
