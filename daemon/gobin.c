@@ -604,7 +604,9 @@ static int pcvalue(const struct gobin *g, const struct go_func *f, __u32 tab_off
 			return -ENOENT;
 		first = false;
 		uvdelta &= 0xffffffffULL;
-		val += (__s32)(-(__u32)(uvdelta & 1) ^ (__u32)(uvdelta >> 1));
+		/* Go's int32 arithmetic wraps; C's signed overflow is undefined, so add unsigned.
+		 */
+		val = (__s32)((__u32)val + (-(__u32)(uvdelta & 1) ^ (__u32)(uvdelta >> 1)));
 		if (!uvarint(t->p, t->n, &pos, &pcdelta))
 			return -EBADMSG;
 		pc += (__u32)((__u32)pcdelta * g->quantum);
