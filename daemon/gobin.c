@@ -16,6 +16,7 @@
 #include "common.h"
 #include "gobin.h"
 #include "log.h"
+#include "varint.h"
 
 #define GO_MAGIC_12  0xfffffffbU
 #define GO_MAGIC_116 0xfffffffaU
@@ -192,25 +193,6 @@ static bool vaddr_uptr(const struct gobin *g, __u64 vaddr, __u32 ptr_size, bool 
 		return false;
 	*v = load_uint(p, ptr_size, big_endian);
 	return true;
-}
-
-static bool uvarint(const __u8 *p, __u64 n, __u64 *pos, __u64 *v)
-{
-	__u64 x = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		__u8 c;
-
-		if (*pos >= n)
-			return false;
-		c = p[(*pos)++];
-		x |= (__u64)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*v = x;
-			return true;
-		}
-	}
-	return false;
 }
 
 /* ---- ELF access through libelf ---- */
