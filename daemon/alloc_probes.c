@@ -16,6 +16,7 @@
 
 #include "alloc.skel.h"
 #include "alloc_probes.h"
+#include "bpfmap.h"
 #include "target.h"
 #include "common.h"
 #include "goruntime.h"
@@ -771,20 +772,10 @@ size_t alloc_probes__link_count(const struct alloc_probes *ap)
 long alloc_probes__map_fill(const struct alloc_probes *ap, const char *name, __u32 *capacity)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(ap->skel->obj, name);
-	__u8 key[64], next[64];
-	void *prev = NULL;
-	long cnt = 0;
-	int fd;
 
-	if (!map || bpf_map__key_size(map) > sizeof(key))
+	if (!map)
 		return -ENOENT;
 	*capacity = bpf_map__max_entries(map);
-	fd = bpf_map__fd(map);
-	/* Counting by walking: one syscall per entry, done once per drain for metrics. */
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, bpf_map__key_size(map));
-		prev = key;
-		cnt++;
-	}
-	return cnt;
+	return bpfmap__walk(bpf_map__fd(map), bpf_map__key_size(map), bpf_map__value_size(map),
+			    NULL, NULL);
 }

@@ -61,4 +61,21 @@ int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache);
 int entry_set__add(struct entry_set *s, const struct alloc_entry *e); /* takes a stack ref */
 void entry_set__clear(struct entry_set *s);
 
+/*
+ * Entries kept for a long time (the daemon's history) in a compact form: varints, each key
+ * field relative to the entry before, about a quarter of struct alloc_entry's 88 bytes. Holds a
+ * reference to each entry's stack.
+ */
+struct packed_set {
+	__u8 *buf;
+	size_t len;
+	size_t cnt;
+};
+
+/* Pack every entry of s into p (empty before); 0 or -ENOMEM (p left empty). */
+int packed_set__pack(struct packed_set *p, const struct entry_set *s);
+/* Append p's entries to out, in the order they were packed; 0 or -ENOMEM. */
+int packed_set__unpack(const struct packed_set *p, struct entry_set *out);
+void packed_set__clear(struct packed_set *p);
+
 #endif

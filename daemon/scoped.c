@@ -38,7 +38,7 @@
 struct snapshot {
 	__u64 start_ns; /* wall clock: the drain before */
 	__u64 end_ns;
-	struct entry_set delta;
+	struct packed_set delta; /* the entries that changed, by how much */
 };
 
 struct dtarget {
@@ -205,7 +205,7 @@ static struct dtarget *find_alive(struct scoped *d, int pid)
 
 static void snapshot_free(struct snapshot *s)
 {
-	entry_set__clear(&s->delta);
+	packed_set__clear(&s->delta);
 }
 
 static void dtarget_free(struct dtarget *t)
@@ -487,19 +487,33 @@ static void expire(struct scoped *d)
 	d->cnt = j;
 }
 
-struct drain_ctx {
-	struct scoped *d;
-	struct entry_set *next; /* per target index */
+struct pid_slot {
+	__u32 pid;
+	__u32 idx; /* into scoped.t and drain_ctx.next */
 };
 
+struct drain_ctx {
+	struct scoped *d;
+	struct entry_set *next;	 /* per target index */
+	struct pid_slot *by_pid; /* the live targets, by pid */
+	size_t nr_pids;
+};
+
+static int pid_slot_cmp(const void *a, const void *b)
+{
+	const struct pid_slot *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Per kernel map entry: a binary search, not a walk of every target. */
 static struct entry_set *drain_set_for(void *ctx, __u32 tgid)
 {
 	struct drain_ctx *dc = ctx;
+	struct pid_slot key = {.pid = tgid}, *hit;
 
-	for (size_t i = 0; i < dc->d->cnt; i++)
-		if (dc->d->t[i]->alive && (__u32)dc->d->t[i]->w.target.pid == tgid)
-			return &dc->next[i];
-	return NULL;
+	hit = bsearch(&key, dc->by_pid, dc->nr_pids, sizeof(key), pid_slot_cmp);
+	return hit ? &dc->next[hit->idx] : NULL;
 }
 
 /* Called with the lock held. */
@@ -522,8 +536,17 @@ static void drain(struct scoped *d)
 			watch__reconcile(&t->w, d->ap, d->sym);
 	}
 	dc.next = calloc(d->cnt ? d->cnt : 1, sizeof(*dc.next));
-	if (!dc.next)
+	dc.by_pid = calloc(d->cnt ? d->cnt : 1, sizeof(*dc.by_pid));
+	if (!dc.next || !dc.by_pid) {
+		free(dc.next);
+		free(dc.by_pid);
 		return;
+	}
+	for (size_t i = 0; i < d->cnt; i++)
+		if (d->t[i]->alive)
+			dc.by_pid[dc.nr_pids++] = (struct pid_slot){d->t[i]->w.target.pid, i};
+	if (dc.nr_pids)
+		qsort(dc.by_pid, dc.nr_pids, sizeof(*dc.by_pid), pid_slot_cmp);
 	err = collect__read(d->ap, d->cache, drain_set_for, &dc);
 	if (!err && d->uw)
 		err = unwinder__read(d->uw, drain_set_for, &dc);
@@ -532,15 +555,16 @@ static void drain(struct scoped *d)
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
 		struct snapshot s = {.start_ns = t->last_drain_ns, .end_ns = now};
+		struct entry_set delta = {};
 
 		if (!t->alive)
 			continue;
 		if (dc.next[i].cnt) /* qsort(NULL, 0) is undefined */
 			qsort(dc.next[i].e, dc.next[i].cnt, sizeof(*dc.next[i].e), key_cmp);
-		if (diff_sets(&dc.next[i], &t->cur, &s.delta) == 0 && s.delta.cnt &&
-		    add_snapshot(t, &s) == 0)
-			s.delta = (struct entry_set){};
-		entry_set__clear(&s.delta);
+		if (diff_sets(&dc.next[i], &t->cur, &delta) == 0 && delta.cnt &&
+		    packed_set__pack(&s.delta, &delta) == 0 && add_snapshot(t, &s) != 0)
+			packed_set__clear(&s.delta);
+		entry_set__clear(&delta);
 		entry_set__clear(&t->cur);
 		t->cur = dc.next[i];
 		dc.next[i] = (struct entry_set){};
@@ -550,6 +574,7 @@ static void drain(struct scoped *d)
 			target_ended(d, t);
 	}
 	free(dc.next);
+	free(dc.by_pid);
 	expire(d);
 	if (d->forgotten) {
 		err = collect__gc_stacks(d->ap, d->cache);
@@ -597,11 +622,9 @@ static int window_entries(const struct dtarget *t, __u64 since_ns, struct entry_
 			continue;
 		if (!*start_ns || s->start_ns < *start_ns)
 			*start_ns = s->start_ns;
-		for (size_t i = 0; i < s->delta.cnt; i++) {
-			err = entry_set__add(out, &s->delta.e[i]);
-			if (err)
-				return err;
-		}
+		err = packed_set__unpack(&s->delta, out);
+		if (err)
+			return err;
 	}
 	if (out->cnt)
 		qsort(out->e, out->cnt, sizeof(*out->e), key_cmp);

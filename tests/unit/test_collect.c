@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+/* The daemon's packed history: entries come back exactly as they went in, stacks keep their
+ * reference counts, and the packing is several times smaller than the entries. */
+#include <stdlib.h>
+
+#include "collect.h"
+#include "common.h"
+#include "test.h"
+
+static struct stack *new_stack(__u32 nr)
+{
+	struct stack *s = calloc(1, sizeof(*s) + nr * sizeof(__u64));
+
+	if (s) {
+		s->refs = 1;
+		s->nr = nr;
+		for (__u32 i = 0; i < nr; i++)
+			s->ips[i] = 0x401000 + i * 16;
+	}
+	return s;
+}
+
+static __u64 rnd64(void)
+{
+	return ((__u64)random() << 33) ^ ((__u64)random() << 11) ^ (__u64)random();
+}
+
+TEST(packed_set_round_trip)
+{
+	struct stack *stacks[3] = {new_stack(3), new_stack(40), new_stack(127)};
+	struct entry_set in = {}, out = {};
+	struct packed_set p = {};
+	const size_t n = 5000;
+
+	srandom(4242);
+	for (size_t i = 0; i < ARRAY_SIZE(stacks); i++)
+		if (!ASSERT_OK_PTR(stacks[i], "stack"))
+			goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		struct alloc_entry e = {};
+
+		/* Mostly what a drain holds (one process, rising ids, small deltas), and every
+		 * so often the extremes: lost stacks, a new pid, values that need 64 bits. */
+		e.key.tgid = i < n / 2 ? 4242 : 7;
+		e.key.stack_id = i % 97 == 0 ? -17 : (__s32)(i * 3);
+		e.key.kind = i % 5;
+		e.key.caller_hint = i % 3 ? 0 : 0x7ffd00000000ULL + i;
+		e.key.size = i % 7 ? 0 : i * 8;
+		e.stats.alloc_cnt = i % 11 ? i % 13 : rnd64();
+		e.stats.alloc_bytes = i % 11 ? (i % 13) * 64 : ~0ULL;
+		e.stats.free_cnt = i % 2;
+		e.stats.free_bytes = i % 11 ? (i % 2) * 64 : (__u64)-1 - i;
+		e.stats.untracked_cnt = i % 101 == 0;
+		e.stats.untracked_bytes = i % 101 == 0 ? 4096 : 0;
+		e.stack = i % 31 == 0 ? NULL : stacks[i % 3];
+		if (!ASSERT_OK(entry_set__add(&in, &e), "entry_set__add"))
+			goto cleanup;
+	}
+	if (!ASSERT_OK(packed_set__pack(&p, &in), "pack"))
+		goto cleanup;
+	ASSERT_EQ(p.cnt, n, "entries packed");
+	/* 88-byte entries: at least 3x smaller here (mostly small numbers). */
+	ASSERT_TRUE(p.len * 3 < n * sizeof(struct alloc_entry), "packed size");
+	entry_set__clear(&in);
+	/* The entry set's references are gone; the packed set holds its own. */
+	ASSERT_TRUE(stacks[0]->refs > 1 && stacks[1]->refs > 1, "packed set holds references");
+
+	if (!ASSERT_OK(packed_set__unpack(&p, &out), "unpack") ||
+	    !ASSERT_EQ(out.cnt, n, "entries unpacked"))
+		goto cleanup;
+	srandom(4242);
+	for (size_t i = 0; i < n; i++) {
+		const struct alloc_entry *e = &out.e[i];
+		__u64 r = i % 11 ? 0 : rnd64();
+		bool ok;
+
+		ok = e->key.tgid == (i < n / 2 ? 4242u : 7u) &&
+		     e->key.stack_id == (i % 97 == 0 ? -17 : (__s32)(i * 3)) &&
+		     e->key.kind == i % 5 && e->key.pad == 0 &&
+		     e->key.caller_hint == (i % 3 ? 0 : 0x7ffd00000000ULL + i) &&
+		     e->key.size == (i % 7 ? 0 : i * 8) &&
+		     e->stats.alloc_cnt == (i % 11 ? i % 13 : r) &&
+		     e->stats.alloc_bytes == (i % 11 ? (i % 13) * 64 : ~0ULL) &&
+		     e->stats.free_cnt == i % 2 &&
+		     e->stats.free_bytes == (i % 11 ? (i % 2) * 64 : (__u64)-1 - i) &&
+		     e->stats.untracked_cnt == (i % 101 == 0) &&
+		     e->stats.untracked_bytes == (i % 101 == 0 ? 4096u : 0u) &&
+		     e->stack == (i % 31 == 0 ? NULL : stacks[i % 3]);
+		if (!ASSERT_TRUE(ok, "entry unpacked as packed"))
+			break;
+	}
+	entry_set__clear(&out);
+	packed_set__clear(&p);
+	for (size_t i = 0; i < ARRAY_SIZE(stacks); i++)
+		ASSERT_EQ(stacks[i]->refs, 1, "references all returned");
+
+	/* Empty. */
+	ASSERT_OK(packed_set__pack(&p, &in), "pack empty");
+	ASSERT_EQ(p.cnt, 0, "nothing packed");
+	ASSERT_OK(packed_set__unpack(&p, &out), "unpack empty");
+	ASSERT_EQ(out.cnt, 0, "nothing unpacked");
+	packed_set__clear(&p);
+cleanup:
+	entry_set__clear(&in);
+	entry_set__clear(&out);
+	for (size_t i = 0; i < ARRAY_SIZE(stacks); i++)
+		stack__put(stacks[i]);
+}
