@@ -254,6 +254,11 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	/* As record --unwind. */
 	if (d->uw)
 		watch__enable_cfi(&t->w, d->ap, d->o->unwind);
+	/* Matched at exec, its maps were read before ld.so mapped the libraries; by now (the
+	 * probes took a while to go in) it has mostly done so. Read them again: a process that
+	 * exits before the next drain leaves its CFI samples these modules to be unwound with. */
+	if (target__refresh_maps(&t->w.target) == 0)
+		watch__reconcile(&t->w, d->ap, d->sym);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
