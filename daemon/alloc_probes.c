@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* Loads bpf/alloc.bpf.c and attaches it: uprobes on the malloc family, placed by probe_place.c,
- * filtered to one process each by the perf event's pid; tracepoints for anonymous mmap/munmap. */
+ * filtered to one process each (uprobe_multi links where the kernel has them, else perf-event
+ * uprobes); tracepoints for anonymous mmap/munmap. */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -61,12 +64,24 @@ static const char *const kind_names[ALLOC_KIND_MAX] = {
     [ALLOC_KIND_MMAP] = "mmap",
 };
 
+/* The probes of one attachment: a libbpf link (a perf-event uprobe, one probe), or the fd of a
+ * uprobe_multi link (every probe of one program in one object). */
 struct probe_link {
 	int pid;
+	int fd; /* uprobe_multi link, or -1 */
+	__u32 probes;
 	__u64 dev;
 	__u64 ino;
 	struct bpf_link *link;
 };
+
+static void probe_link_close(const struct probe_link *l)
+{
+	if (l->link)
+		bpf_link__destroy(l->link);
+	else if (l->fd >= 0)
+		close(l->fd);
+}
 
 struct alloc_probes {
 	struct alloc_bpf *skel;
@@ -81,10 +96,86 @@ struct alloc_probes {
 	size_t link_cap;
 	struct reaper *reaper; /* closes detached links in the background */
 	__u64 sample_rate;
+	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi_supported */
 };
 
 struct reaper;
 static struct reaper *reaper_new(void);
+
+/*
+ * uprobe_multi links (kernel 6.6+): one link attaches a program at many offsets of one file,
+ * and closing it waits for one RCU grace period, where a perf-event uprobe waits for one per
+ * probe, serialized in the kernel (~85 ms each here: 17 probes per process, seconds per exit).
+ * Debian 12's headers (6.1) and libbpf 1.1 predate them: the attach type and link_create's
+ * fields below are the kernel's ABI (include/uapi/linux/bpf.h).
+ */
+#define ATTACH_UPROBE_MULTI 48
+#define UPROBE_MULTI_RETURN 1
+
+struct uprobe_multi_attr {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets; /* unsigned long[cnt]: file offsets */
+	__u64 ref_ctr_offsets;
+	__u64 cookies; /* __u64[cnt] */
+	__u32 cnt;
+	__u32 multi_flags;
+	__u32 pid; /* only this process's mm gets the breakpoints */
+	__u32 pad;
+};
+
+/* A uprobe_multi link fd, or -errno. */
+static int uprobe_multi_link(int prog_fd, const char *path, const unsigned long *offsets,
+			     const __u64 *cookies, __u32 cnt, int retprobe, int pid)
+{
+	struct uprobe_multi_attr a = {
+	    .prog_fd = prog_fd,
+	    .attach_type = ATTACH_UPROBE_MULTI,
+	    .path = (__u64)(uintptr_t)path,
+	    .offsets = (__u64)(uintptr_t)offsets,
+	    .cookies = (__u64)(uintptr_t)cookies,
+	    .cnt = cnt,
+	    .multi_flags = retprobe ? UPROBE_MULTI_RETURN : 0,
+	    .pid = pid,
+	};
+	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Whether this kernel has uprobe_multi links: a trivial program of that attach type, linked to
+ * a directory, fails with EBADF where they exist (libbpf 1.3 probes the same way).
+ * ALLOCSCOPE_UPROBE_MULTI=0 in the environment keeps perf-event uprobes (to compare them).
+ */
+static int uprobe_multi_supported(void)
+{
+	const struct bpf_insn insns[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = ATTACH_UPROBE_MULTI);
+	const char *env = getenv("ALLOCSCOPE_UPROBE_MULTI");
+	unsigned long off = 0;
+	int prog_fd, fd;
+
+	if (env && !strcmp(env, "0"))
+		return 0;
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "probe_umulti", "GPL", insns,
+				ARRAY_SIZE(insns), &o);
+	if (prog_fd < 0)
+		return 0;
+	fd = uprobe_multi_link(prog_fd, "/", &off, NULL, 1, 0, 0);
+	close(prog_fd);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return fd == -EBADF;
+}
 
 static int verbose_libbpf;
 
@@ -212,6 +303,20 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	if (opts->live_entries)
 		bpf_map__set_max_entries(skel->maps.live, opts->live_entries);
 
+	ap->multi = uprobe_multi_supported();
+	if (ap->multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, skel->obj)
+		{
+			const char *sec = bpf_program__section_name(prog);
+
+			if (!strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9))
+				bpf_program__set_expected_attach_type(prog, ATTACH_UPROBE_MULTI);
+		}
+	}
+	log_debug("uprobes: %s", ap->multi ? "uprobe_multi links" : "perf events");
+
 	err = alloc_bpf__load(skel);
 	if (err) {
 		log_error("cannot load the BPF programs: %s (run as root; the kernel needs BTF, "
@@ -237,15 +342,17 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* One consume reads the rings in the order added: a process's samples before the exec
+	 * that ends its old program, so that they are unwound with that program's modules. */
 	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
-	if (ap->gc_rb && opts->watch_procs &&
-	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
-		ring_buffer__free(ap->gc_rb);
-		ap->gc_rb = NULL;
-	}
 	if (ap->gc_rb && opts->stack_copy_bytes &&
 	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.unwind_events), on_unwind_event,
 			     ap)) {
+		ring_buffer__free(ap->gc_rb);
+		ap->gc_rb = NULL;
+	}
+	if (ap->gc_rb && opts->watch_procs &&
+	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
 		ring_buffer__free(ap->gc_rb);
 		ap->gc_rb = NULL;
 	}
@@ -277,7 +384,7 @@ struct reaper {
 	pthread_mutex_t mu;
 	pthread_cond_t work; /* links queued, or stop */
 	pthread_cond_t idle; /* the queue is empty and nothing is being closed */
-	struct bpf_link **q;
+	struct probe_link *q;
 	size_t cnt, cap;
 	size_t busy;	/* links being closed now */
 	size_t waiting; /* threads waiting for work */
@@ -289,7 +396,7 @@ struct reaper {
 static void *reaper_run(void *arg)
 {
 	struct reaper *r = arg;
-	struct bpf_link *l;
+	struct probe_link l;
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -303,7 +410,7 @@ static void *reaper_run(void *arg)
 		l = r->q[--r->cnt];
 		r->busy++;
 		pthread_mutex_unlock(&r->mu);
-		bpf_link__destroy(l);
+		probe_link_close(&l);
 		pthread_mutex_lock(&r->mu);
 		r->busy--;
 		if (!r->cnt && !r->busy)
@@ -326,7 +433,7 @@ static struct reaper *reaper_new(void)
 }
 
 /* Queue links to be closed; closes them here if they cannot be queued. */
-static void reaper_add(struct reaper *r, struct bpf_link **links, size_t n)
+static void reaper_add(struct reaper *r, const struct probe_link *links, size_t n)
 {
 	size_t i = 0;
 
@@ -334,7 +441,7 @@ static void reaper_add(struct reaper *r, struct bpf_link **links, size_t n)
 		pthread_mutex_lock(&r->mu);
 		if (r->cnt + n > r->cap) {
 			size_t cap = max_t(size_t, r->cnt + n, r->cap * 2);
-			struct bpf_link **q = realloc(r->q, cap * sizeof(*q));
+			struct probe_link *q = realloc(r->q, cap * sizeof(*q));
 
 			if (q) {
 				r->q = q;
@@ -356,7 +463,7 @@ static void reaper_add(struct reaper *r, struct bpf_link **links, size_t n)
 		pthread_mutex_unlock(&r->mu);
 	}
 	for (; i < n; i++)
-		bpf_link__destroy(links[i]);
+		probe_link_close(&links[i]);
 }
 
 /* Wait until every queued link is closed. */
@@ -391,19 +498,9 @@ static void reaper_free(struct reaper *r)
 
 void alloc_probes__free(struct alloc_probes *ap)
 {
-	struct bpf_link **links;
-
 	if (!ap)
 		return;
-	links = calloc(ap->link_cnt ?: 1, sizeof(*links));
-	for (size_t i = 0; links && i < ap->link_cnt; i++)
-		links[i] = ap->links[i].link;
-	if (links)
-		reaper_add(ap->reaper, links, ap->link_cnt);
-	else
-		for (size_t i = 0; i < ap->link_cnt; i++)
-			bpf_link__destroy(ap->links[i].link);
-	free(links);
+	reaper_add(ap->reaper, ap->links, ap->link_cnt);
 	/* Every link is closed before the programs they run go. */
 	reaper_free(ap->reaper);
 	free(ap->links);
@@ -412,7 +509,8 @@ void alloc_probes__free(struct alloc_probes *ap)
 	free(ap);
 }
 
-static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l)
+static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
+		    int fd, __u32 probes)
 {
 	struct probe_link *nl;
 
@@ -427,6 +525,8 @@ static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, str
 	}
 	ap->links[ap->link_cnt++] = (struct probe_link){
 	    .pid = pid,
+	    .fd = fd,
+	    .probes = probes,
 	    .dev = st->st_dev,
 	    .ino = st->st_ino,
 	    .link = l,
@@ -472,15 +572,52 @@ static int attach_one(struct alloc_probes *ap, int pid, const char *path, const 
 			 retprobe ? " (return)" : "", path, pid, strerror(-err));
 		return err;
 	}
-	err = add_link(ap, pid, st, l);
+	err = add_link(ap, pid, st, l, -1, 1);
 	if (err)
 		bpf_link__destroy(l);
 	return err;
 }
 
+/* One uprobe_multi link of prog at cnt offsets of path (what: named in a warning). */
+static int attach_multi(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+			struct bpf_program *prog, const unsigned long *offsets,
+			const __u64 *cookies, __u32 cnt, int retprobe, const char *what)
+{
+	int fd, err;
+
+	if (!cnt)
+		return 0;
+	fd = uprobe_multi_link(bpf_program__fd(prog), path, offsets, cookies, cnt, retprobe, pid);
+	if (fd < 0) {
+		if (fd == -ESRCH || !target__running(pid))
+			return fd;
+		log_warn("cannot attach %s%s in %s for pid %d: %s", what,
+			 retprobe ? " (return)" : "", path, pid, strerror(-fd));
+		return fd;
+	}
+	err = add_link(ap, pid, st, NULL, fd, cnt);
+	if (err)
+		close(fd);
+	return err;
+}
+
+/* The sites of one program in one object, for one uprobe_multi link. */
+struct site_list {
+	unsigned long offsets[ARRAY_SIZE(alloc_funcs)];
+	__u64 cookies[ARRAY_SIZE(alloc_funcs)];
+	__u32 cnt;
+};
+
+static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie)
+{
+	l->offsets[l->cnt] = offset;
+	l->cookies[l->cnt++] = cookie;
+}
+
 int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
 				const char *path)
 {
+	struct site_list enter = {}, ret = {}, frees = {};
 	__u64 seen[ARRAY_SIZE(alloc_funcs)];
 	size_t seen_cnt = 0;
 	struct stat st;
@@ -524,6 +661,17 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
 				  (unsigned long long)site.offset, site.insn);
 		}
+		if (ap->multi) {
+			/* Attached below, three links for all the functions. */
+			if (f->kind == ALLOC_KIND_FREE)
+				site_list__add(&frees, file_off + site.offset, f->kind);
+			else
+				site_list__add(&enter, file_off + site.offset, f->kind);
+			if (f->has_return)
+				site_list__add(&ret, file_off + site.offset, f->kind);
+			probed++;
+			continue;
+		}
 		/* The return probe first: an entry probe alone, while the process runs, would leave
 		 * every call in between unreturned (counted as allocator_never_returned). */
 		err = 0;
@@ -534,6 +682,20 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 		if (err)
 			return err;
 		probed++;
+	}
+	if (ap->multi) {
+		/* Return probes first, as above. */
+		err = attach_multi(ap, pid, path, &st, ap->skel->progs.alloc_exit, ret.offsets,
+				   ret.cookies, ret.cnt, 1, "the malloc family");
+		if (!err)
+			err = attach_multi(ap, pid, path, &st, ap->skel->progs.alloc_enter,
+					   enter.offsets, enter.cookies, enter.cnt, 0,
+					   "the malloc family");
+		if (!err)
+			err = attach_multi(ap, pid, path, &st, ap->skel->progs.free_enter,
+					   frees.offsets, frees.cookies, frees.cnt, 0, "free");
+		if (err)
+			return err;
 	}
 	return probed;
 }
@@ -566,6 +728,11 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, co
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	uo.bpf_cookie = cookie;
+	if (ap->multi) {
+		unsigned long off = f->file_offset + site.offset;
+
+		return attach_multi(ap, pid, path, st, prog, &off, &cookie, 1, 0, name);
+	}
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, f->file_offset + site.offset, &uo);
 	if (!l) {
 		err = -errno;
@@ -574,7 +741,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, co
 		log_warn("cannot attach %s in %s for pid %d: %s", name, path, pid, strerror(-err));
 		return err;
 	}
-	err = add_link(ap, pid, st, l);
+	err = add_link(ap, pid, st, l, -1, 1);
 	if (err)
 		bpf_link__destroy(l);
 	return err;
@@ -696,7 +863,7 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 {
-	struct bpf_link **gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
+	struct probe_link *gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
 	__u32 key = pid;
 	size_t j = 0, n = 0;
 
@@ -704,9 +871,9 @@ void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 		if (ap->links[i].pid != pid)
 			ap->links[j++] = ap->links[i];
 		else if (gone)
-			gone[n++] = ap->links[i].link;
+			gone[n++] = ap->links[i];
 		else
-			bpf_link__destroy(ap->links[i].link);
+			probe_link_close(&ap->links[i]);
 	}
 	ap->link_cnt = j;
 	reaper_add(ap->reaper, gone, n);
@@ -766,7 +933,11 @@ __u32 alloc_probes__stack_id_space(const struct alloc_probes *ap)
 
 size_t alloc_probes__link_count(const struct alloc_probes *ap)
 {
-	return ap->link_cnt;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		n += ap->links[i].probes;
+	return n;
 }
 
 long alloc_probes__map_fill(const struct alloc_probes *ap, const char *name, __u32 *capacity)
