@@ -2,6 +2,7 @@
 /* allocscoped: the continuous allocation profiling daemon. Parses its options once into an
  * immutable configuration and hands it to the core (scoped.c). */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -246,6 +247,11 @@ int main(int argc, char **argv)
 	int err;
 
 	log_set_prefix("allocscoped");
+	/* Each drain builds and drops arrays of megabytes (entries, map batches). glibc would
+	 * raise its mmap threshold after the first is freed and serve the next from the heap,
+	 * which then stays at its high-water mark: a fixed threshold keeps them mmap'ed, so freed
+	 * means returned and RSS follows what is held. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	err = parse_args(argc, argv, &o);
 	if (err)
 		return err > 0 ? 0 : 2;

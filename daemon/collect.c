@@ -130,13 +130,13 @@ static __s64 unzigzag(__u64 v)
 #define PACKED_FIELDS  12
 #define PACKED_MAX_LEN (PACKED_FIELDS * UVARINT_MAX_LEN)
 
-static void entry_fields(const struct alloc_entry *e, const struct alloc_entry *prev,
+static void entry_fields(const struct alloc_entry *e, const struct alloc_key *pk,
 			 __u64 f[PACKED_FIELDS])
 {
-	const struct alloc_key *k = &e->key, *pk = prev ? &prev->key : NULL;
+	const struct alloc_key *k = &e->key;
 
-	f[0] = zigzag((__s64)k->tgid - (pk ? (__s64)pk->tgid : 0));
-	f[1] = zigzag((__s64)k->stack_id - (pk ? (__s64)pk->stack_id : 0));
+	f[0] = zigzag((__s64)k->tgid - (__s64)pk->tgid);
+	f[1] = zigzag((__s64)k->stack_id - (__s64)pk->stack_id);
 	f[2] = k->kind;
 	f[3] = k->pad;
 	f[4] = k->caller_hint;
@@ -149,42 +149,54 @@ static void entry_fields(const struct alloc_entry *e, const struct alloc_entry *
 	f[11] = e->stats.untracked_bytes;
 }
 
+int packed_set__append(struct packed_set *p, const struct alloc_entry *e)
+{
+	uintptr_t sp = (uintptr_t)e->stack;
+	__u64 f[PACKED_FIELDS];
+
+	if (p->len + PACKED_MAX_LEN + sizeof(sp) > p->cap) {
+		size_t cap = max_t(size_t, p->cap * 2, 256);
+		__u8 *n = realloc(p->buf, cap);
+
+		if (!n)
+			return -ENOMEM;
+		p->buf = n;
+		p->cap = cap;
+	}
+	entry_fields(e, &p->last, f);
+	for (int k = 0; k < PACKED_FIELDS; k++)
+		p->len += uvarint_put(p->buf + p->len, f[k]);
+	memcpy(p->buf + p->len, &sp, sizeof(sp));
+	p->len += sizeof(sp);
+	p->last = e->key;
+	stack__get(e->stack);
+	p->cnt++;
+	return 0;
+}
+
+void packed_set__shrink(struct packed_set *p)
+{
+	__u8 *n;
+
+	if (!p->len || p->len == p->cap)
+		return;
+	n = realloc(p->buf, p->len);
+	if (n) {
+		p->buf = n;
+		p->cap = p->len;
+	}
+}
+
 int packed_set__pack(struct packed_set *p, const struct entry_set *s)
 {
-	size_t cap = 0;
-
 	*p = (struct packed_set){};
 	for (size_t i = 0; i < s->cnt; i++) {
-		const struct alloc_entry *e = &s->e[i];
-		__u64 f[PACKED_FIELDS];
-		uintptr_t sp = (uintptr_t)e->stack;
-
-		if (p->len + PACKED_MAX_LEN + sizeof(sp) > cap) {
-			size_t ncap = max_t(size_t, cap * 2, 256);
-			__u8 *n = realloc(p->buf, ncap);
-
-			if (!n) {
-				packed_set__clear(p);
-				return -ENOMEM;
-			}
-			p->buf = n;
-			cap = ncap;
+		if (packed_set__append(p, &s->e[i])) {
+			packed_set__clear(p);
+			return -ENOMEM;
 		}
-		entry_fields(e, i ? &s->e[i - 1] : NULL, f);
-		for (int k = 0; k < PACKED_FIELDS; k++)
-			p->len += uvarint_put(p->buf + p->len, f[k]);
-		memcpy(p->buf + p->len, &sp, sizeof(sp));
-		p->len += sizeof(sp);
-		stack__get(e->stack);
-		p->cnt++;
 	}
-	/* The slack of the last doubling back to the allocator. */
-	if (p->len && p->len < cap) {
-		__u8 *n = realloc(p->buf, p->len);
-
-		if (n)
-			p->buf = n;
-	}
+	packed_set__shrink(p);
 	return 0;
 }
 

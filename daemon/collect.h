@@ -69,9 +69,15 @@ void entry_set__clear(struct entry_set *s);
 struct packed_set {
 	__u8 *buf;
 	size_t len;
+	size_t cap;
 	size_t cnt;
+	struct alloc_key last; /* the key the next entry is packed relative to */
 };
 
+/* Pack one more entry (p zeroed to start); 0 or -ENOMEM (p unchanged). */
+int packed_set__append(struct packed_set *p, const struct alloc_entry *e);
+/* Give the buffer's unused end back to the allocator once nothing more is appended. */
+void packed_set__shrink(struct packed_set *p);
 /* Pack every entry of s into p (empty before); 0 or -ENOMEM (p left empty). */
 int packed_set__pack(struct packed_set *p, const struct entry_set *s);
 /* Append p's entries to out, in the order they were packed; 0 or -ENOMEM. */

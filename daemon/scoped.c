@@ -397,9 +397,9 @@ static int stats_zero(const struct alloc_stats *s)
 	return !memcmp(s, &zero, sizeof(zero));
 }
 
-/* now - prev, both sorted by key, into delta (only keys that changed). */
+/* now - prev, both sorted by key, packed into delta (only keys that changed). */
 static int diff_sets(const struct entry_set *now, const struct entry_set *prev,
-		     struct entry_set *delta)
+		     struct packed_set *delta)
 {
 	size_t i = 0, j = 0;
 	int err;
@@ -419,10 +419,11 @@ static int diff_sets(const struct entry_set *now, const struct entry_set *prev,
 		i++;
 		if (stats_zero(&e.stats))
 			continue;
-		err = entry_set__add(delta, &e);
+		err = packed_set__append(delta, &e);
 		if (err)
 			return err;
 	}
+	packed_set__shrink(delta);
 	return 0;
 }
 
@@ -560,16 +561,14 @@ static void drain(struct scoped *d)
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
 		struct snapshot s = {.start_ns = t->last_drain_ns, .end_ns = now};
-		struct entry_set delta = {};
 
 		if (!t->alive)
 			continue;
 		if (dc.next[i].cnt) /* qsort(NULL, 0) is undefined */
 			qsort(dc.next[i].e, dc.next[i].cnt, sizeof(*dc.next[i].e), key_cmp);
-		if (diff_sets(&dc.next[i], &t->cur, &delta) == 0 && delta.cnt &&
-		    packed_set__pack(&s.delta, &delta) == 0 && add_snapshot(t, &s) != 0)
+		if (diff_sets(&dc.next[i], &t->cur, &s.delta) != 0 || !s.delta.cnt ||
+		    add_snapshot(t, &s) != 0)
 			packed_set__clear(&s.delta);
-		entry_set__clear(&delta);
 		entry_set__clear(&t->cur);
 		t->cur = dc.next[i];
 		dc.next[i] = (struct entry_set){};
