@@ -100,7 +100,7 @@ struct gc_event {
 /* Things the BPF side could not do; each is surfaced in profiles and metrics. */
 enum alloc_counter {
 	ALLOC_CNT_SAMPLED,    /* sampled allocations recorded */
-	ALLOC_CNT_STACK_LOST, /* no stack (map full, or no free id near its hash): counted under a
+	ALLOC_CNT_STACK_LOST, /* no stack (map full, or the 16 ids its hash picks taken): under a
 			       "lost stack" key */
 	ALLOC_CNT_STATS_FULL, /* the stats map was full: the sample was dropped entirely */
 	ALLOC_CNT_LIVE_FULL,  /* the live map was full: counted, but its free cannot be matched */
@@ -117,6 +117,9 @@ enum alloc_counter {
 					block stays counted as in use */
 	ALLOC_CNT_UNWIND_NO_VMA,     /* CFI samples whose stack mapping could not be looked up */
 	ALLOC_CNT_UNWIND_SHORT_COPY, /* CFI samples whose stack copy was cut to one page */
+	ALLOC_CNT_STACK_UNREADABLE, /* no stack: the kernel could not take it (its per-CPU callchain
+				       buffer held by a preempted probe on the same CPU, or no
+				       per-thread buffer); counted under a "lost stack" key */
 	ALLOC_CNT_MAX,
 };
 

@@ -424,6 +424,8 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 {
 	static const char *const what[ALLOC_CNT_MAX] = {
 	    [ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
+	    [ALLOC_CNT_STACK_UNREADABLE] = "sampled allocations without a stack (the kernel could "
+					   "not take it)",
 	    [ALLOC_CNT_STATS_FULL] = "sampled allocations dropped (stats map full)",
 	    [ALLOC_CNT_LIVE_FULL] = "allocations not tracked to their free (live map full)",
 	    [ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",

@@ -816,6 +816,7 @@ static int op_metrics(void *ctx, char **text)
 	    [ALLOC_CNT_MORESTACK] = NULL,
 	    [ALLOC_CNT_GC_EVENTS_LOST] = "gc_events_lost",
 	    [ALLOC_CNT_LIFE_EVENTS_LOST] = "lifecycle_events_lost",
+	    [ALLOC_CNT_STACK_UNREADABLE] = "stack_unreadable",
 	};
 	static const char *const maps[] = {"stats", "live", "stacks"};
 	struct scoped *d = ctx;

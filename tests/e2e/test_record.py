@@ -145,13 +145,18 @@ def record_many_stacks_none_lost():
     passes = int(r.stdout.split()[0])
     p = pprof_raw.read(out)
     leaves = [s for s in p.samples if s["stack"] and s["stack"][:2] == ["malloc", "leaf"]]
-    lost = 0
+    full = unreadable = 0
     for c in pprof_raw.comments(out):
-        if "without a stack" in c:
-            lost = int(c.split()[1])
-    # A clean-clone CI run once lost 1 of 6000 (cause not found: not the map, which was a third
-    # full); the old stack-trace map lost ~980. Up to 3 is tolerated, and each is counted.
-    ok = check(lost <= 3, "at most 3 of %d stacks lost: %d" % (n, lost))
+        if "without a stack (stack map full)" in c:
+            full = int(c.split()[1])
+        elif "without a stack" in c:
+            unreadable = int(c.split()[1])
+    # None may be lost to the map (the old stack-trace map lost ~980). The kernel itself fails
+    # to take a stack now and then (its per-CPU callchain buffer is held by a probe preempted
+    # on the same CPU: ~1 in 100,000 here, once 1 of 6000 in CI): up to 3, each counted.
+    ok = check_eq(full, 0, "stacks lost to the map")
+    ok &= check(unreadable <= 3, "at most 3 of %d stacks unreadable: %d" % (n, unreadable))
+    lost = full + unreadable
     ok &= check_eq(len(leaves), n - lost, "samples with malloc <- leaf, one per distinct stack")
     ok &= check_eq(sorted({p.value(s, "alloc_objects") for s in leaves}), [passes],
                    "every stack allocated once per pass")
