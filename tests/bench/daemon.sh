@@ -36,7 +36,7 @@ DAEMON_BUILT=$(date -u -r "$DAEMON" '+%Y-%m-%d %H:%M UTC')
 
 # Stacks are stored by content in a hash map of max_stacks entries (ids probed in a space twice as
 # large, so none is lost to a collision); a quarter more than the stacks leaves room for the ones
-# the soon-to-be-collected leftovers hold. The stats map (65536, no flag) bounds the 100k rows.
+# the soon-to-be-collected leftovers hold. The stats map (one entry per stack here) gets the same.
 max_stacks() {
 	local n=$1 m=16384
 	while [ $m -lt $((n + n / 4)) ] && [ $m -lt 131072 ]; do m=$((m * 2)); done
@@ -144,7 +144,7 @@ run_row() {
 		first=$((first + count))
 	done
 	args+=(--interval "$INTERVAL" --rate 1 --listen 127.0.0.1:0 --max-stacks "$ms"
-		--max-live "$MAX_LIVE")
+		--max-stats "$ms" --max-live "$MAX_LIVE")
 	[ -n "$DAEMON_ARGS_SHOWN" ] ||
 		DAEMON_ARGS_SHOWN="allocscoped --pid PID1 ... --pid PIDP ${args[*]:$((2 * p))}"
 	"$WORK/allocscoped" "${args[@]}" >/dev/null 2>"$WORK/daemon.err" &
@@ -257,12 +257,9 @@ END {
 	print ""
 	printf "goal: < 2%% of one core at 10k stacks per 10 s interval: %d of %d rows (%s )\n", g1, n1, s1
 	printf "goal: RSS <= 64 MiB at 100k stacks (peak): %d of %d rows (MiB:%s )\n", g2, n2, s2
-	if (full) {
-		print "note: the stats map (65536 entries, no flag to size it) was full at 100k stacks:"
-		print "the samples of the stacks beyond it were dropped (stats_map_full), so those rows"
-		print "hold 65536 stacks, not 100k; stack_lost counts samples whose stack collided in the"
-		print "kernel stack map (a hash table without chaining) and went under one lost key"
-	}
+	if (full)
+		print "note: the stats map was full at 100k stacks: samples of the stacks beyond it were" \
+			" dropped (stats_map_full)"
 }' "$RESULTS"
 echo
 echo "columns: CPU ms per drain = the daemon's utime+stime over $DRAINS intervals / the drains"
@@ -278,7 +275,7 @@ echo "commands (total $((SECONDS - start)) s):"
 echo "- targets: gcc ${CFLAGS_TARGET[*]} -o $TARGET tests/bench/stacks.c;"
 echo "  P x: $TARGET N FIRST N/P $((INTERVAL * (DRAINS + 3) + 30)) $((INTERVAL * 1000 / 2)) GO_FILE"
 echo "- daemon (build/allocscoped of $DAEMON_BUILT, run from a copy):"
-echo "  ${DAEMON_ARGS_SHOWN:-n/a} (--max-stacks: 4N rounded up to a power of 2, 16384 to 131072)"
+echo "  ${DAEMON_ARGS_SHOWN:-n/a} (--max-stacks and --max-stats: 1.25N rounded up to a power of 2, 16384 to 131072)"
 echo "- metrics: curl -s http://127.0.0.1:PORT/metrics at the first drain, then mid-interval, then"
 echo "  $DRAINS intervals later; /proc/DAEMON/stat and /proc/DAEMON/status around them"
 [ "$BENCH_ERRORS" = 0 ]

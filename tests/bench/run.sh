@@ -6,6 +6,7 @@
 #   go.sh        an allocation-heavy Go program and a Go HTTP service under wrk (127.0.0.1)
 #   accuracy.sh  allocscope against DHAT and against the Go runtime's own heap profile
 #   cfi.sh       issue 7: cost per sampled event, CFI unwinding against frame pointers
+#   cfi_churn.sh issue 7: CFI stacks of short-lived processes picked up by the daemon at exec
 #   daemon.sh    issue 4: allocscoped's CPU per drain and RSS, 1k-100k stacks, 1-100 processes
 # Scripts, not tests: slow numbers never fail; a broken command does.
 # Usage: tests/bench/run.sh [ALLOCATIONS_PER_THREAD]   (for native.sh)
@@ -13,7 +14,7 @@
 #   BENCH_ONLY="native go"   run some of them
 set -uo pipefail
 dir=$(dirname "$0")
-only=${BENCH_ONLY:-native go accuracy daemon cfi}
+only=${BENCH_ONLY:-native go accuracy daemon cfi cfi_churn}
 status=0
 start=$SECONDS
 for b in $only; do
@@ -23,6 +24,7 @@ for b in $only; do
 	accuracy) "$dir/accuracy.sh" || status=1 ;;
 	daemon) "$dir/daemon.sh" || status=1 ;;
 	cfi) "$dir/cfi.sh" || status=1 ;;
+	cfi_churn) "$dir/cfi_churn.sh" || status=1 ;;
 	*) echo "run.sh: no benchmark $b" >&2; status=1; continue ;;
 	esac
 	echo
