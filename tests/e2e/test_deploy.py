@@ -294,7 +294,9 @@ def expand(names, groups):
 @test
 def deploy_unit_syscall_filter_allows_attach():
     """Every system call allocscope makes to load, attach, read /proc and symbolize a running
-    process (under strace) is in the unit's SystemCallFilter."""
+    process (under strace) is in the unit's SystemCallFilter: both ways of attaching, uprobe_multi
+    links (bpf() only, kernels 6.6+) and perf-event uprobes (perf_event_open(), older kernels;
+    forced here with ALLOCSCOPE_UPROBE_MULTI=0)."""
     if not shutil.which("strace") or not shutil.which("systemd-analyze"):
         return skip("strace or systemd-analyze missing")
     keys = unit_keys(UNIT)
@@ -302,23 +304,42 @@ def deploy_unit_syscall_filter_allows_attach():
                      syscall_groups())
     if not check(len(allowed) > 100, "SystemCallFilter expands to %d calls" % len(allowed)):
         return False
+    ok = True
+    for multi, calls in (("1", {"bpf"}), ("0", {"bpf", "perf_event_open"})):
+        used = strace_record(multi)
+        if used is None:
+            return False
+        ok &= check(calls <= used, "ALLOCSCOPE_UPROBE_MULTI=%s: strace saw no %s: %s"
+                    % (multi, "/".join(sorted(calls)), sorted(used)))
+        ok &= check_eq(sorted(used - allowed - KERNEL_ISSUED), [],
+                       "ALLOCSCOPE_UPROBE_MULTI=%s: system calls outside SystemCallFilter"
+                       % multi)
+    return ok
+
+
+def strace_record(multi):
+    """The system calls `allocscope record --pid` makes on alloc_pattern under strace, with
+    ALLOCSCOPE_UPROBE_MULTI=multi; None (after a failed check) when record failed."""
     trace = tempfile.mktemp(prefix="allocscope-strace-")
     prof = tempfile.mktemp(prefix="allocscope-strace-", suffix=".pb.gz")
     target = start_target(PATTERN)
     # LeakSanitizer cannot run under ptrace (make test-asan): leak checks off for this one run.
     saved = os.environ.get("ASAN_OPTIONS")
     os.environ["ASAN_OPTIONS"] = (saved or "") + ":detect_leaks=0"
+    os.environ["ALLOCSCOPE_UPROBE_MULTI"] = multi
     try:
         rc, err = run_record_on_target(["strace", "-f", "-qq", "-o", trace, ALLOCSCOPE, "record",
                                         "--rate", "1", "--pid", str(target.pid), "-o", prof],
                                        target)
     finally:
+        del os.environ["ALLOCSCOPE_UPROBE_MULTI"]
         if saved is None:
             del os.environ["ASAN_OPTIONS"]
         else:
             os.environ["ASAN_OPTIONS"] = saved
-    if not check_eq(rc, 0, "record under strace (%s)" % err.strip()):
-        return False
+    if not check_eq(rc, 0, "record under strace, ALLOCSCOPE_UPROBE_MULTI=%s (%s)"
+                    % (multi, err.strip())):
+        return None
     used = set()
     with open(trace) as f:
         for line in f:
@@ -326,11 +347,9 @@ def deploy_unit_syscall_filter_allows_attach():
             if m and m.group(1) not in ("exit", "resumed", "killed"):
                 used.add(m.group(1))
     os.unlink(trace)
-    os.unlink(prof)
-    ok = check({"bpf", "perf_event_open"} <= used, "strace saw no bpf()/perf_event_open(): %s"
-               % sorted(used))
-    return ok & check_eq(sorted(used - allowed - KERNEL_ISSUED), [],
-                         "system calls outside SystemCallFilter")
+    if os.path.exists(prof):
+        os.unlink(prof)
+    return used
 
 
 def load_manifests():
