@@ -234,6 +234,10 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	if (!t)
 		return -ENOMEM;
 	t->pidfd = -1;
+	/* Named before attaching: a short-lived fork child may be gone by the time it is done. */
+	read_exe(pid, t->exe, sizeof(t->exe));
+	read_comm(pid, t->comm, sizeof(t->comm));
+	cgroup__read(NULL, pid, &t->cg);
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	if (err) {
@@ -262,9 +266,6 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
-	read_exe(pid, t->exe, sizeof(t->exe));
-	read_comm(pid, t->comm, sizeof(t->comm));
-	cgroup__read(NULL, pid, &t->cg);
 	if (d->cnt == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
 
