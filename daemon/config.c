@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* allocscoped's selectors (--pid, --exe, --comm, --cgroup, --all-go) and its JSON config file. */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,21 @@ static int config_selectors(struct scoped_opts *o, struct json_object *root, con
 	return 0;
 }
 
+/* A finite JSON number: json-c would also turn strings ("10", "NaN") and NaN/Infinity into
+ * doubles, and NaN passes every range check. */
+static int config_number(struct json_object *v, double *out)
+{
+	double d;
+
+	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	d = json_object_get_double(v);
+	if (!isfinite(d))
+		return -EINVAL;
+	*out = d;
+	return 0;
+}
+
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload)
 {
 	static const char *const known[] = {"pid",	"exe",	     "comm", "cgroup", "all_go",
@@ -114,12 +130,25 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 		scoped_opts__add_selector(o, SELECT_ALL_GO, NULL, 1);
 	if (!reload) {
 		/* Settings that shape the BPF maps or the listener apply at start only. */
-		if (json_object_object_get_ex(root, "interval", &v))
-			o->interval_s = json_object_get_double(v);
-		if (json_object_object_get_ex(root, "retention", &v))
-			o->retention_min = json_object_get_double(v);
-		if (json_object_object_get_ex(root, "rate", &v))
-			o->rate = json_object_get_int64(v);
+		if (json_object_object_get_ex(root, "interval", &v) &&
+		    config_number(v, &o->interval_s)) {
+			log_error("%s: \"interval\" must be a number of seconds", path);
+			err = -EINVAL;
+		}
+		if (json_object_object_get_ex(root, "retention", &v) &&
+		    config_number(v, &o->retention_min)) {
+			log_error("%s: \"retention\" must be a number of minutes", path);
+			err = -EINVAL;
+		}
+		if (json_object_object_get_ex(root, "rate", &v)) {
+			if (!json_object_is_type(v, json_type_int) ||
+			    json_object_get_int64(v) <= 0) {
+				log_error("%s: \"rate\" must be a whole number of bytes", path);
+				err = -EINVAL;
+			} else {
+				o->rate = json_object_get_int64(v);
+			}
+		}
 		if (json_object_object_get_ex(root, "listen", &v) && !o->listen) {
 			if (!json_object_is_type(v, json_type_string)) {
 				log_error("%s: \"listen\" must be a string (ADDR:PORT)", path);
