@@ -42,7 +42,7 @@ _allocscope_opts()
 			explain) opts="--escape-log --top --json --verbose" ;;
 			allocscoped)
 				opts="--pid --exe --comm --cgroup --all-go --config --interval --retention
-				      --max-history-entries --listen --auth-token-file --insecure --tls-cert
+				      --max-history-entries --max-exited --listen --auth-token-file --insecure --tls-cert
 				      --tls-key --rate --mode --go-every-call --max-stacks --max-live --push
 				      --verbose"
 				;;
@@ -104,7 +104,7 @@ _allocscope_value()
 		;;
 	-r | --rate | --go-set-rate | --duration | --timeline-interval | -i | --interval | \
 		--max-stacks | --max-live | -w | --width | --rows | --top | -n | --iterations | \
-		--sites | --retention | --max-history-entries)
+		--sites | --retention | --max-history-entries | --max-exited)
 		COMPREPLY=() # a number: nothing to offer
 		;;
 	*)

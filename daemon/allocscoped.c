@@ -36,6 +36,7 @@ static const char usage[] =
     "  -i, --interval SECS      drain the kernel maps every SECS seconds (default 10)\n"
     "      --retention MINUTES  history kept for seconds= queries (default 15)\n"
     "      --max-history-entries N  bound on retained entries (default 2000000)\n"
+    "      --max-exited N       exited processes kept for queries (default 10000)\n"
     "  -l, --listen ADDR:PORT   HTTP address (default " HTTPD_DEFAULT_LISTEN ")\n"
     "      --auth-token-file F  require 'Authorization: Bearer <token in F>'\n"
     "      --insecure           allow a non-loopback address without a token\n"
@@ -79,6 +80,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_CONFIG,
 		OPT_RETENTION,
 		OPT_MAX_HISTORY,
+		OPT_MAX_EXITED,
 		OPT_TOKEN,
 		OPT_INSECURE,
 		OPT_TLS_CERT,
@@ -100,6 +102,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"interval", required_argument, NULL, 'i'},
 	    {"retention", required_argument, NULL, OPT_RETENTION},
 	    {"max-history-entries", required_argument, NULL, OPT_MAX_HISTORY},
+	    {"max-exited", required_argument, NULL, OPT_MAX_EXITED},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"auth-token-file", required_argument, NULL, OPT_TOKEN},
 	    {"insecure", no_argument, NULL, OPT_INSECURE},
@@ -154,6 +157,10 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		case OPT_MAX_HISTORY:
 			err = parse_count(optarg, 1, LONG_MAX, &n);
 			o->max_history_entries = n;
+			break;
+		case OPT_MAX_EXITED:
+			err = parse_count(optarg, 0, LONG_MAX, &n);
+			o->max_exited = n;
 			break;
 		case 'l':
 			o->listen = optarg;
@@ -242,6 +249,7 @@ int main(int argc, char **argv)
 	    .interval_s = 10,
 	    .retention_min = 15,
 	    .max_history_entries = 2000000,
+	    .max_exited = 10000,
 	    .rate = SAMPLE_RATE_DEFAULT,
 	};
 	int err;

@@ -88,6 +88,7 @@ struct scoped {
 	__u64 drain_ns_total;
 	__u64 snapshots_dropped;
 	__u64 targets_released;
+	__u64 exited_dropped; /* exited processes released early: over --max-exited */
 	__u64 attach_failures;
 	__u64 stacks_collected;
 	__u64 pushes;
@@ -450,10 +451,44 @@ static void drop_oldest_snapshot(struct dtarget *t)
 	t->hist_cnt--;
 }
 
+static size_t count_exited(const struct scoped *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->cnt; i++)
+		n += !d->t[i]->alive;
+	return n;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The exit time of the n-th longest gone exited target (n >= 1); 0 when it cannot be told. */
+static __u64 exited_cutoff(const struct scoped *d, size_t n)
+{
+	__u64 *when = malloc(d->cnt * sizeof(*when)), cut;
+	size_t k = 0;
+
+	if (!when)
+		return 0;
+	for (size_t i = 0; i < d->cnt; i++)
+		if (!d->t[i]->alive)
+			when[k++] = d->t[i]->exit_ns;
+	qsort(when, k, sizeof(*when), u64_cmp);
+	cut = when[min_t(size_t, n, k) - 1];
+	free(when);
+	return cut;
+}
+
 static void expire(struct scoped *d)
 {
 	__u64 now = now_real_ns(), keep_ns = (__u64)(d->o->retention_min * 60 * NSEC_PER_SEC);
-	size_t total = 0, j = 0;
+	size_t total = 0, j = 0, exited, dropping = 0;
+	__u64 cutoff = 0;
 
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
@@ -477,11 +512,22 @@ static void expire(struct scoped *d)
 		drop_oldest_snapshot(oldest);
 		d->snapshots_dropped++;
 	}
-	/* Dead targets go once their history has expired. */
+	/* Dead targets go once their history has expired, or the longest gone first when more
+	 * than --max-exited are kept (each holds ~30 KiB besides its history). */
+	exited = count_exited(d);
+	if (exited > d->o->max_exited) {
+		dropping = exited - d->o->max_exited;
+		cutoff = exited_cutoff(d, dropping);
+	}
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
+		int over = !t->alive && t->exit_ns <= cutoff && dropping;
 
-		if (!t->alive && t->exit_ns + keep_ns < now) {
+		if (over) {
+			dropping--;
+			d->exited_dropped++;
+		}
+		if (over || (!t->alive && t->exit_ns + keep_ns < now)) {
 			/* Its paths: a live process that reuses the pid just looks them up again.
 			 */
 			symbolizer__forget_pid(d->sym, t->w.target.pid);
@@ -933,6 +979,10 @@ static int op_metrics(void *ctx, char **text)
 	    "--max-history-entries.\n"
 	    "# TYPE allocscope_history_snapshots_dropped_total counter\n"
 	    "allocscope_history_snapshots_dropped_total %llu\n"
+	    "# HELP allocscope_exited_targets_dropped_total Exited processes released before "
+	    "their retention ended, to stay within --max-exited.\n"
+	    "# TYPE allocscope_exited_targets_dropped_total counter\n"
+	    "allocscope_exited_targets_dropped_total %llu\n"
 	    "# HELP allocscope_attach_failures_total Processes that could not be watched.\n"
 	    "# TYPE allocscope_attach_failures_total counter\n"
 	    "allocscope_attach_failures_total %llu\n"
@@ -947,7 +997,8 @@ static int op_metrics(void *ctx, char **text)
 	    "allocscope_daemon_rss_bytes %ld\n",
 	    alive, alloc_probes__link_count(d->ap), (unsigned long long)d->drains,
 	    d->drain_ns_total / 1e9, d->drain_ns_last / 1e9,
-	    (unsigned long long)d->snapshots_dropped, (unsigned long long)d->attach_failures,
+	    (unsigned long long)d->snapshots_dropped, (unsigned long long)d->exited_dropped,
+	    (unsigned long long)d->attach_failures,
 	    (unsigned long long)__atomic_load_n(&d->pushes, __ATOMIC_RELAXED),
 	    (unsigned long long)__atomic_load_n(&d->push_failures, __ATOMIC_RELAXED),
 	    self_rss_bytes());

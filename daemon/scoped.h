@@ -31,6 +31,7 @@ struct scoped_opts {
 	double interval_s;	    /* drain period */
 	double retention_min;	    /* history kept */
 	size_t max_history_entries; /* bound on retained entries; the oldest go first */
+	size_t max_exited;	    /* exited processes kept; the longest gone go first */
 	__u64 rate;
 	struct watch_opts watch;
 	const char *listen;

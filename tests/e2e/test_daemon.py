@@ -230,6 +230,41 @@ def daemon_picks_up_new_processes():
 
 
 @test
+def daemon_max_exited_bounds_what_is_kept():
+    """--max-exited 2: of four exited processes (and their fork children) only the two that
+    ended last are kept for queries; the others are released at once and counted."""
+    d = Daemon("--comm", "alloc_pattern", "--interval", "0.5", "--rate", "1", "--max-exited", "2")
+    pids = []
+    ok = True
+    try:
+        for _ in range(4):
+            t = Target()
+            pids.append(t.pid)
+            if not d.wait_watching(t.pid):
+                t.end()
+                return False
+            t.go()
+            t.end()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            _, index = d.get("/debug/pprof/")
+            listed = [p for p in pids if ("pid=%d\"" % p).encode() in index]
+            _, m = d.get("/metrics")
+            dropped = metric(m.decode(), "allocscope_exited_targets_dropped_total") or 0
+            if pids[0] not in listed and pids[1] not in listed and dropped >= 2:
+                break
+            time.sleep(0.2)
+        ok &= check(pids[0] not in listed and pids[1] not in listed,
+                    "the first two exited processes are released: %r of %r listed"
+                    % (listed, pids))
+        ok &= check(pids[3] in listed, "the last one is kept: %r of %r listed" % (listed, pids))
+        ok &= check(dropped >= 2, "released early and counted: %r" % dropped)
+    finally:
+        d.stop()
+    return ok
+
+
+@test
 def daemon_http_errors():
     d = Daemon("--interval", "0.5")
     ok = True
