@@ -550,68 +550,65 @@ static int read_code(const char *path, __u64 off, __u8 *buf, size_t len, size_t 
 	return 0;
 }
 
-static int attach_one(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-		      const struct alloc_func *f, __u64 file_off, int retprobe)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = f->kind, .retprobe = retprobe);
-	struct bpf_program *prog;
-	struct bpf_link *l;
-	int err;
-
-	if (f->kind == ALLOC_KIND_FREE)
-		prog = ap->skel->progs.free_enter;
-	else
-		prog = retprobe ? ap->skel->progs.alloc_exit : ap->skel->progs.alloc_enter;
-	l = bpf_program__attach_uprobe_opts(prog, pid, path, file_off, &uo);
-	if (!l) {
-		err = -errno;
-		/* A process that exits while we attach is no news: its watcher learns of it. */
-		if (err == -ESRCH || !target__running(pid))
-			return err;
-		log_warn("cannot attach %s%s in %s for pid %d: %s", f->name,
-			 retprobe ? " (return)" : "", path, pid, strerror(-err));
-		return err;
-	}
-	err = add_link(ap, pid, st, l, -1, 1);
-	if (err)
-		bpf_link__destroy(l);
-	return err;
-}
-
-/* One uprobe_multi link of prog at cnt offsets of path (what: named in a warning). */
-static int attach_multi(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-			struct bpf_program *prog, const unsigned long *offsets,
-			const __u64 *cookies, __u32 cnt, int retprobe, const char *what)
-{
-	int fd, err;
-
-	if (!cnt)
-		return 0;
-	fd = uprobe_multi_link(bpf_program__fd(prog), path, offsets, cookies, cnt, retprobe, pid);
-	if (fd < 0) {
-		if (fd == -ESRCH || !target__running(pid))
-			return fd;
-		log_warn("cannot attach %s%s in %s for pid %d: %s", what,
-			 retprobe ? " (return)" : "", path, pid, strerror(-fd));
-		return fd;
-	}
-	err = add_link(ap, pid, st, NULL, fd, cnt);
-	if (err)
-		close(fd);
-	return err;
-}
-
-/* The sites of one program in one object, for one uprobe_multi link. */
+/* The sites of one program in one object: one uprobe_multi link, or a perf event each. */
 struct site_list {
 	unsigned long offsets[ARRAY_SIZE(alloc_funcs)];
 	__u64 cookies[ARRAY_SIZE(alloc_funcs)];
+	const char *names[ARRAY_SIZE(alloc_funcs)]; /* for warnings */
 	__u32 cnt;
 };
 
-static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie)
+static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name)
 {
 	l->offsets[l->cnt] = offset;
-	l->cookies[l->cnt++] = cookie;
+	l->cookies[l->cnt] = cookie;
+	l->names[l->cnt++] = name;
+}
+
+/* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
+ * of it), else warned. */
+static int attach_failed(int pid, const char *path, const char *what, int retprobe, int err)
+{
+	if (err == -ESRCH || !target__running(pid))
+		return -ESRCH;
+	log_warn("cannot attach %s%s in %s for pid %d: %s", what, retprobe ? " (return)" : "", path,
+		 pid, strerror(-err));
+	return err;
+}
+
+/* Attach prog at every site of l in path for pid (what: the sites together, for a warning). */
+static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+			struct bpf_program *prog, const struct site_list *l, int retprobe,
+			const char *what)
+{
+	int fd, err;
+
+	if (!l->cnt)
+		return 0;
+	if (ap->multi) {
+		fd = uprobe_multi_link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
+				       retprobe, pid);
+		if (fd < 0)
+			return attach_failed(pid, path, what, retprobe, fd);
+		err = add_link(ap, pid, st, NULL, fd, l->cnt);
+		if (err)
+			close(fd);
+		return err;
+	}
+	for (__u32 i = 0; i < l->cnt; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = l->cookies[i], .retprobe = retprobe);
+		struct bpf_link *link;
+
+		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
+		if (!link)
+			return attach_failed(pid, path, l->names[i], retprobe, -errno);
+		err = add_link(ap, pid, st, link, -1, 1);
+		if (err) {
+			bpf_link__destroy(link);
+			return err;
+		}
+	}
+	return 0;
 }
 
 int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
@@ -661,52 +658,30 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
 				  (unsigned long long)site.offset, site.insn);
 		}
-		if (ap->multi) {
-			/* Attached below, three links for all the functions. */
-			if (f->kind == ALLOC_KIND_FREE)
-				site_list__add(&frees, file_off + site.offset, f->kind);
-			else
-				site_list__add(&enter, file_off + site.offset, f->kind);
-			if (f->has_return)
-				site_list__add(&ret, file_off + site.offset, f->kind);
-			probed++;
-			continue;
-		}
-		/* The return probe first: an entry probe alone, while the process runs, would leave
-		 * every call in between unreturned (counted as allocator_never_returned). */
-		err = 0;
+		if (f->kind == ALLOC_KIND_FREE)
+			site_list__add(&frees, file_off + site.offset, f->kind, f->name);
+		else
+			site_list__add(&enter, file_off + site.offset, f->kind, f->name);
 		if (f->has_return)
-			err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 1);
-		if (!err)
-			err = attach_one(ap, pid, path, &st, f, file_off + site.offset, 0);
-		if (err)
-			return err;
+			site_list__add(&ret, file_off + site.offset, f->kind, f->name);
 		probed++;
 	}
-	if (ap->multi) {
-		/* Return probes first, as above. */
-		err = attach_multi(ap, pid, path, &st, ap->skel->progs.alloc_exit, ret.offsets,
-				   ret.cookies, ret.cnt, 1, "the malloc family");
-		if (!err)
-			err = attach_multi(ap, pid, path, &st, ap->skel->progs.alloc_enter,
-					   enter.offsets, enter.cookies, enter.cnt, 0,
-					   "the malloc family");
-		if (!err)
-			err = attach_multi(ap, pid, path, &st, ap->skel->progs.free_enter,
-					   frees.offsets, frees.cookies, frees.cnt, 0, "free");
-		if (err)
-			return err;
-	}
-	return probed;
+	/* The return probes first: an entry probe alone, while the process runs, would leave
+	 * every call in between unreturned (counted as allocator_never_returned). */
+	err = attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_exit, &ret, 1,
+			   "the malloc family") ?:
+	      attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_enter, &enter, 0,
+			   "the malloc family") ?:
+	      attach_sites(ap, pid, path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+	return err ?: probed;
 }
 
 static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
 			  const char *name, const struct go_func *f, struct bpf_program *prog,
 			  __u64 cookie, __u32 keep)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct site_list one = {};
 	struct probe_site site = {};
-	struct bpf_link *l;
 	__u8 code[64];
 	size_t got = 0;
 	int err;
@@ -727,24 +702,8 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, co
 			  (unsigned long long)site.offset, site.insn);
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
-	uo.bpf_cookie = cookie;
-	if (ap->multi) {
-		unsigned long off = f->file_offset + site.offset;
-
-		return attach_multi(ap, pid, path, st, prog, &off, &cookie, 1, 0, name);
-	}
-	l = bpf_program__attach_uprobe_opts(prog, pid, path, f->file_offset + site.offset, &uo);
-	if (!l) {
-		err = -errno;
-		if (err == -ESRCH || !target__running(pid))
-			return -ESRCH;
-		log_warn("cannot attach %s in %s for pid %d: %s", name, path, pid, strerror(-err));
-		return err;
-	}
-	err = add_link(ap, pid, st, l, -1, 1);
-	if (err)
-		bpf_link__destroy(l);
-	return err;
+	site_list__add(&one, f->file_offset + site.offset, cookie, name);
+	return attach_sites(ap, pid, path, st, prog, &one, 0, name);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,

@@ -451,15 +451,6 @@ static void drop_oldest_snapshot(struct dtarget *t)
 	t->hist_cnt--;
 }
 
-static size_t count_exited(const struct scoped *d)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < d->cnt; i++)
-		n += !d->t[i]->alive;
-	return n;
-}
-
 static int u64_cmp(const void *a, const void *b)
 {
 	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
@@ -487,12 +478,13 @@ static __u64 exited_cutoff(const struct scoped *d, size_t n)
 static void expire(struct scoped *d)
 {
 	__u64 now = now_real_ns(), keep_ns = (__u64)(d->o->retention_min * 60 * NSEC_PER_SEC);
-	size_t total = 0, j = 0, exited, dropping = 0;
+	size_t total = 0, j = 0, exited = 0, dropping = 0;
 	__u64 cutoff = 0;
 
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
 
+		exited += !t->alive;
 		while (t->hist_cnt && t->hist[0].end_ns + keep_ns < now)
 			drop_oldest_snapshot(t);
 		for (size_t k = 0; k < t->hist_cnt; k++)
@@ -514,7 +506,6 @@ static void expire(struct scoped *d)
 	}
 	/* Dead targets go once their history has expired, or the longest gone first when more
 	 * than --max-exited are kept (each holds ~30 KiB besides its history). */
-	exited = count_exited(d);
 	if (exited > d->o->max_exited) {
 		dropping = exited - d->o->max_exited;
 		cutoff = exited_cutoff(d, dropping);
