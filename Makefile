@@ -23,7 +23,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -fno-omit-frame-pointer -D_GNU_SOURCE \
-	-I$(OUT) -I$(OUT)/proto -Idaemon -Ibpf $(EXTRA_CFLAGS)
+	-I$(OUT) -I$(OUT)/proto -I. -Idaemon $(EXTRA_CFLAGS)
 LDLIBS := -lbpf -lm -ljson-c -lmicrohttpd -lcurl -lpthread -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ $(EXTRA_LDLIBS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf -Wall -Werror
 
@@ -33,9 +33,11 @@ PROTO_SRCS := $(patsubst proto/%.proto,$(OUT)/proto/%.pb-c.c,$(wildcard proto/*.
 PROTO_OBJS := $(patsubst %.c,%.o,$(PROTO_SRCS))
 
 # The library that allocscoped and the allocscope CLI share.
-LIB_SRCS := $(filter-out daemon/allocscoped.c,$(wildcard daemon/*.c))
+LIB_SRCS := $(wildcard daemon/*/*.c)
 LIB_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
 CLI_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(wildcard cli/*.c))
+# The CLI's commands and views without its main(), for the unit tests.
+CLI_LIB_OBJS := $(filter-out $(OUT)/obj/cli/allocscope.o,$(CLI_OBJS))
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(UNIT_SRCS))
@@ -72,13 +74,17 @@ $(OUT)/proto/%.pb-c.o: $(OUT)/proto/%.pb-c.c
 	$(Q)$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
 
 # Every user-space object may include a skeleton or the generated protobuf header.
-$(OUT)/obj/%.o: %.c $(wildcard daemon/*.h bpf/*.h cli/*.h tests/unit/*.h) $(BPF_SKELS) \
+$(OUT)/obj/%.o: %.c $(wildcard daemon/*/*.h bpf/*.h cli/*.h tests/unit/*.h) $(BPF_SKELS) \
 		$(PROTO_SRCS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OUT)/libscope.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/libcli.a: $(CLI_LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -90,7 +96,7 @@ $(OUT)/allocscoped: $(OUT)/obj/daemon/allocscoped.o $(OUT)/libscope.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/unit_tests: $(UNIT_OBJS) $(OUT)/libscope.a | test-fixtures
+$(OUT)/tests/unit_tests: $(UNIT_OBJS) $(OUT)/libcli.a $(OUT)/libscope.a | test-fixtures
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
@@ -116,7 +122,8 @@ bench: all
 	$(Q)tests/bench/run.sh
 
 fmt:
-	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h cli/*.c cli/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*/*.c daemon/*/*.h cli/*.c cli/*.h \
+		tests/unit/*.c tests/unit/*.h)
 
 clean:
 	rm -rf $(OUT)

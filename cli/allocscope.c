@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "log.h"
+#include "util/log.h"
 
 static const char usage[] =
     "Usage: allocscope COMMAND [OPTIONS]\n"

@@ -3,7 +3,7 @@
 #ifndef ALLOCSCOPE_CLI_H
 #define ALLOCSCOPE_CLI_H
 
-#include "args.h"
+#include "util/args.h"
 
 int cmd_record(int argc, char **argv);
 int cmd_top(int argc, char **argv);

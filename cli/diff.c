@@ -15,8 +15,8 @@
 
 #include "cli.h"
 #include "fetch.h"
-#include "log.h"
-#include "profdiff.h"
+#include "util/log.h"
+#include "profile/profdiff.h"
 
 #define DIFF_TOP_DEFAULT 10
 #define DIFF_WIDTH	 80

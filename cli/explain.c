@@ -15,8 +15,8 @@
 #include "cli.h"
 #include "escape.h"
 #include "fetch.h"
-#include "log.h"
-#include "profdiff.h"
+#include "util/log.h"
+#include "profile/profdiff.h"
 
 #define EXPLAIN_TOP_DEFAULT 10
 #define EXPLAIN_WIDTH	    80

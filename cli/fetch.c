@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 
 #include "fetch.h"
-#include "log.h"
+#include "util/log.h"
 
 #define FETCH_MAX_BYTES (1ULL << 30)
 #define FETCH_TIMEOUT_S 120 /* seconds= profiles take their time */

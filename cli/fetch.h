@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#include "pprof.h"
+#include "profile/pprof.h"
 
 /* The daemon's address when --daemon is not given. */
 #define CLI_DEFAULT_DAEMON "http://127.0.0.1:6464"

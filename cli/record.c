@@ -22,17 +22,17 @@
 
 #include <json-c/json.h>
 
-#include "alloc_probes.h"
+#include "probe/alloc_probes.h"
 #include "cli.h"
-#include "common.h"
-#include "collect.h"
-#include "heap_profile.h"
-#include "log.h"
-#include "sampling.h"
-#include "symbolize.h"
-#include "target.h"
-#include "unwind.h"
-#include "watch.h"
+#include "util/common.h"
+#include "probe/collect.h"
+#include "profile/heap_profile.h"
+#include "util/log.h"
+#include "probe/sampling.h"
+#include "symbols/symbolize.h"
+#include "symbols/target.h"
+#include "probe/unwind.h"
+#include "probe/watch.h"
 
 #define DEFAULT_OUTPUT	"allocscope.pb.gz"
 #define MAPS_REFRESH_MS 1000

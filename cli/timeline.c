@@ -21,9 +21,9 @@
 #include <curl/curl.h>
 
 #include "cli.h"
-#include "common.h"
+#include "util/common.h"
 #include "fetch.h"
-#include "log.h"
+#include "util/log.h"
 #include "timeline_render.h"
 
 /* Standalone recordings take a point at least this often, and about 60 in all. */

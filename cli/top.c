@@ -26,17 +26,17 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "alloc_probes.h"
+#include "probe/alloc_probes.h"
 #include "cli.h"
-#include "collect.h"
-#include "common.h"
+#include "probe/collect.h"
+#include "util/common.h"
 #include "fetch.h"
-#include "heap_profile.h"
-#include "log.h"
-#include "sampling.h"
-#include "symbolize.h"
+#include "profile/heap_profile.h"
+#include "util/log.h"
+#include "probe/sampling.h"
+#include "symbols/symbolize.h"
 #include "topview.h"
-#include "watch.h"
+#include "probe/watch.h"
 
 #define PIPED_SITES_DEFAULT 20
 #define PROBE_TIMEOUT_MS    1000

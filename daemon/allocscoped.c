@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "httpd.h"
-#include "log.h"
-#include "sampling.h"
-#include "scoped.h"
+#include "util/args.h"
+#include "service/httpd.h"
+#include "util/log.h"
+#include "probe/sampling.h"
+#include "service/scoped.h"
 
 static const char usage[] =
     "Usage: allocscoped [TARGETS] [OPTIONS]\n"

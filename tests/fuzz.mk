@@ -27,24 +27,24 @@ FUZZ_PROTO := $(OUT)/proto/profile.pb-c.c
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
-	-I$(OUT) -I$(OUT)/proto -Idaemon -Ibpf -Icli -I$(FUZZ_SRC) $(FUZZ_SAN)
+	-I$(OUT) -I$(OUT)/proto -I. -Idaemon -Icli -I$(FUZZ_SRC) $(FUZZ_SAN)
 FUZZ_LDLIBS := -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ -lm
 
 # Each target: its source in tests/fuzz/fuzz_<name>.c and the modules it exercises.
-FUZZ_MODS_procmaps := daemon/procmaps.c
-FUZZ_MODS_symbolize := daemon/symbolize.c daemon/gobin.c
-FUZZ_MODS_gobin := daemon/gobin.c
-FUZZ_MODS_goruntime := daemon/goruntime.c daemon/gobin.c
-FUZZ_MODS_pprof := daemon/pprof.c $(FUZZ_PROTO)
-FUZZ_MODS_cli_parse := cli/allocscope.c daemon/args.c
+FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
+FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/symbols/gobin.c
+FUZZ_MODS_gobin := daemon/symbols/gobin.c
+FUZZ_MODS_goruntime := daemon/symbols/goruntime.c daemon/symbols/gobin.c
+FUZZ_MODS_pprof := daemon/profile/pprof.c $(FUZZ_PROTO)
+FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o
-FUZZ_MODS_probe_place := daemon/probe_place.c
-FUZZ_MODS_httpd := daemon/httpd.c daemon/textenc.c
+FUZZ_MODS_probe_place := daemon/probe/probe_place.c
+FUZZ_MODS_httpd := daemon/service/httpd.c daemon/util/textenc.c
 FUZZ_LIBS_httpd := -lmicrohttpd
-FUZZ_MODS_config := daemon/config.c daemon/args.c
+FUZZ_MODS_config := daemon/service/config.c daemon/util/args.c
 FUZZ_LIBS_config := -ljson-c
-FUZZ_MODS_cgroup := daemon/cgroup.c
-FUZZ_MODS_escape := daemon/escape.c
+FUZZ_MODS_cgroup := daemon/service/cgroup.c
+FUZZ_MODS_escape := cli/escape.c
 
 FUZZ_NAMES := procmaps symbolize gobin goruntime pprof cli_parse probe_place httpd config \
 	cgroup escape
@@ -53,7 +53,7 @@ FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_NAMES))
 FUZZ_SEEDS := $(addprefix $(FUZZ_OUT)/seeds/,$(addsuffix /.stamp,$(FUZZ_NAMES)))
 
 fuzz_obj = $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(1))
-FUZZ_HDRS := $(wildcard daemon/*.h bpf/*.h cli/*.h $(FUZZ_SRC)/*.h) $(FUZZ_PROTO)
+FUZZ_HDRS := $(wildcard daemon/*/*.h bpf/*.h cli/*.h $(FUZZ_SRC)/*.h) $(FUZZ_PROTO)
 
 .PHONY: fuzz fuzz-run fuzz-seeds test-asan
 
@@ -97,7 +97,7 @@ $(FUZZ_OUT)/obj/cli_stubs.o: $(FUZZ_OUT)/cli_stubs.c $(FUZZ_HDRS)
 
 define fuzz_target
 $(FUZZ_OUT)/$(1): $(call fuzz_obj,$(FUZZ_SRC)/fuzz_$(1).c $(FUZZ_SRC)/fuzz_common.c \
-		daemon/log.c $(FUZZ_MODS_$(1))) $(filter %.o,$(FUZZ_LIBS_$(1)))
+		daemon/util/log.c $(FUZZ_MODS_$(1))) $(filter %.o,$(FUZZ_LIBS_$(1)))
 	$$(call msg,FUZZ-LD,$$@)
 	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(filter %.o,$$^) $$(FUZZ_LDLIBS) \
 		$$(filter-out %.o,$$(FUZZ_LIBS_$(1))) -o $$@
@@ -209,7 +209,7 @@ $(FUZZ_OUT)/seeds/pprof/.stamp: $(wildcard $(FUZZ_SRC)/corpus/pprof/*) \
 	$(Q)touch $@
 
 # Only a seed generator: built from the sources like a fuzzer, without the coverage.
-$(FUZZ_OUT)/mkseed_pprof: $(FUZZ_SRC)/mkseed_pprof.c daemon/pprof.c daemon/log.c $(FUZZ_PROTO) \
+$(FUZZ_OUT)/mkseed_pprof: $(FUZZ_SRC)/mkseed_pprof.c daemon/profile/pprof.c daemon/util/log.c $(FUZZ_PROTO) \
 		$(FUZZ_HDRS)
 	$(call msg,FUZZ-LD,$@)
 	$(Q)mkdir -p $(@D)

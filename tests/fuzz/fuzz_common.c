@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "log.h"
+#include "util/log.h"
 
 static char tmp_path[PATH_MAX];
 

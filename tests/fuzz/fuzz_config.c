@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "scoped.h"
+#include "service/scoped.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

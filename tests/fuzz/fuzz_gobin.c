@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "gobin.h"
+#include "symbols/gobin.h"
 
 #define MAX_FUNCS  64
 #define MAX_FRAMES 16

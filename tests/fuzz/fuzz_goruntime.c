@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "goruntime.h"
+#include "symbols/goruntime.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "httpd.h"
+#include "service/httpd.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "pprof.h"
+#include "profile/pprof.h"
 #include "profile.pb-c.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

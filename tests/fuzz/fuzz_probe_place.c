@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "probe_place.h"
+#include "probe/probe_place.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "procmaps.h"
+#include "symbols/procmaps.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

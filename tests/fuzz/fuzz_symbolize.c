@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "symbolize.h"
+#include "symbols/symbolize.h"
 
 #define MAX_FRAMES 16
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pprof.h"
+#include "profile/pprof.h"
 
 int main(int argc, char **argv)
 {

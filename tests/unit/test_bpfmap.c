@@ -8,7 +8,7 @@
 
 #include <bpf/bpf.h>
 
-#include "bpfmap.h"
+#include "probe/bpfmap.h"
 #include "test.h"
 
 struct seen {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* cgroup paths as Docker, containerd, CRI-O and the kubelet write them. */
-#include "cgroup.h"
+#include "service/cgroup.h"
 #include "test.h"
 
 TEST(cgroup_containerd_pod)

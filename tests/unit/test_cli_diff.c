@@ -5,9 +5,9 @@
  * relative change as printed. */
 #include <stdlib.h>
 
-#include "common.h"
-#include "pprof.h"
-#include "profdiff.h"
+#include "util/common.h"
+#include "profile/pprof.h"
+#include "profile/profdiff.h"
 #include "test.h"
 
 static const struct pprof_value_type heap_types[] = {

@@ -3,8 +3,8 @@
  * reference counts, and the packing is several times smaller than the entries. */
 #include <stdlib.h>
 
-#include "collect.h"
-#include "common.h"
+#include "probe/collect.h"
+#include "util/common.h"
 #include "test.h"
 
 static struct stack *new_stack(__u32 nr)

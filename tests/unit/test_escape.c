@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "escape.h"
+#include "util/common.h"
+#include "cli/escape.h"
 #include "test.h"
 
 #define GOALLOC_SRC "/work/src/allocscope/tests/targets/go/goalloc/main.go"

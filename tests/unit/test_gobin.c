@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "gobin.h"
-#include "log.h"
+#include "util/common.h"
+#include "symbols/gobin.h"
+#include "util/log.h"
 #include "test.h"
 
 #define MAX_FRAMES	8

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "httpd.h"
-#include "log.h"
+#include "util/common.h"
+#include "service/httpd.h"
+#include "util/log.h"
 #include "test.h"
 
 /* A gzip header with a NUL in it: the body must come through byte for byte. */

@@ -11,9 +11,9 @@
 
 #include "profile.pb-c.h"
 
-#include "common.h"
-#include "log.h"
-#include "pprof.h"
+#include "util/common.h"
+#include "util/log.h"
+#include "profile/pprof.h"
 #include "test.h"
 
 #define MiB (1024 * 1024)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Probe placement on byte sequences taken from glibc 2.36's allocator prologues. */
-#include "probe_place.h"
+#include "probe/probe_place.h"
 #include "test.h"
 
 static const __u8 glibc_free[] = {

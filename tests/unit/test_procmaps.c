@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "procmaps.h"
+#include "symbols/procmaps.h"
 #include "test.h"
 
 static bool parse_fixture(const char *name, struct proc_maps *pm, size_t *bad)

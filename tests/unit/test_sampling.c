@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "sampling.h"
-#include "alloc.h"
+#include "probe/sampling.h"
+#include "bpf/alloc.h"
 #include "test.h"
 
 TEST(sampling_table_mean_and_shape)

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "log.h"
-#include "procmaps.h"
-#include "symbolize.h"
+#include "util/common.h"
+#include "util/log.h"
+#include "symbols/procmaps.h"
+#include "symbols/symbolize.h"
 #include "test.h"
 
 #define MAX_FRAMES 8

@@ -4,9 +4,9 @@
  * escaping and structure. */
 #include <stdlib.h>
 
-#include "common.h"
-#include "textenc.h"
-#include "timeline_render.h"
+#include "util/common.h"
+#include "util/textenc.h"
+#include "cli/timeline_render.h"
 #include "test.h"
 
 #define MIB (1ULL << 20)

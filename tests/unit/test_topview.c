@@ -6,9 +6,9 @@
 
 #include <json-c/json.h>
 
-#include "common.h"
+#include "util/common.h"
 #include "test.h"
-#include "topview.h"
+#include "cli/topview.h"
 
 #define SEC NSEC_PER_SEC
 

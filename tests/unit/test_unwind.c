@@ -6,10 +6,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "collect.h"
+#include "bpf/alloc.h"
+#include "probe/collect.h"
 #include "test.h"
-#include "unwind.h"
+#include "probe/unwind.h"
 
 #define COPY_BYTES 16384
 

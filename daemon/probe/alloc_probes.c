@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: MIT
+/* Loads bpf/alloc.bpf.c and attaches it: uprobes on the malloc family, placed by probe_place.c,
+ * filtered to one process each (uprobe_multi links where the kernel has them, else perf-event
+ * uprobes); tracepoints for anonymous mmap/munmap. */
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "alloc.skel.h"
+#include "probe/alloc_probes.h"
+#include "probe/bpfmap.h"
+#include "symbols/target.h"
+#include "util/common.h"
+#include "symbols/goruntime.h"
+#include "util/log.h"
+#include "probe/probe_place.h"
+#include "probe/sampling.h"
+
+struct alloc_func {
+	const char *name;
+	enum alloc_kind kind;
+	__u32 keep; /* registers the BPF program reads at the probe */
+	int has_return;
+};
+
+/* aligned_alloc and memalign are one function in glibc: the first name at an address wins. */
+static const struct alloc_func alloc_funcs[] = {
+    {"malloc", ALLOC_KIND_MALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"calloc", ALLOC_KIND_CALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"realloc", ALLOC_KIND_REALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"reallocarray", ALLOC_KIND_REALLOCARRAY,
+     PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP, 1},
+    {"posix_memalign", ALLOC_KIND_POSIX_MEMALIGN, PROBE_KEEP_ARG1 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP,
+     1},
+    {"aligned_alloc", ALLOC_KIND_ALIGNED_ALLOC, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"memalign", ALLOC_KIND_MEMALIGN, PROBE_KEEP_ARG2 | PROBE_KEEP_SP, 1},
+    {"valloc", ALLOC_KIND_VALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"pvalloc", ALLOC_KIND_PVALLOC, PROBE_KEEP_ARG1 | PROBE_KEEP_SP, 1},
+    {"free", ALLOC_KIND_FREE, PROBE_KEEP_ARG1, 0},
+};
+
+static const char *const kind_names[ALLOC_KIND_MAX] = {
+    [ALLOC_KIND_MALLOC] = "malloc",
+    [ALLOC_KIND_CALLOC] = "calloc",
+    [ALLOC_KIND_REALLOC] = "realloc",
+    [ALLOC_KIND_REALLOCARRAY] = "reallocarray",
+    [ALLOC_KIND_POSIX_MEMALIGN] = "posix_memalign",
+    [ALLOC_KIND_ALIGNED_ALLOC] = "aligned_alloc",
+    [ALLOC_KIND_MEMALIGN] = "memalign",
+    [ALLOC_KIND_VALLOC] = "valloc",
+    [ALLOC_KIND_PVALLOC] = "pvalloc",
+    [ALLOC_KIND_FREE] = "free",
+    [ALLOC_KIND_MMAP] = "mmap",
+};
+
+/* The probes of one attachment: a libbpf link (a perf-event uprobe, one probe), or the fd of a
+ * uprobe_multi link (every probe of one program in one object). */
+struct probe_link {
+	int pid;
+	int fd; /* uprobe_multi link, or -1 */
+	__u32 probes;
+	__u64 dev;
+	__u64 ino;
+	struct bpf_link *link;
+};
+
+static void probe_link_close(const struct probe_link *l)
+{
+	if (l->link)
+		bpf_link__destroy(l->link);
+	else if (l->fd >= 0)
+		close(l->fd);
+}
+
+struct alloc_probes {
+	struct alloc_bpf *skel;
+	struct ring_buffer *gc_rb;
+	int (*gc_cb)(void *ctx, const struct gc_event *e);
+	int (*life_cb)(void *ctx, const struct life_event *e);
+	void *gc_ctx;
+	int (*unwind_cb)(void *ctx, const void *data, size_t len);
+	void *unwind_ctx;
+	struct probe_link *links;
+	size_t link_cnt;
+	size_t link_cap;
+	struct reaper *reaper; /* closes detached links in the background */
+	__u64 sample_rate;
+	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi_supported */
+};
+
+struct reaper;
+static struct reaper *reaper_new(void);
+
+/*
+ * uprobe_multi links (kernel 6.6+): one link attaches a program at many offsets of one file,
+ * and closing it waits for one RCU grace period, where a perf-event uprobe waits for one per
+ * probe, serialized in the kernel (~85 ms each here: 17 probes per process, seconds per exit).
+ * Debian 12's headers (6.1) and libbpf 1.1 predate them: the attach type and link_create's
+ * fields below are the kernel's ABI (include/uapi/linux/bpf.h).
+ */
+#define ATTACH_UPROBE_MULTI 48
+#define UPROBE_MULTI_RETURN 1
+
+struct uprobe_multi_attr {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets; /* unsigned long[cnt]: file offsets */
+	__u64 ref_ctr_offsets;
+	__u64 cookies; /* __u64[cnt] */
+	__u32 cnt;
+	__u32 multi_flags;
+	__u32 pid; /* only this process's mm gets the breakpoints */
+	__u32 pad;
+};
+
+/* A uprobe_multi link fd, or -errno. */
+static int uprobe_multi_link(int prog_fd, const char *path, const unsigned long *offsets,
+			     const __u64 *cookies, __u32 cnt, int retprobe, int pid)
+{
+	struct uprobe_multi_attr a = {
+	    .prog_fd = prog_fd,
+	    .attach_type = ATTACH_UPROBE_MULTI,
+	    .path = (__u64)(uintptr_t)path,
+	    .offsets = (__u64)(uintptr_t)offsets,
+	    .cookies = (__u64)(uintptr_t)cookies,
+	    .cnt = cnt,
+	    .multi_flags = retprobe ? UPROBE_MULTI_RETURN : 0,
+	    .pid = pid,
+	};
+	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Whether this kernel has uprobe_multi links: a trivial program of that attach type, linked to
+ * a directory, fails with EBADF where they exist (libbpf 1.3 probes the same way).
+ * ALLOCSCOPE_UPROBE_MULTI=0 in the environment keeps perf-event uprobes (to compare them).
+ */
+static int uprobe_multi_supported(void)
+{
+	const struct bpf_insn insns[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = ATTACH_UPROBE_MULTI);
+	const char *env = getenv("ALLOCSCOPE_UPROBE_MULTI");
+	unsigned long off = 0;
+	int prog_fd, fd;
+
+	if (env && !strcmp(env, "0"))
+		return 0;
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "probe_umulti", "GPL", insns,
+				ARRAY_SIZE(insns), &o);
+	if (prog_fd < 0)
+		return 0;
+	fd = uprobe_multi_link(prog_fd, "/", &off, NULL, 1, 0, 0);
+	close(prog_fd);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return fd == -EBADF;
+}
+
+static int verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	/* A failed attach is reported by its caller, with the reason, or not at all when the
+	 * process exited meanwhile (as short-lived ones do). */
+	if (!verbose_libbpf && strstr(fmt, "failed to create %s '%s:0x%zx' perf event"))
+		return 0;
+	if (!verbose_libbpf && level == LIBBPF_INFO)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int on_gc_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (len < sizeof(struct gc_event) || !ap->gc_cb)
+		return 0;
+	return ap->gc_cb(ap->gc_ctx, data);
+}
+
+int alloc_probes__gc_fd(const struct alloc_probes *ap)
+{
+	return ring_buffer__epoll_fd(ap->gc_rb);
+}
+
+static int on_life_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (len < sizeof(struct life_event) || !ap->life_cb)
+		return 0;
+	return ap->life_cb(ap->gc_ctx, data);
+}
+
+static int on_unwind_event(void *ctx, void *data, size_t len)
+{
+	struct alloc_probes *ap = ctx;
+
+	if (!ap->unwind_cb)
+		return 0;
+	return ap->unwind_cb(ap->unwind_ctx, data, len);
+}
+
+void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
+				 int (*cb)(void *ctx, const void *data, size_t len), void *ctx)
+{
+	ap->unwind_cb = cb;
+	ap->unwind_ctx = ctx;
+}
+
+int alloc_probes__poll_events(struct alloc_probes *ap,
+			      int (*gc_cb)(void *ctx, const struct gc_event *e),
+			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx)
+{
+	int n;
+
+	ap->gc_cb = gc_cb;
+	ap->life_cb = life_cb;
+	ap->gc_ctx = ctx;
+	n = ring_buffer__consume(ap->gc_rb);
+	ap->gc_cb = NULL;
+	ap->life_cb = NULL;
+	return n < 0 ? n : 0;
+}
+
+int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
+			  void *ctx)
+{
+	return alloc_probes__poll_events(ap, cb, NULL, ctx);
+}
+
+const char *alloc_kind__name(__u32 kind)
+{
+	return kind < ALLOC_KIND_MAX && kind_names[kind] ? kind_names[kind] : "unknown";
+}
+
+/* Stack ids range over a power of two at least twice the stack map's size, so that the linear
+ * probe from a stack's hash (bpf/alloc.bpf.c, stack_id) finds a free id within a few steps. */
+static __u32 stack_id_space(__u32 entries)
+{
+	__u32 space = 1024;
+
+	while (space < 2 * (__u64)entries && space < (1u << 30))
+		space <<= 1;
+	return space;
+}
+
+struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
+{
+	struct alloc_probes *ap;
+	struct alloc_bpf *skel = NULL;
+	int err;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(libbpf_print);
+
+	ap = calloc(1, sizeof(*ap));
+	if (!ap)
+		return NULL;
+	skel = alloc_bpf__open();
+	if (!skel) {
+		err = -errno;
+		log_error("cannot open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->sample_rate = opts->sample_rate;
+	skel->rodata->sample_rate = opts->sample_rate;
+	skel->rodata->watch_procs = opts->watch_procs;
+	skel->rodata->stack_copy_bytes = opts->stack_copy_bytes;
+	if (opts->stack_copy_bytes)
+		bpf_map__set_max_entries(skel->maps.unwind_events,
+					 opts->unwind_ring_bytes ?: 8 * 1024 * 1024);
+	sampling__fill_table(opts->sample_rate, (__u64 *)skel->rodata->sample_table,
+			     SAMPLE_TABLE_SIZE);
+	if (opts->stack_entries)
+		bpf_map__set_max_entries(skel->maps.stacks, opts->stack_entries);
+	skel->rodata->stack_id_mask = stack_id_space(bpf_map__max_entries(skel->maps.stacks)) - 1;
+	if (opts->stats_entries)
+		bpf_map__set_max_entries(skel->maps.stats, opts->stats_entries);
+	if (opts->live_entries)
+		bpf_map__set_max_entries(skel->maps.live, opts->live_entries);
+
+	ap->multi = uprobe_multi_supported();
+	if (ap->multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, skel->obj)
+		{
+			const char *sec = bpf_program__section_name(prog);
+
+			if (!strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9))
+				bpf_program__set_expected_attach_type(prog, ATTACH_UPROBE_MULTI);
+		}
+	}
+	log_debug("uprobes: %s", ap->multi ? "uprobe_multi links" : "perf events");
+
+	err = alloc_bpf__load(skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s (run as root; the kernel needs BTF, "
+			  "uprobes and BPF task storage)",
+			  strerror(-err));
+		goto cleanup;
+	}
+	/* Tracepoints see every process; the programs keep to the targets map. */
+	skel->links.sys_enter = bpf_program__attach(skel->progs.sys_enter);
+	skel->links.sys_exit = bpf_program__attach(skel->progs.sys_exit);
+	if (opts->watch_procs) {
+		skel->links.proc_exec = bpf_program__attach(skel->progs.proc_exec);
+		skel->links.proc_fork = bpf_program__attach(skel->progs.proc_fork);
+		if (!skel->links.proc_exec || !skel->links.proc_fork) {
+			err = -errno;
+			log_error("cannot attach the exec and fork tracepoints: %s",
+				  strerror(-err));
+			goto cleanup;
+		}
+	}
+	if (!skel->links.sys_enter || !skel->links.sys_exit) {
+		err = -errno;
+		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
+		goto cleanup;
+	}
+	/* One consume reads the rings in the order added: a process's samples before the exec
+	 * that ends its old program, so that they are unwound with that program's modules. */
+	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
+	if (ap->gc_rb && opts->stack_copy_bytes &&
+	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.unwind_events), on_unwind_event,
+			     ap)) {
+		ring_buffer__free(ap->gc_rb);
+		ap->gc_rb = NULL;
+	}
+	if (ap->gc_rb && opts->watch_procs &&
+	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
+		ring_buffer__free(ap->gc_rb);
+		ap->gc_rb = NULL;
+	}
+	if (!ap->gc_rb) {
+		err = -errno;
+		log_error("cannot set up the GC event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->skel = skel;
+	ap->reaper = reaper_new(); /* without it, links are closed in the caller */
+	return ap;
+cleanup:
+	alloc_bpf__destroy(skel);
+	free(ap);
+	errno = -err;
+	return NULL;
+}
+
+#define DESTROY_THREADS 16
+
+/*
+ * Closing a uprobe's perf event waits for an RCU grace period in the kernel (~85 ms here), one
+ * after the other: 17 probes of one process take 1.5 s. The links to close go to a queue that up
+ * to DESTROY_THREADS threads empty, so the waits overlap and the caller (the daemon's loop, which
+ * detaches every watched process that exits) never waits for them. Falls back to closing in the
+ * caller when no thread can be had.
+ */
+struct reaper {
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* links queued, or stop */
+	pthread_cond_t idle; /* the queue is empty and nothing is being closed */
+	struct probe_link *q;
+	size_t cnt, cap;
+	size_t busy;	/* links being closed now */
+	size_t waiting; /* threads waiting for work */
+	int nth;
+	int stop;
+	pthread_t th[DESTROY_THREADS];
+};
+
+static void *reaper_run(void *arg)
+{
+	struct reaper *r = arg;
+	struct probe_link l;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->cnt && !r->stop) {
+			r->waiting++;
+			pthread_cond_wait(&r->work, &r->mu);
+			r->waiting--;
+		}
+		if (!r->cnt)
+			break;
+		l = r->q[--r->cnt];
+		r->busy++;
+		pthread_mutex_unlock(&r->mu);
+		probe_link_close(&l);
+		pthread_mutex_lock(&r->mu);
+		r->busy--;
+		if (!r->cnt && !r->busy)
+			pthread_cond_broadcast(&r->idle);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static struct reaper *reaper_new(void)
+{
+	struct reaper *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->work, NULL);
+	pthread_cond_init(&r->idle, NULL);
+	return r;
+}
+
+/* Queue links to be closed; closes them here if they cannot be queued. */
+static void reaper_add(struct reaper *r, const struct probe_link *links, size_t n)
+{
+	size_t i = 0;
+
+	if (r) {
+		pthread_mutex_lock(&r->mu);
+		if (r->cnt + n > r->cap) {
+			size_t cap = max_t(size_t, r->cnt + n, r->cap * 2);
+			struct probe_link *q = realloc(r->q, cap * sizeof(*q));
+
+			if (q) {
+				r->q = q;
+				r->cap = cap;
+			}
+		}
+		for (; i < n && r->cnt < r->cap; i++)
+			r->q[r->cnt++] = links[i];
+		/* One more thread while there is more work than threads waiting for it. */
+		while (r->nth < DESTROY_THREADS && r->cnt > r->waiting &&
+		       !pthread_create(&r->th[r->nth], NULL, reaper_run, r))
+			r->nth++;
+		if (!r->nth) {
+			/* No thread: take the links back and close them below. */
+			i -= min_t(size_t, i, r->cnt);
+			r->cnt = 0;
+		}
+		pthread_cond_broadcast(&r->work);
+		pthread_mutex_unlock(&r->mu);
+	}
+	for (; i < n; i++)
+		probe_link_close(&links[i]);
+}
+
+/* Wait until every queued link is closed. */
+static void reaper_wait(struct reaper *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	while (r->cnt || r->busy)
+		pthread_cond_wait(&r->idle, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until every queued link is closed, and stop the threads. */
+static void reaper_free(struct reaper *r)
+{
+	if (!r)
+		return;
+	reaper_wait(r);
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->work);
+	pthread_mutex_unlock(&r->mu);
+	for (int t = 0; t < r->nth; t++)
+		pthread_join(r->th[t], NULL);
+	pthread_cond_destroy(&r->idle);
+	pthread_cond_destroy(&r->work);
+	pthread_mutex_destroy(&r->mu);
+	free(r->q);
+	free(r);
+}
+
+void alloc_probes__free(struct alloc_probes *ap)
+{
+	if (!ap)
+		return;
+	reaper_add(ap->reaper, ap->links, ap->link_cnt);
+	/* Every link is closed before the programs they run go. */
+	reaper_free(ap->reaper);
+	free(ap->links);
+	ring_buffer__free(ap->gc_rb);
+	alloc_bpf__destroy(ap->skel);
+	free(ap);
+}
+
+static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
+		    int fd, __u32 probes)
+{
+	struct probe_link *nl;
+
+	if (ap->link_cnt == ap->link_cap) {
+		size_t cap = ap->link_cap ? ap->link_cap * 2 : 32;
+
+		nl = realloc(ap->links, cap * sizeof(*nl));
+		if (!nl)
+			return -ENOMEM;
+		ap->links = nl;
+		ap->link_cap = cap;
+	}
+	ap->links[ap->link_cnt++] = (struct probe_link){
+	    .pid = pid,
+	    .fd = fd,
+	    .probes = probes,
+	    .dev = st->st_dev,
+	    .ino = st->st_ino,
+	    .link = l,
+	};
+	return 0;
+}
+
+static int read_code(const char *path, __u64 off, __u8 *buf, size_t len, size_t *got)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, buf, len, off);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*got = n;
+	return 0;
+}
+
+/* The sites of one program in one object: one uprobe_multi link, or a perf event each. */
+struct site_list {
+	unsigned long offsets[ARRAY_SIZE(alloc_funcs)];
+	__u64 cookies[ARRAY_SIZE(alloc_funcs)];
+	const char *names[ARRAY_SIZE(alloc_funcs)]; /* for warnings */
+	__u32 cnt;
+};
+
+static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name)
+{
+	l->offsets[l->cnt] = offset;
+	l->cookies[l->cnt] = cookie;
+	l->names[l->cnt++] = name;
+}
+
+/* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
+ * of it), else warned. */
+static int attach_failed(int pid, const char *path, const char *what, int retprobe, int err)
+{
+	if (err == -ESRCH || !target__running(pid))
+		return -ESRCH;
+	log_warn("cannot attach %s%s in %s for pid %d: %s", what, retprobe ? " (return)" : "", path,
+		 pid, strerror(-err));
+	return err;
+}
+
+/* Attach prog at every site of l in path for pid (what: the sites together, for a warning). */
+static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+			struct bpf_program *prog, const struct site_list *l, int retprobe,
+			const char *what)
+{
+	int fd, err;
+
+	if (!l->cnt)
+		return 0;
+	if (ap->multi) {
+		fd = uprobe_multi_link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
+				       retprobe, pid);
+		if (fd < 0)
+			return attach_failed(pid, path, what, retprobe, fd);
+		err = add_link(ap, pid, st, NULL, fd, l->cnt);
+		if (err)
+			close(fd);
+		return err;
+	}
+	for (__u32 i = 0; i < l->cnt; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = l->cookies[i], .retprobe = retprobe);
+		struct bpf_link *link;
+
+		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
+		if (!link)
+			return attach_failed(pid, path, l->names[i], retprobe, -errno);
+		err = add_link(ap, pid, st, link, -1, 1);
+		if (err) {
+			bpf_link__destroy(link);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+				const char *path)
+{
+	struct site_list enter = {}, ret = {}, frees = {};
+	__u64 seen[ARRAY_SIZE(alloc_funcs)];
+	size_t seen_cnt = 0;
+	struct stat st;
+	int probed = 0, err;
+
+	if (stat(path, &st))
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(alloc_funcs); i++) {
+		const struct alloc_func *f = &alloc_funcs[i];
+		__u64 vaddr, file_off, size;
+		struct probe_site site;
+		__u8 code[64];
+		size_t got = 0, j;
+
+		err = symbolizer__func_offset(sym, path, f->name, &vaddr, &file_off, &size);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
+			;
+		if (j < seen_cnt)
+			continue; /* an alias of a function probed already */
+		seen[seen_cnt++] = vaddr;
+
+		err = read_code(path, file_off, code,
+				size && size < sizeof(code) ? size : sizeof(code), &got);
+		if (!err)
+			err = probe_place__choose(code, got, vaddr, f->keep, &site);
+		if (err && !target__running(pid)) {
+			return -ESRCH;
+		} else if (err) {
+			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
+				 strerror(-err));
+			site = (struct probe_site){};
+		} else if (!site.emulated) {
+			log_info("%s in %s: no emulated instruction before its arguments change; "
+				 "probing the entry (%s), which the kernel single-steps",
+				 f->name, path, site.insn);
+		} else {
+			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
+				  (unsigned long long)site.offset, site.insn);
+		}
+		if (f->kind == ALLOC_KIND_FREE)
+			site_list__add(&frees, file_off + site.offset, f->kind, f->name);
+		else
+			site_list__add(&enter, file_off + site.offset, f->kind, f->name);
+		if (f->has_return)
+			site_list__add(&ret, file_off + site.offset, f->kind, f->name);
+		probed++;
+	}
+	/* The return probes first: an entry probe alone, while the process runs, would leave
+	 * every call in between unreturned (counted as allocator_never_returned). */
+	err = attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_exit, &ret, 1,
+			   "the malloc family") ?:
+	      attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_enter, &enter, 0,
+			   "the malloc family") ?:
+	      attach_sites(ap, pid, path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+	return err ?: probed;
+}
+
+static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
+			  const char *name, const struct go_func *f, struct bpf_program *prog,
+			  __u64 cookie, __u32 keep)
+{
+	struct site_list one = {};
+	struct probe_site site = {};
+	__u8 code[64];
+	size_t got = 0;
+	int err;
+
+	if (!f->vaddr) {
+		log_warn("%s has no %s: not probed", path, name);
+		return -ENOENT;
+	}
+	err =
+	    read_code(path, f->file_offset, code, min_t(__u64, f->size ?: 64, sizeof(code)), &got);
+	if (!err)
+		err = probe_place__choose(code, got, f->vaddr, keep, &site);
+	if (err)
+		log_warn("cannot decode %s in %s: %s; probing its entry", name, path,
+			 strerror(-err));
+	else
+		log_debug("%s in %s: probe at +%llu (%s)", name, path,
+			  (unsigned long long)site.offset, site.insn);
+	if (site.is_jbe)
+		cookie |= GO_COOKIE_AT_JBE;
+	site_list__add(&one, f->file_offset + site.offset, cookie, name);
+	return attach_sites(ap, pid, path, st, prog, &one, 0, name);
+}
+
+int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
+			    const struct go_runtime *gr, unsigned int what)
+{
+	const __u32 keep = PROBE_KEEP_RAX | PROBE_KEEP_RBX | PROBE_KEEP_ARG4 | PROBE_KEEP_SP;
+	struct alloc_bpf *skel = ap->skel;
+	__u64 special = (__u64)gr->special_kind_off << 16 | (__u64)gr->special_kind_profile << 24;
+	struct stat st;
+	int probed = 0, err;
+
+	if (stat(path, &st))
+		return -errno;
+	if (what & GO_ATTACH_SAMPLER) {
+		err = attach_go_func(ap, pid, path, &st, "runtime.mProf_Malloc", &gr->mprof_malloc,
+				     skel->progs.go_mprof_malloc,
+				     GO_PROBE_MPROF_MALLOC | (__u64)gr->mprof_args << 8, keep);
+		if (err)
+			return err;
+		err = attach_go_func(ap, pid, path, &st, "runtime.freeSpecial", &gr->free_special,
+				     skel->progs.go_free_special, GO_PROBE_FREE_SPECIAL | special,
+				     keep);
+		if (err)
+			return err;
+		probed += 2;
+	}
+	if (what & GO_ATTACH_EVERY_CALL) {
+		err = attach_go_func(ap, pid, path, &st, "runtime.mallocgc", &gr->mallocgc,
+				     skel->progs.go_mallocgc, GO_PROBE_MALLOCGC, keep);
+		if (err)
+			return err;
+		probed++;
+	}
+	if (what & GO_ATTACH_GC) {
+		/* Without them there is no timeline, but the profile is whole: not fatal. */
+		if (!attach_go_func(ap, pid, path, &st, "runtime.gcStart", &gr->gc_start,
+				    skel->progs.go_gc, GO_PROBE_GC_START, keep))
+			probed++;
+		if (!attach_go_func(ap, pid, path, &st, "runtime.gcMarkTermination",
+				    &gr->gc_mark_term, skel->progs.go_gc, GO_PROBE_GC_MARK_TERM,
+				    keep))
+			probed++;
+		if (!attach_go_func(ap, pid, path, &st, "main.main", &gr->main_fn,
+				    skel->progs.go_gc, GO_PROBE_MAIN, keep))
+			probed++;
+	}
+	return probed;
+}
+
+int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = flags;
+
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l)
+{
+	__u32 key = pid;
+
+	if (bpf_map__update_elem(ap->skel->maps.go_layouts, &key, sizeof(key), l, sizeof(*l),
+				 BPF_ANY))
+		return -errno;
+	return alloc_probes__set_target_flags(ap, pid, TARGET_F_GO_CGO);
+}
+
+int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = 0;
+
+	bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val), 0);
+	return alloc_probes__add_target(ap, pid, val | flags);
+}
+
+int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
+{
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		if (ap->links[i].pid == pid && ap->links[i].dev == dev && ap->links[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+			     const struct proc_maps *maps)
+{
+	int objects = 0, err;
+
+	for (size_t i = 0; i < maps->cnt; i++) {
+		const struct proc_mapping *m = &maps->maps[i];
+		char path[4096];
+		struct stat st;
+
+		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_file(m))
+			continue;
+		/* A file deleted or replaced on disk is still reachable through map_files. */
+		if (proc_mapping__is_deleted(m))
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+				 (unsigned long long)m->start, (unsigned long long)m->end);
+		else
+			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		if (stat(path, &st))
+			continue;
+		if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino))
+			continue;
+		err = alloc_probes__attach_object(ap, sym, pid, path);
+		if (err < 0)
+			return err;
+		if (err > 0)
+			objects++;
+	}
+	return objects ? objects : -ENOENT;
+}
+
+void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
+{
+	struct probe_link *gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
+	__u32 key = pid;
+	size_t j = 0, n = 0;
+
+	for (size_t i = 0; i < ap->link_cnt; i++) {
+		if (ap->links[i].pid != pid)
+			ap->links[j++] = ap->links[i];
+		else if (gone)
+			gone[n++] = ap->links[i];
+		else
+			probe_link_close(&ap->links[i]);
+	}
+	ap->link_cnt = j;
+	reaper_add(ap->reaper, gone, n);
+	free(gone);
+	if (wait)
+		reaper_wait(ap->reaper);
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+}
+
+int alloc_probes__stats_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.stats);
+}
+
+int alloc_probes__stacks_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.stacks);
+}
+
+int alloc_probes__live_fd(const struct alloc_probes *ap)
+{
+	return bpf_map__fd(ap->skel->maps.live);
+}
+
+__u64 alloc_probes__sample_rate(const struct alloc_probes *ap)
+{
+	return ap->sample_rate;
+}
+
+void alloc_probes__counters(const struct alloc_probes *ap, __u64 out[ALLOC_CNT_MAX])
+{
+	for (int i = 0; i < ALLOC_CNT_MAX; i++)
+		out[i] = __atomic_load_n(&ap->skel->bss->counters[i], __ATOMIC_RELAXED);
+}
+
+void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out)
+{
+	__u32 key = pid;
+
+	if (bpf_map__lookup_elem(ap->skel->maps.totals, &key, sizeof(key), out, sizeof(*out), 0))
+		memset(out, 0, sizeof(*out));
+}
+
+void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(ap->skel->maps.totals, &key, sizeof(key), 0);
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+	bpf_map__delete_elem(ap->skel->maps.go_layouts, &key, sizeof(key), 0);
+}
+
+__u32 alloc_probes__stack_id_space(const struct alloc_probes *ap)
+{
+	return ap->skel->rodata->stack_id_mask + 1;
+}
+
+size_t alloc_probes__link_count(const struct alloc_probes *ap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		n += ap->links[i].probes;
+	return n;
+}
+
+long alloc_probes__map_fill(const struct alloc_probes *ap, const char *name, __u32 *capacity)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(ap->skel->obj, name);
+
+	if (!map)
+		return -ENOENT;
+	*capacity = bpf_map__max_entries(map);
+	return bpfmap__walk(bpf_map__fd(map), bpf_map__key_size(map), bpf_map__value_size(map),
+			    NULL, NULL);
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* The BPF side of native allocation profiling: loads bpf/alloc.bpf.c configured from options,
+ * attaches the malloc family of a process's allocator objects and the mmap tracepoints, and
+ * gives the collector access to the maps. */
+#ifndef ALLOCSCOPE_ALLOC_PROBES_H
+#define ALLOCSCOPE_ALLOC_PROBES_H
+
+#include <linux/types.h>
+
+#include "bpf/alloc.h"
+#include "symbols/procmaps.h"
+#include "symbols/symbolize.h"
+
+struct alloc_probes_opts {
+	__u64 sample_rate;   /* mean bytes between samples; <= 1 records every allocation */
+	__u32 stack_entries; /* 0: built-in defaults */
+	__u32 stats_entries;
+	__u32 live_entries;
+	int verbose;		 /* show libbpf's own messages */
+	int watch_procs;	 /* report execs and forks of watched processes (the daemon) */
+	__u32 stack_copy_bytes;	 /* CFI unwinding: user stack copied per sample; 0 turns it off */
+	__u32 unwind_ring_bytes; /* room for unwind events (power of 2); 0: 8 MiB */
+};
+
+struct alloc_probes;
+
+/* Open, configure and load the BPF object, and attach the mmap/munmap tracepoints. NULL and
+ * errno on failure (logged). */
+struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts);
+void alloc_probes__free(struct alloc_probes *ap);
+
+/*
+ * Probe the malloc family in one ELF object for process pid. path is where the object can be
+ * opened from here. Returns the number of functions probed (0 when the object defines no
+ * allocator) or -errno.
+ */
+int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+				const char *path);
+/*
+ * Probe every object mapped by pid (per maps; files opened below /proc/PID/root) that defines
+ * malloc: its libc, the executable when statically linked, a preloaded allocator. Returns the
+ * number of objects probed, -ENOENT when none defines an allocator, or -errno. The caller says
+ * whether pid's anonymous mmaps are recorded (alloc_probes__add_target).
+ */
+int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+			     const struct proc_maps *maps);
+#define GO_ATTACH_SAMPLER    0x1 /* runtime.mProf_Malloc and runtime.freeSpecial */
+#define GO_ATTACH_EVERY_CALL 0x2 /* runtime.mallocgc, sampled in BPF */
+#define GO_ATTACH_GC	     0x4 /* runtime.gcStart, runtime.gcMarkTermination, runtime.main */
+
+struct go_runtime;
+
+/*
+ * Probe the Go runtime of the executable at path (opened from here) for process pid: what is a
+ * mask of GO_ATTACH_*. Entry probes only: a uretprobe would crash Go (goroutine stacks move).
+ * Returns the number of functions probed or -errno.
+ */
+int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
+			    const struct go_runtime *gr, unsigned int what);
+/* Poll GC events (struct gc_event) into cb, and with watch_procs lifecycle events (struct
+ * life_event) into life_cb (may be NULL); the fd to wait on is alloc_probes__gc_fd(). */
+int alloc_probes__gc_fd(const struct alloc_probes *ap);
+int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
+			  void *ctx);
+int alloc_probes__poll_events(struct alloc_probes *ap,
+			      int (*gc_cb)(void *ctx, const struct gc_event *e),
+			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx);
+
+/* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). */
+int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
+/* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
+int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
+/* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,
+ * read with these Go struct offsets (sets TARGET_F_GO_CGO). */
+int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l);
+/* Where unwind events (struct unwind_event, struct unwind_free_event) go when the rings are
+ * polled (alloc_probes__poll_events); only with stack_copy_bytes set. */
+void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
+				 int (*cb)(void *ctx, const void *data, size_t len), void *ctx);
+/* Whether an object with this device and inode is probed for pid. */
+int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino);
+/* Remove pid's probes. Their links close in background threads (the kernel takes ~85 ms each);
+ * with wait, this returns once they are closed: for a process still running (it exec'ed another
+ * program), whose probes would otherwise go on recording a moment longer. */
+void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait);
+
+int alloc_probes__stats_fd(const struct alloc_probes *ap);
+int alloc_probes__stacks_fd(const struct alloc_probes *ap);
+int alloc_probes__live_fd(const struct alloc_probes *ap);
+__u64 alloc_probes__sample_rate(const struct alloc_probes *ap);
+/* Raw sampled totals of process pid; zeros when it has none yet. */
+void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out);
+void alloc_probes__forget_totals(struct alloc_probes *ap, int pid);
+/* Stack ids are below this (a power of two, twice the stack map's max_entries or more). */
+__u32 alloc_probes__stack_id_space(const struct alloc_probes *ap);
+/* Entries in use now, by map name ("stats", "live", "stacks"), for metrics; -errno if unknown. */
+long alloc_probes__map_fill(const struct alloc_probes *ap, const char *map, __u32 *capacity);
+/* uprobe links attached now. */
+size_t alloc_probes__link_count(const struct alloc_probes *ap);
+/* The BPF side's counters (enum alloc_counter). */
+void alloc_probes__counters(const struct alloc_probes *ap, __u64 out[ALLOC_CNT_MAX]);
+/* Name of an allocator kind ("malloc", "mmap"). */
+const char *alloc_kind__name(__u32 kind);
+
+#endif

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: MIT
+/* Drains bpf/alloc.bpf.c's stats and stack maps into user-space entries. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "probe/bpfmap.h"
+#include "probe/collect.h"
+#include "util/common.h"
+#include "util/log.h"
+#include "util/varint.h"
+
+struct stack_cache {
+	struct stack **by_id; /* indexed by stack id; ids are below alloc_probes__stack_id_space */
+	size_t cap;
+	size_t cnt;
+};
+
+struct stack *stack__get(struct stack *s)
+{
+	if (s)
+		s->refs++;
+	return s;
+}
+
+void stack__put(struct stack *s)
+{
+	if (s && --s->refs == 0)
+		free(s);
+}
+
+struct stack_cache *stack_cache__new(void)
+{
+	return calloc(1, sizeof(struct stack_cache));
+}
+
+void stack_cache__free(struct stack_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->cap; i++)
+		stack__put(c->by_id[i]);
+	free(c->by_id);
+	free(c);
+}
+
+size_t stack_cache__size(const struct stack_cache *c)
+{
+	return c->cnt;
+}
+
+static struct stack *cache_lookup(struct stack_cache *c, int stacks_fd, __s32 id)
+{
+	struct stack_val v = {};
+	struct stack *s;
+	__u32 nr = 0;
+
+	if (id < 0)
+		return NULL;
+	if ((size_t)id < c->cap && c->by_id[id])
+		return c->by_id[id];
+	if (bpf_map_lookup_elem(stacks_fd, &id, &v))
+		return NULL;
+	while (nr < ALLOC_MAX_STACK_DEPTH && v.ips[nr])
+		nr++;
+	if ((size_t)id >= c->cap) {
+		size_t cap = max_t(size_t, (size_t)id + 1, c->cap * 2);
+		struct stack **n = realloc(c->by_id, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		memset(n + c->cap, 0, (cap - c->cap) * sizeof(*n));
+		c->by_id = n;
+		c->cap = cap;
+	}
+	s = malloc(sizeof(*s) + nr * sizeof(__u64));
+	if (!s)
+		return NULL;
+	s->refs = 1; /* the cache's */
+	s->nr = nr;
+	memcpy(s->ips, v.ips, nr * sizeof(__u64));
+	c->by_id[id] = s;
+	c->cnt++;
+	return s;
+}
+
+int entry_set__add(struct entry_set *s, const struct alloc_entry *e)
+{
+	if (s->cnt == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct alloc_entry *n = realloc(s->e, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->e = n;
+		s->cap = cap;
+	}
+	s->e[s->cnt] = *e;
+	stack__get(e->stack);
+	s->cnt++;
+	return 0;
+}
+
+void entry_set__clear(struct entry_set *s)
+{
+	for (size_t i = 0; i < s->cnt; i++)
+		stack__put(s->e[i].stack);
+	free(s->e);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- packed sets ---- */
+
+/* Signed differences as unsigned varints: small either way (protobuf's sint64). */
+static __u64 zigzag(__s64 v)
+{
+	return ((__u64)v << 1) ^ (__u64)(v >> 63);
+}
+
+static __s64 unzigzag(__u64 v)
+{
+	return (__s64)(v >> 1) ^ -(__s64)(v & 1);
+}
+
+/* The fields of one entry, in packing order. */
+#define PACKED_FIELDS  12
+#define PACKED_MAX_LEN (PACKED_FIELDS * UVARINT_MAX_LEN)
+
+static void entry_fields(const struct alloc_entry *e, const struct alloc_key *pk,
+			 __u64 f[PACKED_FIELDS])
+{
+	const struct alloc_key *k = &e->key;
+
+	f[0] = zigzag((__s64)k->tgid - (__s64)pk->tgid);
+	f[1] = zigzag((__s64)k->stack_id - (__s64)pk->stack_id);
+	f[2] = k->kind;
+	f[3] = k->pad;
+	f[4] = k->caller_hint;
+	f[5] = k->size;
+	f[6] = e->stats.alloc_cnt;
+	f[7] = e->stats.alloc_bytes;
+	f[8] = e->stats.free_cnt;
+	f[9] = e->stats.free_bytes;
+	f[10] = e->stats.untracked_cnt;
+	f[11] = e->stats.untracked_bytes;
+}
+
+int packed_set__append(struct packed_set *p, const struct alloc_entry *e)
+{
+	uintptr_t sp = (uintptr_t)e->stack;
+	__u64 f[PACKED_FIELDS];
+
+	if (p->len + PACKED_MAX_LEN + sizeof(sp) > p->cap) {
+		size_t cap = max_t(size_t, p->cap * 2, 256);
+		__u8 *n = realloc(p->buf, cap);
+
+		if (!n)
+			return -ENOMEM;
+		p->buf = n;
+		p->cap = cap;
+	}
+	entry_fields(e, &p->last, f);
+	for (int k = 0; k < PACKED_FIELDS; k++)
+		p->len += uvarint_put(p->buf + p->len, f[k]);
+	memcpy(p->buf + p->len, &sp, sizeof(sp));
+	p->len += sizeof(sp);
+	p->last = e->key;
+	stack__get(e->stack);
+	p->cnt++;
+	return 0;
+}
+
+void packed_set__shrink(struct packed_set *p)
+{
+	__u8 *n;
+
+	if (!p->len || p->len == p->cap)
+		return;
+	n = realloc(p->buf, p->len);
+	if (n) {
+		p->buf = n;
+		p->cap = p->len;
+	}
+}
+
+int packed_set__pack(struct packed_set *p, const struct entry_set *s)
+{
+	*p = (struct packed_set){};
+	for (size_t i = 0; i < s->cnt; i++) {
+		if (packed_set__append(p, &s->e[i])) {
+			packed_set__clear(p);
+			return -ENOMEM;
+		}
+	}
+	packed_set__shrink(p);
+	return 0;
+}
+
+/* The entry at *pos, relative to prev (NULL for the first); false past the end. */
+static bool unpack_one(const struct packed_set *p, __u64 *pos, const struct alloc_entry *prev,
+		       struct alloc_entry *e)
+{
+	__u64 f[PACKED_FIELDS];
+	uintptr_t sp;
+
+	for (int k = 0; k < PACKED_FIELDS; k++)
+		if (!uvarint(p->buf, p->len, pos, &f[k]))
+			return false;
+	if (*pos + sizeof(sp) > p->len)
+		return false;
+	memcpy(&sp, p->buf + *pos, sizeof(sp));
+	*pos += sizeof(sp);
+	e->key.tgid = (__u32)(unzigzag(f[0]) + (prev ? (__s64)prev->key.tgid : 0));
+	e->key.stack_id = (__s32)(unzigzag(f[1]) + (prev ? (__s64)prev->key.stack_id : 0));
+	e->key.kind = (__u32)f[2];
+	e->key.pad = (__u32)f[3];
+	e->key.caller_hint = f[4];
+	e->key.size = f[5];
+	e->stats.alloc_cnt = f[6];
+	e->stats.alloc_bytes = f[7];
+	e->stats.free_cnt = f[8];
+	e->stats.free_bytes = f[9];
+	e->stats.untracked_cnt = f[10];
+	e->stats.untracked_bytes = f[11];
+	e->stack = (struct stack *)sp;
+	return true;
+}
+
+int packed_set__unpack(const struct packed_set *p, struct entry_set *out)
+{
+	struct alloc_entry e, prev;
+	__u64 pos = 0;
+	int err;
+
+	for (size_t i = 0; i < p->cnt; i++) {
+		if (!unpack_one(p, &pos, i ? &prev : NULL, &e))
+			return -EBADMSG; /* cannot happen: we wrote it */
+		err = entry_set__add(out, &e);
+		if (err)
+			return err;
+		prev = e;
+	}
+	return 0;
+}
+
+void packed_set__clear(struct packed_set *p)
+{
+	struct alloc_entry e, prev;
+	__u64 pos = 0;
+
+	for (size_t i = 0; i < p->cnt; i++) {
+		if (!unpack_one(p, &pos, i ? &prev : NULL, &e))
+			break;
+		stack__put(e.stack);
+		prev = e;
+	}
+	free(p->buf);
+	*p = (struct packed_set){};
+}
+
+/* ---- reading the kernel maps ---- */
+
+struct read_ctx {
+	struct stack_cache *cache;
+	int stacks_fd;
+	struct entry_set *(*set_for)(void *ctx, __u32 tgid);
+	void *ctx;
+};
+
+static int read_one(const void *key, const void *value, void *ctx)
+{
+	struct read_ctx *rc = ctx;
+	struct alloc_entry e;
+	struct entry_set *set;
+
+	memcpy(&e.key, key, sizeof(e.key));
+	set = rc->set_for(rc->ctx, e.key.tgid);
+	if (!set)
+		return 0;
+	memcpy(&e.stats, value, sizeof(e.stats));
+	e.stack = cache_lookup(rc->cache, rc->stacks_fd, e.key.stack_id);
+	return entry_set__add(set, &e);
+}
+
+int collect__read(struct alloc_probes *ap, struct stack_cache *cache,
+		  struct entry_set *(*set_for)(void *ctx, __u32 tgid), void *ctx)
+{
+	struct read_ctx rc = {cache, alloc_probes__stacks_fd(ap), set_for, ctx};
+	long n;
+
+	n = bpfmap__walk(alloc_probes__stats_fd(ap), sizeof(struct alloc_key),
+			 sizeof(struct alloc_stats), read_one, &rc);
+	return n < 0 ? (int)n : 0;
+}
+
+struct doomed {
+	__u8 *keys;
+	size_t key_size;
+	size_t cnt;
+	size_t cap;
+	__u32 tgid;
+	__u32 (*tgid_of)(const void *key);
+};
+
+static int doom_key(const void *key, const void *value, void *ctx)
+{
+	struct doomed *d = ctx;
+	__u8 *n;
+
+	if (d->tgid_of(key) != d->tgid)
+		return 0;
+	if (d->cnt == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 256;
+
+		n = realloc(d->keys, cap * d->key_size);
+		if (!n)
+			return -ENOMEM;
+		d->keys = n;
+		d->cap = cap;
+	}
+	memcpy(d->keys + d->cnt++ * d->key_size, key, d->key_size);
+	return 0;
+}
+
+/* Delete every key of map fd whose tgid (read by tgid_of) is tgid. Keys are collected first:
+ * deleting while walking would restart the walk. */
+static void delete_keys(int fd, size_t key_size, size_t value_size, __u32 tgid,
+			__u32 (*tgid_of)(const void *key))
+{
+	struct doomed d = {.key_size = key_size, .tgid = tgid, .tgid_of = tgid_of};
+
+	/* Out of memory part way: delete the keys found so far. */
+	bpfmap__walk(fd, key_size, value_size, doom_key, &d);
+	for (size_t i = 0; i < d.cnt; i++)
+		bpf_map_delete_elem(fd, d.keys + i * key_size);
+	free(d.keys);
+}
+
+static __u32 stats_tgid(const void *k)
+{
+	return ((const struct alloc_key *)k)->tgid;
+}
+
+static __u32 live_tgid(const void *k)
+{
+	return ((const struct live_key *)k)->tgid;
+}
+
+void collect__forget_pid(struct alloc_probes *ap, __u32 tgid)
+{
+	delete_keys(alloc_probes__stats_fd(ap), sizeof(struct alloc_key),
+		    sizeof(struct alloc_stats), tgid, stats_tgid);
+	delete_keys(alloc_probes__live_fd(ap), sizeof(struct live_key), sizeof(struct live_val),
+		    tgid, live_tgid);
+	alloc_probes__forget_totals(ap, tgid);
+}
+
+struct gc_ctx {
+	__u8 *used; /* by stack id */
+	__u32 max;
+	__u32 *dead;
+	__u32 cnt;
+	__u32 cap;
+};
+
+static int mark_used(const void *key, const void *value, void *ctx)
+{
+	const struct alloc_key *k = key;
+	struct gc_ctx *g = ctx;
+
+	if (k->stack_id >= 0 && (__u32)k->stack_id < g->max)
+		g->used[k->stack_id] = 1;
+	return 0;
+}
+
+static int find_dead(const void *key, const void *value, void *ctx)
+{
+	struct gc_ctx *g = ctx;
+	__u32 id = *(const __u32 *)key, *n;
+
+	if (id < g->max && g->used[id])
+		return 0;
+	if (g->cnt == g->cap) {
+		__u32 cap = g->cap ? g->cap * 2 : 256;
+
+		n = realloc(g->dead, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		g->dead = n;
+		g->cap = cap;
+	}
+	g->dead[g->cnt++] = id;
+	return 0;
+}
+
+int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache)
+{
+	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
+	struct gc_ctx g = {.max = alloc_probes__stack_id_space(ap)};
+	int deleted = 0;
+	long err;
+
+	g.used = calloc(g.max ? g.max : 1, 1);
+	if (!g.used)
+		return -ENOMEM;
+	err = bpfmap__walk(stats_fd, sizeof(struct alloc_key), sizeof(struct alloc_stats),
+			   mark_used, &g);
+	if (err < 0)
+		goto cleanup; /* a stack not marked would be deleted while in use */
+	/* Collect the ids first: deleting while walking would restart the walk. Out of memory
+	 * part way, the ids found so far go. */
+	bpfmap__walk(stacks_fd, sizeof(__u32), sizeof(struct stack_val), find_dead, &g);
+	for (__u32 i = 0; i < g.cnt; i++) {
+		__u32 id = g.dead[i];
+
+		if (bpf_map_delete_elem(stacks_fd, &id))
+			continue;
+		deleted++;
+		if (id < cache->cap && cache->by_id[id]) {
+			stack__put(cache->by_id[id]);
+			cache->by_id[id] = NULL;
+			cache->cnt--;
+		}
+	}
+	err = deleted;
+cleanup:
+	free(g.dead);
+	free(g.used);
+	return (int)err;
+}

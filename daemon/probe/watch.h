@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* One watched process, as record and the daemon see it: which probes it gets (the Go runtime's
+ * sampler for Go programs, the malloc family for the rest, both for cgo), its Go runtime's
+ * MemProfileRate, and its heap-delta timeline. */
+#ifndef ALLOCSCOPE_WATCH_H
+#define ALLOCSCOPE_WATCH_H
+
+#include <limits.h>
+#include <linux/types.h>
+
+#include "probe/alloc_probes.h"
+#include "symbols/goruntime.h"
+#include "symbols/symbolize.h"
+#include "symbols/target.h"
+#include "profile/timeline.h"
+
+enum watch_mode {
+	WATCH_MODE_AUTO,
+	WATCH_MODE_GO,
+	WATCH_MODE_MALLOC,
+	WATCH_MODE_BOTH,
+};
+
+struct watch_opts {
+	enum watch_mode mode;
+	int go_every_call; /* probe runtime.mallocgc on every call instead of the runtime's sampler
+			    */
+	__s64 go_set_rate; /* > 0: write runtime.MemProfileRate (asked for by name) */
+};
+
+struct watch {
+	struct target target;
+	char exe_path[PATH_MAX]; /* where the executable was opened at attach */
+	int is_go;
+	struct go_runtime gr;
+	int native;		 /* malloc family probed */
+	int go;			 /* Go runtime probed */
+	__u64 rate_addr;	 /* process address of runtime.MemProfileRate, 0 if unknown */
+	__s64 go_rate;		 /* last value read, -1 before any read */
+	int rate_reported;	 /* the "samples nothing" message was given */
+	size_t reconciled_snaps; /* maps snapshots already checked for new allocators */
+	struct timeline tl;
+};
+
+/* Parse "auto", "go", "malloc" or "both"; -EINVAL otherwise. */
+int watch_mode__parse(const char *s, enum watch_mode *out);
+
+/*
+ * Attach to process pid, whose executable can be opened at exe. With pre_exec, the process is a
+ * fork of ours that will exec exe: its current maps name our libc, which is the one the command
+ * will map (and exe is probed itself if it carries an allocator). Returns 0 or -errno; -ENOENT
+ * when there was nothing to probe.
+ */
+int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
+		  const struct watch_opts *o, int pid, const char *exe, int pre_exec);
+
+/* The Go program is initialised (main.main ran, or an already running process): read
+ * MemProfileRate, write it when asked to, and say plainly when the program samples nothing. */
+void watch__runtime_ready(struct watch *w, const struct watch_opts *o);
+
+/* A GC event of this process; appends a timeline point. */
+void watch__gc_event(struct watch *w, const struct gc_event *e, __u64 mono_to_real_ns);
+/* A timeline point now (interval). */
+void watch__interval(struct watch *w, struct alloc_probes *ap);
+
+/*
+ * Probe allocators the process mapped since the last call (dlopen, or the libraries the dynamic
+ * loader maps after an exec). Cheap when its maps did not change. Returns objects newly probed.
+ */
+int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym);
+
+/* The MemProfileRate to unsample Go samples with: the last value read, or 512 KiB. */
+__u64 watch__go_rate(const struct watch *w);
+void watch__release(struct watch *w);
+
+enum unwind_mode;
+/* Unwind the process's native samples from CFI when mode says so for it (unwind_mode__cfi);
+ * for a Go program, with the Go offsets that join C stacks to their goroutine. 1 when enabled,
+ * 0 when not, -errno. */
+int watch__enable_cfi(struct watch *w, struct alloc_probes *ap, enum unwind_mode mode);
+
+#endif

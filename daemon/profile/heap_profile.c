@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+/* Reads the stats and stack maps of bpf/alloc.bpf.c for the given processes and builds a pprof
+ * heap profile: one sample per (process, stack, allocator), a synthetic leaf frame naming the
+ * allocator, values unsampled as runtime/pprof does. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/common.h"
+#include "profile/heap_profile.h"
+#include "util/log.h"
+#include "symbols/goruntime.h"
+#include "probe/sampling.h"
+
+#define MAX_INLINE_FRAMES 16
+
+static const struct pprof_value_type heap_types[] = {
+    {"alloc_objects", "count"},
+    {"alloc_space", "bytes"},
+    {"inuse_objects", "count"},
+    {"inuse_space", "bytes"},
+};
+
+/* Open-addressing cache from (pid, address) to a pprof location id. */
+struct loc_cache {
+	__u64 *keys; /* address, pid in the top bits would collide: kept as a pair */
+	__u32 *pids;
+	__u64 *vals;
+	size_t cap;
+	size_t cnt;
+};
+
+/* Mapping ids by snapshot entry: a snapshot entry is one pprof mapping. */
+struct map_ids {
+	const struct proc_mapping **maps;
+	__u64 *ids;
+	size_t cnt;
+	size_t cap;
+};
+
+struct builder_ctx {
+	struct pprof_builder *pb;
+	struct symbolizer *sym;
+	struct loc_cache locs;
+	struct map_ids mids;
+	__u64 kind_locs[ALLOC_KIND_MAX];
+	__u64 lost_loc;
+	__u64 truncated_loc;
+	struct heap_profile_summary *sum;
+	/* Per location id: what Go's frame hiding and the cause label need. */
+	struct loc_info *info;
+	size_t info_cap;
+};
+
+struct loc_info {
+	const char *cause; /* the cause its functions name, or NULL */
+	int is_runtime;	   /* its (outermost) function is the Go runtime's */
+	int is_sampler;	   /* ... and the allocator's or the heap sampler's own */
+};
+
+static __u64 hash_pair(__u64 addr, __u32 pid)
+{
+	__u64 h = addr ^ ((__u64)pid << 47);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static int loc_cache_grow(struct loc_cache *c)
+{
+	size_t ncap = c->cap ? c->cap * 2 : 1024;
+	struct loc_cache n = {.cap = ncap, .cnt = c->cnt};
+
+	n.keys = calloc(ncap, sizeof(*n.keys));
+	n.pids = calloc(ncap, sizeof(*n.pids));
+	n.vals = calloc(ncap, sizeof(*n.vals));
+	if (!n.keys || !n.pids || !n.vals) {
+		free(n.keys);
+		free(n.pids);
+		free(n.vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->cap; i++) {
+		size_t j;
+
+		if (!c->vals[i])
+			continue;
+		j = hash_pair(c->keys[i], c->pids[i]) & (ncap - 1);
+		while (n.vals[j])
+			j = (j + 1) & (ncap - 1);
+		n.keys[j] = c->keys[i];
+		n.pids[j] = c->pids[i];
+		n.vals[j] = c->vals[i];
+	}
+	free(c->keys);
+	free(c->pids);
+	free(c->vals);
+	*c = n;
+	return 0;
+}
+
+/* Returns the slot for (addr, pid): vals[slot] is 0 when absent. */
+static size_t loc_cache_slot(struct loc_cache *c, __u64 addr, __u32 pid)
+{
+	size_t j = hash_pair(addr, pid) & (c->cap - 1);
+
+	while (c->vals[j] && (c->keys[j] != addr || c->pids[j] != pid))
+		j = (j + 1) & (c->cap - 1);
+	return j;
+}
+
+static void loc_cache_free(struct loc_cache *c)
+{
+	free(c->keys);
+	free(c->pids);
+	free(c->vals);
+}
+
+static long mapping_id(struct builder_ctx *bc, const struct target *t, const struct proc_mapping *m)
+{
+	struct pprof_mapping_desc d = {};
+	char path[4096], build_id[128] = "";
+	long id;
+
+	for (size_t i = 0; i < bc->mids.cnt; i++)
+		if (bc->mids.maps[i] == m)
+			return bc->mids.ids[i];
+	if (bc->mids.cnt == bc->mids.cap) {
+		size_t cap = bc->mids.cap ? bc->mids.cap * 2 : 64;
+		const struct proc_mapping **nm = realloc(bc->mids.maps, cap * sizeof(*nm));
+		__u64 *ni;
+
+		if (!nm)
+			return -ENOMEM;
+		bc->mids.maps = nm;
+		ni = realloc(bc->mids.ids, cap * sizeof(*ni));
+		if (!ni)
+			return -ENOMEM;
+		bc->mids.ids = ni;
+		bc->mids.cap = cap;
+	}
+	d.memory_start = m->start;
+	d.memory_limit = m->end;
+	d.file_offset = m->offset;
+	d.filename = m->path;
+	if (proc_mapping__is_file(m)) {
+		target__file_path(t, m->path, path, sizeof(path));
+		if (symbolizer__build_id(bc->sym, path, build_id, sizeof(build_id)) == 0) {
+			d.build_id = build_id;
+			d.has_functions = 1;
+			d.has_filenames = d.has_line_numbers = d.has_inline_frames =
+			    symbolizer__has_lines(bc->sym, path) > 0;
+		}
+	}
+	id = pprof__add_mapping(bc->pb, &d);
+	if (id < 0)
+		return id;
+	bc->mids.maps[bc->mids.cnt] = m;
+	bc->mids.ids[bc->mids.cnt++] = id;
+	return id;
+}
+
+static int is_go_runtime(const char *func)
+{
+	return func && (!strncmp(func, "runtime.", 8) || !strncmp(func, "internal/runtime/", 17));
+}
+
+/* The allocator and sampler themselves, never shown: runtime/pprof starts its stacks above them. */
+static int is_go_sampler(const char *func)
+{
+	return func &&
+	       (!strcmp(func, "runtime.mProf_Malloc") || !strcmp(func, "runtime.profilealloc") ||
+		!strncmp(func, "runtime.mallocgc", 16));
+}
+
+static int set_loc_info(struct builder_ctx *bc, long id, const struct sym_frame *frames, int n)
+{
+	struct loc_info *li;
+
+	if ((size_t)id >= bc->info_cap) {
+		size_t cap = max_t(size_t, bc->info_cap * 2, (size_t)id + 1024);
+
+		li = realloc(bc->info, cap * sizeof(*li));
+		if (!li)
+			return -ENOMEM;
+		memset(li + bc->info_cap, 0, (cap - bc->info_cap) * sizeof(*li));
+		bc->info = li;
+		bc->info_cap = cap;
+	}
+	li = &bc->info[id];
+	li->is_runtime = n > 0 && is_go_runtime(frames[n - 1].function);
+	li->is_sampler = n > 0 && is_go_sampler(frames[n - 1].function);
+	/* The outermost runtime function is the one user code called. */
+	for (int i = n - 1; i >= 0 && !li->cause; i--)
+		if (frames[i].function)
+			li->cause = goruntime__cause(frames[i].function);
+	return 0;
+}
+
+static const struct loc_info *loc_info(const struct builder_ctx *bc, __u64 id)
+{
+	static const struct loc_info none;
+
+	return id < bc->info_cap ? &bc->info[id] : &none;
+}
+
+/*
+ * As runtime/pprof does for heap profiles: the Go runtime's frames above the first frame of
+ * user code are hidden (unless the stack has no user code at all). The allocation's cause is
+ * named by the runtime function that user code called. Returns the index of the first frame
+ * kept.
+ */
+static size_t go_trim(const struct builder_ctx *bc, const __u64 *locs, size_t nloc,
+		      const char **cause)
+{
+	size_t u;
+
+	*cause = "other";
+	for (u = 0; u < nloc && loc_info(bc, locs[u])->is_runtime; u++)
+		;
+	if (u == nloc) {
+		/* The runtime allocating for itself: show all but the sampler's frames. */
+		for (u = 0; u + 1 < nloc && loc_info(bc, locs[u])->is_sampler; u++)
+			;
+		return u;
+	}
+	for (size_t j = u; j > 0; j--) {
+		if (loc_info(bc, locs[j - 1])->cause) {
+			*cause = loc_info(bc, locs[j - 1])->cause;
+			break;
+		}
+	}
+	return u;
+}
+
+/* A location for a frame address of process t (a return address: looked up at addr - 1). */
+static long frame_location(struct builder_ctx *bc, const struct target *t, __u64 addr)
+{
+	struct sym_frame frames[MAX_INLINE_FRAMES];
+	struct pprof_line lines[MAX_INLINE_FRAMES];
+	const struct proc_mapping *m;
+	long mid = 0, id;
+	size_t slot;
+	int n = 0, err;
+
+	if (bc->locs.cnt * 2 >= bc->locs.cap) {
+		err = loc_cache_grow(&bc->locs);
+		if (err)
+			return err;
+	}
+	slot = loc_cache_slot(&bc->locs, addr, t->pid);
+	if (bc->locs.vals[slot])
+		return bc->locs.vals[slot];
+
+	m = target__find_mapping(t, addr);
+	if (!m) {
+		bc->sum->unknown_frames++;
+	} else {
+		mid = mapping_id(bc, t, m);
+		if (mid < 0)
+			return mid;
+		if (proc_mapping__is_file(m)) {
+			char path[4096];
+
+			target__file_path(t, m->path, path, sizeof(path));
+			n = symbolizer__resolve(bc->sym, path, m, addr - 1, frames,
+						MAX_INLINE_FRAMES);
+			if (n < 0)
+				n = 0;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		lines[i] = (struct pprof_line){
+		    .function = frames[i].function,
+		    .system_name = frames[i].system_name,
+		    .filename = frames[i].file,
+		    .line = frames[i].line,
+		};
+	}
+	id = pprof__add_location(bc->pb, mid, addr, lines, n);
+	if (id < 0)
+		return id;
+	err = set_loc_info(bc, id, frames, n);
+	if (err)
+		return err;
+	bc->locs.keys[slot] = addr;
+	bc->locs.pids[slot] = t->pid;
+	bc->locs.vals[slot] = id;
+	bc->locs.cnt++;
+	return id;
+}
+
+/* The allocator as the leaf frame, so `pprof -top` tells malloc from calloc and mmap. */
+static long named_location(struct builder_ctx *bc, __u64 *cache, const char *name)
+{
+	struct pprof_line line = {.function = name};
+	long id;
+
+	if (*cache)
+		return *cache;
+	id = pprof__add_location(bc->pb, 0, 0, &line, 1);
+	if (id > 0)
+		*cache = id;
+	return id;
+}
+
+/*
+ * A syscall's stack starts in libc's wrapper, which keeps no frame: the walk goes from it to the
+ * caller's caller. The word at the stack pointer is the caller's return address when the wrapper
+ * pushed nothing; keep it when it points into code and is not already the next frame.
+ */
+static int caller_hint_valid(const struct target *t, __u64 hint, const __u64 *ips)
+{
+	const struct proc_mapping *m;
+
+	if (!hint || hint == ips[1])
+		return 0;
+	m = target__find_mapping(t, hint);
+	return m && (m->perms & PMAP_PERM_EXEC);
+}
+
+static int is_go_kind(__u32 kind)
+{
+	return kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC;
+}
+
+static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
+		     const struct heap_profile_opts *opts, const struct alloc_entry *e)
+{
+	const struct alloc_key *key = &e->key;
+	const struct alloc_stats *v = &e->stats;
+	struct target *t = src->target;
+	__u64 ips[ALLOC_MAX_STACK_DEPTH + 1] = {}, locs[ALLOC_MAX_STACK_DEPTH + 3];
+	struct pprof_label labels[3 + HEAP_PROFILE_MAX_LABELS] = {{.key = "pid", .num = t->pid}};
+	__u64 live_cnt, live_bytes, rate = opts->native_rate;
+	const char *cause = NULL;
+	size_t nloc = 0, first = 0, nlabels = 1;
+	__s64 values[4];
+	long id;
+
+	live_cnt = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
+	live_bytes = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
+	/* Clamp: the counters are read while the BPF side updates them. */
+	if (!opts->delta && ((__s64)live_cnt < 0 || (__s64)live_bytes < 0))
+		live_cnt = live_bytes = 0;
+	if (!v->alloc_cnt && !(opts->delta && live_cnt))
+		return 0;
+	if (key->kind == ALLOC_KIND_GO)
+		rate = opts->go_rate;
+	sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
+	if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0) {
+		/* A delta profile's in-use may shrink: scale the magnitude, keep the sign. */
+		sampling__scale(-(__s64)live_cnt, -(__s64)live_bytes, rate, &values[2], &values[3]);
+		values[2] = -values[2];
+		values[3] = -values[3];
+	} else {
+		sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
+	}
+
+	/* C stacks get the allocator as their leaf; Go's look like runtime/pprof's. */
+	if (!is_go_kind(key->kind)) {
+		id = named_location(bc, &bc->kind_locs[key->kind < ALLOC_KIND_MAX ? key->kind : 0],
+				    alloc_kind__name(key->kind));
+		if (id < 0)
+			return id;
+		locs[nloc++] = id;
+	}
+
+	bc->sum->raw_allocs += v->alloc_cnt;
+	if (e->stack)
+		memcpy(ips, e->stack->ips, e->stack->nr * sizeof(__u64));
+	if (!e->stack) {
+		bc->sum->lost_stacks += v->alloc_cnt;
+		id = named_location(bc, &bc->lost_loc, "[stack lost]");
+		if (id < 0)
+			return id;
+		locs[nloc++] = id;
+	} else {
+		for (int i = 0; i < ALLOC_MAX_STACK_DEPTH && ips[i]; i++) {
+			if (ips[i] == STACK_IP_TRUNCATED) {
+				bc->sum->truncated_stacks += v->alloc_cnt;
+				id = named_location(bc, &bc->truncated_loc, "[truncated]");
+				if (id < 0)
+					return id;
+				locs[nloc++] = id;
+				break;
+			}
+			/* An address in no mapping is no code: the frame-pointer walk went astray
+			 * in code without frame pointers, and what follows is garbage too. */
+			if (!target__find_mapping(t, ips[i])) {
+				bc->sum->unknown_frames++;
+				break;
+			}
+			id = frame_location(bc, t, ips[i]);
+			if (id < 0)
+				return id;
+			locs[nloc++] = id;
+			if (i == 0 && caller_hint_valid(t, key->caller_hint, ips)) {
+				id = frame_location(bc, t, key->caller_hint);
+				if (id < 0)
+					return id;
+				locs[nloc++] = id;
+			}
+		}
+	}
+	if (is_go_kind(key->kind)) {
+		first = go_trim(bc, locs, nloc, &cause);
+		labels[nlabels++] = (struct pprof_label){.key = "cause", .str = cause};
+	}
+	/* As runtime/pprof labels each sample with its object size. */
+	for (size_t i = 0; i < src->label_cnt && i < HEAP_PROFILE_MAX_LABELS; i++)
+		labels[nlabels++] = src->labels[i];
+	if (key->size)
+		labels[nlabels++] =
+		    (struct pprof_label){.key = "bytes", .num = key->size, .num_unit = "bytes"};
+	bc->sum->samples++;
+	return pprof__add_sample(bc->pb, locs + first, nloc - first, values, labels, nlabels);
+}
+
+static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts *o)
+{
+	static const char *const what[ALLOC_CNT_MAX] = {
+	    [ALLOC_CNT_STACK_LOST] = "sampled allocations without a stack (stack map full)",
+	    [ALLOC_CNT_STACK_UNREADABLE] = "sampled allocations without a stack (the kernel could "
+					   "not take it)",
+	    [ALLOC_CNT_STATS_FULL] = "sampled allocations dropped (stats map full)",
+	    [ALLOC_CNT_LIVE_FULL] = "allocations not tracked to their free (live map full)",
+	    [ALLOC_CNT_TASK_FULL] = "allocator calls not seen (no per-thread state)",
+	    [ALLOC_CNT_NEST_RESET] = "allocator calls that never returned",
+	    [ALLOC_CNT_MUNMAP_PARTIAL] = "partial munmaps of a tracked mapping (left in use)",
+	    [ALLOC_CNT_GC_EVENTS_LOST] = "GC events lost (ring buffer full)",
+	    [ALLOC_CNT_UNWIND_LOST] = "CFI samples kept with the frame-pointer stack (unwind ring "
+				      "buffer full)",
+	    [ALLOC_CNT_UNWIND_FREE_LOST] = "frees of CFI samples lost (unwind ring buffer full)",
+	};
+	char buf[256];
+
+	if (o->has_native) {
+		snprintf(buf, sizeof(buf), "allocscope: malloc family sampled every %llu bytes%s",
+			 (unsigned long long)o->native_rate,
+			 o->native_rate <= 1 ? " (every allocation)" : " on average");
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (o->has_go) {
+		snprintf(
+		    buf, sizeof(buf),
+		    "allocscope: Go allocations are the runtime's own samples at MemProfileRate "
+		    "%llu",
+		    (unsigned long long)o->go_rate);
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (o->has_go_every_call) {
+		snprintf(buf, sizeof(buf),
+			 "allocscope: Go allocations sampled on every runtime.mallocgc call, every "
+			 "%llu bytes on average; no in-use figures",
+			 (unsigned long long)o->native_rate);
+		pprof__add_comment(bc->pb, buf);
+	}
+	if (bc->sum->truncated_stacks) {
+		snprintf(
+		    buf, sizeof(buf),
+		    "allocscope: %llu sampled allocations with a stack cut short ([truncated])",
+		    (unsigned long long)bc->sum->truncated_stacks);
+		pprof__add_comment(bc->pb, buf);
+	}
+	for (int i = 0; i < ALLOC_CNT_MAX; i++) {
+		if (!what[i] || !bc->sum->counters[i])
+			continue;
+		snprintf(buf, sizeof(buf), "allocscope: %llu %s",
+			 (unsigned long long)bc->sum->counters[i], what[i]);
+		pprof__add_comment(bc->pb, buf);
+	}
+}
+
+int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struct symbolizer *sym,
+			const struct heap_profile_opts *opts, struct pprof_builder **out,
+			struct heap_profile_summary *sum)
+{
+	struct pprof_opts po = {
+	    .sample_types = heap_types,
+	    .sample_type_cnt = ARRAY_SIZE(heap_types),
+	    .period_type = {"space", "bytes"},
+	    .default_sample_type = opts->default_sample_type ?: "inuse_space",
+	    .time_nanos = opts->time_ns,
+	    .duration_nanos = opts->duration_ns,
+	};
+	struct builder_ctx bc = {.sym = sym, .sum = sum};
+	struct heap_profile_opts o = *opts;
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (opts->counters)
+		memcpy(sum->counters, opts->counters, sizeof(sum->counters));
+	if (!o.go_rate)
+		o.go_rate = o.native_rate;
+	if (!o.period)
+		o.period = o.native_rate;
+	po.period = o.period <= 1 ? 1 : o.period;
+	bc.pb = pprof__new(&po);
+	if (!bc.pb)
+		return -errno;
+	err = loc_cache_grow(&bc.locs);
+	if (err)
+		goto cleanup;
+
+	/* pprof names a profile after its first mapping: make it the main executable's. The
+	 * lowest file mapping is the executable, PIE or not. */
+	for (size_t i = 0; i < src_cnt; i++) {
+		struct target *t = srcs[i].target;
+		const struct proc_maps *pm;
+
+		if (!t->snap_cnt)
+			continue;
+		pm = &t->snaps[t->snap_cnt - 1];
+		for (size_t j = 0; j < pm->cnt; j++) {
+			if (!proc_mapping__is_file(&pm->maps[j]))
+				continue;
+			err = mapping_id(&bc, t, &pm->maps[j]);
+			if (err < 0)
+				goto cleanup;
+			err = 0;
+			break;
+		}
+	}
+
+	for (size_t i = 0; i < src_cnt; i++) {
+		for (size_t j = 0; j < srcs[i].cnt; j++) {
+			err = add_entry(&bc, &srcs[i], &o, &srcs[i].entries[j]);
+			if (err)
+				goto cleanup;
+		}
+	}
+	add_comments(&bc, &o);
+	*out = bc.pb;
+	bc.pb = NULL;
+cleanup:
+	pprof__free(bc.pb);
+	loc_cache_free(&bc.locs);
+	free(bc.mids.maps);
+	free(bc.mids.ids);
+	free(bc.info);
+	return err;
+}

@@ -1,0 +1,1257 @@
+// SPDX-License-Identifier: MIT
+/* Builds pprof profiles with interned strings, functions and locations, encodes them through
+ * protobuf-c straight into a gzip stream, and decodes and validates profiles for the tools that
+ * compare or explain them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* next_in is then a pointer to const, so encoding needs no cast that drops const. */
+#define ZLIB_CONST
+#include <zlib.h>
+
+#include "profile.pb-c.h"
+
+#include "util/common.h"
+#include "util/log.h"
+#include "profile/pprof.h"
+
+typedef Perftools__Profiles__Profile pb_profile_t;
+typedef Perftools__Profiles__ValueType pb_value_type_t;
+typedef Perftools__Profiles__Sample pb_sample_t;
+typedef Perftools__Profiles__Label pb_label_t;
+typedef Perftools__Profiles__Mapping pb_mapping_t;
+typedef Perftools__Profiles__Location pb_location_t;
+typedef Perftools__Profiles__Line pb_line_t;
+typedef Perftools__Profiles__Function pb_function_t;
+
+/* Go's runtime and gzip agree on this magic; anything else is taken as raw protobuf. */
+#define GZIP_MAGIC0 0x1f
+#define GZIP_MAGIC1 0x8b
+
+/* Open addressing with linear probing. A slot keeps the hash and index + 1 into the owner's
+ * array (0: empty), so growing rehashes without touching the keys. */
+struct htab_slot {
+	__u64 hash;
+	size_t idx1;
+};
+
+struct htab {
+	struct htab_slot *slots;
+	size_t cap; /* a power of two, or 0 */
+	size_t cnt;
+};
+
+typedef bool (*htab_eq_fn)(const void *ctx, size_t idx, const void *key);
+
+struct pprof_builder {
+	/* The message is the storage: its arrays grow in place and encoding packs it as is. */
+	pb_profile_t prof;
+	size_t string_cap, function_cap, location_cap, mapping_cap, sample_cap, comment_cap;
+	struct htab strings, functions, locations;
+	pb_value_type_t *sample_types;
+	pb_value_type_t **sample_type_ptrs;
+	pb_value_type_t period_type;
+};
+
+/* id -> index into one of the profile's arrays; profiles written by other tools need not
+ * number their ids index + 1. */
+struct id_index {
+	struct htab h;
+	__u64 *ids; /* a copy, so one comparison serves every kind of message */
+};
+
+struct pprof_profile {
+	pb_profile_t *msg;
+	struct id_index mappings, locations, functions;
+};
+
+struct func_key {
+	__s64 name, system_name, filename;
+};
+
+struct loc_key {
+	__u64 mapping_id, address;
+};
+
+static __u64 mix64(__u64 x)
+{
+	/* splitmix64's finalizer: the table uses the low bits, so every input bit must reach them.
+	 */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static __u64 hash_str(const char *s)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return mix64(h);
+}
+
+static int htab_reserve(struct htab *h)
+{
+	struct htab_slot *slots;
+	size_t cap, i, j;
+
+	/* At most half full, so that probe sequences stay short. */
+	if ((h->cnt + 1) * 2 <= h->cap)
+		return 0;
+	cap = h->cap ? h->cap * 2 : 64;
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < h->cap; i++) {
+		if (!h->slots[i].idx1)
+			continue;
+		for (j = h->slots[i].hash & (cap - 1); slots[j].idx1; j = (j + 1) & (cap - 1))
+			;
+		slots[j] = h->slots[i];
+	}
+	free(h->slots);
+	h->slots = slots;
+	h->cap = cap;
+	return 0;
+}
+
+/* The slot that holds key, or the empty slot where it belongs; NULL only when h is empty. */
+static struct htab_slot *htab_find(const struct htab *h, __u64 hash, htab_eq_fn eq, const void *ctx,
+				   const void *key)
+{
+	size_t j;
+
+	if (!h->cap)
+		return NULL;
+	for (j = hash & (h->cap - 1);; j = (j + 1) & (h->cap - 1)) {
+		struct htab_slot *s = &h->slots[j];
+
+		if (!s->idx1 || (s->hash == hash && eq(ctx, s->idx1 - 1, key)))
+			return s;
+	}
+}
+
+static void htab_set(struct htab *h, struct htab_slot *slot, __u64 hash, size_t idx)
+{
+	slot->hash = hash;
+	slot->idx1 = idx + 1;
+	h->cnt++;
+}
+
+static int array_reserve(void **arr, size_t *cap, size_t need, size_t elem_sz)
+{
+	size_t new_cap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	new_cap = max_t(size_t, *cap * 2, 16);
+	if (new_cap < need)
+		new_cap = need;
+	p = reallocarray(*arr, new_cap, elem_sz);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = new_cap;
+	return 0;
+}
+
+static bool str_eq(const void *ctx, size_t idx, const void *key)
+{
+	const struct pprof_builder *b = ctx;
+
+	return strcmp(b->prof.string_table[idx], key) == 0;
+}
+
+/* Index of s in the string table, adding a copy when it is new; NULL stands for "".
+ * The index (>= 0) or -errno. */
+static __s64 intern_str(struct pprof_builder *b, const char *s)
+{
+	struct htab_slot *slot;
+	char *copy = NULL;
+	__u64 hash;
+	int err;
+
+	if (!s)
+		s = "";
+	err = htab_reserve(&b->strings);
+	if (err)
+		return err;
+	hash = hash_str(s);
+	slot = htab_find(&b->strings, hash, str_eq, b, s);
+	if (slot->idx1)
+		return slot->idx1 - 1;
+	err = array_reserve((void **)&b->prof.string_table, &b->string_cap,
+			    b->prof.n_string_table + 1, sizeof(*b->prof.string_table));
+	if (err)
+		return err;
+	copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	b->prof.string_table[b->prof.n_string_table] = copy;
+	htab_set(&b->strings, slot, hash, b->prof.n_string_table);
+	return b->prof.n_string_table++;
+}
+
+static bool func_eq(const void *ctx, size_t idx, const void *key)
+{
+	const pb_function_t *f = ((const struct pprof_builder *)ctx)->prof.function[idx];
+	const struct func_key *k = key;
+
+	return f->name == k->name && f->system_name == k->system_name && f->filename == k->filename;
+}
+
+/* The function id (>= 1) or -errno. */
+static long intern_function(struct pprof_builder *b, const struct pprof_line *line)
+{
+	struct func_key key;
+	struct htab_slot *slot;
+	pb_function_t *f = NULL;
+	__u64 hash;
+	long err;
+
+	key.name = intern_str(b, line->function);
+	key.system_name = intern_str(b, line->system_name ? line->system_name : line->function);
+	key.filename = intern_str(b, line->filename);
+	if (key.name < 0 || key.system_name < 0 || key.filename < 0)
+		return -ENOMEM;
+	err = htab_reserve(&b->functions);
+	if (err)
+		return err;
+	hash = mix64(key.name ^ mix64(key.system_name ^ mix64(key.filename)));
+	slot = htab_find(&b->functions, hash, func_eq, b, &key);
+	if (slot->idx1)
+		return slot->idx1;
+	err = array_reserve((void **)&b->prof.function, &b->function_cap, b->prof.n_function + 1,
+			    sizeof(*b->prof.function));
+	if (err)
+		return err;
+	f = malloc(sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	perftools__profiles__function__init(f);
+	f->name = key.name;
+	f->system_name = key.system_name;
+	f->filename = key.filename;
+	b->prof.function[b->prof.n_function] = f;
+	htab_set(&b->functions, slot, hash, b->prof.n_function);
+	f->id = ++b->prof.n_function;
+	return f->id;
+}
+
+static bool loc_eq(const void *ctx, size_t idx, const void *key)
+{
+	const pb_location_t *l = ((const struct pprof_builder *)ctx)->prof.location[idx];
+	const struct loc_key *k = key;
+
+	return l->mapping_id == k->mapping_id && l->address == k->address;
+}
+
+struct pprof_builder *pprof__new(const struct pprof_opts *opts)
+{
+	struct pprof_builder *b = NULL;
+	__s64 idx;
+	size_t i;
+	int err;
+
+	if (!opts || !opts->sample_types || !opts->sample_type_cnt) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	perftools__profiles__profile__init(&b->prof);
+	b->sample_types = calloc(opts->sample_type_cnt, sizeof(*b->sample_types));
+	b->sample_type_ptrs = calloc(opts->sample_type_cnt, sizeof(*b->sample_type_ptrs));
+	if (!b->sample_types || !b->sample_type_ptrs) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* pprof rejects a string table that does not start with "". */
+	if (intern_str(b, "") != 0) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+
+	for (i = 0; i < opts->sample_type_cnt; i++) {
+		const struct pprof_value_type *vt = &opts->sample_types[i];
+		pb_value_type_t *pvt = &b->sample_types[i];
+
+		if (!vt->type) {
+			log_warn("pprof: sample type %zu has no name", i);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		perftools__profiles__value_type__init(pvt);
+		pvt->type = intern_str(b, vt->type);
+		pvt->unit = intern_str(b, vt->unit);
+		if (pvt->type < 0 || pvt->unit < 0) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		b->sample_type_ptrs[i] = pvt;
+	}
+	b->prof.sample_type = b->sample_type_ptrs;
+	b->prof.n_sample_type = opts->sample_type_cnt;
+
+	if (opts->period_type.type) {
+		perftools__profiles__value_type__init(&b->period_type);
+		b->period_type.type = intern_str(b, opts->period_type.type);
+		b->period_type.unit = intern_str(b, opts->period_type.unit);
+		if (b->period_type.type < 0 || b->period_type.unit < 0) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		b->prof.period_type = &b->period_type;
+	}
+	b->prof.period = opts->period;
+	b->prof.time_nanos = opts->time_nanos;
+	b->prof.duration_nanos = opts->duration_nanos;
+
+	if (opts->default_sample_type) {
+		/* pprof refuses to open a profile whose default names no sample type. */
+		for (i = 0; i < opts->sample_type_cnt; i++)
+			if (strcmp(opts->sample_types[i].type, opts->default_sample_type) == 0)
+				break;
+		if (i == opts->sample_type_cnt) {
+			log_warn("pprof: default sample type %s is not a sample type",
+				 opts->default_sample_type);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		idx = intern_str(b, opts->default_sample_type);
+		if (idx < 0) {
+			err = idx;
+			goto cleanup;
+		}
+		b->prof.default_sample_type = idx;
+	}
+	return b;
+
+cleanup:
+	pprof__free(b);
+	errno = -err;
+	return NULL;
+}
+
+void pprof__free(struct pprof_builder *b)
+{
+	size_t i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->prof.n_string_table; i++)
+		free(b->prof.string_table[i]);
+	for (i = 0; i < b->prof.n_function; i++)
+		free(b->prof.function[i]);
+	/* Locations and samples are single allocations that carry their own arrays. */
+	for (i = 0; i < b->prof.n_location; i++)
+		free(b->prof.location[i]);
+	for (i = 0; i < b->prof.n_mapping; i++)
+		free(b->prof.mapping[i]);
+	for (i = 0; i < b->prof.n_sample; i++)
+		free(b->prof.sample[i]);
+	free(b->prof.string_table);
+	free(b->prof.function);
+	free(b->prof.location);
+	free(b->prof.mapping);
+	free(b->prof.sample);
+	free(b->prof.comment);
+	free(b->strings.slots);
+	free(b->functions.slots);
+	free(b->locations.slots);
+	free(b->sample_types);
+	free(b->sample_type_ptrs);
+	free(b);
+}
+
+long pprof__add_mapping(struct pprof_builder *b, const struct pprof_mapping_desc *m)
+{
+	pb_mapping_t *pm = NULL;
+	__s64 filename, build_id;
+	long err;
+
+	if (!b || !m)
+		return -EINVAL;
+	filename = intern_str(b, m->filename);
+	build_id = intern_str(b, m->build_id);
+	if (filename < 0 || build_id < 0)
+		return -ENOMEM;
+	err = array_reserve((void **)&b->prof.mapping, &b->mapping_cap, b->prof.n_mapping + 1,
+			    sizeof(*b->prof.mapping));
+	if (err)
+		return err;
+	pm = malloc(sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	perftools__profiles__mapping__init(pm);
+	pm->memory_start = m->memory_start;
+	pm->memory_limit = m->memory_limit;
+	pm->file_offset = m->file_offset;
+	pm->filename = filename;
+	pm->build_id = build_id;
+	pm->has_functions = !!m->has_functions;
+	pm->has_filenames = !!m->has_filenames;
+	pm->has_line_numbers = !!m->has_line_numbers;
+	pm->has_inline_frames = !!m->has_inline_frames;
+	b->prof.mapping[b->prof.n_mapping] = pm;
+	pm->id = ++b->prof.n_mapping;
+	return pm->id;
+}
+
+long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 address,
+			 const struct pprof_line *lines, size_t line_cnt)
+{
+	struct loc_key key = {mapping_id, address};
+	struct htab_slot *slot = NULL;
+	pb_location_t *loc = NULL;
+	pb_line_t *line_mem;
+	size_t i, n = 0;
+	__u64 hash = 0;
+	long err, fid;
+
+	if (!b || (!lines && line_cnt)) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	if (mapping_id > b->prof.n_mapping) {
+		log_warn("pprof: location %#llx refers to unknown mapping %llu",
+			 (unsigned long long)address, (unsigned long long)mapping_id);
+		err = -EINVAL;
+		goto cleanup;
+	}
+	/* Address 0 means "unknown", so such locations are told apart only by their lines. */
+	if (address) {
+		err = htab_reserve(&b->locations);
+		if (err)
+			goto cleanup;
+		hash = mix64(mapping_id ^ mix64(address));
+		slot = htab_find(&b->locations, hash, loc_eq, b, &key);
+		if (slot->idx1)
+			return slot->idx1;
+	}
+	for (i = 0; i < line_cnt; i++)
+		n += lines[i].function != NULL;
+	err = array_reserve((void **)&b->prof.location, &b->location_cap, b->prof.n_location + 1,
+			    sizeof(*b->prof.location));
+	if (err)
+		goto cleanup;
+	/* One allocation: the message, then its array of line pointers, then the lines. */
+	loc = malloc(sizeof(*loc) + n * (sizeof(pb_line_t *) + sizeof(pb_line_t)));
+	if (!loc) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	perftools__profiles__location__init(loc);
+	loc->mapping_id = mapping_id;
+	loc->address = address;
+	loc->line = n ? (pb_line_t **)(loc + 1) : NULL;
+	line_mem = (pb_line_t *)((pb_line_t **)(loc + 1) + n);
+	for (i = 0; i < line_cnt; i++) {
+		pb_line_t *pl;
+
+		if (!lines[i].function)
+			continue;
+		/* Interning touches only the string and function tables, so slot stays valid. */
+		fid = intern_function(b, &lines[i]);
+		if (fid < 0) {
+			err = fid;
+			goto cleanup;
+		}
+		pl = &line_mem[loc->n_line];
+		perftools__profiles__line__init(pl);
+		pl->function_id = fid;
+		pl->line = lines[i].line;
+		loc->line[loc->n_line++] = pl;
+	}
+	b->prof.location[b->prof.n_location] = loc;
+	if (slot)
+		htab_set(&b->locations, slot, hash, b->prof.n_location);
+	loc->id = ++b->prof.n_location;
+	return loc->id;
+
+cleanup:
+	free(loc);
+	return err;
+}
+
+int pprof__add_sample(struct pprof_builder *b, const __u64 *location_ids, size_t loc_cnt,
+		      const __s64 *values, const struct pprof_label *labels, size_t label_cnt)
+{
+	size_t value_cnt, i, sz, part;
+	pb_sample_t *s = NULL;
+	pb_label_t *label_mem;
+	int err;
+
+	if (!b || (!location_ids && loc_cnt) || !values || (!labels && label_cnt)) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	value_cnt = b->prof.n_sample_type;
+	for (i = 0; i < loc_cnt; i++) {
+		if (location_ids[i] == 0 || location_ids[i] > b->prof.n_location) {
+			log_warn("pprof: sample refers to unknown location %llu",
+				 (unsigned long long)location_ids[i]);
+			err = -EINVAL;
+			goto cleanup;
+		}
+	}
+	for (i = 0; i < label_cnt; i++) {
+		if (!labels[i].key) {
+			log_warn("pprof: label %zu of a sample has no key", i);
+			err = -EINVAL;
+			goto cleanup;
+		}
+	}
+
+	/* One allocation: the message, location ids, values, label pointers, labels. */
+	if (__builtin_mul_overflow(loc_cnt + value_cnt, sizeof(__u64), &sz) ||
+	    __builtin_mul_overflow(label_cnt, sizeof(pb_label_t *) + sizeof(pb_label_t), &part) ||
+	    __builtin_add_overflow(sz, part, &sz) || __builtin_add_overflow(sz, sizeof(*s), &sz)) {
+		err = -EOVERFLOW;
+		goto cleanup;
+	}
+	err = array_reserve((void **)&b->prof.sample, &b->sample_cap, b->prof.n_sample + 1,
+			    sizeof(*b->prof.sample));
+	if (err)
+		goto cleanup;
+	s = malloc(sz);
+	if (!s) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	perftools__profiles__sample__init(s);
+	s->n_location_id = loc_cnt;
+	s->location_id = (uint64_t *)(s + 1);
+	s->n_value = value_cnt;
+	s->value = (int64_t *)(s->location_id + loc_cnt);
+	s->n_label = label_cnt;
+	s->label = (pb_label_t **)(s->value + value_cnt);
+	label_mem = (pb_label_t *)(s->label + label_cnt);
+	for (i = 0; i < loc_cnt; i++)
+		s->location_id[i] = location_ids[i];
+	for (i = 0; i < value_cnt; i++)
+		s->value[i] = values[i];
+	for (i = 0; i < label_cnt; i++) {
+		pb_label_t *pl = &label_mem[i];
+
+		perftools__profiles__label__init(pl);
+		pl->key = intern_str(b, labels[i].key);
+		if (labels[i].str) {
+			pl->str = intern_str(b, labels[i].str);
+		} else {
+			pl->num = labels[i].num;
+			if (labels[i].num_unit)
+				pl->num_unit = intern_str(b, labels[i].num_unit);
+		}
+		if (pl->key < 0 || pl->str < 0 || pl->num_unit < 0) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		s->label[i] = pl;
+	}
+	b->prof.sample[b->prof.n_sample++] = s;
+	return 0;
+
+cleanup:
+	free(s);
+	return err;
+}
+
+int pprof__add_comment(struct pprof_builder *b, const char *comment)
+{
+	__s64 idx;
+	int err;
+
+	if (!b || !comment)
+		return -EINVAL;
+	idx = intern_str(b, comment);
+	if (idx < 0)
+		return idx;
+	err = array_reserve((void **)&b->prof.comment, &b->comment_cap, b->prof.n_comment + 1,
+			    sizeof(*b->prof.comment));
+	if (err)
+		return err;
+	b->prof.comment[b->prof.n_comment++] = idx;
+	return 0;
+}
+
+/* A protobuf-c output buffer that deflates what it is given. protobuf-c appends a few bytes at
+ * a time, so they are staged and handed to zlib in large pieces. */
+struct gz_sink {
+	ProtobufCBuffer base; /* first, so that the callback can cast back */
+	z_stream zs;
+	bool zs_live;
+	unsigned char *out;
+	size_t out_len, out_cap;
+	int err; /* the first failure; append cannot report one */
+	size_t stage_len;
+	unsigned char stage[64 * 1024];
+};
+
+static int gz_deflate(struct gz_sink *s, const unsigned char *data, size_t len, int flush)
+{
+	unsigned char *p;
+	size_t chunk;
+	int ret;
+
+	do {
+		if (s->out_len == s->out_cap) {
+			p = realloc(s->out, s->out_cap * 2);
+			if (!p)
+				return -ENOMEM;
+			s->out = p;
+			s->out_cap *= 2;
+		}
+		/* zlib counts in uInt; feed and drain at most that much per call. */
+		chunk = min_t(size_t, len, UINT_MAX);
+		s->zs.next_in = data;
+		s->zs.avail_in = chunk;
+		s->zs.next_out = s->out + s->out_len;
+		s->zs.avail_out = min_t(size_t, s->out_cap - s->out_len, UINT_MAX);
+		ret = deflate(&s->zs, flush);
+		if (ret == Z_STREAM_ERROR)
+			return -EINVAL;
+		data += chunk - s->zs.avail_in;
+		len -= chunk - s->zs.avail_in;
+		s->out_len = s->zs.next_out - s->out;
+	} while (len || (flush == Z_FINISH && ret != Z_STREAM_END));
+	return 0;
+}
+
+static void gz_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
+{
+	struct gz_sink *s = (struct gz_sink *)buf;
+
+	if (s->err)
+		return;
+	if (len > sizeof(s->stage) - s->stage_len) {
+		s->err = gz_deflate(s, s->stage, s->stage_len, Z_NO_FLUSH);
+		s->stage_len = 0;
+		if (s->err)
+			return;
+	}
+	if (len >= sizeof(s->stage)) {
+		s->err = gz_deflate(s, data, len, Z_NO_FLUSH);
+		return;
+	}
+	memcpy(s->stage + s->stage_len, data, len);
+	s->stage_len += len;
+}
+
+int pprof__encode(struct pprof_builder *b, void **buf, size_t *len)
+{
+	struct gz_sink *s = NULL;
+	int err, ret;
+
+	if (!b || !buf || !len)
+		return -EINVAL;
+	/* The sink is large (its staging area), so it lives on the heap, not the stack. */
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	s->base.append = gz_append;
+	s->out_cap = 64 * 1024;
+	s->out = malloc(s->out_cap);
+	if (!s->out) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* 16 + MAX_WBITS asks for a gzip header and trailer. Best speed, as Go's runtime/pprof
+	 * does: profiles are encoded on every scrape and gain little from harder work. */
+	ret = deflateInit2(&s->zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+	if (ret != Z_OK) {
+		log_error("pprof: deflateInit2 failed: %d", ret);
+		err = ret == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+		goto cleanup;
+	}
+	s->zs_live = true;
+
+	perftools__profiles__profile__pack_to_buffer(&b->prof, &s->base);
+	if (!s->err)
+		s->err = gz_deflate(s, s->stage, s->stage_len, Z_FINISH);
+	if (s->err) {
+		err = s->err;
+		log_error("pprof: cannot compress profile: %s", strerror(-err));
+		goto cleanup;
+	}
+	*buf = s->out;
+	*len = s->out_len;
+	s->out = NULL;
+	err = 0;
+
+cleanup:
+	if (s) {
+		if (s->zs_live)
+			deflateEnd(&s->zs);
+		free(s->out);
+		free(s);
+	}
+	return err;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Makes a rename in the directory of path durable; the file itself was already synced. */
+static void sync_parent_dir(const char *path)
+{
+	char *dir = strdup(path);
+	char *slash;
+	int fd;
+
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd))
+			log_warn("pprof: cannot sync directory %s: %s", dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+}
+
+int pprof__write_file(struct pprof_builder *b, const char *path)
+{
+	char *tmp = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	int fd = -1, err;
+
+	if (!b || !path || !*path)
+		return -EINVAL;
+	err = pprof__encode(b, &buf, &len);
+	if (err)
+		goto cleanup;
+	/* Appending to the last component keeps the temporary file in the same directory (and
+	 * file system) as path, so that rename() replaces the old profile atomically. */
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_error("cannot create %s: %s", tmp, strerror(-err));
+		free(tmp);
+		tmp = NULL;
+		goto cleanup;
+	}
+	/* mkostemp() creates 0600; a profile is meant to be opened by whoever runs pprof. */
+	if (fchmod(fd, 0644)) {
+		err = -errno;
+		log_error("cannot chmod %s: %s", tmp, strerror(-err));
+		goto cleanup;
+	}
+	err = write_all(fd, buf, len);
+	if (err) {
+		log_error("cannot write %s: %s", tmp, strerror(-err));
+		goto cleanup;
+	}
+	/* Without the fsync a crash after the rename could leave an empty or partial file. */
+	if (fsync(fd)) {
+		err = -errno;
+		log_error("cannot sync %s: %s", tmp, strerror(-err));
+		goto cleanup;
+	}
+	err = close(fd) ? -errno : 0;
+	fd = -1;
+	if (err) {
+		log_error("cannot close %s: %s", tmp, strerror(-err));
+		goto cleanup;
+	}
+	if (rename(tmp, path)) {
+		err = -errno;
+		log_error("cannot rename %s to %s: %s", tmp, path, strerror(-err));
+		goto cleanup;
+	}
+	free(tmp);
+	tmp = NULL;
+	sync_parent_dir(path);
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(buf);
+	return err;
+}
+
+/* Decoding */
+
+static int gunzip(const unsigned char *in, size_t in_len, size_t max_len, unsigned char **out,
+		  size_t *out_len)
+{
+	z_stream zs = {};
+	unsigned char *buf = NULL, *p;
+	size_t cap, len = 0, chunk, rest = in_len;
+	bool zs_live = false;
+	int ret, err;
+
+	ret = inflateInit2(&zs, 16 + MAX_WBITS);
+	if (ret != Z_OK) {
+		err = ret == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+		goto cleanup;
+	}
+	zs_live = true;
+	/* Start near a typical compression ratio and double, up to the limit. */
+	cap = min_t(size_t, max_len, max_t(size_t, in_len, 16 * 1024) * 4);
+	buf = malloc(cap);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max_len) {
+				log_warn("pprof: profile decompresses to more than %zu bytes",
+					 max_len);
+				err = -EFBIG;
+				goto cleanup;
+			}
+			cap = cap > max_len / 2 ? max_len : cap * 2;
+			p = realloc(buf, cap);
+			if (!p) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			buf = p;
+		}
+		chunk = min_t(size_t, rest, UINT_MAX);
+		zs.next_in = in + (in_len - rest);
+		zs.avail_in = chunk;
+		zs.next_out = buf + len;
+		zs.avail_out = min_t(size_t, cap - len, UINT_MAX);
+		ret = inflate(&zs, Z_NO_FLUSH);
+		rest -= chunk - zs.avail_in;
+		len = zs.next_out - buf;
+		if (ret == Z_STREAM_END) {
+			if (!rest)
+				break;
+			/* Like Go's gzip reader, accept concatenated members, but nothing else. */
+			if (rest < 2 || in[in_len - rest] != GZIP_MAGIC0 ||
+			    in[in_len - rest + 1] != GZIP_MAGIC1) {
+				log_warn("pprof: %zu bytes of garbage after the gzip stream", rest);
+				err = -EBADMSG;
+				goto cleanup;
+			}
+			inflateReset(&zs);
+			continue;
+		}
+		if (ret == Z_MEM_ERROR) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		if (ret == Z_OK || (ret == Z_BUF_ERROR && !zs.avail_out))
+			continue;
+		if (ret == Z_BUF_ERROR && !rest) {
+			log_warn("pprof: truncated gzip stream");
+			err = -EBADMSG;
+			goto cleanup;
+		}
+		log_warn("pprof: corrupt gzip stream: %s", zs.msg ? zs.msg : "unknown error");
+		err = -EBADMSG;
+		goto cleanup;
+	}
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+	err = 0;
+
+cleanup:
+	if (zs_live)
+		inflateEnd(&zs);
+	free(buf);
+	return err;
+}
+
+static bool id_eq(const void *ctx, size_t idx, const void *key)
+{
+	const __u64 *ids = ctx;
+
+	return ids[idx] == *(const __u64 *)key;
+}
+
+/* Indexes x->ids[0..n), which the caller filled, rejecting ids that are 0 or repeated. */
+static int index_ids(struct id_index *x, size_t n, const char *what)
+{
+	struct htab_slot *slot;
+	__u64 hash;
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		if (!x->ids[i]) {
+			log_warn("pprof: %s %zu has id 0", what, i);
+			return -EBADMSG;
+		}
+		err = htab_reserve(&x->h);
+		if (err)
+			return err;
+		hash = mix64(x->ids[i]);
+		slot = htab_find(&x->h, hash, id_eq, x->ids, &x->ids[i]);
+		if (slot->idx1) {
+			log_warn("pprof: %s id %llu appears twice", what,
+				 (unsigned long long)x->ids[i]);
+			return -EBADMSG;
+		}
+		htab_set(&x->h, slot, hash, i);
+	}
+	return 0;
+}
+
+/* The index of id, or -1. */
+static ssize_t lookup_id(const struct id_index *x, __u64 id)
+{
+	struct htab_slot *slot = htab_find(&x->h, mix64(id), id_eq, x->ids, &id);
+
+	return slot && slot->idx1 ? (ssize_t)slot->idx1 - 1 : -1;
+}
+
+/* A string index that pprof would resolve; checked for every string field. */
+static bool str_ok(const pb_profile_t *m, __s64 idx, const char *what)
+{
+	if (idx >= 0 && (size_t)idx < m->n_string_table)
+		return true;
+	log_warn("pprof: %s refers to string %lld of %zu", what, (long long)idx, m->n_string_table);
+	return false;
+}
+
+static int validate(struct pprof_profile *p)
+{
+	const pb_profile_t *m = p->msg;
+	size_t i, j;
+	int err;
+
+	if (!m->n_string_table || !m->string_table[0] || m->string_table[0][0]) {
+		log_warn("pprof: string_table[0] is not \"\"");
+		return -EBADMSG;
+	}
+	for (i = 0; i < m->n_string_table; i++)
+		if (!m->string_table[i])
+			return -EBADMSG;
+	if (!str_ok(m, m->drop_frames, "drop_frames") ||
+	    !str_ok(m, m->keep_frames, "keep_frames") ||
+	    !str_ok(m, m->default_sample_type, "default_sample_type") ||
+	    !str_ok(m, m->doc_url, "doc_url"))
+		return -EBADMSG;
+	if (m->period_type && (!str_ok(m, m->period_type->type, "period_type") ||
+			       !str_ok(m, m->period_type->unit, "period_type")))
+		return -EBADMSG;
+	for (i = 0; i < m->n_sample_type; i++)
+		if (!str_ok(m, m->sample_type[i]->type, "sample_type") ||
+		    !str_ok(m, m->sample_type[i]->unit, "sample_type"))
+			return -EBADMSG;
+	for (i = 0; i < m->n_comment; i++)
+		if (!str_ok(m, m->comment[i], "comment"))
+			return -EBADMSG;
+
+	/* +1: calloc(0) may return NULL, which would read as a failure. */
+	p->mappings.ids = calloc(m->n_mapping + 1, sizeof(__u64));
+	p->functions.ids = calloc(m->n_function + 1, sizeof(__u64));
+	p->locations.ids = calloc(m->n_location + 1, sizeof(__u64));
+	if (!p->mappings.ids || !p->functions.ids || !p->locations.ids)
+		return -ENOMEM;
+	for (i = 0; i < m->n_mapping; i++)
+		p->mappings.ids[i] = m->mapping[i]->id;
+	for (i = 0; i < m->n_function; i++)
+		p->functions.ids[i] = m->function[i]->id;
+	for (i = 0; i < m->n_location; i++)
+		p->locations.ids[i] = m->location[i]->id;
+	err = index_ids(&p->mappings, m->n_mapping, "mapping");
+	if (!err)
+		err = index_ids(&p->functions, m->n_function, "function");
+	if (!err)
+		err = index_ids(&p->locations, m->n_location, "location");
+	if (err)
+		return err;
+
+	for (i = 0; i < m->n_mapping; i++)
+		if (!str_ok(m, m->mapping[i]->filename, "mapping filename") ||
+		    !str_ok(m, m->mapping[i]->build_id, "mapping build_id"))
+			return -EBADMSG;
+	for (i = 0; i < m->n_function; i++) {
+		const pb_function_t *f = m->function[i];
+
+		if (!str_ok(m, f->name, "function name") ||
+		    !str_ok(m, f->system_name, "function system_name") ||
+		    !str_ok(m, f->filename, "function filename"))
+			return -EBADMSG;
+	}
+	for (i = 0; i < m->n_location; i++) {
+		const pb_location_t *l = m->location[i];
+
+		if (l->mapping_id && lookup_id(&p->mappings, l->mapping_id) < 0) {
+			log_warn("pprof: location %llu refers to unknown mapping %llu",
+				 (unsigned long long)l->id, (unsigned long long)l->mapping_id);
+			return -EBADMSG;
+		}
+		for (j = 0; j < l->n_line; j++) {
+			if (lookup_id(&p->functions, l->line[j]->function_id) < 0) {
+				log_warn("pprof: location %llu refers to unknown function %llu",
+					 (unsigned long long)l->id,
+					 (unsigned long long)l->line[j]->function_id);
+				return -EBADMSG;
+			}
+		}
+	}
+	if (m->n_sample && !m->n_sample_type) {
+		log_warn("pprof: samples without sample types");
+		return -EBADMSG;
+	}
+	for (i = 0; i < m->n_sample; i++) {
+		const pb_sample_t *s = m->sample[i];
+
+		if (s->n_value != m->n_sample_type) {
+			log_warn("pprof: sample %zu has %zu values for %zu sample types", i,
+				 s->n_value, m->n_sample_type);
+			return -EBADMSG;
+		}
+		for (j = 0; j < s->n_location_id; j++) {
+			if (lookup_id(&p->locations, s->location_id[j]) < 0) {
+				log_warn("pprof: sample %zu refers to unknown location %llu", i,
+					 (unsigned long long)s->location_id[j]);
+				return -EBADMSG;
+			}
+		}
+		for (j = 0; j < s->n_label; j++) {
+			const pb_label_t *l = s->label[j];
+
+			if (!str_ok(m, l->key, "label key") || !str_ok(m, l->str, "label str") ||
+			    !str_ok(m, l->num_unit, "label num_unit"))
+				return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+struct pprof_profile *pprof__decode_opts(const void *buf, size_t len,
+					 const struct pprof_decode_opts *opts)
+{
+	size_t max_len =
+	    opts && opts->max_decoded_bytes ? opts->max_decoded_bytes : PPROF_MAX_DECODED_BYTES;
+	const unsigned char *data = buf;
+	unsigned char *raw = NULL;
+	struct pprof_profile *p = NULL;
+	size_t raw_len = len;
+	int err;
+
+	if (!buf && len) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	if (len >= 2 && data[0] == GZIP_MAGIC0 && data[1] == GZIP_MAGIC1) {
+		err = gunzip(data, len, max_len, &raw, &raw_len);
+		if (err)
+			goto cleanup;
+		data = raw;
+	} else if (len > max_len) {
+		err = -EFBIG;
+		goto cleanup;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	/* protobuf-c copies what it keeps, so raw can go right after this. */
+	p->msg = perftools__profiles__profile__unpack(NULL, raw_len, data);
+	if (!p->msg) {
+		log_warn("pprof: not a valid profile protobuf (%zu bytes)", raw_len);
+		err = -EBADMSG;
+		goto cleanup;
+	}
+	err = validate(p);
+
+cleanup:
+	free(raw);
+	if (err) {
+		pprof__profile_free(p);
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+struct pprof_profile *pprof__decode(const void *buf, size_t len)
+{
+	return pprof__decode_opts(buf, len, NULL);
+}
+
+struct pprof_profile *pprof__read_file(const char *path)
+{
+	struct pprof_profile *p = NULL;
+	unsigned char *buf = NULL, *q;
+	size_t len = 0, cap = 0;
+	struct stat st;
+	ssize_t n;
+	int fd = -1, err;
+
+	if (!path) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		err = -errno;
+		log_error("cannot open %s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("cannot read %s: not a regular file", path);
+		err = -EINVAL;
+		goto cleanup;
+	}
+	/* Read to EOF rather than trusting st_size, which can change under us; bounded like the
+	 * decompressed size. */
+	cap = min_t(size_t, max_t(size_t, st.st_size + 1, 4096), PPROF_MAX_DECODED_BYTES);
+	buf = malloc(cap);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap >= PPROF_MAX_DECODED_BYTES) {
+				log_error("cannot read %s: larger than %llu bytes", path,
+					  PPROF_MAX_DECODED_BYTES);
+				err = -EFBIG;
+				goto cleanup;
+			}
+			cap = min_t(size_t, cap * 2, PPROF_MAX_DECODED_BYTES);
+			q = realloc(buf, cap);
+			if (!q) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			buf = q;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			log_error("cannot read %s: %s", path, strerror(-err));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	p = pprof__decode(buf, len);
+	err = p ? 0 : -errno;
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+void pprof__profile_free(struct pprof_profile *p)
+{
+	if (!p)
+		return;
+	if (p->msg)
+		perftools__profiles__profile__free_unpacked(p->msg, NULL);
+	free(p->mappings.h.slots);
+	free(p->mappings.ids);
+	free(p->locations.h.slots);
+	free(p->locations.ids);
+	free(p->functions.h.slots);
+	free(p->functions.ids);
+	free(p);
+}
+
+const struct Perftools__Profiles__Profile *pprof__profile_msg(const struct pprof_profile *p)
+{
+	return p->msg;
+}
+
+const char *pprof__profile_str(const struct pprof_profile *p, __s64 idx)
+{
+	if (idx < 0 || (size_t)idx >= p->msg->n_string_table)
+		return NULL;
+	return p->msg->string_table[idx];
+}
+
+const struct Perftools__Profiles__Mapping *pprof__profile_mapping(const struct pprof_profile *p,
+								  __u64 id)
+{
+	ssize_t i = lookup_id(&p->mappings, id);
+
+	return i < 0 ? NULL : p->msg->mapping[i];
+}
+
+const struct Perftools__Profiles__Location *pprof__profile_location(const struct pprof_profile *p,
+								    __u64 id)
+{
+	ssize_t i = lookup_id(&p->locations, id);
+
+	return i < 0 ? NULL : p->msg->location[i];
+}
+
+const struct Perftools__Profiles__Function *pprof__profile_function(const struct pprof_profile *p,
+								    __u64 id)
+{
+	ssize_t i = lookup_id(&p->functions, id);
+
+	return i < 0 ? NULL : p->msg->function[i];
+}
+
+int pprof__profile_sample_index(const struct pprof_profile *p, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < p->msg->n_sample_type; i++)
+		if (strcmp(p->msg->string_table[p->msg->sample_type[i]->type], type) == 0)
+			return i;
+	return -ENOENT;
+}

@@ -1,0 +1,1011 @@
+// SPDX-License-Identifier: MIT
+/* allocscoped's HTTP API: routing, strict query validation, bearer-token auth, TLS and request
+ * bounds on top of libmicrohttpd (one internal polling thread). Bodies come from struct httpd_ops;
+ * the only files this module opens are the token and TLS files, once, at start. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "util/common.h"
+#include "service/httpd.h"
+#include "util/textenc.h"
+#include "util/log.h"
+
+#define DEFAULT_MAX_CONNECTIONS 32
+#define DEFAULT_TIMEOUT_S	30
+/* Request line and headers must fit; HTTPD_MAX_URI_BYTES plus a few KiB of headers does. */
+#define CONN_MEMORY_BYTES (16 * 1024)
+#define MAX_TOKEN_BYTES	  4096
+#define MAX_PEM_BYTES	  (1024 * 1024)
+#define MAX_ERR_BYTES	  512
+#define MAX_SHOWN_BYTES	  40
+
+/*
+ * What the URI callback learnt from the raw request target, handed to the access handler through
+ * its request pointer. Static markers instead of an allocation: libmicrohttpd only reports the
+ * completion of requests that reached the access handler, so anything allocated for a request it
+ * rejects on its own (oversized headers, bad request line) would leak.
+ */
+static char req_plain, req_bad_escape, req_escaped_path, req_uri_too_long, req_answered;
+
+enum query_key {
+	QK_PID,
+	QK_EXE,
+	QK_COMM,
+	QK_CGROUP,
+	QK_SECONDS,
+	QK_GC,
+	QK_DEBUG,
+	QK_CNT,
+};
+
+static const char *const query_keys[QK_CNT] = {
+    [QK_PID] = "pid",	      [QK_EXE] = "exe", [QK_COMM] = "comm",   [QK_CGROUP] = "cgroup",
+    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug",
+};
+
+static const enum httpd_selector query_sels[] = {
+    [QK_PID] = HTTPD_SEL_PID,
+    [QK_EXE] = HTTPD_SEL_EXE,
+    [QK_COMM] = HTTPD_SEL_COMM,
+    [QK_CGROUP] = HTTPD_SEL_CGROUP,
+};
+
+struct query_state {
+	struct httpd_query *q;
+	/* One bit per enum query_key: a repeated key is an error, not "last wins". */
+	unsigned int seen_mask;
+	char *err;
+	size_t err_len;
+};
+
+/* Status codes counted for /metrics; the handlers answer nothing else. */
+static const unsigned int counted_codes[] = {
+    MHD_HTTP_OK,	   MHD_HTTP_BAD_REQUEST,	   MHD_HTTP_UNAUTHORIZED,
+    MHD_HTTP_NOT_FOUND,	   MHD_HTTP_METHOD_NOT_ALLOWED,	   MHD_HTTP_CONTENT_TOO_LARGE,
+    MHD_HTTP_URI_TOO_LONG, MHD_HTTP_INTERNAL_SERVER_ERROR, MHD_HTTP_NOT_IMPLEMENTED,
+};
+
+struct httpd {
+	struct MHD_Daemon *mhd;
+	const struct httpd_ops *ops;
+	void *ctx;
+	char *token; /* NULL: no authentication */
+	size_t token_len;
+	char *tls_cert;
+	char *tls_key;
+	size_t tls_key_len;
+	int started; /* set once MHD_start_daemon returned; the MHD thread reads it: __atomic */
+	/* Written and read only on the MHD thread: no locking. */
+	__u64 responses_cnt[ARRAY_SIZE(counted_codes)];
+};
+
+/* Client-supplied bytes for an error line: printable ASCII only, cut to fit buf (>= 4 bytes). */
+static const char *shown(const char *s, size_t len, char *buf, size_t buf_len)
+{
+	size_t i, n = min_t(size_t, len, buf_len - 4);
+
+	for (i = 0; i < n; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (n < len)
+		memcpy(buf + i, "...", 4);
+	else
+		buf[i] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 2, 3))) static int query_fail(struct query_state *st, const char *fmt,
+							    ...)
+{
+	va_list ap;
+
+	if (st->err && st->err_len) {
+		va_start(ap, fmt);
+		vsnprintf(st->err, st->err_len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int parse_uint(const char *s, size_t len, long min, long max, int *out)
+{
+	long v = 0;
+
+	/* Ten digits cannot overflow a long; anything longer is out of every range here. */
+	if (!len || len > 10)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+/* Validate one decoded key/value pair; shared by httpd__parse_query and the request handler so
+ * that the unit tests of the former cover what the server accepts. Both hold len bytes. */
+static int query_add(struct query_state *st, const char *key, size_t key_len, const char *val,
+		     size_t val_len)
+{
+	struct httpd_query *q = st->q;
+	char buf[MAX_SHOWN_BYTES];
+	const char *name;
+	int k;
+
+	for (k = 0; k < QK_CNT; k++)
+		if (strlen(query_keys[k]) == key_len && memcmp(query_keys[k], key, key_len) == 0)
+			break;
+	if (k == QK_CNT)
+		return query_fail(st, "unknown parameter \"%s\"",
+				  shown(key, key_len, buf, sizeof(buf)));
+	name = query_keys[k];
+	if (st->seen_mask & (1u << k))
+		return query_fail(st, "parameter %s given more than once", name);
+	st->seen_mask |= 1u << k;
+	if (!val_len)
+		return query_fail(st, "parameter %s has an empty value", name);
+	if (val_len >= HTTPD_MAX_SELECTOR)
+		return query_fail(st, "parameter %s is longer than %d bytes", name,
+				  HTTPD_MAX_SELECTOR - 1);
+	if (memchr(val, '\0', val_len))
+		return query_fail(st, "parameter %s contains a NUL byte", name);
+
+	switch (k) {
+	case QK_PID:
+	case QK_EXE:
+	case QK_COMM:
+	case QK_CGROUP:
+		if (q->sel != HTTPD_SEL_ALL)
+			return query_fail(st, "only one of pid, exe, comm, cgroup may be given");
+		q->sel = query_sels[k];
+		if (k == QK_PID && parse_uint(val, val_len, 1, HTTPD_MAX_PID, &q->pid))
+			return query_fail(st, "pid must be an integer in 1..%d", HTTPD_MAX_PID);
+		if (k != QK_PID) {
+			memcpy(q->value, val, val_len);
+			q->value[val_len] = '\0';
+		}
+		return 0;
+	case QK_SECONDS:
+		if (parse_uint(val, val_len, 1, HTTPD_MAX_SECONDS, &q->seconds))
+			return query_fail(st, "seconds must be an integer in 1..%d",
+					  HTTPD_MAX_SECONDS);
+		return 0;
+	case QK_GC:
+		if (parse_uint(val, val_len, 0, 1, &q->gc))
+			return query_fail(st, "gc must be 0 or 1");
+		return 0;
+	case QK_DEBUG:
+		if (val_len != 1 || val[0] != '0')
+			return query_fail(st, "only debug=0 (protobuf) is served");
+		return 0;
+	}
+	return query_fail(st, "unknown parameter \"%s\"", name);
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode %XX and '+' in place; the result is never longer than the input. */
+static int url_decode(char *s, size_t len, size_t *out_len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '+') {
+			s[o++] = ' ';
+		} else if (s[i] == '%') {
+			if (i + 2 >= len)
+				return -EINVAL;
+			if (hex_val(s[i + 1]) < 0 || hex_val(s[i + 2]) < 0)
+				return -EINVAL;
+			s[o++] = (char)(hex_val(s[i + 1]) << 4 | hex_val(s[i + 2]));
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
+	}
+	*out_len = o;
+	return 0;
+}
+
+int httpd__parse_query(const char *query, struct httpd_query *q, char *err, size_t err_len)
+{
+	struct query_state st = {.q = q, .err = err, .err_len = err_len};
+	char *copy = NULL, *seg, *next, *eq;
+	size_t key_len, val_len;
+	char buf[MAX_SHOWN_BYTES];
+	int err_no = 0;
+
+	memset(q, 0, sizeof(*q));
+	if (err && err_len)
+		err[0] = '\0';
+	if (!query || !*query)
+		return 0;
+	if (strlen(query) > HTTPD_MAX_URI_BYTES)
+		return query_fail(&st, "query longer than %d bytes", HTTPD_MAX_URI_BYTES);
+	copy = strdup(query);
+	if (!copy)
+		return -ENOMEM;
+
+	for (seg = copy; seg; seg = next) {
+		next = strchr(seg, '&');
+		if (next)
+			*next++ = '\0';
+		/* "a=1&&b=2", a trailing '&': empty pairs carry nothing, as in Go's ParseQuery. */
+		if (!*seg)
+			continue;
+		eq = strchr(seg, '=');
+		if (eq)
+			*eq++ = '\0';
+		if (url_decode(seg, strlen(seg), &key_len)) {
+			err_no = query_fail(&st, "malformed %%-escape in parameter name \"%s\"",
+					    shown(seg, strlen(seg), buf, sizeof(buf)));
+			goto cleanup;
+		}
+		val_len = 0;
+		if (eq && url_decode(eq, strlen(eq), &val_len)) {
+			err_no = query_fail(&st, "malformed %%-escape in parameter %s",
+					    shown(seg, key_len, buf, sizeof(buf)));
+			goto cleanup;
+		}
+		err_no = query_add(&st, seg, key_len, eq ? eq : "", val_len);
+		if (err_no)
+			goto cleanup;
+	}
+
+cleanup:
+	free(copy);
+	if (err_no)
+		memset(q, 0, sizeof(*q));
+	return err_no;
+}
+
+/* Responses */
+
+static void count_response(struct httpd *h, unsigned int status)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(counted_codes); i++) {
+		if (counted_codes[i] == status) {
+			h->responses_cnt[i]++;
+			return;
+		}
+	}
+}
+
+/* Take a malloc'ed body; it is freed whether or not the response could be made. */
+static struct MHD_Response *response_take(void *body, size_t len)
+{
+	struct MHD_Response *resp;
+
+	if (!len) {
+		free(body);
+		return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		free(body);
+	return resp;
+}
+
+/* Add the headers every answer carries plus extra (name, value, ..., NULL), queue it and drop
+ * our reference. MHD_NO closes the connection: the only answer left when memory runs out. */
+static enum MHD_Result queue(struct httpd *h, struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *resp, const char *type, const char *const *extra)
+{
+	enum MHD_Result ret = MHD_NO;
+	bool ok;
+
+	if (!resp)
+		return MHD_NO;
+	ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
+	     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+	/* go tool pprof prints the body of an error carrying this header instead of a generic
+	 * "server response" line. */
+	if (ok && status >= 400)
+		ok = MHD_add_response_header(resp, "X-Go-Pprof", "1") == MHD_YES;
+	for (; ok && extra && extra[0]; extra += 2)
+		ok = MHD_add_response_header(resp, extra[0], extra[1]) == MHD_YES;
+	if (ok)
+		ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		count_response(h, status);
+	return ret;
+}
+
+/* A one-line text/plain answer: errors, and the health check. */
+__attribute__((format(printf, 5, 6))) static enum MHD_Result
+respond_text(struct httpd *h, struct MHD_Connection *conn, unsigned int status,
+	     const char *const *extra, const char *fmt, ...)
+{
+	char body[MAX_ERR_BYTES];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(body, sizeof(body) - 1, fmt, ap);
+	va_end(ap);
+	n = n < 0 ? 0 : min_t(int, n, sizeof(body) - 2);
+	body[n++] = '\n';
+	body[n] = '\0';
+	return queue(h, conn, status,
+		     MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_COPY),
+		     "text/plain; charset=utf-8", extra);
+}
+
+static enum MHD_Result respond_op_error(struct httpd *h, struct MHD_Connection *conn,
+					const char *what, int err, const struct httpd_query *q)
+{
+	static const char *const sel_names[] = {
+	    [HTTPD_SEL_EXE] = "exe",
+	    [HTTPD_SEL_COMM] = "comm",
+	    [HTTPD_SEL_CGROUP] = "cgroup",
+	};
+	char buf[MAX_SHOWN_BYTES];
+
+	err = err < 0 ? -err : err;
+	if (err == ENOENT) {
+		if (q->sel == HTTPD_SEL_ALL)
+			return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
+					    "no target is being profiled");
+		if (q->sel == HTTPD_SEL_PID)
+			return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
+					    "no target with pid %d", q->pid);
+		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL, "no target with %s \"%s\"",
+				    sel_names[q->sel],
+				    shown(q->value, strlen(q->value), buf, sizeof(buf)));
+	}
+	if (err == ERANGE)
+		return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL,
+				    "seconds=%d reaches past the retained window", q->seconds);
+	log_warn("httpd: %s failed: %s", what, strerror(err));
+	return respond_text(h, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s failed: %s", what,
+			    strerror(err));
+}
+
+/* Endpoints */
+
+static enum MHD_Result serve_profile(struct httpd *h, struct MHD_Connection *conn,
+				     enum httpd_profile kind, const struct httpd_query *q)
+{
+	const char *disposition = kind == HTTPD_PROFILE_HEAP ? "attachment; filename=\"heap\""
+							     : "attachment; filename=\"allocs\"";
+	const char *const hdrs[] = {MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition, NULL};
+	void *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!h->ops->profile)
+		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+				    "profiles are not served");
+	err = h->ops->profile(h->ctx, kind, q, &buf, &len);
+	if (err)
+		return respond_op_error(h, conn, "profile", err, q);
+	if (!buf && len)
+		return respond_op_error(h, conn, "profile", EFAULT, q);
+	return queue(h, conn, MHD_HTTP_OK, response_take(buf, len), "application/octet-stream",
+		     hdrs);
+}
+
+static enum MHD_Result serve_timeline(struct httpd *h, struct MHD_Connection *conn,
+				      const struct httpd_query *q)
+{
+	char *json = NULL;
+	int err;
+
+	if (!h->ops->timeline)
+		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+				    "timelines are not served");
+	err = h->ops->timeline(h->ctx, q, &json);
+	if (err)
+		return respond_op_error(h, conn, "timeline", err, q);
+	if (!json)
+		return respond_op_error(h, conn, "timeline", EFAULT, q);
+	return queue(h, conn, MHD_HTTP_OK, response_take(json, strlen(json)), "application/json",
+		     NULL);
+}
+
+/* Process text (comm arrays may lack their NUL) escaped for the page. */
+static void put_html(FILE *f, const char *s, size_t max_len)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%.*s", (int)min_t(size_t, max_len, sizeof(buf) - 1), s);
+	text__xml_escape(f, buf);
+}
+
+/*
+ * base leads from the page to the profile endpoints and root to "/": the links stay relative so
+ * that the page keeps working behind a reverse proxy that mounts the daemon under a prefix, and
+ * "/debug/pprof" (no slash, whose directory is "/debug/") needs other ones than "/debug/pprof/".
+ */
+static enum MHD_Result serve_index(struct httpd *h, struct MHD_Connection *conn, const char *base,
+				   const char *root)
+{
+	static const char *const hdrs[] = {"Content-Security-Policy",
+					   "default-src 'none'; frame-ancestors 'none'", NULL};
+	static const struct httpd_query all;
+	struct httpd_target *targets = NULL;
+	size_t cnt = 0, len = 0;
+	char *body = NULL;
+	FILE *f = NULL;
+	int err;
+
+	if (!h->ops->targets)
+		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+				    "the target list is not served");
+	err = h->ops->targets(h->ctx, &targets, &cnt);
+	if (err)
+		return respond_op_error(h, conn, "targets", err, &all);
+
+	f = open_memstream(&body, &len);
+	if (!f) {
+		err = errno;
+		goto cleanup;
+	}
+	fprintf(f,
+		"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		"<title>allocscope /debug/pprof/</title></head>\n<body>\n<h1>/debug/pprof/</h1>\n"
+		"<p>All targets: <a href=\"%sheap\">heap</a> <a href=\"%sallocs\">allocs</a>"
+		" &middot; <a href=\"%smetrics\">metrics</a></p>\n<table>\n"
+		"<tr><th>pid</th><th>comm</th><th>exe</th><th>kind</th><th>cgroup</th>"
+		"<th>state</th><th>profiles</th></tr>\n",
+		base, base, root);
+	for (size_t i = 0; i < cnt; i++) {
+		const struct httpd_target *t = &targets[i];
+
+		/* Everything but the pid comes from the processes: escape it all. */
+		fprintf(f, "<tr><td>%d</td><td>", t->pid);
+		put_html(f, t->comm, sizeof(t->comm));
+		fputs("</td><td>", f);
+		put_html(f, t->exe, sizeof(t->exe));
+		fputs("</td><td>", f);
+		put_html(f, t->kind, sizeof(t->kind));
+		fputs("</td><td>", f);
+		put_html(f, t->cgroup, sizeof(t->cgroup));
+		fprintf(f,
+			"</td><td>%s</td><td><a href=\"%sheap?pid=%d\">heap</a> "
+			"<a href=\"%sallocs?pid=%d\">allocs</a> "
+			"<a href=\"%stimeline?pid=%d\">timeline</a></td></tr>\n",
+			t->alive ? "alive" : "exited", base, t->pid, base, t->pid, root, t->pid);
+	}
+	fprintf(f,
+		"</table>\n<p>%zu targets. <code>go tool pprof http://HOST/debug/pprof/heap?pid=PID"
+		"</code>; add <code>seconds=N</code> for the last N seconds only.</p>\n"
+		"</body></html>\n",
+		cnt);
+	err = ferror(f) ? ENOMEM : 0;
+	if (fclose(f) && !err)
+		err = errno;
+
+cleanup:
+	free(targets);
+	if (err) {
+		free(body);
+		return respond_op_error(h, conn, "index", err, &all);
+	}
+	return queue(h, conn, MHD_HTTP_OK, response_take(body, len), "text/html; charset=utf-8",
+		     hdrs);
+}
+
+static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *conn)
+{
+	static const struct httpd_query all;
+	char *text = NULL, *body = NULL;
+	size_t len = 0, text_len;
+	FILE *f = NULL;
+	int err;
+
+	if (!h->ops->metrics)
+		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+				    "metrics are not served");
+	err = h->ops->metrics(h->ctx, &text);
+	if (err)
+		return respond_op_error(h, conn, "metrics", err, &all);
+
+	f = open_memstream(&body, &len);
+	if (!f) {
+		err = errno;
+		goto cleanup;
+	}
+	text_len = text ? strlen(text) : 0;
+	if (text_len) {
+		fputs(text, f);
+		if (text[text_len - 1] != '\n')
+			fputc('\n', f);
+	}
+	fputs("# HELP allocscope_http_responses_total Responses of the HTTP API by status code "
+	      "(requests libmicrohttpd refuses itself, e.g. over the connection limit, are not "
+	      "counted).\n# TYPE allocscope_http_responses_total counter\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(counted_codes); i++)
+		fprintf(f, "allocscope_http_responses_total{code=\"%u\"} %llu\n", counted_codes[i],
+			(unsigned long long)h->responses_cnt[i]);
+	err = ferror(f) ? ENOMEM : 0;
+	if (fclose(f) && !err)
+		err = errno;
+
+cleanup:
+	free(text);
+	if (err) {
+		free(body);
+		return respond_op_error(h, conn, "metrics", err, &all);
+	}
+	return queue(h, conn, MHD_HTTP_OK, response_take(body, len),
+		     "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+/* Request handling */
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				  size_t key_len, const char *val, size_t val_len)
+{
+	struct query_state *st = cls;
+	int err;
+
+	/* An empty pair ("a=1&&b=2", a trailing '&') comes as an empty key without a value;
+	 * httpd__parse_query skips those too. "?pid" has no '=' either: an empty value. */
+	if (!key_len && !val)
+		return MHD_YES;
+	err = query_add(st, key, key_len, val ? val : "", val ? val_len : 0);
+	return err ? MHD_NO : MHD_YES;
+}
+
+/* libmicrohttpd splits and URL-decodes the arguments; the validation is httpd__parse_query's. */
+static int request_query(struct MHD_Connection *conn, const char *mark, struct httpd_query *q,
+			 char *err, size_t err_len)
+{
+	struct query_state st = {.q = q, .err = err, .err_len = err_len};
+
+	memset(q, 0, sizeof(*q));
+	err[0] = '\0';
+	/* libmicrohttpd keeps a malformed escape as literal text; the unit-tested parser rejects
+	 * it, and so does the server. */
+	if (mark == &req_bad_escape)
+		return query_fail(&st, "malformed %%-escape in the query");
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_iter, &st);
+	return err[0] ? -EINVAL : 0;
+}
+
+enum auth_result {
+	AUTH_OK,
+	AUTH_MISSING,
+	AUTH_INVALID,
+};
+
+static enum auth_result check_auth(const struct httpd *h, struct MHD_Connection *conn)
+{
+	const char *hdr = NULL;
+	size_t len = 0, i;
+	unsigned char diff;
+
+	if (!h->token)
+		return AUTH_OK;
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+					  strlen(MHD_HTTP_HEADER_AUTHORIZATION), &hdr,
+					  &len) != MHD_YES ||
+	    len < 7 || strncasecmp(hdr, "Bearer ", 7) != 0)
+		return AUTH_MISSING;
+	for (hdr += 7, len -= 7; len && *hdr == ' '; hdr++, len--)
+		;
+	/*
+	 * Constant time in the token's content: every byte of it is compared whatever the client
+	 * sent, and a length mismatch is folded in rather than returned early. Only the token's
+	 * length can leak, through the loop count.
+	 */
+	diff = len != h->token_len;
+	for (i = 0; i < h->token_len; i++)
+		diff |= (unsigned char)h->token[i] ^ (unsigned char)(i < len ? hdr[i] : 0);
+	return diff ? AUTH_INVALID : AUTH_OK;
+}
+
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *len;
+
+	len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (len && strcmp(len, "0") != 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* Sees the raw request target before libmicrohttpd splits and decodes it. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	size_t len = strnlen(uri, HTTPD_MAX_URI_BYTES + 1), path_len;
+
+	if (len > HTTPD_MAX_URI_BYTES)
+		return &req_uri_too_long;
+	/* Routes are plain ASCII: an escaped path is nobody's, and "%00" cannot cut one short. */
+	path_len = strcspn(uri, "?");
+	if (memchr(uri, '%', path_len))
+		return &req_escaped_path;
+	for (size_t i = path_len; i < len; i++)
+		if (uri[i] == '%' &&
+		    (i + 2 >= len || hex_val(uri[i + 1]) < 0 || hex_val(uri[i + 2]) < 0))
+			return &req_bad_escape;
+	return &req_plain;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **req_cls)
+{
+	static const char *const allow_hdrs[] = {MHD_HTTP_HEADER_ALLOW, "GET, HEAD", NULL};
+	static const char *const auth_missing_hdrs[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+							"Bearer realm=\"allocscope\"", NULL};
+	static const char *const auth_invalid_hdrs[] = {
+	    MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	    "Bearer realm=\"allocscope\", error=\"invalid_token\"", NULL};
+	struct httpd *h = cls;
+	const char *mark = *req_cls;
+	char err[MAX_ERR_BYTES];
+	struct httpd_query q;
+	enum auth_result auth;
+
+	/* Every request is answered on its first call, before any body is read; a later call
+	 * could only bring body bytes, refused already. */
+	if (!mark || mark == &req_answered)
+		return MHD_NO;
+	*req_cls = &req_answered;
+
+	if (mark == &req_uri_too_long)
+		return respond_text(h, conn, MHD_HTTP_URI_TOO_LONG, NULL,
+				    "request target longer than %d bytes", HTTPD_MAX_URI_BYTES);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return respond_text(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow_hdrs,
+				    "only GET and HEAD are served");
+	if (has_body(conn))
+		return respond_text(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+				    "request bodies are not accepted");
+	/* Liveness probes carry no credentials; the answer reveals nothing. */
+	if (mark != &req_escaped_path && strcmp(url, "/healthz") == 0)
+		return respond_text(h, conn, MHD_HTTP_OK, NULL, "ok");
+	auth = check_auth(h, conn);
+	if (auth != AUTH_OK)
+		return respond_text(h, conn, MHD_HTTP_UNAUTHORIZED,
+				    auth == AUTH_MISSING ? auth_missing_hdrs : auth_invalid_hdrs,
+				    auth == AUTH_MISSING ? "a bearer token is required"
+							 : "invalid bearer token");
+	if (mark == &req_escaped_path)
+		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL, "not found");
+
+	if (strcmp(url, "/metrics") == 0)
+		return serve_metrics(h, conn);
+	if (strcmp(url, "/debug/pprof/") == 0)
+		return serve_index(h, conn, "", "../../");
+	if (strcmp(url, "/debug/pprof") == 0)
+		return serve_index(h, conn, "pprof/", "../");
+	if (strcmp(url, "/debug/pprof/heap") && strcmp(url, "/debug/pprof/allocs") &&
+	    strcmp(url, "/timeline"))
+		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
+				    "not found; the endpoints are listed at /debug/pprof/");
+
+	if (request_query(conn, mark, &q, err, sizeof(err)))
+		return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL, "%s", err);
+	if (strcmp(url, "/timeline") == 0)
+		return serve_timeline(h, conn, &q);
+	return serve_profile(
+	    h, conn,
+	    strcmp(url, "/debug/pprof/heap") == 0 ? HTTPD_PROFILE_HEAP : HTTPD_PROFILE_ALLOCS, &q);
+}
+
+/* Start-up */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct httpd *h = cls;
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* Once serving, libmicrohttpd reports per-connection trouble (scanners, TLS handshakes,
+	 * the connection limit): debug output, not warnings an attacker can flood the log with. */
+	log_msg(__atomic_load_n(&h->started, __ATOMIC_ACQUIRE) ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+		"httpd: libmicrohttpd: %s", buf);
+}
+
+static int listen_fail(const char *listen, const char *why)
+{
+	log_error("httpd: invalid listen address \"%s\": %s", listen, why);
+	return -EINVAL;
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT", numeric (or "localhost"): no resolver at start-up. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *port)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *start, *end;
+	bool v6 = listen[0] == '[';
+
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		start = listen + 1;
+		end = strchr(start, ']');
+		if (!end || end[1] != ':')
+			return listen_fail(listen, "expected [ADDR]:PORT");
+		colon = end + 1;
+	} else {
+		start = listen;
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return listen_fail(listen, "expected ADDR:PORT");
+		end = colon;
+		if (memchr(start, ':', end - start))
+			return listen_fail(listen, "an IPv6 address needs brackets: [ADDR]:PORT");
+	}
+	if (end == start)
+		return listen_fail(listen, "no address (0.0.0.0:PORT or [::]:PORT is every one)");
+	if ((size_t)(end - start) >= sizeof(host))
+		return listen_fail(listen, "address too long");
+	memcpy(host, start, end - start);
+	host[end - start] = '\0';
+	if (parse_uint(colon + 1, strlen(colon + 1), 0, 65535, port))
+		return listen_fail(listen, "the port must be a number in 0..65535");
+
+	if (v6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(*port);
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return listen_fail(listen, "not a numeric IPv6 address");
+		return 0;
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(*port);
+	if (strcmp(host, "localhost") == 0)
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return listen_fail(listen, "not a numeric IPv4 address");
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
+}
+
+/* Read a whole small regular file, NUL-terminated (libmicrohttpd wants PEM as a C string). */
+static int read_small_file(const char *path, size_t max_bytes, char **out, size_t *out_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd = -1, err = 0;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_error("httpd: cannot open %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		log_error("httpd: cannot stat %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max_bytes) {
+		err = -EINVAL;
+		log_error("httpd: %s is not a regular file of at most %zu bytes", path, max_bytes);
+		goto cleanup;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_error("httpd: cannot read %s: %s", path, strerror(errno));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+
+cleanup:
+	if (buf) {
+		/* It may have held a key. */
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+static int read_token(const char *path, char **out, size_t *out_len)
+{
+	char *tok = NULL;
+	size_t len = 0;
+	int err;
+
+	err = read_small_file(path, MAX_TOKEN_BYTES, &tok, &len);
+	if (err)
+		return err;
+	/* Files written by echo or a secret store end in a newline that is not part of it. */
+	while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r' || tok[len - 1] == ' ' ||
+		       tok[len - 1] == '\t'))
+		tok[--len] = '\0';
+	for (size_t i = 0; i < len && !err; i++)
+		if (tok[i] < 0x21 || tok[i] > 0x7e)
+			err = -EINVAL;
+	if (!len || err) {
+		log_error("httpd: %s: the token must be one line of printable ASCII without spaces",
+			  path);
+		explicit_bzero(tok, len);
+		free(tok);
+		return -EINVAL;
+	}
+	if (len < 16)
+		log_warn("httpd: the token in %s has only %zu bytes; 32 random ones are better",
+			 path, len);
+	*out = tok;
+	*out_len = len;
+	return 0;
+}
+
+struct httpd *httpd__start(const struct httpd_opts *opts, const struct httpd_ops *ops, void *ctx)
+{
+	static const struct httpd_opts no_opts;
+	struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+	unsigned int flags, max_conns, timeout_s;
+	struct sockaddr_storage ss;
+	struct httpd *h = NULL;
+	const char *listen;
+	size_t cert_len;
+	int err = 0, port;
+
+	if (!opts)
+		opts = &no_opts;
+	listen = opts->listen ? opts->listen : HTTPD_DEFAULT_LISTEN;
+	if (!ops) {
+		log_error("httpd: no ops to serve");
+		err = -EINVAL;
+		goto cleanup;
+	}
+	err = parse_listen(listen, &ss, &port);
+	if (err)
+		goto cleanup;
+	if (!is_loopback(&ss) && !opts->auth_token_file && !opts->insecure) {
+		log_error("httpd: refusing to serve profiles on non-loopback %s without a token "
+			  "file (or insecure)",
+			  listen);
+		err = -EINVAL;
+		goto cleanup;
+	}
+	if (!opts->tls_cert != !opts->tls_key) {
+		log_error("httpd: TLS needs both a certificate and a key file");
+		err = -EINVAL;
+		goto cleanup;
+	}
+	if (opts->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		log_error("httpd: this libmicrohttpd was built without TLS support");
+		err = -EOPNOTSUPP;
+		goto cleanup;
+	}
+
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	h->ops = ops;
+	h->ctx = ctx;
+	if (opts->auth_token_file) {
+		err = read_token(opts->auth_token_file, &h->token, &h->token_len);
+		if (err)
+			goto cleanup;
+	}
+	if (opts->tls_cert) {
+		err = read_small_file(opts->tls_cert, MAX_PEM_BYTES, &h->tls_cert, &cert_len);
+		if (err)
+			goto cleanup;
+		err = read_small_file(opts->tls_key, MAX_PEM_BYTES, &h->tls_key, &h->tls_key_len);
+		if (err)
+			goto cleanup;
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+	}
+
+	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (h->tls_cert)
+		flags |= MHD_USE_TLS;
+	max_conns = opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
+	timeout_s = opts->timeout_s ? opts->timeout_s : DEFAULT_TIMEOUT_S;
+	errno = 0;
+	h->mhd = MHD_start_daemon(
+	    flags, port, NULL, NULL, handle_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)CONN_MEMORY_BYTES, MHD_OPTION_URI_LOG_CALLBACK, uri_seen, h,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	if (!h->mhd) {
+		err = errno ? -errno : -EIO;
+		log_error("httpd: cannot serve on %s: %s", listen, strerror(-err));
+		goto cleanup;
+	}
+	__atomic_store_n(&h->started, 1, __ATOMIC_RELEASE);
+	log_info("httpd: serving %s on %s (port %d)%s", h->tls_cert ? "https" : "http", listen,
+		 httpd__port(h), h->token ? ", bearer token required" : "");
+
+cleanup:
+	if (err) {
+		httpd__stop(h);
+		errno = -err;
+		return NULL;
+	}
+	return h;
+}
+
+int httpd__port(const struct httpd *h)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (!h || !h->mhd)
+		return -EINVAL;
+	info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : -EIO;
+}
+
+void httpd__stop(struct httpd *h)
+{
+	if (!h)
+		return;
+	if (h->mhd)
+		MHD_stop_daemon(h->mhd);
+	if (h->token) {
+		explicit_bzero(h->token, h->token_len);
+		free(h->token);
+	}
+	if (h->tls_key) {
+		explicit_bzero(h->tls_key, h->tls_key_len);
+		free(h->tls_key);
+	}
+	free(h->tls_cert);
+	free(h);
+}

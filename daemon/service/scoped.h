@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* The allocscoped core: which processes to watch (selectors, exec and fork events), draining the
+ * kernel maps on an interval into a bounded window of history, and answering the HTTP API. */
+#ifndef ALLOCSCOPE_SCOPED_H
+#define ALLOCSCOPE_SCOPED_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "probe/unwind.h"
+#include "probe/watch.h"
+
+enum selector_kind {
+	SELECT_PID,
+	SELECT_EXE,    /* executable path, fnmatch glob */
+	SELECT_COMM,   /* exact /proc/PID/comm */
+	SELECT_CGROUP, /* cgroup path prefix */
+	SELECT_ALL_GO, /* every Go program */
+};
+
+struct selector {
+	enum selector_kind kind;
+	int pid;
+	char value[256];
+	int from_config; /* replaced when the config file is reloaded */
+};
+
+struct scoped_opts {
+	struct selector *sels;
+	size_t sel_cnt;
+	double interval_s;	    /* drain period */
+	double retention_min;	    /* history kept */
+	size_t max_history_entries; /* bound on retained entries; the oldest go first */
+	size_t max_exited;	    /* exited processes kept; the longest gone go first */
+	__u64 rate;
+	struct watch_opts watch;
+	const char *listen;
+	char *listen_owned; /* listen, when the config file gave it */
+	const char *auth_token_file;
+	int insecure;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *push_url;
+	const char *config_path;
+	__u32 max_stacks;
+	__u32 max_live;
+	__u32 max_stats;
+	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
+	__u32 stack_copy_bytes;
+	int verbose;
+};
+
+/* Parse a JSON config file into selectors and settings (flags given on the command line win;
+ * selectors add up). 0 or -errno with the reason logged. */
+int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload);
+int scoped_opts__add_selector(struct scoped_opts *o, enum selector_kind kind, const char *value,
+			      int from_config);
+/* Free what the selectors and the config file allocated. */
+void scoped_opts__free_config(struct scoped_opts *o);
+
+/* Run until SIGTERM/SIGINT; SIGHUP reloads the config file. Returns the exit status. */
+int scoped__run(struct scoped_opts *o);
+
+#endif

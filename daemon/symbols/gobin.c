@@ -1,0 +1,1158 @@
+// SPDX-License-Identifier: MIT
+/* Go executable reader: .go.buildinfo for the version and main module, the pclntab (functab,
+ * _func records, pc-value tables, inline tree) for names, lines and inlined frames. Every read
+ * from the file goes through a bounds-checked helper: the file is untrusted input. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "symbols/gobin.h"
+#include "util/log.h"
+#include "util/varint.h"
+
+#define GO_MAGIC_12  0xfffffffbU
+#define GO_MAGIC_116 0xfffffffaU
+#define GO_MAGIC_118 0xfffffff0U
+#define GO_MAGIC_120 0xfffffff1U
+
+#define BUILDINFO_MAGIC	    "\xff Go buildinf:"
+#define BUILDINFO_MAGIC_LEN 14
+#define BUILDINFO_HDR_LEN   32
+/* debug/buildinfo reads this much of the data segment when there is no .go.buildinfo. */
+#define BUILDINFO_SCAN_BYTES	      (64 * 1024)
+#define BUILDINFO_FLAG_BIG_ENDIAN     0x1
+#define BUILDINFO_FLAG_INLINE_STRINGS 0x2
+#define MAX_VERSION_LEN		      256
+#define MAX_MODINFO_LEN		      (1 << 20)
+/* Module information is framed by two 16-byte sentinels (cmd/go/internal/modload). */
+#define MODINFO_SENTINEL_LEN 16
+
+#define MAX_LOAD_SEGS 32
+/* A corrupt inline tree could form a cycle through parentPc; real nesting is far shallower. */
+#define MAX_INLINE_DEPTH 64
+
+/* moduledata word indexes (runtime/symtab.go): 1.18 added rodata and gofunc after etypes,
+ * 1.20 added covctrs/ecovctrs before end. ftab is the slice at words 16..18. */
+#define MD_FTAB_LEN   17
+#define MD_FTAB_CAP   18
+#define MD_TEXT	      22
+#define MD_GOFUNC_118 38
+#define MD_GOFUNC_120 40
+#define MD_WORDS      41
+
+enum pcln_fmt {
+	PCLN_GO12,
+	PCLN_GO116,
+	PCLN_GO118,
+	PCLN_GO120,
+};
+
+/* How inline tree entries are laid out (runtime.inlinedCall). */
+enum inl_fmt {
+	INL_NONE,
+	INL_GO112, /* 1.12-1.19: parent, funcID, file, line, func, parentPc */
+	INL_GO120, /* 1.20+: funcID, nameOff, parentPc, startLine */
+};
+
+struct blob {
+	const __u8 *p;
+	__u64 n;
+};
+
+struct load_seg {
+	__u64 vaddr;
+	__u64 off;    /* in the file image */
+	__u64 filesz; /* clamped to the image */
+	__u32 flags;
+};
+
+struct gobin {
+	__u8 *img; /* private mapping of the whole file */
+	size_t img_size;
+	Elf *elf;
+	bool big_endian;
+	__u32 elf_ptr_size;
+	struct load_seg segs[MAX_LOAD_SEGS];
+	int nsegs;
+
+	char *version;
+	char *module_path;
+	int go_major, go_minor; /* -1 when unknown */
+
+	/* pclntab and its sub-tables; each blob lies inside pcln */
+	struct blob pcln;
+	__u64 pcln_vaddr;
+	enum pcln_fmt fmt;
+	__u32 quantum;
+	__u32 ptr_size;
+	__u64 nfunc;
+	__u64 text_start;	 /* 1.18+: functab entries are offsets from it */
+	struct blob funcnametab; /* 1.2: the whole pclntab; names are offsets into it */
+	struct blob cutab;
+	struct blob filetab;
+	struct blob pctab;   /* 1.2: the whole pclntab */
+	struct blob functab; /* the functab followed by the _func records (1.2: whole pclntab) */
+	__u64 functab_off;   /* where the functab starts inside the functab blob */
+	__u64 nfiletab;	     /* 1.2 only */
+
+	enum inl_fmt inl;
+	__u32 pcdata_inl_idx;
+	__u32 funcdata_inl_idx;
+	__u64 gofunc; /* 1.18+: base of FUNCDATA offsets, 0 when not found */
+};
+
+/* A decoded _func record. */
+struct go_func {
+	__u64 entry;
+	__u64 off; /* of the record in the functab blob */
+	__u32 name_off;
+	__u32 pcfile;
+	__u32 pcln;
+	__u32 npcdata;
+	__u32 cu_off;
+	__u32 nfuncdata;
+	__u32 hdr_size; /* bytes before the pcdata array */
+};
+
+static bool blob_bytes(const struct blob *b, __u64 off, __u64 len)
+{
+	return off <= b->n && b->n - off >= len;
+}
+
+static __u64 load_uint(const __u8 *p, int len, bool big_endian)
+{
+	__u64 v = 0;
+
+	for (int i = 0; i < len; i++)
+		v |= (__u64)p[big_endian ? len - 1 - i : i] << (8 * i);
+	return v;
+}
+
+static bool blob_u32(const struct gobin *g, const struct blob *b, __u64 off, __u32 *v)
+{
+	if (!blob_bytes(b, off, 4))
+		return false;
+	*v = load_uint(b->p + off, 4, g->big_endian);
+	return true;
+}
+
+static bool blob_uptr(const struct gobin *g, const struct blob *b, __u64 off, __u64 *v)
+{
+	if (!blob_bytes(b, off, g->ptr_size))
+		return false;
+	*v = load_uint(b->p + off, g->ptr_size, g->big_endian);
+	return true;
+}
+
+/* A NUL-terminated string at off, or NULL when it runs past the blob. */
+static const char *blob_str(const struct blob *b, __u64 off)
+{
+	if (off >= b->n || !memchr(b->p + off, 0, b->n - off))
+		return NULL;
+	return (const char *)b->p + off;
+}
+
+static bool blob_sub(const struct blob *b, __u64 off, __u64 len, struct blob *out)
+{
+	if (!blob_bytes(b, off, len))
+		return false;
+	out->p = b->p + off;
+	out->n = len;
+	return true;
+}
+
+/* Bytes of the file backing [vaddr, vaddr + len), or NULL. */
+static const __u8 *vaddr_bytes(const struct gobin *g, __u64 vaddr, __u64 len)
+{
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+
+		if (vaddr < s->vaddr || vaddr - s->vaddr >= s->filesz)
+			continue;
+		if (s->filesz - (vaddr - s->vaddr) < len)
+			return NULL;
+		return g->img + s->off + (vaddr - s->vaddr);
+	}
+	return NULL;
+}
+
+static bool vaddr_uptr(const struct gobin *g, __u64 vaddr, __u32 ptr_size, bool big_endian,
+		       __u64 *v)
+{
+	const __u8 *p = vaddr_bytes(g, vaddr, ptr_size);
+
+	if (!p)
+		return false;
+	*v = load_uint(p, ptr_size, big_endian);
+	return true;
+}
+
+/* ---- ELF access through libelf ---- */
+
+static Elf_Scn *find_section(struct gobin *g, const char *name, GElf_Shdr *shdr)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(g->elf, &shstrndx))
+		return NULL;
+	while ((scn = elf_nextscn(g->elf, scn))) {
+		const char *n;
+
+		if (!gelf_getshdr(scn, shdr))
+			continue;
+		n = elf_strptr(g->elf, shstrndx, shdr->sh_name);
+		if (n && strcmp(n, name) == 0)
+			return scn;
+	}
+	return NULL;
+}
+
+/* The section's bytes as they are in the file; false for SHT_NOBITS or when out of the file. */
+static bool section_blob(struct gobin *g, Elf_Scn *scn, const GElf_Shdr *shdr, struct blob *b)
+{
+	Elf_Data *d;
+
+	if (shdr->sh_type == SHT_NOBITS)
+		return false;
+	d = elf_rawdata(scn, NULL);
+	if (!d || !d->d_buf)
+		return false;
+	/* libelf checked the range against the image; keep pointers provably inside it. */
+	if ((const __u8 *)d->d_buf < g->img ||
+	    (const __u8 *)d->d_buf + d->d_size > g->img + g->img_size)
+		return false;
+	b->p = d->d_buf;
+	b->n = d->d_size;
+	return true;
+}
+
+/* Value of a symbol in .symtab, for unstripped binaries whose section headers lack the Go
+ * sections (external linkers may merge them). */
+static bool symtab_lookup(struct gobin *g, const char *name, __u64 *value)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	while ((scn = elf_nextscn(g->elf, scn))) {
+		Elf_Data *d;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_SYMTAB || !shdr.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d)
+			continue;
+		n = d->d_size / shdr.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			const char *s;
+
+			if (!gelf_getsym(d, i, &sym))
+				break;
+			s = elf_strptr(g->elf, shdr.sh_link, sym.st_name);
+			if (s && strcmp(s, name) == 0) {
+				*value = sym.st_value;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* The addend of a RELA relocation at vaddr. Linkers that rely on RELA may leave pointer-sized
+ * words of a PIE zero in the file, with the value only in the relocation. */
+static bool rela_addend(struct gobin *g, __u64 vaddr, __u64 *value)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	while ((scn = elf_nextscn(g->elf, scn))) {
+		Elf_Data *d;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !shdr.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d)
+			continue;
+		n = d->d_size / shdr.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Rela r;
+
+			if (!gelf_getrela(d, i, &r))
+				break;
+			if (r.r_offset == vaddr) {
+				*value = r.r_addend;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* A pointer stored at vaddr, following a relocation when the file holds 0 there. */
+static bool vaddr_ptr_reloc(struct gobin *g, __u64 vaddr, __u64 *v)
+{
+	if (!vaddr_uptr(g, vaddr, g->ptr_size, g->big_endian, v))
+		return false;
+	if (*v == 0)
+		rela_addend(g, vaddr, v);
+	return *v != 0;
+}
+
+static void load_segments(struct gobin *g)
+{
+	size_t n;
+
+	if (elf_getphdrnum(g->elf, &n))
+		return;
+	for (size_t i = 0; i < n && g->nsegs < MAX_LOAD_SEGS; i++) {
+		struct load_seg *s = &g->segs[g->nsegs];
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(g->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		/* A truncated file keeps its program headers: only trust bytes really there. */
+		if (ph.p_offset >= g->img_size)
+			continue;
+		s->vaddr = ph.p_vaddr;
+		s->off = ph.p_offset;
+		s->filesz = min_t(__u64, ph.p_filesz, g->img_size - ph.p_offset);
+		s->flags = ph.p_flags;
+		g->nsegs++;
+	}
+}
+
+/* ---- build information ---- */
+
+static int parse_version_num(struct gobin *g)
+{
+	const char *v = g->version ? strstr(g->version, "go") : NULL;
+	char *end;
+	long major, minor;
+
+	g->go_major = g->go_minor = -1;
+	if (!v)
+		return -ENOENT;
+	major = strtol(v + 2, &end, 10);
+	if (end == v + 2 || *end != '.' || major < 1 || major > 99)
+		return -EINVAL;
+	v = end + 1;
+	minor = strtol(v, &end, 10);
+	if (end == v || minor < 0 || minor > 999)
+		return -EINVAL;
+	g->go_major = major;
+	g->go_minor = minor;
+	return 0;
+}
+
+/* The path of the "mod\t<path>\t<version>..." line of the module information. */
+static int parse_modinfo(struct gobin *g, const char *mi, size_t len)
+{
+	size_t pos = 0;
+
+	if (len >= 2 * MODINFO_SENTINEL_LEN + 1 && mi[len - MODINFO_SENTINEL_LEN - 1] == '\n') {
+		mi += MODINFO_SENTINEL_LEN;
+		len -= 2 * MODINFO_SENTINEL_LEN;
+	}
+	while (pos < len) {
+		const char *line = mi + pos, *nl = memchr(line, '\n', len - pos);
+		size_t llen = nl ? (size_t)(nl - line) : len - pos;
+
+		pos += llen + 1;
+		if (llen > 4 && memcmp(line, "mod\t", 4) == 0) {
+			const char *tab = memchr(line + 4, '\t', llen - 4);
+			size_t plen = tab ? (size_t)(tab - line - 4) : llen - 4;
+
+			g->module_path = strndup(line + 4, plen);
+			return g->module_path ? 0 : -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* A Go string header {ptr, len} at vaddr (pre-1.18 build information). */
+static const char *go_string_at(struct gobin *g, __u64 vaddr, __u32 ptr_size, bool big_endian,
+				__u64 max_len, __u64 *len)
+{
+	__u64 data;
+
+	if (!vaddr_uptr(g, vaddr, ptr_size, big_endian, &data) ||
+	    !vaddr_uptr(g, vaddr + ptr_size, ptr_size, big_endian, len) || *len > max_len)
+		return NULL;
+	return (const char *)vaddr_bytes(g, data, *len);
+}
+
+static int parse_buildinfo(struct gobin *g, const struct blob *b)
+{
+	const char *ver = NULL, *mi = NULL;
+	__u64 ver_len = 0, mi_len = 0;
+	__u32 ptr_size;
+	__u8 flags;
+
+	if (!blob_bytes(b, 0, BUILDINFO_HDR_LEN))
+		return -EBADMSG;
+	ptr_size = b->p[BUILDINFO_MAGIC_LEN];
+	flags = b->p[BUILDINFO_MAGIC_LEN + 1];
+	if (flags & BUILDINFO_FLAG_INLINE_STRINGS) {
+		/* Go 1.18+: two varint-prefixed strings follow the header. */
+		__u64 pos = BUILDINFO_HDR_LEN;
+
+		if (!uvarint(b->p, b->n, &pos, &ver_len) || ver_len > MAX_VERSION_LEN ||
+		    !blob_bytes(b, pos, ver_len))
+			return -EBADMSG;
+		ver = (const char *)b->p + pos;
+		pos += ver_len;
+		if (uvarint(b->p, b->n, &pos, &mi_len) && mi_len <= MAX_MODINFO_LEN &&
+		    blob_bytes(b, pos, mi_len))
+			mi = (const char *)b->p + pos;
+	} else {
+		/* Before 1.18: pointers to the runtime's version and modinfo string headers. */
+		bool be = flags & BUILDINFO_FLAG_BIG_ENDIAN;
+		__u64 pv, pm;
+
+		if (ptr_size != 4 && ptr_size != 8)
+			return -EBADMSG;
+		pv = load_uint(b->p + 16, ptr_size, be);
+		pm = load_uint(b->p + 16 + ptr_size, ptr_size, be);
+		ver = go_string_at(g, pv, ptr_size, be, MAX_VERSION_LEN, &ver_len);
+		if (!ver)
+			return -EBADMSG;
+		mi = go_string_at(g, pm, ptr_size, be, MAX_MODINFO_LEN, &mi_len);
+	}
+	g->version = strndup(ver, ver_len);
+	if (!g->version)
+		return -ENOMEM;
+	parse_version_num(g);
+	return mi ? parse_modinfo(g, mi, mi_len) : 0;
+}
+
+/* 0 when found and parsed, -ENOENT when there is none, -errno otherwise. */
+static int load_buildinfo(struct gobin *g)
+{
+	struct blob b = {};
+	GElf_Shdr shdr;
+	Elf_Scn *scn;
+
+	scn = find_section(g, ".go.buildinfo", &shdr);
+	if (scn) {
+		if (!section_blob(g, scn, &shdr, &b) || !blob_bytes(&b, 0, BUILDINFO_HDR_LEN) ||
+		    memcmp(b.p, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) != 0)
+			return -EBADMSG;
+		return parse_buildinfo(g, &b);
+	}
+	/* No section headers: search the start of the writable, non-executable segments at
+	 * 16-byte alignment, as debug/buildinfo does with the first one; in a PIE the first is
+	 * the RELRO segment and the build information starts the next one. */
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+		__u64 n = min_t(__u64, s->filesz, BUILDINFO_SCAN_BYTES);
+
+		if ((s->flags & (PF_W | PF_X)) != PF_W)
+			continue;
+		for (__u64 off = 0; off + BUILDINFO_HDR_LEN <= n; off += 16) {
+			if (memcmp(g->img + s->off + off, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN))
+				continue;
+			b.p = g->img + s->off + off;
+			b.n = s->filesz - off;
+			return parse_buildinfo(g, &b);
+		}
+	}
+	return -ENOENT;
+}
+
+/* ---- pclntab ---- */
+
+static const char *func_name(const struct gobin *g, __u32 name_off)
+{
+	return blob_str(&g->funcnametab, name_off);
+}
+
+/* Entry and record offset of functab slot i; slot nfunc holds the end of the last function. */
+static bool functab_slot(const struct gobin *g, __u64 i, __u64 *entry, __u64 *funcoff)
+{
+	__u64 off;
+
+	if (i > g->nfunc)
+		return false;
+	if (g->fmt >= PCLN_GO118) {
+		__u32 e, f;
+
+		off = g->functab_off + i * 8;
+		if (!blob_u32(g, &g->functab, off, &e) || !blob_u32(g, &g->functab, off + 4, &f))
+			return false;
+		*entry = g->text_start + e;
+		*funcoff = f;
+		return true;
+	}
+	off = g->functab_off + i * 2 * g->ptr_size;
+	*funcoff = 0;
+	return blob_uptr(g, &g->functab, off, entry) &&
+	       (i == g->nfunc || blob_uptr(g, &g->functab, off + g->ptr_size, funcoff));
+}
+
+static int read_func(const struct gobin *g, __u64 i, struct go_func *f)
+{
+	const struct blob *t = &g->functab;
+	__u64 entry, off;
+	__u32 p = g->fmt >= PCLN_GO118 ? 4 : g->ptr_size; /* size of the entry field */
+
+	memset(f, 0, sizeof(*f));
+	if (!functab_slot(g, i, &entry, &off))
+		return -EBADMSG;
+	f->entry = entry;
+	f->off = off;
+	/* Common prefix: entry, nameoff, args, deferreturn, pcsp, pcfile, pcln, npcdata. */
+	if (!blob_u32(g, t, off + p, &f->name_off) || !blob_u32(g, t, off + p + 16, &f->pcfile) ||
+	    !blob_u32(g, t, off + p + 20, &f->pcln) || !blob_u32(g, t, off + p + 24, &f->npcdata))
+		return -EBADMSG;
+	switch (g->fmt) {
+	case PCLN_GO12:
+		f->hdr_size = p + 32;
+		if (!blob_bytes(t, off, f->hdr_size))
+			return -EBADMSG;
+		/* Go 1.13-1.15 (the only ones with a known version, see setup_inline): funcID,
+		 * 2 bytes of padding, then nfuncdata as a uint8. */
+		f->nfuncdata = t->p[off + p + 31];
+		break;
+	case PCLN_GO116:
+	case PCLN_GO118:
+	case PCLN_GO120:
+		/* cuOffset, [startLine (1.20+)], funcID, flag, pad, nfuncdata */
+		f->hdr_size = p + 36 + (g->fmt == PCLN_GO120 ? 4 : 0);
+		if (!blob_u32(g, t, off + p + 28, &f->cu_off) || !blob_bytes(t, off, f->hdr_size))
+			return -EBADMSG;
+		f->nfuncdata = t->p[off + f->hdr_size - 1];
+		break;
+	}
+	/* The record must at least hold its own pcdata array. */
+	if (!blob_bytes(t, off + f->hdr_size, (__u64)f->npcdata * 4))
+		return -EBADMSG;
+	return 0;
+}
+
+/* Index of the function containing pc, or -ENOENT. Binary search over the sorted functab. */
+static int find_func(const struct gobin *g, __u64 pc, __u64 *idx)
+{
+	__u64 lo = 0, hi = g->nfunc, first, end, dummy;
+
+	if (!g->nfunc || !functab_slot(g, 0, &first, &dummy) ||
+	    !functab_slot(g, g->nfunc, &end, &dummy))
+		return -EBADMSG;
+	if (pc < first || pc >= end)
+		return -ENOENT;
+	/* Invariant: entry(lo) <= pc < entry(hi). */
+	while (hi - lo > 1) {
+		__u64 mid = lo + (hi - lo) / 2, e;
+
+		if (!functab_slot(g, mid, &e, &dummy))
+			return -EBADMSG;
+		if (e <= pc)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*idx = lo;
+	return 0;
+}
+
+/* The value of the pc-value table at tab_off for targetpc (runtime.pcvalue): -ENOENT when the
+ * table is absent or does not cover targetpc. */
+static int pcvalue(const struct gobin *g, const struct go_func *f, __u32 tab_off, __u64 targetpc,
+		   __s32 *out)
+{
+	const struct blob *t = &g->pctab;
+	__u64 pos = tab_off, pc = f->entry;
+	__s32 val = -1;
+	bool first = true;
+
+	if (!tab_off || tab_off >= t->n)
+		return -ENOENT;
+	for (;;) {
+		__u64 uvdelta, pcdelta;
+
+		if (!uvarint(t->p, t->n, &pos, &uvdelta))
+			return -EBADMSG;
+		if (uvdelta == 0 && !first)
+			return -ENOENT;
+		first = false;
+		uvdelta &= 0xffffffffULL;
+		/* Go's int32 arithmetic wraps; C's signed overflow is undefined, so add unsigned.
+		 */
+		val = (__s32)((__u32)val + (-(__u32)(uvdelta & 1) ^ (__u32)(uvdelta >> 1)));
+		if (!uvarint(t->p, t->n, &pos, &pcdelta))
+			return -EBADMSG;
+		pc += (__u32)((__u32)pcdelta * g->quantum);
+		if (targetpc < pc) {
+			*out = val;
+			return 0;
+		}
+	}
+}
+
+static const char *file_name(const struct gobin *g, const struct go_func *f, __s32 fileno)
+{
+	__u32 off;
+
+	if (fileno < 0)
+		return NULL;
+	if (g->fmt == PCLN_GO12) {
+		if ((__u64)fileno >= g->nfiletab ||
+		    !blob_u32(g, &g->filetab, (__u64)fileno * 4, &off))
+			return NULL;
+		return blob_str(&g->pcln, off);
+	}
+	if (!blob_u32(g, &g->cutab, ((__u64)f->cu_off + (__u32)fileno) * 4, &off) ||
+	    off == 0xffffffffU)
+		return NULL;
+	return blob_str(&g->filetab, off);
+}
+
+/* The file and line of pc, both innermost (the pcfile/pcln tables are per instruction). */
+static void file_line(const struct gobin *g, const struct go_func *f, __u64 pc,
+		      struct gobin_frame *fr)
+{
+	__s32 v;
+
+	fr->file = pcvalue(g, f, f->pcfile, pc, &v) == 0 ? file_name(g, f, v) : NULL;
+	fr->line = pcvalue(g, f, f->pcln, pc, &v) == 0 && v > 0 ? (__u32)v : 0;
+	fr->pad = 0;
+}
+
+static __s32 pcdata_value(const struct gobin *g, const struct go_func *f, __u32 idx, __u64 pc)
+{
+	__u32 tab;
+	__s32 v;
+
+	if (idx >= f->npcdata ||
+	    !blob_u32(g, &g->functab, f->off + f->hdr_size + (__u64)idx * 4, &tab))
+		return -1;
+	return pcvalue(g, f, tab, pc, &v) == 0 ? v : -1;
+}
+
+/* Virtual address of the inline tree of f, or 0. */
+static __u64 inline_tree(const struct gobin *g, const struct go_func *f)
+{
+	__u64 off = f->off + f->hdr_size + (__u64)f->npcdata * 4, v;
+	__u32 idx = g->funcdata_inl_idx;
+	__u32 v32;
+
+	if (g->inl == INL_NONE || idx >= f->nfuncdata)
+		return 0;
+	if (g->fmt >= PCLN_GO118) {
+		/* uint32 offsets from moduledata.gofunc; ~0 means absent. */
+		if (!g->gofunc || !blob_u32(g, &g->functab, off + (__u64)idx * 4, &v32) ||
+		    v32 == 0xffffffffU)
+			return 0;
+		return g->gofunc + v32;
+	}
+	/* Before 1.18: pointer-aligned absolute addresses (runtime.funcdata). */
+	if (g->ptr_size == 8 && ((g->pcln_vaddr + (g->functab.p - g->pcln.p) + off) & 4))
+		off += 4;
+	if (!blob_uptr(g, &g->functab, off + (__u64)idx * g->ptr_size, &v))
+		return 0;
+	return v;
+}
+
+struct inl_call {
+	__u32 name_off;
+	__s32 parent_pc; /* offset from the entry of an instruction at the call site */
+};
+
+static bool read_inl_call(const struct gobin *g, __u64 tree, __s32 ix, struct inl_call *c)
+{
+	static const __u32 entsize[] = {[INL_GO112] = 20, [INL_GO120] = 16};
+	const __u8 *p;
+
+	if (ix < 0 || g->inl == INL_NONE)
+		return false;
+	p = vaddr_bytes(g, tree + (__u64)ix * entsize[g->inl], entsize[g->inl]);
+	if (!p)
+		return false;
+	switch (g->inl) {
+	case INL_GO112:
+		c->name_off = load_uint(p + 12, 4, g->big_endian);
+		c->parent_pc = load_uint(p + 16, 4, g->big_endian);
+		break;
+	case INL_GO120:
+		c->name_off = load_uint(p + 4, 4, g->big_endian);
+		c->parent_pc = load_uint(p + 8, 4, g->big_endian);
+		break;
+	case INL_NONE:
+		return false;
+	}
+	return true;
+}
+
+static int check_header_tables(struct gobin *g)
+{
+	const struct blob *b = &g->pcln;
+	__u64 nfiles, offs[5], hdr = 8 + 2 * g->ptr_size;
+	int i = 0;
+
+	if (!blob_uptr(g, b, 8, &g->nfunc) || !blob_uptr(g, b, 8 + g->ptr_size, &nfiles))
+		return -EBADMSG;
+	if (g->fmt >= PCLN_GO118) {
+		if (!blob_uptr(g, b, hdr, &g->text_start))
+			return -EBADMSG;
+		hdr += g->ptr_size;
+	}
+	for (i = 0; i < 5; i++)
+		if (!blob_uptr(g, b, hdr + i * g->ptr_size, &offs[i]) || offs[i] > b->n)
+			return -EBADMSG;
+	/* funcname, cu, file, pc tables follow each other; the functab and _func records run to
+	 * the end. */
+	if (offs[0] > offs[1] || offs[1] > offs[2] || offs[2] > offs[3] || offs[3] > offs[4])
+		return -EBADMSG;
+	if (!blob_sub(b, offs[0], offs[1] - offs[0], &g->funcnametab) ||
+	    !blob_sub(b, offs[1], offs[2] - offs[1], &g->cutab) ||
+	    !blob_sub(b, offs[2], offs[3] - offs[2], &g->filetab) ||
+	    !blob_sub(b, offs[3], offs[4] - offs[3], &g->pctab) ||
+	    !blob_sub(b, offs[4], b->n - offs[4], &g->functab))
+		return -EBADMSG;
+	g->functab_off = 0;
+	return 0;
+}
+
+/* Parse the pcHeader of a candidate pclntab in g->pcln; 0 or -EBADMSG. */
+static int parse_pclntab(struct gobin *g)
+{
+	const struct blob *b = &g->pcln;
+	__u64 slot, nslots_bytes;
+	__u32 magic, fileoff, nfiletab;
+	int err;
+
+	if (!blob_u32(g, b, 0, &magic) || !blob_bytes(b, 0, 8) || b->p[4] || b->p[5])
+		return -EBADMSG;
+	switch (magic) {
+	case GO_MAGIC_12:
+		g->fmt = PCLN_GO12;
+		break;
+	case GO_MAGIC_116:
+		g->fmt = PCLN_GO116;
+		break;
+	case GO_MAGIC_118:
+		g->fmt = PCLN_GO118;
+		break;
+	case GO_MAGIC_120:
+		g->fmt = PCLN_GO120;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	g->quantum = b->p[6];
+	g->ptr_size = b->p[7];
+	if ((g->quantum != 1 && g->quantum != 2 && g->quantum != 4) ||
+	    g->ptr_size != g->elf_ptr_size)
+		return -EBADMSG;
+
+	if (g->fmt == PCLN_GO12) {
+		/* One table: nfunctab, functab pairs, end pc, filetab offset; names, pc-value
+		 * tables and _func records are all addressed from the start of the pclntab. */
+		if (!blob_uptr(g, b, 8, &g->nfunc))
+			return -EBADMSG;
+		g->functab = *b;
+		g->funcnametab = *b;
+		g->pctab = *b;
+		g->functab_off = 8 + g->ptr_size;
+		slot = 2 * g->ptr_size;
+		if (g->nfunc > b->n / slot)
+			return -EBADMSG;
+		nslots_bytes = g->nfunc * slot + g->ptr_size;
+		if (!blob_u32(g, b, g->functab_off + nslots_bytes, &fileoff) ||
+		    !blob_sub(b, fileoff, b->n - fileoff, &g->filetab) ||
+		    !blob_u32(g, b, fileoff, &nfiletab))
+			return -EBADMSG;
+		g->nfiletab = nfiletab;
+		if (g->nfiletab > g->filetab.n / 4)
+			return -EBADMSG;
+		return 0;
+	}
+	err = check_header_tables(g);
+	if (err)
+		return err;
+	slot = g->fmt >= PCLN_GO118 ? 8 : 2 * g->ptr_size;
+	if (g->nfunc > g->functab.n / slot || !blob_bytes(&g->functab, 0, (g->nfunc + 1) * slot))
+		return -EBADMSG;
+	return 0;
+}
+
+/* Try a pclntab candidate at [p, p + n) mapped at vaddr. */
+static int try_pclntab(struct gobin *g, const __u8 *p, __u64 n, __u64 vaddr)
+{
+	g->pcln.p = p;
+	g->pcln.n = n;
+	g->pcln_vaddr = vaddr;
+	return parse_pclntab(g);
+}
+
+/* 0 when found, -ENOENT when there is no pclntab, -EBADMSG when there is a broken one. */
+static int load_pclntab(struct gobin *g)
+{
+	static const char *const names[] = {".gopclntab", ".data.rel.ro.gopclntab"};
+	struct blob b;
+	GElf_Shdr shdr;
+	__u64 vaddr;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		Elf_Scn *scn = find_section(g, names[i], &shdr);
+
+		if (!scn)
+			continue;
+		if (!section_blob(g, scn, &shdr, &b))
+			return -EBADMSG;
+		return try_pclntab(g, b.p, b.n, shdr.sh_addr);
+	}
+	/* Without the section: the runtime.pclntab symbol, if .symtab survived. */
+	if (symtab_lookup(g, "runtime.pclntab", &vaddr)) {
+		for (int i = 0; i < g->nsegs; i++) {
+			const struct load_seg *s = &g->segs[i];
+
+			if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz)
+				return try_pclntab(g, g->img + s->off + (vaddr - s->vaddr),
+						   s->filesz - (vaddr - s->vaddr), vaddr);
+		}
+	}
+	/* Last resort: the header's signature in a non-executable segment. The linker aligns the
+	 * table to at least 4 bytes; a candidate must parse completely to be taken. */
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+
+		if (s->flags & PF_X)
+			continue;
+		for (__u64 off = 0; off + 16 <= s->filesz; off += 4) {
+			const __u8 *p = g->img + s->off + off;
+			__u32 m = load_uint(p, 4, g->big_endian);
+
+			if ((m != GO_MAGIC_12 && m != GO_MAGIC_116 && m != GO_MAGIC_118 &&
+			     m != GO_MAGIC_120) ||
+			    p[4] || p[5])
+				continue;
+			if (try_pclntab(g, p, s->filesz - off, s->vaddr + off) == 0)
+				return 0;
+		}
+	}
+	memset(&g->pcln, 0, sizeof(g->pcln));
+	return -ENOENT;
+}
+
+/* runtime.firstmoduledata, found by its first word (the pcHeader pointer, which may be 0 in a
+ * file whose pointers live in RELA relocations only) and its ftab slice length and capacity,
+ * which are plain integers equal to nfunc + 1. Returns its vaddr or 0. */
+static __u64 find_moduledata(struct gobin *g)
+{
+	__u32 ps = g->ptr_size;
+	__u64 fallback = 0;
+
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+
+		if (s->flags & PF_X || s->filesz < MD_WORDS * ps)
+			continue;
+		for (__u64 off = 0; off + MD_WORDS * ps <= s->filesz; off += ps) {
+			const __u8 *p = g->img + s->off + off;
+			__u64 w0 = load_uint(p, ps, g->big_endian);
+
+			if (w0 != g->pcln_vaddr && w0 != 0)
+				continue;
+			if (load_uint(p + MD_FTAB_LEN * ps, ps, g->big_endian) != g->nfunc + 1 ||
+			    load_uint(p + MD_FTAB_CAP * ps, ps, g->big_endian) != g->nfunc + 1)
+				continue;
+			if (w0 == g->pcln_vaddr)
+				return s->vaddr + off;
+			if (!fallback)
+				fallback = s->vaddr + off;
+		}
+	}
+	return fallback;
+}
+
+static void setup_inline(struct gobin *g)
+{
+	__u64 md = 0;
+
+	g->inl = INL_NONE;
+	switch (g->fmt) {
+	case PCLN_GO12:
+		/* The _func and inline tree layouts and the FUNCDATA indexes changed inside this
+		 * format (1.9, 1.10, 1.12). A version is known only from .go.buildinfo, so 1.13+,
+		 * whose layout is 1.12's; older binaries get no inlined frames rather than guessed
+		 * ones. */
+		if (g->go_major != 1 || g->go_minor < 13)
+			return;
+		g->inl = INL_GO112;
+		g->pcdata_inl_idx = 2;
+		g->funcdata_inl_idx = 4; /* after RegPointerMaps and StackObjects */
+		return;
+	case PCLN_GO116:
+		g->inl = INL_GO112;
+		break;
+	case PCLN_GO118:
+		g->inl = INL_GO112;
+		md = find_moduledata(g);
+		break;
+	case PCLN_GO120:
+		g->inl = INL_GO120;
+		md = find_moduledata(g);
+		break;
+	}
+	g->pcdata_inl_idx = 2;
+	g->funcdata_inl_idx = 3;
+	if (g->fmt < PCLN_GO118)
+		return;
+
+	if (md) {
+		__u64 gofunc_word = g->fmt == PCLN_GO118 ? MD_GOFUNC_118 : MD_GOFUNC_120;
+
+		if (!vaddr_ptr_reloc(g, md + gofunc_word * g->ptr_size, &g->gofunc))
+			g->gofunc = 0;
+		/* Go 1.26 stores 0 in pcHeader.textStart; the module's text start is the base. */
+		if (!g->text_start)
+			vaddr_ptr_reloc(g, md + MD_TEXT * g->ptr_size, &g->text_start);
+	}
+	if (!g->gofunc)
+		g->inl = INL_NONE;
+}
+
+/* When neither the pcHeader nor moduledata gave the text start (1.26 without moduledata). */
+static void fallback_text_start(struct gobin *g)
+{
+	GElf_Shdr shdr;
+
+	if (g->fmt < PCLN_GO118 || g->text_start)
+		return;
+	if (symtab_lookup(g, "runtime.text", &g->text_start))
+		return;
+	if (find_section(g, ".text", &shdr))
+		g->text_start = shdr.sh_addr;
+}
+
+/* ---- public API ---- */
+
+struct gobin *gobin__open(const char *path)
+{
+	struct gobin *g = NULL;
+	struct stat st;
+	GElf_Ehdr ehdr;
+	int fd = -1, err, err_bi;
+
+	if (!path) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	g->go_major = g->go_minor = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		err = -errno;
+		/* Gone: most often /proc/PID/exe of a process that just exited; the caller says
+		 * what it means for it. */
+		if (err == -ENOENT || err == -ESRCH)
+			log_debug("cannot open %s: %s", path, strerror(-err));
+		else
+			log_warn("cannot open %s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	g->img_size = st.st_size;
+	/* Private and writable only so that libelf may convert in place; nothing is written. */
+	g->img = mmap(NULL, g->img_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (g->img == MAP_FAILED) {
+		g->img = NULL;
+		err = -errno;
+		log_warn("cannot map %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		err = -ENOTSUP;
+		goto cleanup;
+	}
+	g->elf = elf_memory((char *)g->img, g->img_size);
+	if (!g->elf || elf_kind(g->elf) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	if (!gelf_getehdr(g->elf, &ehdr)) {
+		err = -EBADMSG;
+		goto cleanup;
+	}
+	g->big_endian = ehdr.e_ident[EI_DATA] == ELFDATA2MSB;
+	g->elf_ptr_size = ehdr.e_ident[EI_CLASS] == ELFCLASS64 ? 8 : 4;
+	load_segments(g);
+
+	err_bi = load_buildinfo(g);
+	if (err_bi == -ENOMEM) {
+		err = err_bi;
+		goto cleanup;
+	}
+	err = load_pclntab(g);
+	if (err == -ENOENT) {
+		/* Build information without a pclntab is a damaged Go binary. */
+		err = err_bi == -ENOENT ? -ENOEXEC : -EBADMSG;
+		if (err == -EBADMSG)
+			log_warn("%s: Go build information but no pclntab", path);
+		goto cleanup;
+	}
+	if (err) {
+		log_warn("%s: malformed pclntab", path);
+		goto cleanup;
+	}
+	if (err_bi && err_bi != -ENOENT)
+		log_warn("%s: malformed Go build information", path);
+	setup_inline(g);
+	if (g->fmt >= PCLN_GO118 && !g->gofunc)
+		log_debug("%s: moduledata not found, inlined frames are not expanded", path);
+	fallback_text_start(g);
+	close(fd);
+	return g;
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	gobin__close(g);
+	errno = -err;
+	return NULL;
+}
+
+void gobin__close(struct gobin *g)
+{
+	if (!g)
+		return;
+	if (g->elf)
+		elf_end(g->elf);
+	if (g->img)
+		munmap(g->img, g->img_size);
+	free(g->version);
+	free(g->module_path);
+	free(g);
+}
+
+const char *gobin__version(const struct gobin *g)
+{
+	return g->version;
+}
+
+int gobin__version_num(const struct gobin *g, int *major, int *minor)
+{
+	if (!g->version)
+		return -ENOENT;
+	if (g->go_major < 0)
+		return -EINVAL;
+	*major = g->go_major;
+	*minor = g->go_minor;
+	return 0;
+}
+
+const char *gobin__module_path(const struct gobin *g)
+{
+	return g->module_path;
+}
+
+int gobin__for_each_func(struct gobin *g, int (*cb)(const char *name, __u64 entry, void *ctx),
+			 void *ctx)
+{
+	for (__u64 i = 0; i < g->nfunc; i++) {
+		struct go_func f;
+		const char *name;
+		int err;
+
+		err = read_func(g, i, &f);
+		if (err)
+			return err;
+		name = func_name(g, f.name_off);
+		if (!name)
+			return -EBADMSG;
+		err = cb(name, f.entry, ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int gobin__func_by_name(struct gobin *g, const char *name, __u64 *entry, __u64 *size)
+{
+	for (__u64 i = 0; i < g->nfunc; i++) {
+		__u64 next, dummy;
+		struct go_func f;
+		const char *n;
+		int err;
+
+		err = read_func(g, i, &f);
+		if (err)
+			return err;
+		n = func_name(g, f.name_off);
+		if (!n || strcmp(n, name) != 0)
+			continue;
+		if (!functab_slot(g, i + 1, &next, &dummy) || next < f.entry)
+			return -EBADMSG;
+		*entry = f.entry;
+		*size = next - f.entry;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* A name offset outside the name table means the table or the tree is corrupt. */
+static int check_names(const struct gobin_frame *frames, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!frames[i].function)
+			return -EBADMSG;
+	return n;
+}
+
+int gobin__resolve(struct gobin *g, __u64 pc, struct gobin_frame *frames, int max)
+{
+	struct go_func f;
+	struct inl_call c = {};
+	__u64 idx, tree;
+	__s32 ix = -1;
+	int n = 0, err;
+
+	if (!frames || max <= 0)
+		return -EINVAL;
+	err = find_func(g, pc, &idx);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	err = read_func(g, idx, &f);
+	if (err)
+		return err;
+	tree = inline_tree(g, &f);
+	if (tree)
+		ix = pcdata_value(g, &f, g->pcdata_inl_idx, pc);
+
+	/* The runtime's way (inlineUnwinder, traceback): the innermost frame's file and line are
+	 * those of pc; each caller's are those of parentPc, an instruction attributed to the call
+	 * site, whose inline index also names the next outer function. */
+	for (int depth = 0; n < max; depth++) {
+		struct gobin_frame *fr = &frames[n];
+
+		file_line(g, &f, pc, fr);
+		if (ix < 0 || depth >= MAX_INLINE_DEPTH || !read_inl_call(g, tree, ix, &c)) {
+			fr->function = func_name(g, f.name_off);
+			n++;
+			break;
+		}
+		fr->function = func_name(g, c.name_off);
+		n++;
+		pc = f.entry + c.parent_pc;
+		ix = pcdata_value(g, &f, g->pcdata_inl_idx, pc);
+	}
+	return check_names(frames, n);
+}

@@ -1,0 +1,955 @@
+// SPDX-License-Identifier: MIT
+/* Symbolization through elfutils: one Dwfl per ELF file, reported at base 0 so that libdwfl
+ * addresses are the file's own virtual addresses. Owns the file cache, the per-file error cache
+ * and every string handed out in struct sym_frame. Not thread-safe: one caller at a time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+
+#include "util/common.h"
+#include "util/log.h"
+#include "symbols/gobin.h"
+#include "symbols/symbolize.h"
+
+/* From libstdc++ (the build links -lstdc++); declared here so this file stays C. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/* Open addressing, linear probing, keyed by a string that each entry carries. */
+struct htab {
+	void **slots;
+	size_t cap; /* power of two */
+	size_t cnt;
+};
+
+typedef const char *(*htab_key_fn)(const void *entry);
+
+/*
+ * A parsed ELF file, shared by every path that names the same file (dev, inode, size, mtime):
+ * /proc/PID/root/usr/lib/libc.so.6 of many processes is parsed once.
+ */
+struct sym_obj {
+	char *key;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	GElf_Addr bias;	  /* libdwfl address minus file vaddr; 0 unless libdwfl moved the module */
+	GElf_Phdr *loads; /* PT_LOAD headers, for file offset <-> vaddr */
+	size_t load_cnt;
+	int has_lines;	  /* -1 until asked */
+	struct gobin *go; /* a Go executable: symbolized from .gopclntab, as Go itself does */
+	/* Address ranges of every compile unit, sorted, built on the first address libdwfl finds
+	 * no CU for: without .debug_aranges (clang does not emit them) libdw 0.188 finds none. */
+	struct cu_range *cu_ranges;
+	size_t cu_cnt;
+	int cu_indexed;
+};
+
+struct cu_range {
+	Dwarf_Addr lo, hi; /* DWARF addresses, [lo, hi) */
+	Dwarf_Off die;	   /* the CU DIE's offset in .debug_info */
+};
+
+/* What a path resolved to: a shared object, or the error that loading it gave. */
+struct sym_file {
+	char *path;
+	struct sym_obj *obj; /* NULL when err is set */
+	int err;
+	__u64 maps_ino; /* inode /proc/PID/maps showed for this path, 0 when not known */
+};
+
+struct symbolizer {
+	Dwfl_Callbacks cbs; /* libdwfl keeps a pointer to it: lives as long as the symbolizer */
+	char *debuginfo_path;
+	bool demangle;
+	struct htab files; /* struct sym_file by path */
+	struct htab objs;  /* struct sym_obj by identity key */
+	struct htab strs;  /* interned strings */
+};
+
+static __u64 hash_str(const char *s)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void **htab_slot(struct htab *h, const char *key, htab_key_fn key_of)
+{
+	size_t i = hash_str(key) & (h->cap - 1);
+
+	while (h->slots[i] && strcmp(key_of(h->slots[i]), key) != 0)
+		i = (i + 1) & (h->cap - 1);
+	return &h->slots[i];
+}
+
+/* Makes room for one more entry, keeping the load factor under 3/4. 0 or -ENOMEM. */
+static int htab_reserve(struct htab *h, htab_key_fn key_of)
+{
+	struct htab n = {};
+	size_t i;
+
+	if ((h->cnt + 1) * 4 < h->cap * 3)
+		return 0;
+	n.cap = h->cap ? h->cap * 2 : 64;
+	n.slots = calloc(n.cap, sizeof(*n.slots));
+	if (!n.slots)
+		return -ENOMEM;
+	for (i = 0; i < h->cap; i++)
+		if (h->slots[i])
+			*htab_slot(&n, key_of(h->slots[i]), key_of) = h->slots[i];
+	n.cnt = h->cnt;
+	free(h->slots);
+	*h = n;
+	return 0;
+}
+
+static const char *str_key(const void *e)
+{
+	return e;
+}
+
+static const char *file_key(const void *e)
+{
+	return ((const struct sym_file *)e)->path;
+}
+
+static const char *obj_key(const void *e)
+{
+	return ((const struct sym_obj *)e)->key;
+}
+
+/* A copy of str owned by the symbolizer, or NULL (errno = ENOMEM). */
+static const char *intern(struct symbolizer *s, const char *str)
+{
+	void **slot;
+	char *copy;
+
+	if (htab_reserve(&s->strs, str_key)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	slot = htab_slot(&s->strs, str, str_key);
+	if (*slot)
+		return *slot;
+	copy = strdup(str);
+	if (!copy)
+		return NULL;
+	*slot = copy;
+	s->strs.cnt++;
+	return copy;
+}
+
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+{
+	struct symbolizer *s = NULL;
+	int err;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		log_error("libelf version mismatch: %s", elf_errmsg(-1));
+		err = -ELIBBAD;
+		goto cleanup;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	s->demangle = opts && opts->demangle;
+	/*
+	 * Build-ID lookups only search absolute directories of this list; the relative entries keep
+	 * libdwfl's .gnu_debuglink search next to the file. NULL selects libdwfl's default
+	 * (":.debug:/usr/lib/debug").
+	 */
+	if (opts && opts->debug_root &&
+	    asprintf(&s->debuginfo_path, ":.debug:%s", opts->debug_root) < 0) {
+		s->debuginfo_path = NULL;
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	s->cbs.find_elf = dwfl_build_id_find_elf;
+	s->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cbs.section_address = dwfl_offline_section_address;
+	s->cbs.debuginfo_path = &s->debuginfo_path;
+	err = 0;
+cleanup:
+	if (err) {
+		symbolizer__free(s);
+		errno = -err;
+		return NULL;
+	}
+	return s;
+}
+
+static void sym_obj__free(struct sym_obj *o)
+{
+	if (!o)
+		return;
+	if (o->dwfl)
+		dwfl_end(o->dwfl);
+	gobin__close(o->go);
+	free(o->loads);
+	free(o->cu_ranges);
+	free(o->key);
+	free(o);
+}
+
+void symbolizer__free(struct symbolizer *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->files.cap; i++) {
+		struct sym_file *f = s->files.slots[i];
+
+		if (f) {
+			free(f->path);
+			free(f);
+		}
+	}
+	for (i = 0; i < s->objs.cap; i++)
+		sym_obj__free(s->objs.slots[i]);
+	for (i = 0; i < s->strs.cap; i++)
+		free(s->strs.slots[i]);
+	free(s->files.slots);
+	free(s->objs.slots);
+	free(s->strs.slots);
+	free(s->debuginfo_path);
+	free(s);
+}
+
+/*
+ * Checks what libelf and libdwfl would otherwise trust: the ELF header, program headers and
+ * section headers must describe ranges inside the file, so that a corrupt file is refused here
+ * with one message instead of yielding garbage later. Keeps the PT_LOAD headers in o.
+ */
+static int check_elf(const char *path, Elf *elf, __u64 file_size, struct sym_obj *o)
+{
+	size_t phnum, shnum, shstrndx, i;
+	GElf_Ehdr ehdr;
+	GElf_Phdr phdr;
+	GElf_Shdr shdr;
+	Elf_Scn *scn;
+	void *tmp;
+
+	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr)) {
+		log_warn("%s: not an ELF file: %s", path, elf_errmsg(-1));
+		return -ENOEXEC;
+	}
+	if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
+		log_warn("%s: ELF type %u is neither executable nor shared object", path,
+			 ehdr.e_type);
+		return -ENOEXEC;
+	}
+	if (elf_getphdrnum(elf, &phnum)) {
+		log_warn("%s: bad program headers: %s", path, elf_errmsg(-1));
+		return -ENOEXEC;
+	}
+	for (i = 0; i < phnum; i++) {
+		if (!gelf_getphdr(elf, i, &phdr)) {
+			log_warn("%s: bad program header %zu: %s", path, i, elf_errmsg(-1));
+			return -ENOEXEC;
+		}
+		if (phdr.p_type != PT_LOAD)
+			continue;
+		if (phdr.p_offset > file_size || phdr.p_filesz > file_size - phdr.p_offset ||
+		    phdr.p_filesz > phdr.p_memsz || phdr.p_vaddr + phdr.p_memsz < phdr.p_vaddr) {
+			log_warn("%s: PT_LOAD %zu lies outside the file", path, i);
+			return -ENOEXEC;
+		}
+		tmp = realloc(o->loads, (o->load_cnt + 1) * sizeof(*o->loads));
+		if (!tmp)
+			return -ENOMEM;
+		o->loads = tmp;
+		o->loads[o->load_cnt++] = phdr;
+	}
+	if (!o->load_cnt) {
+		log_warn("%s: no PT_LOAD segment", path);
+		return -ENOEXEC;
+	}
+
+	if (elf_getshdrnum(elf, &shnum)) {
+		log_warn("%s: bad section header count: %s", path, elf_errmsg(-1));
+		return -ENOEXEC;
+	}
+	/* sstrip'ed files have no section headers at all: valid, just nothing to name. */
+	if (shnum <= 1)
+		return 0;
+	if (elf_getshdrstrndx(elf, &shstrndx) || shstrndx >= shnum) {
+		log_warn("%s: bad section name table index", path);
+		return -ENOEXEC;
+	}
+	for (scn = NULL, i = 1; (scn = elf_nextscn(elf, scn)); i++) {
+		if (!gelf_getshdr(scn, &shdr)) {
+			log_warn("%s: bad section header %zu: %s", path, i, elf_errmsg(-1));
+			return -ENOEXEC;
+		}
+		if (shdr.sh_link >= shnum || !elf_strptr(elf, shstrndx, shdr.sh_name)) {
+			log_warn("%s: section header %zu has a bad link or name", path, i);
+			return -ENOEXEC;
+		}
+		if (shdr.sh_type == SHT_NOBITS || shdr.sh_type == SHT_NULL)
+			continue;
+		if (shdr.sh_offset > file_size || shdr.sh_size > file_size - shdr.sh_offset) {
+			log_warn("%s: section %zu [%#llx, +%#llx) lies outside the file", path, i,
+				 (__u64)shdr.sh_offset, (__u64)shdr.sh_size);
+			return -ENOEXEC;
+		}
+	}
+	return 0;
+}
+
+/* Parses the file open at fd into a new object; fd is consumed either way. */
+static int sym_obj__load(struct symbolizer *s, const char *path, int fd, __u64 file_size,
+			 struct sym_obj *o)
+{
+	Elf *elf = NULL;
+	int err;
+
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	err = check_elf(path, elf, file_size, o);
+	if (err)
+		goto cleanup;
+	elf_end(elf);
+	elf = NULL;
+
+	o->dwfl = dwfl_begin(&s->cbs);
+	if (!o->dwfl) {
+		log_warn("%s: dwfl_begin: %s", path, dwfl_errmsg(-1));
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	dwfl_report_begin(o->dwfl);
+	/* Base 0 with add_p_vaddr: a PIE or shared object keeps its own link-time addresses. */
+	o->mod = dwfl_report_elf(o->dwfl, path, path, fd, 0, true);
+	if (!o->mod) {
+		log_warn("%s: cannot report to libdwfl: %s", path, dwfl_errmsg(-1));
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	/* libdwfl owns fd from here on and closes it in dwfl_end(); on failure it left fd open. */
+	fd = -1;
+	if (dwfl_report_end(o->dwfl, NULL, NULL) || !dwfl_module_getelf(o->mod, &o->bias)) {
+		log_warn("%s: libdwfl: %s", path, dwfl_errmsg(-1));
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	o->has_lines = -1;
+	/* Go's names, files, lines and inlined frames come from its pclntab, also when stripped. */
+	o->go = gobin__open(path);
+	err = 0;
+cleanup:
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* The object for the file at path, parsed on first use. 0 or -errno. */
+static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
+{
+	struct sym_obj *o = NULL;
+	char key[128];
+	struct stat st;
+	void **slot;
+	int fd = -1, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_debug("cannot open %s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		log_warn("cannot stat %s: %s", path, strerror(-err));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		log_warn("%s: not a regular file", path);
+		goto cleanup;
+	}
+	snprintf(key, sizeof(key), "%llx:%llu:%lld:%lld.%09ld", (__u64)st.st_dev, (__u64)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	err = htab_reserve(&s->objs, obj_key);
+	if (err)
+		goto cleanup;
+	slot = htab_slot(&s->objs, key, obj_key);
+	if (*slot) {
+		*out = *slot;
+		err = 0;
+		goto cleanup;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->key = strdup(key))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = sym_obj__load(s, path, fd, st.st_size, o);
+	fd = -1;
+	if (err)
+		goto cleanup;
+	*slot = o;
+	s->objs.cnt++;
+	*out = o;
+	o = NULL;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	sym_obj__free(o);
+	return err;
+}
+
+/*
+ * The cache entry for path; its err says whether the file could be used. maps_ino, when not 0,
+ * is the inode /proc/PID/maps showed: a different one than before means the path may now name a
+ * new file (a package upgrade), which is then checked with stat(). NULL with errno on ENOMEM.
+ */
+static struct sym_file *file_get(struct symbolizer *s, const char *path, __u64 maps_ino)
+{
+	struct sym_obj *o = NULL;
+	struct sym_file *f;
+	void **slot;
+	int err;
+
+	if (htab_reserve(&s->files, file_key)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	slot = htab_slot(&s->files, path, file_key);
+	f = *slot;
+	if (f) {
+		if (!maps_ino || f->maps_ino == maps_ino || f->err)
+			return f;
+		/*
+		 * On overlayfs maps shows the lower file's inode while fstat() shows the overlay's,
+		 * so a new maps inode alone does not prove a new file: obj_get() compares the
+		 * file's identity and only parses it when it really changed. If the path is gone,
+		 * the old object still describes the mapping.
+		 */
+		if (obj_get(s, path, &o) == 0)
+			f->obj = o;
+		f->maps_ino = maps_ino;
+		return f;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->maps_ino = maps_ino;
+	err = obj_get(s, path, &f->obj);
+	if (err == -ENOMEM) {
+		free(f->path);
+		free(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->err = err;
+	*slot = f;
+	s->files.cnt++;
+	return f;
+}
+
+/* The loaded object for path, or -errno (remembered per path). */
+static int obj_for(struct symbolizer *s, const char *path, __u64 maps_ino, struct sym_obj **out)
+{
+	struct sym_file *f;
+
+	if (!s || !path)
+		return -EINVAL;
+	f = file_get(s, path, maps_ino);
+	if (!f)
+		return -errno;
+	if (f->err)
+		return f->err;
+	*out = f->obj;
+	return 0;
+}
+
+static bool off_to_vaddr(const struct sym_obj *o, __u64 off, __u64 *vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < o->load_cnt; i++) {
+		const GElf_Phdr *p = &o->loads[i];
+
+		if (off >= p->p_offset && off - p->p_offset < p->p_filesz) {
+			*vaddr = off - p->p_offset + p->p_vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool vaddr_to_off(const struct sym_obj *o, __u64 vaddr, __u64 *off)
+{
+	size_t i;
+
+	for (i = 0; i < o->load_cnt; i++) {
+		const GElf_Phdr *p = &o->loads[i];
+
+		if (vaddr >= p->p_vaddr && vaddr - p->p_vaddr < p->p_filesz) {
+			*off = vaddr - p->p_vaddr + p->p_offset;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The display form of a raw symbol name, interned: the symbol version ("memcpy@GLIBC_2.2.5")
+ * dropped and C++ names demangled when asked. NULL for a NULL name or on ENOMEM.
+ */
+static const char *display_name(struct symbolizer *s, const char *raw)
+{
+	const char *at, *res;
+	char *base = NULL, *dem = NULL;
+	int status = -1;
+
+	if (!raw)
+		return NULL;
+	at = strchr(raw, '@');
+	if (at && at != raw) {
+		base = strndup(raw, at - raw);
+		if (!base)
+			return NULL;
+		raw = base;
+	}
+	if (s->demangle && raw[0] == '_' && raw[1] == 'Z')
+		dem = __cxa_demangle(raw, NULL, NULL, &status);
+	res = intern(s, status == 0 && dem ? dem : raw);
+	free(dem);
+	free(base);
+	return res;
+}
+
+/* The linkage name of a subprogram or inlined instance, else its plain name. */
+static const char *die_raw_name(Dwarf_Die *die)
+{
+	static const unsigned int attrs[] = {DW_AT_linkage_name, DW_AT_MIPS_linkage_name,
+					     DW_AT_name};
+	Dwarf_Attribute attr;
+	const char *name;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(attrs); i++) {
+		/* _integrate follows DW_AT_abstract_origin and DW_AT_specification. */
+		name = dwarf_formstring(dwarf_attr_integrate(die, attrs[i], &attr));
+		if (name)
+			return name;
+	}
+	return NULL;
+}
+
+/* The source file as an absolute path when DWARF gives it relative to the compile directory
+ * (GCC's DWARF 5 line tables do), interned. NULL for a NULL file or on ENOMEM. */
+static const char *source_path(struct symbolizer *s, const char *comp_dir, const char *file)
+{
+	const char *res;
+	char *joined;
+
+	if (!file || file[0] == '/' || !comp_dir || !comp_dir[0])
+		return file ? intern(s, file) : NULL;
+	if (asprintf(&joined, "%s/%s", comp_dir, file) < 0)
+		return NULL;
+	res = intern(s, joined);
+	free(joined);
+	return res;
+}
+
+static int set_frame(struct symbolizer *s, struct sym_frame *fr, const char *raw_name,
+		     const char *display_raw, const char *comp_dir, const char *file, int line)
+{
+	memset(fr, 0, sizeof(*fr));
+	fr->system_name = raw_name ? intern(s, raw_name) : NULL;
+	fr->function = display_raw ? display_name(s, display_raw) : NULL;
+	fr->file = source_path(s, comp_dir, file);
+	fr->line = line > 0 ? line : 0;
+	if ((raw_name && !fr->system_name) || (display_raw && !fr->function) || (file && !fr->file))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Where an inlined instance was called from: DW_AT_call_file/DW_AT_call_line of its DIE. */
+static void call_site(Dwarf_Die *inl, const char **file, int *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word idx, val;
+	Dwarf_Files *files;
+	Dwarf_Die cu;
+	size_t nfiles;
+
+	*file = NULL;
+	*line = 0;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &val) == 0 && val <= INT32_MAX)
+		*line = val;
+	if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) == 0 &&
+	    dwarf_diecu(inl, &cu, NULL, NULL) && dwarf_getsrcfiles(&cu, &files, &nfiles) == 0 &&
+	    idx < nfiles)
+		*file = dwarf_filesrc(files, idx, NULL, NULL);
+}
+
+static int cu_range_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void index_cus(struct sym_obj *o)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias, base, lo, hi;
+	size_t cap = 0;
+
+	o->cu_indexed = 1;
+	while ((cu = dwfl_module_nextcu(o->mod, cu, &bias))) {
+		ptrdiff_t off = 0;
+
+		while ((off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0) {
+			if (lo >= hi)
+				continue;
+			if (o->cu_cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct cu_range *n = realloc(o->cu_ranges, ncap * sizeof(*n));
+
+				if (!n)
+					goto sort; /* what was indexed still serves */
+				o->cu_ranges = n;
+				cap = ncap;
+			}
+			o->cu_ranges[o->cu_cnt++] =
+			    (struct cu_range){.lo = lo, .hi = hi, .die = dwarf_dieoffset(cu)};
+		}
+	}
+sort:
+	if (o->cu_cnt) /* qsort wants an array, even of none */
+		qsort(o->cu_ranges, o->cu_cnt, sizeof(*o->cu_ranges), cu_range_cmp);
+}
+
+/* The CU DIE whose ranges hold pc (a libdwfl address), found through the CU index. */
+static Dwarf_Die *cu_for_pc(struct sym_obj *o, Dwarf_Addr pc, Dwarf_Die *buf, Dwarf_Addr *bias)
+{
+	Dwarf *dw = dwfl_module_getdwarf(o->mod, bias);
+	size_t lo = 0, hi;
+
+	if (!dw)
+		return NULL;
+	if (!o->cu_indexed)
+		index_cus(o);
+	pc -= *bias;
+	/* The last range starting at or below pc; ranges of different CUs do not overlap. */
+	hi = o->cu_cnt;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->cu_ranges[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || pc >= o->cu_ranges[lo - 1].hi)
+		return NULL;
+	return dwarf_offdie(dw, o->cu_ranges[lo - 1].die, buf);
+}
+
+static int resolve_pc(struct symbolizer *s, struct sym_obj *o, Dwarf_Addr pc,
+		      struct sym_frame *frames, int max_frames)
+{
+	Dwarf_Die *scopes = NULL, *chain = NULL, *cudie, cu_buf;
+	const char *sym_name, *file = NULL, *comp_dir = NULL;
+	Dwarf_Attribute attr;
+	int nscopes, nchain = 0, line = 0, n = 0, i, err = 0;
+	bool have_outer = false;
+	Dwarf_Addr dw_bias;
+	Dwfl_Line *dl;
+	GElf_Off sym_off;
+	GElf_Sym sym;
+
+	sym_name = dwfl_module_addrinfo(o->mod, pc, &sym_off, &sym, NULL, NULL, NULL);
+	dl = dwfl_module_getsrc(o->mod, pc);
+	if (dl)
+		file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+
+	cudie = dwfl_module_addrdie(o->mod, pc, &dw_bias);
+	if (!cudie && !dl) {
+		/* No .debug_aranges: find the CU by its own ranges, and the line in it. */
+		cudie = cu_for_pc(o, pc, &cu_buf, &dw_bias);
+		if (cudie) {
+			Dwarf_Line *ln = dwarf_getsrc_die(cudie, pc - dw_bias);
+
+			if (ln) {
+				file = dwarf_linesrc(ln, NULL, NULL);
+				dwarf_lineno(ln, &line);
+			}
+		}
+	}
+	if (dl)
+		comp_dir = dwfl_line_comp_dir(dl);
+	else if (cudie)
+		comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
+	if (cudie) {
+		nscopes = dwarf_getscopes(cudie, pc - dw_bias, &scopes);
+		/*
+		 * dwarf_getscopes() continues from the innermost inlined instance into its abstract
+		 * origin; the concrete nesting (inlined into what, called from where) comes from
+		 * the DIE tree above the innermost scope.
+		 */
+		if (nscopes > 0)
+			nchain = dwarf_getscopes_die(&scopes[0], &chain);
+	}
+	for (i = 0; i < nchain && n < max_frames; i++) {
+		int tag = dwarf_tag(&chain[i]);
+		const char *raw;
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			raw = die_raw_name(&chain[i]);
+			err = set_frame(s, &frames[n++], raw, raw, comp_dir, file, line);
+			if (err)
+				goto cleanup;
+			/* The enclosing frame's line is this instance's call site. */
+			call_site(&chain[i], &file, &line);
+			continue;
+		}
+		if (tag != DW_TAG_subprogram && tag != DW_TAG_entry_point)
+			continue;
+		/* The symbol names the real function (foo.cold, foo.constprop.0); DWARF names
+		 * the source-level one. */
+		raw = die_raw_name(&chain[i]);
+		err = set_frame(s, &frames[n++], sym_name ? sym_name : raw, raw ? raw : sym_name,
+				comp_dir, file, line);
+		if (err)
+			goto cleanup;
+		have_outer = true;
+		break;
+	}
+	if (!have_outer && n < max_frames && (sym_name || file)) {
+		err = set_frame(s, &frames[n++], sym_name, sym_name, comp_dir, file, line);
+		if (err)
+			goto cleanup;
+	}
+cleanup:
+	free(scopes);
+	free(chain);
+	return err ? err : n;
+}
+
+static int resolve_go(struct symbolizer *s, struct sym_obj *o, __u64 vaddr,
+		      struct sym_frame *frames, int max_frames)
+{
+	struct gobin_frame gf[32];
+	int n, err;
+
+	n = gobin__resolve(o->go, vaddr, gf, min_t(int, max_frames, (int)ARRAY_SIZE(gf)));
+	for (int i = 0; i < n; i++) {
+		err = set_frame(s, &frames[i], gf[i].function, gf[i].function, NULL, gf[i].file,
+				gf[i].line);
+		if (err)
+			return err;
+	}
+	return n;
+}
+
+int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struct proc_mapping *m,
+			__u64 addr, struct sym_frame *frames, int max_frames)
+{
+	struct sym_obj *o = NULL;
+	__u64 vaddr = addr;
+	int err;
+
+	if (!frames || max_frames <= 0)
+		return -EINVAL;
+	if (m && (addr < m->start || addr >= m->end))
+		return -ERANGE;
+	err = obj_for(s, file_path, m ? m->inode : 0, &o);
+	if (err)
+		return err;
+	/* Process address -> file offset -> file vaddr; without a mapping addr is a vaddr. */
+	if (m && !off_to_vaddr(o, addr - m->start + m->offset, &vaddr))
+		return 0;
+	if (o->go) {
+		/* C code linked in through cgo is not in the pclntab: fall back to ELF and DWARF.
+		 */
+		err = resolve_go(s, o, vaddr, frames, max_frames);
+		if (err)
+			return err;
+	}
+	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
+}
+
+void symbolizer__forget_pid(struct symbolizer *s, int pid)
+{
+	struct htab n = {};
+	char prefix[32];
+	size_t len, i;
+
+	len = snprintf(prefix, sizeof(prefix), "/proc/%d/", pid);
+	n.cap = s->files.cap;
+	n.slots = calloc(n.cap ?: 1, sizeof(*n.slots));
+	if (!n.slots)
+		return; /* kept: only memory, and the next call may succeed */
+	for (i = 0; i < s->files.cap; i++) {
+		struct sym_file *f = s->files.slots[i];
+
+		if (!f)
+			continue;
+		if (!strncmp(f->path, prefix, len)) {
+			free(f->path);
+			free(f);
+			continue;
+		}
+		/* Reinserted, not left in place: a hole would cut other entries' probe chains. */
+		*htab_slot(&n, f->path, file_key) = f;
+		n.cnt++;
+	}
+	free(s->files.slots);
+	s->files = n;
+}
+
+size_t symbolizer__file_count(const struct symbolizer *s)
+{
+	return s->files.cnt;
+}
+
+Elf *symbolizer__elf(struct symbolizer *s, const char *file_path)
+{
+	struct sym_obj *o;
+	Dwarf_Addr bias;
+	Elf *elf;
+
+	if (obj_for(s, file_path, 0, &o) || !o->mod)
+		return NULL;
+	elf = dwfl_module_getelf(o->mod, &bias);
+	if (!elf)
+		return NULL;
+	/* Whole in memory (mapped, else read) and detached from libdwfl's descriptor, which goes
+	 * with the symbolizer's module while other holders may still use the Elf. */
+	if (elf_cntl(elf, ELF_C_FDREAD))
+		return NULL;
+	/* A second handle on the same Elf: libelf counts references to it. */
+	return elf_begin(-1, ELF_C_READ_MMAP, elf);
+}
+
+int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf, size_t len)
+{
+	const unsigned char *bits;
+	struct sym_obj *o = NULL;
+	GElf_Addr note_vaddr;
+	int err, n, i;
+
+	if (!buf || !len)
+		return -EINVAL;
+	buf[0] = '\0';
+	err = obj_for(s, file_path, 0, &o);
+	if (err)
+		return err;
+	n = dwfl_module_build_id(o->mod, &bits, &note_vaddr);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n * 2 + 1 > len)
+		return -ENOSPC;
+	for (i = 0; i < n; i++)
+		snprintf(buf + 2 * i, 3, "%02x", bits[i]);
+	return 0;
+}
+
+/* Exact match, or name followed by a symbol version; @@ (the default version) ranks higher. */
+static int name_rank(const char *sym, const char *name, size_t name_len)
+{
+	if (strncmp(sym, name, name_len) != 0)
+		return 0;
+	if (sym[name_len] == '\0')
+		return 3;
+	if (sym[name_len] != '@')
+		return 0;
+	return sym[name_len + 1] == '@' ? 2 : 1;
+}
+
+int symbolizer__func_offset(struct symbolizer *s, const char *file_path, const char *name,
+			    __u64 *vaddr, __u64 *file_offset, __u64 *size)
+{
+	struct sym_obj *o = NULL;
+	int err, cnt, i, rank, best_rank = 0;
+	size_t name_len;
+	GElf_Sym sym, best = {};
+	GElf_Word shndx;
+	GElf_Addr addr;
+	const char *nm;
+	__u64 off;
+
+	if (!name || !*name)
+		return -EINVAL;
+	err = obj_for(s, file_path, 0, &o);
+	if (err)
+		return err;
+	/*
+	 * libdwfl's table is .symtab (of the file, else of its separate debug file) and falls back
+	 * to .dynsym, the order this lookup wants.
+	 */
+	cnt = dwfl_module_getsymtab(o->mod);
+	name_len = strlen(name);
+	for (i = 0; i < cnt && best_rank < 3; i++) {
+		nm = dwfl_module_getsym_info(o->mod, i, &sym, &addr, &shndx, NULL, NULL);
+		if (!nm || GELF_ST_TYPE(sym.st_info) != STT_FUNC || shndx == SHN_UNDEF)
+			continue;
+		rank = name_rank(nm, name, name_len);
+		if (rank > best_rank) {
+			best_rank = rank;
+			best = sym;
+		}
+	}
+	if (!best_rank)
+		return -ENOENT;
+	if (!vaddr_to_off(o, best.st_value, &off)) {
+		log_warn("%s: %s at %#llx is in no PT_LOAD segment", file_path, name,
+			 (__u64)best.st_value);
+		return -ERANGE;
+	}
+	if (vaddr)
+		*vaddr = best.st_value;
+	if (file_offset)
+		*file_offset = off;
+	if (size)
+		*size = best.st_size;
+	return 0;
+}
+
+int symbolizer__has_lines(struct symbolizer *s, const char *file_path)
+{
+	struct sym_obj *o = NULL;
+	Dwarf_Die *cu = NULL;
+	Dwarf_Lines *lines;
+	Dwarf_Addr bias;
+	size_t nlines;
+	int err;
+
+	err = obj_for(s, file_path, 0, &o);
+	if (err)
+		return err;
+	if (o->has_lines >= 0)
+		return o->has_lines;
+	o->has_lines = 0;
+	/* The first CU with a line table settles it; most files never get past the first. */
+	while ((cu = dwfl_module_nextcu(o->mod, cu, &bias))) {
+		if (dwarf_getsrclines(cu, &lines, &nlines) == 0 && nlines > 0) {
+			o->has_lines = 1;
+			break;
+		}
+	}
+	return o->has_lines;
+}

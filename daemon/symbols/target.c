@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+/* A watched process: identity, and maps snapshots kept for symbolizing after it exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/log.h"
+#include "symbols/target.h"
+
+static char *read_small_file(const char *path, size_t *len_out)
+{
+	size_t cap = 16384, len = 0;
+	char *buf = NULL, *nbuf;
+	int fd = -1;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(cap + 1);
+	if (!buf)
+		goto fail;
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += n;
+		if (len == cap) {
+			cap *= 2;
+			nbuf = realloc(buf, cap + 1);
+			if (!nbuf)
+				goto fail;
+			buf = nbuf;
+		}
+	}
+	if (n < 0)
+		goto fail;
+	buf[len] = '\0';
+	close(fd);
+	*len_out = len;
+	return buf;
+fail:
+	n = errno;
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	errno = n;
+	return NULL;
+}
+
+int target__init(struct target *t, int pid)
+{
+	char path[64], exe[PATH_MAX];
+	ssize_t n;
+	FILE *f;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0) {
+		if (errno == ENOENT)
+			return -ESRCH;
+		return -errno;
+	}
+	exe[n] = '\0';
+	t->exe = strdup(exe);
+	if (!t->exe)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(t->comm, sizeof(t->comm), f))
+			t->comm[strcspn(t->comm, "\n")] = '\0';
+		fclose(f);
+	}
+	t->alive = 1;
+	return 0;
+}
+
+static void hold_deleted(struct target *t, const struct proc_maps *pm)
+{
+	for (size_t i = 0; i < pm->cnt; i++) {
+		const struct proc_mapping *m = &pm->maps[i];
+		struct held_file *n;
+		char path[128];
+		size_t j;
+		int fd;
+
+		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_deleted(m))
+			continue;
+		for (j = 0; j < t->held_cnt && strcmp(t->held[j].path, m->path); j++)
+			;
+		if (j < t->held_cnt)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
+			 (unsigned long long)m->start, (unsigned long long)m->end);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = realloc(t->held, (t->held_cnt + 1) * sizeof(*n));
+		if (!n || !(n[t->held_cnt].path = strdup(m->path))) {
+			if (n)
+				t->held = n;
+			close(fd);
+			continue;
+		}
+		n[t->held_cnt].fd = fd;
+		t->held = n;
+		t->held_cnt++;
+	}
+}
+
+int target__refresh_maps(struct target *t)
+{
+	struct proc_maps *snaps, pm = {};
+	char path[64], *text;
+	size_t len;
+	FILE *f;
+	int err;
+
+	if (!t->alive)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	text = read_small_file(path, &len);
+	/* A zombie's maps read empty: it is as gone as a missing directory. */
+	if (!text || !len) {
+		err = text ? -ESRCH : -errno;
+		free(text);
+		if (err == -ENOENT || err == -ESRCH || err == -EINVAL) {
+			t->alive = 0;
+			return -ESRCH;
+		}
+		return err;
+	}
+	if (t->last_maps_text && strcmp(t->last_maps_text, text) == 0) {
+		free(text);
+		return 0;
+	}
+	f = fmemopen(text, len, "r");
+	if (!f) {
+		err = -errno;
+		free(text);
+		return err;
+	}
+	err = proc_maps__parse(f, &pm, NULL);
+	fclose(f);
+	if (err) {
+		free(text);
+		return err;
+	}
+	hold_deleted(t, &pm);
+	snaps = realloc(t->snaps, (t->snap_cnt + 1) * sizeof(*snaps));
+	if (!snaps) {
+		proc_maps__clear(&pm);
+		free(text);
+		return -ENOMEM;
+	}
+	t->snaps = snaps;
+	t->snaps[t->snap_cnt++] = pm;
+	free(t->last_maps_text);
+	t->last_maps_text = text;
+	return 0;
+}
+
+const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr)
+{
+	for (size_t i = t->snap_cnt; i > 0; i--) {
+		const struct proc_mapping *m = proc_maps__find(&t->snaps[i - 1], addr);
+
+		if (m)
+			return m;
+	}
+	return NULL;
+}
+
+void target__file_path(const struct target *t, const char *path, char *buf, size_t len)
+{
+	for (size_t i = 0; i < t->held_cnt; i++) {
+		if (!strcmp(t->held[i].path, path)) {
+			snprintf(buf, len, "/proc/self/fd/%d", t->held[i].fd);
+			return;
+		}
+	}
+	/* The process may be gone without anyone having noticed yet: check the way in. */
+	if (t->alive) {
+		snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
+		if (access(buf, R_OK) == 0)
+			return;
+	}
+	snprintf(buf, len, "%s", path);
+}
+
+void target__release(struct target *t)
+{
+	for (size_t i = 0; i < t->snap_cnt; i++)
+		proc_maps__clear(&t->snaps[i]);
+	free(t->snaps);
+	free(t->last_maps_text);
+	free(t->exe);
+	for (size_t i = 0; i < t->held_cnt; i++) {
+		free(t->held[i].path);
+		close(t->held[i].fd);
+	}
+	free(t->held);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Whether pid exists and is not a zombie (an exited process its parent has not reaped). */
+int target__running(int pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'Z' && paren[2] != 'X';
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* A watched process: its identity and the snapshots of its address space that symbolization
+ * needs after the process is gone. */
+#ifndef ALLOCSCOPE_TARGET_H
+#define ALLOCSCOPE_TARGET_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "symbols/procmaps.h"
+
+struct target {
+	int pid;
+	int alive; /* cleared once /proc/PID is gone */
+	char *exe; /* readlink of /proc/PID/exe at init */
+	char comm[32];
+	struct proc_maps *snaps; /* newest last; a new one only when the maps changed */
+	size_t snap_cnt;
+	char *last_maps_text; /* to tell whether the maps changed */
+	/* Files deleted or replaced on disk while mapped: held open through
+	 * /proc/PID/map_files so they can still be read after the process is gone. */
+	struct held_file {
+		char *path; /* as maps shows it, "... (deleted)" */
+		int fd;
+	} * held;
+	size_t held_cnt;
+};
+
+/* -ESRCH when the process does not exist, -EACCES/-EPERM when it cannot be read. */
+int target__init(struct target *t, int pid);
+/* Take a snapshot of /proc/PID/maps if it changed. 0, or -ESRCH once the process is gone (and
+ * t->alive is cleared). */
+int target__refresh_maps(struct target *t);
+/* Whether pid exists and is not a zombie (an exited process its parent has not reaped). */
+int target__running(int pid);
+/* The mapping containing addr in the newest snapshot that has one, or NULL. */
+const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr);
+/* Where the mapping's file can be opened from here: inside the process's mount namespace
+ * (/proc/PID/root/...) while it is alive, else the path as the process saw it. */
+void target__file_path(const struct target *t, const char *path, char *buf, size_t len);
+void target__release(struct target *t);
+
+#endif
