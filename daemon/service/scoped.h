@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The allocscoped core: which processes to watch (selectors, exec and fork events), draining the
- * kernel maps on an interval into a bounded window of history, and answering the HTTP API. */
+/* allocscoped's options (command line and config file) and its entry point: the loop that
+ * watches the selected processes, drains the kernel maps on an interval into a bounded history
+ * and serves the HTTP API until a signal. */
 #ifndef ALLOCSCOPE_SCOPED_H
 #define ALLOCSCOPE_SCOPED_H
 
@@ -9,21 +10,7 @@
 
 #include "probe/unwind.h"
 #include "probe/watch.h"
-
-enum selector_kind {
-	SELECT_PID,
-	SELECT_EXE,    /* executable path, fnmatch glob */
-	SELECT_COMM,   /* exact /proc/PID/comm */
-	SELECT_CGROUP, /* cgroup path prefix */
-	SELECT_ALL_GO, /* every Go program */
-};
-
-struct selector {
-	enum selector_kind kind;
-	int pid;
-	char value[256];
-	int from_config; /* replaced when the config file is reloaded */
-};
+#include "service/select.h"
 
 struct scoped_opts {
 	struct selector *sels;

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/* httpd_ops for allocscoped. They run on libmicrohttpd's thread while the main loop drains: the
+ * state's lock is held from the first read to the last, and only what they build (profiles,
+ * text, copies of target names) leaves it. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "profile/heap_profile.h"
+#include "profile/pprof.h"
+#include "service/api.h"
+#include "service/metrics.h"
+#include "service/state.h"
+#include "util/common.h"
+
+static int target_matches(const struct dtarget *t, const struct httpd_query *q)
+{
+	switch (q->sel) {
+	case HTTPD_SEL_ALL:
+		return 1;
+	case HTTPD_SEL_PID:
+		return t->w.target.pid == q->pid;
+	case HTTPD_SEL_EXE:
+		return !fnmatch(q->value, t->exe, 0);
+	case HTTPD_SEL_COMM:
+		return !strcmp(q->value, t->comm);
+	case HTTPD_SEL_CGROUP:
+		return !strncmp(t->cg.path, q->value, strlen(q->value));
+	}
+	return 0;
+}
+
+/* The rate a target's samples are scaled by: the Go runtime's own, or --rate. */
+static __u64 target_rate(const struct scoped *d, const struct dtarget *t)
+{
+	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
+}
+
+static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_query *q, void **buf,
+		      size_t *len)
+{
+	struct scoped *d = ctx;
+	struct profile_source *srcs = NULL;
+	struct entry_set *windows = NULL;
+	struct pprof_label *labels = NULL;
+	struct heap_profile_summary sum;
+	struct pprof_builder *pb = NULL;
+	struct heap_profile_opts ho = {
+	    .native_rate = d->o->rate,
+	    .default_sample_type = kind == HTTPD_PROFILE_ALLOCS ? "alloc_space" : "inuse_space",
+	    .delta = q->seconds > 0,
+	};
+	__u64 counters[ALLOC_CNT_MAX], now, since, start = 0;
+	size_t n = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	/* Fresh within a second, so a request right after an allocation sees it. */
+	if (now_mono_ns() - d->stats.last_drain_mono_ns > NSEC_PER_SEC)
+		scoped__drain(d);
+	now = now_real_ns();
+	if (q->seconds > d->o->retention_min * 60) {
+		err = -ERANGE;
+		goto cleanup;
+	}
+	since = q->seconds > 0 ? now - (__u64)q->seconds * NSEC_PER_SEC : 0;
+	srcs = calloc(d->cnt ? d->cnt : 1, sizeof(*srcs));
+	windows = calloc(d->cnt ? d->cnt : 1, sizeof(*windows));
+	labels = calloc((d->cnt ? d->cnt : 1) * 5, sizeof(*labels));
+	if (!srcs || !windows || !labels) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+		struct pprof_label *l = &labels[n * 5];
+		size_t lc = 0;
+		__u64 ws = 0;
+
+		if (!target_matches(t, q))
+			continue;
+		if (q->seconds > 0) {
+			err = history__window(t->hist, since, &windows[n], &ws);
+			if (err)
+				goto cleanup;
+			srcs[n].entries = windows[n].e;
+			srcs[n].cnt = windows[n].cnt;
+			if (ws && (!start || ws < start))
+				start = ws;
+		} else {
+			srcs[n].entries = t->cur.e;
+			srcs[n].cnt = t->cur.cnt;
+			if (!start || t->attach_ns < start)
+				start = t->attach_ns;
+		}
+		l[lc++] = (struct pprof_label){.key = "host", .str = d->host};
+		l[lc++] = (struct pprof_label){.key = "executable", .str = t->exe};
+		if (t->cg.container_id[0])
+			l[lc++] =
+			    (struct pprof_label){.key = "container_id", .str = t->cg.container_id};
+		if (t->cg.pod_uid[0])
+			l[lc++] = (struct pprof_label){.key = "pod_uid", .str = t->cg.pod_uid};
+		srcs[n].target = &t->w.target;
+		srcs[n].labels = l;
+		srcs[n].label_cnt = lc;
+		/* The Go rate of the first Go target serves as the profile's period. */
+		if (t->w.go && !ho.go_rate) {
+			ho.go_rate = watch__go_rate(&t->w);
+			ho.has_go = !d->o->watch.go_every_call;
+			ho.has_go_every_call = d->o->watch.go_every_call;
+		}
+		ho.has_native |= t->w.native;
+		n++;
+	}
+	if (!n) {
+		err = -ENOENT;
+		goto cleanup;
+	}
+	ho.period = ho.has_go ? ho.go_rate : ho.native_rate;
+	ho.time_ns = start ?: now;
+	ho.duration_ns = now - ho.time_ns;
+	alloc_probes__counters(d->ap, counters);
+	ho.counters = counters;
+	err = heap_profile__build(srcs, n, d->sym, &ho, &pb, &sum);
+	if (!err)
+		err = pprof__encode(pb, buf, len);
+cleanup:
+	pthread_mutex_unlock(&d->lock);
+	pprof__free(pb);
+	if (windows)
+		for (size_t i = 0; i < n; i++)
+			entry_set__clear(&windows[i]);
+	free(windows);
+	free(srcs);
+	free(labels);
+	return err;
+}
+
+static int op_timeline(void *ctx, const struct httpd_query *q, char **json)
+{
+	struct scoped *d = ctx;
+	struct dtarget *best = NULL;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	/* The newest matching target: the live one if the pid was reused. */
+	for (size_t i = 0; i < d->cnt; i++)
+		if (target_matches(d->t[i], q))
+			best = d->t[i];
+	if (!best) {
+		err = -ENOENT;
+	} else {
+		best->w.tl.rate = target_rate(d, best);
+		*json = timeline__to_json(&best->w.tl);
+		if (!*json)
+			err = -errno;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static long self_rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+/* Gather under the lock what metrics__write shows, and write it there too: the names it points
+ * at belong to targets the next drain may release. */
+static int op_metrics(void *ctx, char **text)
+{
+	static const char *const map_names[] = {"stats", "live", "stacks"};
+	struct scoped *d = ctx;
+	struct metrics_map maps[ARRAY_SIZE(map_names)];
+	struct metrics_target *mt = NULL;
+	struct metrics_input in = {.maps = maps, .map_cnt = ARRAY_SIZE(maps)};
+	struct unwind_stats us;
+	size_t size = 0;
+	char *buf = NULL;
+	FILE *f;
+	int err;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -errno;
+	pthread_mutex_lock(&d->lock);
+	mt = calloc(d->cnt ? d->cnt : 1, sizeof(*mt));
+	if (!mt) {
+		pthread_mutex_unlock(&d->lock);
+		fclose(f);
+		free(buf);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+		struct metrics_target *m = &mt[in.target_cnt];
+
+		if (!t->alive)
+			continue;
+		m->pid = t->w.target.pid;
+		m->exe = t->exe;
+		m->comm = t->comm;
+		m->container_id = t->cg.container_id;
+		m->go = t->w.go;
+		m->gc_cycles = t->w.tl.cycles;
+		m->rate = target_rate(d, t);
+		alloc_probes__totals(d->ap, m->pid, &m->tot);
+		in.target_cnt++;
+	}
+	in.targets = mt;
+	alloc_probes__counters(d->ap, in.counters);
+	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
+		maps[i] = (struct metrics_map){.name = map_names[i]};
+		maps[i].entries = alloc_probes__map_fill(d->ap, map_names[i], &maps[i].capacity);
+	}
+	in.probes_attached = alloc_probes__link_count(d->ap);
+	in.drains = d->stats.drains;
+	in.drain_ns_total = d->stats.drain_ns_total;
+	in.drain_ns_last = d->stats.drain_ns_last;
+	in.snapshots_dropped = d->stats.snapshots_dropped;
+	in.exited_dropped = d->stats.exited_dropped;
+	in.attach_failures = d->stats.attach_failures;
+	in.pushes = __atomic_load_n(&d->stats.pushes, __ATOMIC_RELAXED);
+	in.push_failures = __atomic_load_n(&d->stats.push_failures, __ATOMIC_RELAXED);
+	in.rss_bytes = self_rss_bytes();
+	if (d->uw) {
+		unwinder__stats(d->uw, &us);
+		in.unwind = &us;
+	}
+	metrics__write(f, &in);
+	pthread_mutex_unlock(&d->lock);
+	free(mt);
+	err = fclose(f) ? -errno : 0;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*text = buf;
+	return 0;
+}
+
+static int op_targets(void *ctx, struct httpd_target **out, size_t *cnt)
+{
+	struct scoped *d = ctx;
+	struct httpd_target *ts;
+
+	pthread_mutex_lock(&d->lock);
+	ts = calloc(d->cnt ? d->cnt : 1, sizeof(*ts));
+	if (!ts) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+
+		ts[i].pid = t->w.target.pid;
+		ts[i].alive = t->alive;
+		snprintf(ts[i].exe, sizeof(ts[i].exe), "%s", t->exe);
+		snprintf(ts[i].comm, sizeof(ts[i].comm), "%s", t->comm);
+		snprintf(ts[i].cgroup, sizeof(ts[i].cgroup), "%s", t->cg.path);
+		snprintf(ts[i].kind, sizeof(ts[i].kind), "%s",
+			 t->w.go && t->w.native ? "go+native"
+			 : t->w.go		? "go"
+						: "native");
+	}
+	*cnt = d->cnt;
+	pthread_mutex_unlock(&d->lock);
+	*out = ts;
+	return 0;
+}
+
+const struct httpd_ops scoped_api_ops = {
+    .profile = op_profile,
+    .timeline = op_timeline,
+    .metrics = op_metrics,
+    .targets = op_targets,
+};

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/* Prometheus text format 0.0.4: a HELP and TYPE line per family, label values escaped (\\, \"
+ * and \n), estimates unsampled with the target's own rate as its profiles are. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "probe/sampling.h"
+#include "service/metrics.h"
+#include "util/common.h"
+
+static void label_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		fputc(*s, f);
+	}
+}
+
+static void write_labels(FILE *f, const struct metrics_target *t)
+{
+	fprintf(f, "pid=\"%d\",executable=\"", t->pid);
+	label_escape(f, t->exe);
+	fputs("\",comm=\"", f);
+	label_escape(f, t->comm);
+	fputs("\"", f);
+	if (t->container_id[0])
+		fprintf(f, ",container_id=\"%s\"", t->container_id);
+}
+
+static void write_sample(FILE *f, const char *name, const struct metrics_target *t, long long v)
+{
+	fprintf(f, "%s{", name);
+	write_labels(f, t);
+	fprintf(f, "} %lld\n", v);
+}
+
+static void write_target(FILE *f, const struct metrics_target *t)
+{
+	const struct proc_totals *tot = &t->tot;
+	__s64 ac, ab, fc, fb, ic, ib;
+
+	sampling__scale(tot->alloc_cnt, tot->alloc_bytes, t->rate, &ac, &ab);
+	sampling__scale(tot->free_cnt, tot->free_bytes, t->rate, &fc, &fb);
+	sampling__scale(tot->alloc_cnt - min_t(__u64, tot->free_cnt, tot->alloc_cnt),
+			tot->alloc_bytes - min_t(__u64, tot->free_bytes, tot->alloc_bytes), t->rate,
+			&ic, &ib);
+	write_sample(f, "allocscope_alloc_bytes_total", t, ab);
+	write_sample(f, "allocscope_alloc_objects_total", t, ac);
+	write_sample(f, "allocscope_freed_bytes_total", t, fb);
+	write_sample(f, "allocscope_freed_objects_total", t, fc);
+	write_sample(f, "allocscope_inuse_bytes", t, ib);
+	write_sample(f, "allocscope_inuse_objects", t, ic);
+	if (t->go)
+		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+}
+
+int metrics__write(FILE *f, const struct metrics_input *in)
+{
+	static const char *const counter_names[ALLOC_CNT_MAX] = {
+	    [ALLOC_CNT_SAMPLED] = NULL,
+	    [ALLOC_CNT_STACK_LOST] = "stack_lost",
+	    [ALLOC_CNT_STATS_FULL] = "stats_map_full",
+	    [ALLOC_CNT_LIVE_FULL] = "live_map_full",
+	    [ALLOC_CNT_TASK_FULL] = "no_task_state",
+	    [ALLOC_CNT_NEST_RESET] = "allocator_never_returned",
+	    [ALLOC_CNT_MUNMAP_PARTIAL] = "partial_munmap",
+	    [ALLOC_CNT_MORESTACK] = NULL,
+	    [ALLOC_CNT_GC_EVENTS_LOST] = "gc_events_lost",
+	    [ALLOC_CNT_LIFE_EVENTS_LOST] = "lifecycle_events_lost",
+	    [ALLOC_CNT_STACK_UNREADABLE] = "stack_unreadable",
+	};
+
+	fputs("# HELP allocscope_alloc_bytes_total Bytes allocated by the target (estimate).\n"
+	      "# TYPE allocscope_alloc_bytes_total counter\n"
+	      "# HELP allocscope_alloc_objects_total Objects allocated by the target (estimate).\n"
+	      "# TYPE allocscope_alloc_objects_total counter\n"
+	      "# HELP allocscope_freed_bytes_total Bytes of sampled allocations freed (estimate).\n"
+	      "# TYPE allocscope_freed_bytes_total counter\n"
+	      "# HELP allocscope_freed_objects_total Sampled objects freed (estimate).\n"
+	      "# TYPE allocscope_freed_objects_total counter\n"
+	      "# HELP allocscope_inuse_bytes Bytes still in use (estimate).\n"
+	      "# TYPE allocscope_inuse_bytes gauge\n"
+	      "# HELP allocscope_inuse_objects Objects still in use (estimate).\n"
+	      "# TYPE allocscope_inuse_objects gauge\n"
+	      "# HELP allocscope_gc_cycles_total Go GC cycles seen.\n"
+	      "# TYPE allocscope_gc_cycles_total counter\n",
+	      f);
+	for (size_t i = 0; i < in->target_cnt; i++)
+		write_target(f, &in->targets[i]);
+	fputs("# HELP allocscope_events_dropped_total Events the BPF side could not record.\n"
+	      "# TYPE allocscope_events_dropped_total counter\n",
+	      f);
+	for (int i = 0; i < ALLOC_CNT_MAX; i++)
+		if (counter_names[i])
+			fprintf(f, "allocscope_events_dropped_total{reason=\"%s\"} %llu\n",
+				counter_names[i], (unsigned long long)in->counters[i]);
+	fprintf(f,
+		"# HELP allocscope_samples_total Sampled allocations recorded.\n"
+		"# TYPE allocscope_samples_total counter\n"
+		"allocscope_samples_total %llu\n",
+		(unsigned long long)in->counters[ALLOC_CNT_SAMPLED]);
+	fputs("# HELP allocscope_bpf_map_entries Entries in a BPF map.\n"
+	      "# TYPE allocscope_bpf_map_entries gauge\n"
+	      "# HELP allocscope_bpf_map_capacity Capacity of a BPF map.\n"
+	      "# TYPE allocscope_bpf_map_capacity gauge\n",
+	      f);
+	for (size_t i = 0; i < in->map_cnt; i++) {
+		const struct metrics_map *m = &in->maps[i];
+
+		if (m->entries < 0)
+			continue;
+		fprintf(f, "allocscope_bpf_map_entries{map=\"%s\"} %ld\n", m->name, m->entries);
+		fprintf(f, "allocscope_bpf_map_capacity{map=\"%s\"} %u\n", m->name, m->capacity);
+	}
+	fprintf(
+	    f,
+	    "# HELP allocscope_targets Processes watched now.\n"
+	    "# TYPE allocscope_targets gauge\n"
+	    "allocscope_targets %zu\n"
+	    "# HELP allocscope_probes_attached uprobes attached now.\n"
+	    "# TYPE allocscope_probes_attached gauge\n"
+	    "allocscope_probes_attached %zu\n"
+	    "# HELP allocscope_drains_total Drains of the kernel maps.\n"
+	    "# TYPE allocscope_drains_total counter\n"
+	    "allocscope_drains_total %llu\n"
+	    "# HELP allocscope_drain_seconds_total Time spent draining.\n"
+	    "# TYPE allocscope_drain_seconds_total counter\n"
+	    "allocscope_drain_seconds_total %.6f\n"
+	    "# HELP allocscope_last_drain_seconds Duration of the last drain.\n"
+	    "# TYPE allocscope_last_drain_seconds gauge\n"
+	    "allocscope_last_drain_seconds %.6f\n"
+	    "# HELP allocscope_history_snapshots_dropped_total Snapshots dropped to stay within "
+	    "--max-history-entries.\n"
+	    "# TYPE allocscope_history_snapshots_dropped_total counter\n"
+	    "allocscope_history_snapshots_dropped_total %llu\n"
+	    "# HELP allocscope_exited_targets_dropped_total Exited processes released before "
+	    "their retention ended, to stay within --max-exited.\n"
+	    "# TYPE allocscope_exited_targets_dropped_total counter\n"
+	    "allocscope_exited_targets_dropped_total %llu\n"
+	    "# HELP allocscope_attach_failures_total Processes that could not be watched.\n"
+	    "# TYPE allocscope_attach_failures_total counter\n"
+	    "allocscope_attach_failures_total %llu\n"
+	    "# HELP allocscope_pushes_total Profiles pushed to --push.\n"
+	    "# TYPE allocscope_pushes_total counter\n"
+	    "allocscope_pushes_total %llu\n"
+	    "# HELP allocscope_push_failures_total Profiles --push could not deliver.\n"
+	    "# TYPE allocscope_push_failures_total counter\n"
+	    "allocscope_push_failures_total %llu\n"
+	    "# HELP allocscope_daemon_rss_bytes The daemon's resident memory.\n"
+	    "# TYPE allocscope_daemon_rss_bytes gauge\n"
+	    "allocscope_daemon_rss_bytes %ld\n",
+	    in->target_cnt, in->probes_attached, (unsigned long long)in->drains,
+	    in->drain_ns_total / 1e9, in->drain_ns_last / 1e9,
+	    (unsigned long long)in->snapshots_dropped, (unsigned long long)in->exited_dropped,
+	    (unsigned long long)in->attach_failures, (unsigned long long)in->pushes,
+	    (unsigned long long)in->push_failures, in->rss_bytes);
+	if (in->unwind) {
+		const struct unwind_stats *us = in->unwind;
+
+		fprintf(
+		    f,
+		    "# HELP allocscope_unwind_events_total Sampled allocations unwound from CFI.\n"
+		    "# TYPE allocscope_unwind_events_total counter\n"
+		    "allocscope_unwind_events_total %llu\n"
+		    "# HELP allocscope_unwind_truncated_total CFI stacks that stop before the "
+		    "thread's first frame (kept, marked [truncated]).\n"
+		    "# TYPE allocscope_unwind_truncated_total counter\n"
+		    "allocscope_unwind_truncated_total %llu\n"
+		    "# HELP allocscope_unwind_seconds_total Time spent unwinding CFI samples.\n"
+		    "# TYPE allocscope_unwind_seconds_total counter\n"
+		    "allocscope_unwind_seconds_total %.6f\n",
+		    (unsigned long long)us->events, (unsigned long long)us->truncated,
+		    us->unwind_ns / 1e9);
+	}
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/* Selectors against /proc: the first selector that matches wins, and a process's exe, comm and
+ * cgroup are read at most once per decision, only when a selector asks for them. */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "service/cgroup.h"
+#include "service/select.h"
+#include "symbols/goruntime.h"
+#include "util/log.h"
+
+struct go_cache_entry {
+	dev_t dev;
+	ino_t ino;
+	int is_go;
+};
+
+struct proc_select {
+	char *proc_root;
+	int self_pid;
+	struct go_cache_entry *go_cache;
+	size_t go_cache_cnt;
+};
+
+static const char *root_of(const char *proc_root)
+{
+	return proc_root ?: "/proc";
+}
+
+int proc__read_comm(const char *proc_root, int pid, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%d/comm", root_of(proc_root), pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, len, f))
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+	return 0;
+}
+
+int proc__read_exe(const char *proc_root, int pid, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", root_of(proc_root), pid);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+struct proc_select *proc_select__new(const struct proc_select_opts *opts)
+{
+	struct proc_select *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return NULL;
+	ps->self_pid = opts->self_pid;
+	if (opts->proc_root) {
+		ps->proc_root = strdup(opts->proc_root);
+		if (!ps->proc_root) {
+			free(ps);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return ps;
+}
+
+void proc_select__free(struct proc_select *ps)
+{
+	if (!ps)
+		return;
+	free(ps->go_cache);
+	free(ps->proc_root);
+	free(ps);
+}
+
+/* Whether the process runs a Go executable; one parse per (device, inode). */
+static int is_go_process(struct proc_select *ps, int pid)
+{
+	struct go_runtime gr;
+	char path[PATH_MAX];
+	struct stat st;
+	struct go_cache_entry *n;
+	int is_go;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", root_of(ps->proc_root), pid);
+	if (stat(path, &st))
+		return 0;
+	for (size_t i = 0; i < ps->go_cache_cnt; i++)
+		if (ps->go_cache[i].dev == st.st_dev && ps->go_cache[i].ino == st.st_ino)
+			return ps->go_cache[i].is_go;
+	is_go = goruntime__inspect(path, &gr) == 0;
+	n = realloc(ps->go_cache, (ps->go_cache_cnt + 1) * sizeof(*n));
+	if (n) {
+		ps->go_cache = n;
+		ps->go_cache[ps->go_cache_cnt++] =
+		    (struct go_cache_entry){st.st_dev, st.st_ino, is_go};
+	}
+	return is_go;
+}
+
+bool proc_select__match(struct proc_select *ps, const struct selector *sels, size_t cnt, int pid)
+{
+	char exe[PATH_MAX] = "", comm[32] = "";
+	struct cgroup_info cg;
+	/* 0: not read yet; 1: read; -1: unreadable. */
+	int have_exe = 0, have_comm = 0, have_cg = 0;
+
+	if (pid == ps->self_pid)
+		return false;
+	for (size_t i = 0; i < cnt; i++) {
+		const struct selector *s = &sels[i];
+
+		switch (s->kind) {
+		case SELECT_PID:
+			if (s->pid == pid)
+				return true;
+			break;
+		case SELECT_EXE:
+			if (!have_exe)
+				have_exe =
+				    proc__read_exe(ps->proc_root, pid, exe, sizeof(exe)) ? -1 : 1;
+			if (have_exe > 0 && !fnmatch(s->value, exe, 0))
+				return true;
+			break;
+		case SELECT_COMM:
+			if (!have_comm)
+				have_comm = proc__read_comm(ps->proc_root, pid, comm, sizeof(comm))
+						? -1
+						: 1;
+			if (have_comm > 0 && !strcmp(s->value, comm))
+				return true;
+			break;
+		case SELECT_CGROUP:
+			if (!have_cg)
+				have_cg = cgroup__read(ps->proc_root, pid, &cg) ? -1 : 1;
+			if (have_cg > 0 && !strncmp(cg.path, s->value, strlen(s->value)))
+				return true;
+			break;
+		case SELECT_ALL_GO:
+			if (is_go_process(ps, pid))
+				return true;
+			break;
+		}
+	}
+	return false;
+}
+
+int proc_select__scan(struct proc_select *ps, const struct selector *sels, size_t cnt,
+		      void (*fn)(void *ctx, int pid), void *ctx)
+{
+	const char *root = root_of(ps->proc_root);
+	struct dirent *de;
+	DIR *dir = opendir(root);
+	int err;
+
+	if (!dir) {
+		err = -errno;
+		log_error("cannot read %s: %s", root, strerror(-err));
+		return err;
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		if (proc_select__match(ps, sels, cnt, pid))
+			fn(ctx, pid);
+	}
+	closedir(dir);
+	return 0;
+}
