@@ -18,10 +18,12 @@ FIXTURE_WARN := -Wall -Wextra -Werror
 FIXTURE_LDFLAGS := -Wl,--build-id=sha1
 
 FIXTURE_MAPS := $(patsubst $(FIXTURE_SRC)/%,$(FIXTURE_DIR)/%,\
-	$(wildcard $(FIXTURE_SRC)/maps/*.maps) $(wildcard $(FIXTURE_SRC)/proc/*/maps))
+	$(wildcard $(FIXTURE_SRC)/maps/*.maps) $(wildcard $(FIXTURE_SRC)/proc/*/maps) \
+	$(wildcard $(FIXTURE_SRC)/proc/*/comm) $(wildcard $(FIXTURE_SRC)/proc/*/cgroup))
 FIXTURE_MARKED := $(FIXTURE_SRC)/inline_o2.c $(FIXTURE_SRC)/prog_o0.c $(FIXTURE_SRC)/cxx_lib.cpp
 
 FIXTURES := $(FIXTURE_MAPS) \
+	$(FIXTURE_DIR)/proc/4242/exe \
 	$(FIXTURE_DIR)/inline_o2 \
 	$(FIXTURE_DIR)/prog_o0 \
 	$(FIXTURE_DIR)/prog_o0.clang \
@@ -49,6 +51,13 @@ $(FIXTURE_DIR)/proc/%: $(FIXTURE_SRC)/proc/%
 	$(call msg,CP,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)cp $< $@
+
+# /proc/PID/exe is a symlink to the executable: the fixture tree's points at a fixture built here
+# (the service's selector tests match it by path).
+$(FIXTURE_DIR)/proc/4242/exe: $(FIXTURE_DIR)/prog_o0
+	$(call msg,LN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)ln -sfn $(abspath $<) $@
 
 # -O2 with always_inline functions nested two deep: inlined frames.
 $(FIXTURE_DIR)/inline_o2: $(FIXTURE_SRC)/inline_o2.c

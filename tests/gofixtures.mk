@@ -28,7 +28,13 @@ GOFIX_FLAGS_gofix.pie.stripped := -buildmode=pie -ldflags='-s -w'
 
 .PHONY: test-fixtures
 test-fixtures: $(GOFIX_BINS) $(GOFIX_OUT)/gofix.expect $(GOFIX_OUT)/gofix.nm \
-	$(GOFIX_OUT)/gofix.pie.nm
+	$(GOFIX_OUT)/gofix.pie.nm $(FIXTURE_DIR)/proc/4250/exe
+
+# A Go process in the fixture /proc tree (--all-go selects it).
+$(FIXTURE_DIR)/proc/4250/exe: $(GOFIX_OUT)/gofix
+	$(call msg,LN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)ln -sfn $(abspath $<) $@
 
 $(GOFIX_BINS): $(GOFIX_OUT)/%: $(GOFIX_SRCS)
 	$(call msg,GO,$@)
