@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* allocscoped's state, shared inside service/ only: the loop (scoped.c) owns it, the HTTP
- * handlers (api.c) and push (push_batch.c) are handed it. One instance, made by scoped__run()
- * and passed explicitly; every field is read and written under lock. */
+/* allocscoped's state, shared inside service/ only: the loop (scoped.c) owns it; the targets'
+ * lifecycle (targets.c), the drain (drain.c), the HTTP handlers (api.c) and push (push_batch.c)
+ * are handed it. One instance, made by scoped__run(), passed explicitly, used under lock. */
 #ifndef ALLOCSCOPE_STATE_H
 #define ALLOCSCOPE_STATE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <linux/types.h>
 
 #include "probe/collect.h"
@@ -63,8 +64,23 @@ struct scoped {
 	struct scoped_stats stats;
 };
 
-/* Drain the kernel maps into every target's entries and history, then expire; with the lock
- * held (scoped.c). */
+/* All with the lock held. */
+
+/* targets.c: the targets' lifecycle. */
+struct dtarget *scoped__find_alive(struct scoped *d, int pid);
+/* Whether a selector of the options selects pid now. */
+bool scoped__selected(struct scoped *d, int pid);
+/* Watch every process of /proc that a selector matches. */
+void scoped__scan(struct scoped *d);
+/* The process is gone or exec'ed: keep its history, drop its kernel state. */
+void scoped__target_ended(struct scoped *d, struct dtarget *t);
+/* Handle the BPF side's GC and exec/fork events. */
+void scoped__poll_events(struct scoped *d);
+/* alloc_probes' unwind callback; ctx is the struct scoped. */
+int scoped__on_unwind(void *ctx, const void *data, size_t len);
+void dtarget__free(struct dtarget *t); /* accepts NULL */
+
+/* drain.c: the kernel maps into every live target's entries and history, then expiry. */
 void scoped__drain(struct scoped *d);
 
 #endif

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The targets' lifecycle: a process is watched when a selector matches it at start, at exec or
+ * on a SIGHUP reload, or when a watched process forks it; it ends when it exits or execs, and
+ * keeps its history (until expiry in drain.c) while its kernel state is let go at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "probe/collect.h"
+#include "service/select.h"
+#include "service/state.h"
+#include "util/common.h"
+#include "util/log.h"
+
+struct dtarget *scoped__find_alive(struct scoped *d, int pid)
+{
+	for (size_t i = 0; i < d->cnt; i++)
+		if (d->t[i]->alive && d->t[i]->w.target.pid == pid)
+			return d->t[i];
+	return NULL;
+}
+
+bool scoped__selected(struct scoped *d, int pid)
+{
+	return proc_select__match(d->select, d->o->sels, d->o->sel_cnt, pid);
+}
+
+void dtarget__free(struct dtarget *t)
+{
+	if (!t)
+		return;
+	history__free(t->hist);
+	entry_set__clear(&t->cur);
+	watch__release(&t->w);
+	if (t->pidfd >= 0)
+		close(t->pidfd);
+	free(t);
+}
+
+static int watch_pid(struct scoped *d, int pid, const char *why)
+{
+	struct dtarget *t, **n;
+	char exe[64];
+	int err;
+
+	if (scoped__find_alive(d, pid))
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->pidfd = -1;
+	t->hist = history__new();
+	if (!t->hist) {
+		free(t);
+		return -ENOMEM;
+	}
+	/* Named before attaching: a short-lived fork child may be gone by the time it is done. */
+	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
+	proc__read_comm(NULL, pid, t->comm, sizeof(t->comm));
+	cgroup__read(NULL, pid, &t->cg);
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
+	if (err) {
+		/* Undo what did attach before the failure, and what it recorded meanwhile. */
+		alloc_probes__detach_pid(d->ap, pid, target__running(pid));
+		collect__forget_pid(d->ap, pid);
+		log_debug("pid %d (%s): not watched: %s", pid, why, strerror(-err));
+		/* Short-lived processes often exit while being attached: not a failure. */
+		if (err != -ESRCH && kill(pid, 0) == 0) {
+			d->stats.attach_failures++;
+			log_warn("cannot watch pid %d (%s): %s", pid, why,
+				 err == -ENOENT ? "nothing to probe" : strerror(-err));
+		}
+		dtarget__free(t);
+		return err;
+	}
+	watch__runtime_ready(&t->w, &d->o->watch);
+	/* As record --unwind. */
+	if (d->uw)
+		watch__enable_cfi(&t->w, d->ap, d->o->unwind);
+	/* Matched at exec, its maps were read before ld.so mapped the libraries; by now (the
+	 * probes took a while to go in) it has mostly done so. Read them again: a process that
+	 * exits before the next drain leaves its CFI samples these modules to be unwound with. */
+	if (target__refresh_maps(&t->w.target) == 0)
+		watch__reconcile(&t->w, d->ap, d->sym);
+	t->alive = 1;
+	t->attach_ns = t->last_drain_ns = now_real_ns();
+	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (d->cnt == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+
+		n = realloc(d->t, cap * sizeof(*n));
+		if (!n) {
+			alloc_probes__detach_pid(d->ap, pid, 1);
+			dtarget__free(t);
+			return -ENOMEM;
+		}
+		d->t = n;
+		d->cap = cap;
+	}
+	d->t[d->cnt++] = t;
+	log_info("watching pid %d (%s%s%s), %s", pid, t->exe, t->w.go ? ", Go " : "",
+		 t->w.go ? t->w.gr.version : "", why);
+	return 0;
+}
+
+/* The process is gone (or exec'ed something else): keep its history, drop its kernel state. */
+void scoped__target_ended(struct scoped *d, struct dtarget *t)
+{
+	if (!t->alive)
+		return;
+	t->alive = 0;
+	t->exit_ns = now_real_ns();
+	/* Exited: nothing fires any more, the links can close later. Exec'ed: wait, so that no
+	 * record of the new program lands after the forget below. */
+	alloc_probes__detach_pid(d->ap, t->w.target.pid, target__running(t->w.target.pid));
+	collect__forget_pid(d->ap, t->w.target.pid);
+	if (d->uw)
+		unwinder__forget_pid(d->uw, t->w.target.pid);
+	t->w.target.alive = 0;
+	d->forgotten++;
+	log_info("pid %d (%s) ended; its history is kept for %.0f minutes", t->w.target.pid, t->exe,
+		 d->o->retention_min);
+}
+
+static void watch_matched(void *ctx, int pid)
+{
+	watch_pid(ctx, pid, "matched at start");
+}
+
+void scoped__scan(struct scoped *d)
+{
+	proc_select__scan(d->select, d->o->sels, d->o->sel_cnt, watch_matched, d);
+}
+
+static int on_gc(void *ctx, const struct gc_event *e)
+{
+	struct scoped *d = ctx;
+	struct dtarget *t = scoped__find_alive(d, e->tgid);
+
+	if (!t)
+		return 0;
+	if (e->probe == GO_PROBE_MAIN)
+		watch__runtime_ready(&t->w, &d->o->watch);
+	else
+		watch__gc_event(&t->w, e, now_real_ns() - now_mono_ns());
+	return 0;
+}
+
+static int on_life(void *ctx, const struct life_event *e)
+{
+	struct scoped *d = ctx;
+	struct dtarget *t;
+
+	if (e->type == LIFE_EVENT_EXEC) {
+		/* Same pid, new program: what was probed is the old one's. */
+		t = scoped__find_alive(d, e->tgid);
+		if (t)
+			scoped__target_ended(d, t);
+		if (scoped__selected(d, e->tgid))
+			watch_pid(d, e->tgid, "matched at exec");
+	} else if (e->type == LIFE_EVENT_FORK) {
+		if (scoped__find_alive(d, e->parent_tgid))
+			watch_pid(d, e->tgid, "forked by a watched process");
+	}
+	return 0;
+}
+
+int scoped__on_unwind(void *ctx, const void *data, size_t len)
+{
+	struct scoped *d = ctx;
+	struct dtarget *t;
+	__u32 tgid;
+
+	if (len < 8)
+		return 0;
+	memcpy(&tgid, (const char *)data + 4, sizeof(tgid));
+	t = scoped__find_alive(d, tgid);
+	return unwinder__handle(d->uw, t ? &t->w.target : NULL, data, len);
+}
+
+void scoped__poll_events(struct scoped *d)
+{
+	alloc_probes__poll_events(d->ap, on_gc, on_life, d);
+}
