@@ -62,7 +62,6 @@ struct httpd {
 	__u64 responses_cnt[ARRAY_SIZE(counted_codes)];
 };
 
-/* Client-supplied bytes for an error line: printable ASCII only, cut to fit buf (>= 4 bytes). */
 /* Responses */
 
 static void count_response(struct httpd *h, unsigned int status)
