@@ -30,11 +30,13 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -We
 	-I$(OUT) -I$(OUT)/proto -I. -Idaemon -Icli -I$(FUZZ_SRC) $(FUZZ_SAN)
 FUZZ_LDLIBS := -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ -lm
 
+GOBIN_SRCS := daemon/symbols/gobin.c daemon/symbols/gobin_image.c daemon/symbols/gobin_buildinfo.c
+
 # Each target: its source in tests/fuzz/fuzz_<name>.c and the modules it exercises.
 FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
-FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/symbols/gobin.c
-FUZZ_MODS_gobin := daemon/symbols/gobin.c
-FUZZ_MODS_goruntime := daemon/symbols/goruntime.c daemon/symbols/gobin.c
+FUZZ_MODS_symbolize := daemon/symbols/symbolize.c $(GOBIN_SRCS)
+FUZZ_MODS_gobin := $(GOBIN_SRCS)
+FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
 FUZZ_MODS_pprof := daemon/profile/pprof.c $(FUZZ_PROTO)
 FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Go executable reader: .go.buildinfo for the version and main module, the pclntab (functab,
- * _func records, pc-value tables, inline tree) for names, lines and inlined frames. Every read
- * from the file goes through a bounds-checked helper: the file is untrusted input. */
+/* Go executable reader: opening the file, and the pclntab (functab, _func records, pc-value
+ * tables, inline tree) for names, lines and inlined frames. The build information is read by
+ * gobin_buildinfo.c; every read from the file goes through gobin_image.c's bounds-checked
+ * helpers: the file is untrusted input. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -14,467 +15,15 @@
 #include <unistd.h>
 
 #include "util/common.h"
-#include "symbols/gobin.h"
+#include "symbols/gobin_priv.h"
 #include "util/log.h"
 #include "util/varint.h"
-
-#define GO_MAGIC_12  0xfffffffbU
-#define GO_MAGIC_116 0xfffffffaU
-#define GO_MAGIC_118 0xfffffff0U
-#define GO_MAGIC_120 0xfffffff1U
-
-#define BUILDINFO_MAGIC	    "\xff Go buildinf:"
-#define BUILDINFO_MAGIC_LEN 14
-#define BUILDINFO_HDR_LEN   32
-/* debug/buildinfo reads this much of the data segment when there is no .go.buildinfo. */
-#define BUILDINFO_SCAN_BYTES	      (64 * 1024)
-#define BUILDINFO_FLAG_BIG_ENDIAN     0x1
-#define BUILDINFO_FLAG_INLINE_STRINGS 0x2
-#define MAX_VERSION_LEN		      256
-#define MAX_MODINFO_LEN		      (1 << 20)
-/* Module information is framed by two 16-byte sentinels (cmd/go/internal/modload). */
-#define MODINFO_SENTINEL_LEN 16
-
-#define MAX_LOAD_SEGS 32
-/* A corrupt inline tree could form a cycle through parentPc; real nesting is far shallower. */
-#define MAX_INLINE_DEPTH 64
-
-/* moduledata word indexes (runtime/symtab.go): 1.18 added rodata and gofunc after etypes,
- * 1.20 added covctrs/ecovctrs before end. ftab is the slice at words 16..18. */
-#define MD_FTAB_LEN   17
-#define MD_FTAB_CAP   18
-#define MD_TEXT	      22
-#define MD_GOFUNC_118 38
-#define MD_GOFUNC_120 40
-#define MD_WORDS      41
-
-enum pcln_fmt {
-	PCLN_GO12,
-	PCLN_GO116,
-	PCLN_GO118,
-	PCLN_GO120,
-};
-
-/* How inline tree entries are laid out (runtime.inlinedCall). */
-enum inl_fmt {
-	INL_NONE,
-	INL_GO112, /* 1.12-1.19: parent, funcID, file, line, func, parentPc */
-	INL_GO120, /* 1.20+: funcID, nameOff, parentPc, startLine */
-};
-
-struct blob {
-	const __u8 *p;
-	__u64 n;
-};
-
-struct load_seg {
-	__u64 vaddr;
-	__u64 off;    /* in the file image */
-	__u64 filesz; /* clamped to the image */
-	__u32 flags;
-};
-
-struct gobin {
-	__u8 *img; /* private mapping of the whole file */
-	size_t img_size;
-	Elf *elf;
-	bool big_endian;
-	__u32 elf_ptr_size;
-	struct load_seg segs[MAX_LOAD_SEGS];
-	int nsegs;
-
-	char *version;
-	char *module_path;
-	int go_major, go_minor; /* -1 when unknown */
-
-	/* pclntab and its sub-tables; each blob lies inside pcln */
-	struct blob pcln;
-	__u64 pcln_vaddr;
-	enum pcln_fmt fmt;
-	__u32 quantum;
-	__u32 ptr_size;
-	__u64 nfunc;
-	__u64 text_start;	 /* 1.18+: functab entries are offsets from it */
-	struct blob funcnametab; /* 1.2: the whole pclntab; names are offsets into it */
-	struct blob cutab;
-	struct blob filetab;
-	struct blob pctab;   /* 1.2: the whole pclntab */
-	struct blob functab; /* the functab followed by the _func records (1.2: whole pclntab) */
-	__u64 functab_off;   /* where the functab starts inside the functab blob */
-	__u64 nfiletab;	     /* 1.2 only */
-
-	enum inl_fmt inl;
-	__u32 pcdata_inl_idx;
-	__u32 funcdata_inl_idx;
-	__u64 gofunc; /* 1.18+: base of FUNCDATA offsets, 0 when not found */
-};
-
-/* A decoded _func record. */
-struct go_func {
-	__u64 entry;
-	__u64 off; /* of the record in the functab blob */
-	__u32 name_off;
-	__u32 pcfile;
-	__u32 pcln;
-	__u32 npcdata;
-	__u32 cu_off;
-	__u32 nfuncdata;
-	__u32 hdr_size; /* bytes before the pcdata array */
-};
-
-static bool blob_bytes(const struct blob *b, __u64 off, __u64 len)
-{
-	return off <= b->n && b->n - off >= len;
-}
-
-static __u64 load_uint(const __u8 *p, int len, bool big_endian)
-{
-	__u64 v = 0;
-
-	for (int i = 0; i < len; i++)
-		v |= (__u64)p[big_endian ? len - 1 - i : i] << (8 * i);
-	return v;
-}
-
-static bool blob_u32(const struct gobin *g, const struct blob *b, __u64 off, __u32 *v)
-{
-	if (!blob_bytes(b, off, 4))
-		return false;
-	*v = load_uint(b->p + off, 4, g->big_endian);
-	return true;
-}
-
-static bool blob_uptr(const struct gobin *g, const struct blob *b, __u64 off, __u64 *v)
-{
-	if (!blob_bytes(b, off, g->ptr_size))
-		return false;
-	*v = load_uint(b->p + off, g->ptr_size, g->big_endian);
-	return true;
-}
-
-/* A NUL-terminated string at off, or NULL when it runs past the blob. */
-static const char *blob_str(const struct blob *b, __u64 off)
-{
-	if (off >= b->n || !memchr(b->p + off, 0, b->n - off))
-		return NULL;
-	return (const char *)b->p + off;
-}
-
-static bool blob_sub(const struct blob *b, __u64 off, __u64 len, struct blob *out)
-{
-	if (!blob_bytes(b, off, len))
-		return false;
-	out->p = b->p + off;
-	out->n = len;
-	return true;
-}
-
-/* Bytes of the file backing [vaddr, vaddr + len), or NULL. */
-static const __u8 *vaddr_bytes(const struct gobin *g, __u64 vaddr, __u64 len)
-{
-	for (int i = 0; i < g->nsegs; i++) {
-		const struct load_seg *s = &g->segs[i];
-
-		if (vaddr < s->vaddr || vaddr - s->vaddr >= s->filesz)
-			continue;
-		if (s->filesz - (vaddr - s->vaddr) < len)
-			return NULL;
-		return g->img + s->off + (vaddr - s->vaddr);
-	}
-	return NULL;
-}
-
-static bool vaddr_uptr(const struct gobin *g, __u64 vaddr, __u32 ptr_size, bool big_endian,
-		       __u64 *v)
-{
-	const __u8 *p = vaddr_bytes(g, vaddr, ptr_size);
-
-	if (!p)
-		return false;
-	*v = load_uint(p, ptr_size, big_endian);
-	return true;
-}
-
-/* ---- ELF access through libelf ---- */
-
-static Elf_Scn *find_section(struct gobin *g, const char *name, GElf_Shdr *shdr)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(g->elf, &shstrndx))
-		return NULL;
-	while ((scn = elf_nextscn(g->elf, scn))) {
-		const char *n;
-
-		if (!gelf_getshdr(scn, shdr))
-			continue;
-		n = elf_strptr(g->elf, shstrndx, shdr->sh_name);
-		if (n && strcmp(n, name) == 0)
-			return scn;
-	}
-	return NULL;
-}
-
-/* The section's bytes as they are in the file; false for SHT_NOBITS or when out of the file. */
-static bool section_blob(struct gobin *g, Elf_Scn *scn, const GElf_Shdr *shdr, struct blob *b)
-{
-	Elf_Data *d;
-
-	if (shdr->sh_type == SHT_NOBITS)
-		return false;
-	d = elf_rawdata(scn, NULL);
-	if (!d || !d->d_buf)
-		return false;
-	/* libelf checked the range against the image; keep pointers provably inside it. */
-	if ((const __u8 *)d->d_buf < g->img ||
-	    (const __u8 *)d->d_buf + d->d_size > g->img + g->img_size)
-		return false;
-	b->p = d->d_buf;
-	b->n = d->d_size;
-	return true;
-}
-
-/* Value of a symbol in .symtab, for unstripped binaries whose section headers lack the Go
- * sections (external linkers may merge them). */
-static bool symtab_lookup(struct gobin *g, const char *name, __u64 *value)
-{
-	Elf_Scn *scn = NULL;
-	GElf_Shdr shdr;
-
-	while ((scn = elf_nextscn(g->elf, scn))) {
-		Elf_Data *d;
-		size_t n;
-
-		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_SYMTAB || !shdr.sh_entsize)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d)
-			continue;
-		n = d->d_size / shdr.sh_entsize;
-		for (size_t i = 0; i < n; i++) {
-			GElf_Sym sym;
-			const char *s;
-
-			if (!gelf_getsym(d, i, &sym))
-				break;
-			s = elf_strptr(g->elf, shdr.sh_link, sym.st_name);
-			if (s && strcmp(s, name) == 0) {
-				*value = sym.st_value;
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
-/* The addend of a RELA relocation at vaddr. Linkers that rely on RELA may leave pointer-sized
- * words of a PIE zero in the file, with the value only in the relocation. */
-static bool rela_addend(struct gobin *g, __u64 vaddr, __u64 *value)
-{
-	Elf_Scn *scn = NULL;
-	GElf_Shdr shdr;
-
-	while ((scn = elf_nextscn(g->elf, scn))) {
-		Elf_Data *d;
-		size_t n;
-
-		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_RELA || !shdr.sh_entsize)
-			continue;
-		d = elf_getdata(scn, NULL);
-		if (!d)
-			continue;
-		n = d->d_size / shdr.sh_entsize;
-		for (size_t i = 0; i < n; i++) {
-			GElf_Rela r;
-
-			if (!gelf_getrela(d, i, &r))
-				break;
-			if (r.r_offset == vaddr) {
-				*value = r.r_addend;
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
-/* A pointer stored at vaddr, following a relocation when the file holds 0 there. */
-static bool vaddr_ptr_reloc(struct gobin *g, __u64 vaddr, __u64 *v)
-{
-	if (!vaddr_uptr(g, vaddr, g->ptr_size, g->big_endian, v))
-		return false;
-	if (*v == 0)
-		rela_addend(g, vaddr, v);
-	return *v != 0;
-}
-
-static void load_segments(struct gobin *g)
-{
-	size_t n;
-
-	if (elf_getphdrnum(g->elf, &n))
-		return;
-	for (size_t i = 0; i < n && g->nsegs < MAX_LOAD_SEGS; i++) {
-		struct load_seg *s = &g->segs[g->nsegs];
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(g->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		/* A truncated file keeps its program headers: only trust bytes really there. */
-		if (ph.p_offset >= g->img_size)
-			continue;
-		s->vaddr = ph.p_vaddr;
-		s->off = ph.p_offset;
-		s->filesz = min_t(__u64, ph.p_filesz, g->img_size - ph.p_offset);
-		s->flags = ph.p_flags;
-		g->nsegs++;
-	}
-}
-
-/* ---- build information ---- */
-
-static int parse_version_num(struct gobin *g)
-{
-	const char *v = g->version ? strstr(g->version, "go") : NULL;
-	char *end;
-	long major, minor;
-
-	g->go_major = g->go_minor = -1;
-	if (!v)
-		return -ENOENT;
-	major = strtol(v + 2, &end, 10);
-	if (end == v + 2 || *end != '.' || major < 1 || major > 99)
-		return -EINVAL;
-	v = end + 1;
-	minor = strtol(v, &end, 10);
-	if (end == v || minor < 0 || minor > 999)
-		return -EINVAL;
-	g->go_major = major;
-	g->go_minor = minor;
-	return 0;
-}
-
-/* The path of the "mod\t<path>\t<version>..." line of the module information. */
-static int parse_modinfo(struct gobin *g, const char *mi, size_t len)
-{
-	size_t pos = 0;
-
-	if (len >= 2 * MODINFO_SENTINEL_LEN + 1 && mi[len - MODINFO_SENTINEL_LEN - 1] == '\n') {
-		mi += MODINFO_SENTINEL_LEN;
-		len -= 2 * MODINFO_SENTINEL_LEN;
-	}
-	while (pos < len) {
-		const char *line = mi + pos, *nl = memchr(line, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - line) : len - pos;
-
-		pos += llen + 1;
-		if (llen > 4 && memcmp(line, "mod\t", 4) == 0) {
-			const char *tab = memchr(line + 4, '\t', llen - 4);
-			size_t plen = tab ? (size_t)(tab - line - 4) : llen - 4;
-
-			g->module_path = strndup(line + 4, plen);
-			return g->module_path ? 0 : -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-/* A Go string header {ptr, len} at vaddr (pre-1.18 build information). */
-static const char *go_string_at(struct gobin *g, __u64 vaddr, __u32 ptr_size, bool big_endian,
-				__u64 max_len, __u64 *len)
-{
-	__u64 data;
-
-	if (!vaddr_uptr(g, vaddr, ptr_size, big_endian, &data) ||
-	    !vaddr_uptr(g, vaddr + ptr_size, ptr_size, big_endian, len) || *len > max_len)
-		return NULL;
-	return (const char *)vaddr_bytes(g, data, *len);
-}
-
-static int parse_buildinfo(struct gobin *g, const struct blob *b)
-{
-	const char *ver = NULL, *mi = NULL;
-	__u64 ver_len = 0, mi_len = 0;
-	__u32 ptr_size;
-	__u8 flags;
-
-	if (!blob_bytes(b, 0, BUILDINFO_HDR_LEN))
-		return -EBADMSG;
-	ptr_size = b->p[BUILDINFO_MAGIC_LEN];
-	flags = b->p[BUILDINFO_MAGIC_LEN + 1];
-	if (flags & BUILDINFO_FLAG_INLINE_STRINGS) {
-		/* Go 1.18+: two varint-prefixed strings follow the header. */
-		__u64 pos = BUILDINFO_HDR_LEN;
-
-		if (!uvarint(b->p, b->n, &pos, &ver_len) || ver_len > MAX_VERSION_LEN ||
-		    !blob_bytes(b, pos, ver_len))
-			return -EBADMSG;
-		ver = (const char *)b->p + pos;
-		pos += ver_len;
-		if (uvarint(b->p, b->n, &pos, &mi_len) && mi_len <= MAX_MODINFO_LEN &&
-		    blob_bytes(b, pos, mi_len))
-			mi = (const char *)b->p + pos;
-	} else {
-		/* Before 1.18: pointers to the runtime's version and modinfo string headers. */
-		bool be = flags & BUILDINFO_FLAG_BIG_ENDIAN;
-		__u64 pv, pm;
-
-		if (ptr_size != 4 && ptr_size != 8)
-			return -EBADMSG;
-		pv = load_uint(b->p + 16, ptr_size, be);
-		pm = load_uint(b->p + 16 + ptr_size, ptr_size, be);
-		ver = go_string_at(g, pv, ptr_size, be, MAX_VERSION_LEN, &ver_len);
-		if (!ver)
-			return -EBADMSG;
-		mi = go_string_at(g, pm, ptr_size, be, MAX_MODINFO_LEN, &mi_len);
-	}
-	g->version = strndup(ver, ver_len);
-	if (!g->version)
-		return -ENOMEM;
-	parse_version_num(g);
-	return mi ? parse_modinfo(g, mi, mi_len) : 0;
-}
-
-/* 0 when found and parsed, -ENOENT when there is none, -errno otherwise. */
-static int load_buildinfo(struct gobin *g)
-{
-	struct blob b = {};
-	GElf_Shdr shdr;
-	Elf_Scn *scn;
-
-	scn = find_section(g, ".go.buildinfo", &shdr);
-	if (scn) {
-		if (!section_blob(g, scn, &shdr, &b) || !blob_bytes(&b, 0, BUILDINFO_HDR_LEN) ||
-		    memcmp(b.p, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) != 0)
-			return -EBADMSG;
-		return parse_buildinfo(g, &b);
-	}
-	/* No section headers: search the start of the writable, non-executable segments at
-	 * 16-byte alignment, as debug/buildinfo does with the first one; in a PIE the first is
-	 * the RELRO segment and the build information starts the next one. */
-	for (int i = 0; i < g->nsegs; i++) {
-		const struct load_seg *s = &g->segs[i];
-		__u64 n = min_t(__u64, s->filesz, BUILDINFO_SCAN_BYTES);
-
-		if ((s->flags & (PF_W | PF_X)) != PF_W)
-			continue;
-		for (__u64 off = 0; off + BUILDINFO_HDR_LEN <= n; off += 16) {
-			if (memcmp(g->img + s->off + off, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN))
-				continue;
-			b.p = g->img + s->off + off;
-			b.n = s->filesz - off;
-			return parse_buildinfo(g, &b);
-		}
-	}
-	return -ENOENT;
-}
 
 /* ---- pclntab ---- */
 
 static const char *func_name(const struct gobin *g, __u32 name_off)
 {
-	return blob_str(&g->funcnametab, name_off);
+	return gobin_blob_str(&g->funcnametab, name_off);
 }
 
 /* Entry and record offset of functab slot i; slot nfunc holds the end of the last function. */
@@ -488,7 +37,8 @@ static bool functab_slot(const struct gobin *g, __u64 i, __u64 *entry, __u64 *fu
 		__u32 e, f;
 
 		off = g->functab_off + i * 8;
-		if (!blob_u32(g, &g->functab, off, &e) || !blob_u32(g, &g->functab, off + 4, &f))
+		if (!gobin_blob_u32(g, &g->functab, off, &e) ||
+		    !gobin_blob_u32(g, &g->functab, off + 4, &f))
 			return false;
 		*entry = g->text_start + e;
 		*funcoff = f;
@@ -496,8 +46,8 @@ static bool functab_slot(const struct gobin *g, __u64 i, __u64 *entry, __u64 *fu
 	}
 	off = g->functab_off + i * 2 * g->ptr_size;
 	*funcoff = 0;
-	return blob_uptr(g, &g->functab, off, entry) &&
-	       (i == g->nfunc || blob_uptr(g, &g->functab, off + g->ptr_size, funcoff));
+	return gobin_blob_uptr(g, &g->functab, off, entry) &&
+	       (i == g->nfunc || gobin_blob_uptr(g, &g->functab, off + g->ptr_size, funcoff));
 }
 
 static int read_func(const struct gobin *g, __u64 i, struct go_func *f)
@@ -512,13 +62,15 @@ static int read_func(const struct gobin *g, __u64 i, struct go_func *f)
 	f->entry = entry;
 	f->off = off;
 	/* Common prefix: entry, nameoff, args, deferreturn, pcsp, pcfile, pcln, npcdata. */
-	if (!blob_u32(g, t, off + p, &f->name_off) || !blob_u32(g, t, off + p + 16, &f->pcfile) ||
-	    !blob_u32(g, t, off + p + 20, &f->pcln) || !blob_u32(g, t, off + p + 24, &f->npcdata))
+	if (!gobin_blob_u32(g, t, off + p, &f->name_off) ||
+	    !gobin_blob_u32(g, t, off + p + 16, &f->pcfile) ||
+	    !gobin_blob_u32(g, t, off + p + 20, &f->pcln) ||
+	    !gobin_blob_u32(g, t, off + p + 24, &f->npcdata))
 		return -EBADMSG;
 	switch (g->fmt) {
 	case PCLN_GO12:
 		f->hdr_size = p + 32;
-		if (!blob_bytes(t, off, f->hdr_size))
+		if (!gobin_blob_bytes(t, off, f->hdr_size))
 			return -EBADMSG;
 		/* Go 1.13-1.15 (the only ones with a known version, see setup_inline): funcID,
 		 * 2 bytes of padding, then nfuncdata as a uint8. */
@@ -529,13 +81,14 @@ static int read_func(const struct gobin *g, __u64 i, struct go_func *f)
 	case PCLN_GO120:
 		/* cuOffset, [startLine (1.20+)], funcID, flag, pad, nfuncdata */
 		f->hdr_size = p + 36 + (g->fmt == PCLN_GO120 ? 4 : 0);
-		if (!blob_u32(g, t, off + p + 28, &f->cu_off) || !blob_bytes(t, off, f->hdr_size))
+		if (!gobin_blob_u32(g, t, off + p + 28, &f->cu_off) ||
+		    !gobin_blob_bytes(t, off, f->hdr_size))
 			return -EBADMSG;
 		f->nfuncdata = t->p[off + f->hdr_size - 1];
 		break;
 	}
 	/* The record must at least hold its own pcdata array. */
-	if (!blob_bytes(t, off + f->hdr_size, (__u64)f->npcdata * 4))
+	if (!gobin_blob_bytes(t, off + f->hdr_size, (__u64)f->npcdata * 4))
 		return -EBADMSG;
 	return 0;
 }
@@ -607,14 +160,14 @@ static const char *file_name(const struct gobin *g, const struct go_func *f, __s
 		return NULL;
 	if (g->fmt == PCLN_GO12) {
 		if ((__u64)fileno >= g->nfiletab ||
-		    !blob_u32(g, &g->filetab, (__u64)fileno * 4, &off))
+		    !gobin_blob_u32(g, &g->filetab, (__u64)fileno * 4, &off))
 			return NULL;
-		return blob_str(&g->pcln, off);
+		return gobin_blob_str(&g->pcln, off);
 	}
-	if (!blob_u32(g, &g->cutab, ((__u64)f->cu_off + (__u32)fileno) * 4, &off) ||
+	if (!gobin_blob_u32(g, &g->cutab, ((__u64)f->cu_off + (__u32)fileno) * 4, &off) ||
 	    off == 0xffffffffU)
 		return NULL;
-	return blob_str(&g->filetab, off);
+	return gobin_blob_str(&g->filetab, off);
 }
 
 /* The file and line of pc, both innermost (the pcfile/pcln tables are per instruction). */
@@ -634,7 +187,7 @@ static __s32 pcdata_value(const struct gobin *g, const struct go_func *f, __u32 
 	__s32 v;
 
 	if (idx >= f->npcdata ||
-	    !blob_u32(g, &g->functab, f->off + f->hdr_size + (__u64)idx * 4, &tab))
+	    !gobin_blob_u32(g, &g->functab, f->off + f->hdr_size + (__u64)idx * 4, &tab))
 		return -1;
 	return pcvalue(g, f, tab, pc, &v) == 0 ? v : -1;
 }
@@ -650,7 +203,7 @@ static __u64 inline_tree(const struct gobin *g, const struct go_func *f)
 		return 0;
 	if (g->fmt >= PCLN_GO118) {
 		/* uint32 offsets from moduledata.gofunc; ~0 means absent. */
-		if (!g->gofunc || !blob_u32(g, &g->functab, off + (__u64)idx * 4, &v32) ||
+		if (!g->gofunc || !gobin_blob_u32(g, &g->functab, off + (__u64)idx * 4, &v32) ||
 		    v32 == 0xffffffffU)
 			return 0;
 		return g->gofunc + v32;
@@ -658,7 +211,7 @@ static __u64 inline_tree(const struct gobin *g, const struct go_func *f)
 	/* Before 1.18: pointer-aligned absolute addresses (runtime.funcdata). */
 	if (g->ptr_size == 8 && ((g->pcln_vaddr + (g->functab.p - g->pcln.p) + off) & 4))
 		off += 4;
-	if (!blob_uptr(g, &g->functab, off + (__u64)idx * g->ptr_size, &v))
+	if (!gobin_blob_uptr(g, &g->functab, off + (__u64)idx * g->ptr_size, &v))
 		return 0;
 	return v;
 }
@@ -675,17 +228,17 @@ static bool read_inl_call(const struct gobin *g, __u64 tree, __s32 ix, struct in
 
 	if (ix < 0 || g->inl == INL_NONE)
 		return false;
-	p = vaddr_bytes(g, tree + (__u64)ix * entsize[g->inl], entsize[g->inl]);
+	p = gobin_vaddr_bytes(g, tree + (__u64)ix * entsize[g->inl], entsize[g->inl]);
 	if (!p)
 		return false;
 	switch (g->inl) {
 	case INL_GO112:
-		c->name_off = load_uint(p + 12, 4, g->big_endian);
-		c->parent_pc = load_uint(p + 16, 4, g->big_endian);
+		c->name_off = gobin_load_uint(p + 12, 4, g->big_endian);
+		c->parent_pc = gobin_load_uint(p + 16, 4, g->big_endian);
 		break;
 	case INL_GO120:
-		c->name_off = load_uint(p + 4, 4, g->big_endian);
-		c->parent_pc = load_uint(p + 8, 4, g->big_endian);
+		c->name_off = gobin_load_uint(p + 4, 4, g->big_endian);
+		c->parent_pc = gobin_load_uint(p + 8, 4, g->big_endian);
 		break;
 	case INL_NONE:
 		return false;
@@ -699,25 +252,26 @@ static int check_header_tables(struct gobin *g)
 	__u64 nfiles, offs[5], hdr = 8 + 2 * g->ptr_size;
 	int i = 0;
 
-	if (!blob_uptr(g, b, 8, &g->nfunc) || !blob_uptr(g, b, 8 + g->ptr_size, &nfiles))
+	if (!gobin_blob_uptr(g, b, 8, &g->nfunc) ||
+	    !gobin_blob_uptr(g, b, 8 + g->ptr_size, &nfiles))
 		return -EBADMSG;
 	if (g->fmt >= PCLN_GO118) {
-		if (!blob_uptr(g, b, hdr, &g->text_start))
+		if (!gobin_blob_uptr(g, b, hdr, &g->text_start))
 			return -EBADMSG;
 		hdr += g->ptr_size;
 	}
 	for (i = 0; i < 5; i++)
-		if (!blob_uptr(g, b, hdr + i * g->ptr_size, &offs[i]) || offs[i] > b->n)
+		if (!gobin_blob_uptr(g, b, hdr + i * g->ptr_size, &offs[i]) || offs[i] > b->n)
 			return -EBADMSG;
 	/* funcname, cu, file, pc tables follow each other; the functab and _func records run to
 	 * the end. */
 	if (offs[0] > offs[1] || offs[1] > offs[2] || offs[2] > offs[3] || offs[3] > offs[4])
 		return -EBADMSG;
-	if (!blob_sub(b, offs[0], offs[1] - offs[0], &g->funcnametab) ||
-	    !blob_sub(b, offs[1], offs[2] - offs[1], &g->cutab) ||
-	    !blob_sub(b, offs[2], offs[3] - offs[2], &g->filetab) ||
-	    !blob_sub(b, offs[3], offs[4] - offs[3], &g->pctab) ||
-	    !blob_sub(b, offs[4], b->n - offs[4], &g->functab))
+	if (!gobin_blob_sub(b, offs[0], offs[1] - offs[0], &g->funcnametab) ||
+	    !gobin_blob_sub(b, offs[1], offs[2] - offs[1], &g->cutab) ||
+	    !gobin_blob_sub(b, offs[2], offs[3] - offs[2], &g->filetab) ||
+	    !gobin_blob_sub(b, offs[3], offs[4] - offs[3], &g->pctab) ||
+	    !gobin_blob_sub(b, offs[4], b->n - offs[4], &g->functab))
 		return -EBADMSG;
 	g->functab_off = 0;
 	return 0;
@@ -731,7 +285,7 @@ static int parse_pclntab(struct gobin *g)
 	__u32 magic, fileoff, nfiletab;
 	int err;
 
-	if (!blob_u32(g, b, 0, &magic) || !blob_bytes(b, 0, 8) || b->p[4] || b->p[5])
+	if (!gobin_blob_u32(g, b, 0, &magic) || !gobin_blob_bytes(b, 0, 8) || b->p[4] || b->p[5])
 		return -EBADMSG;
 	switch (magic) {
 	case GO_MAGIC_12:
@@ -758,7 +312,7 @@ static int parse_pclntab(struct gobin *g)
 	if (g->fmt == PCLN_GO12) {
 		/* One table: nfunctab, functab pairs, end pc, filetab offset; names, pc-value
 		 * tables and _func records are all addressed from the start of the pclntab. */
-		if (!blob_uptr(g, b, 8, &g->nfunc))
+		if (!gobin_blob_uptr(g, b, 8, &g->nfunc))
 			return -EBADMSG;
 		g->functab = *b;
 		g->funcnametab = *b;
@@ -768,9 +322,9 @@ static int parse_pclntab(struct gobin *g)
 		if (g->nfunc > b->n / slot)
 			return -EBADMSG;
 		nslots_bytes = g->nfunc * slot + g->ptr_size;
-		if (!blob_u32(g, b, g->functab_off + nslots_bytes, &fileoff) ||
-		    !blob_sub(b, fileoff, b->n - fileoff, &g->filetab) ||
-		    !blob_u32(g, b, fileoff, &nfiletab))
+		if (!gobin_blob_u32(g, b, g->functab_off + nslots_bytes, &fileoff) ||
+		    !gobin_blob_sub(b, fileoff, b->n - fileoff, &g->filetab) ||
+		    !gobin_blob_u32(g, b, fileoff, &nfiletab))
 			return -EBADMSG;
 		g->nfiletab = nfiletab;
 		if (g->nfiletab > g->filetab.n / 4)
@@ -781,7 +335,8 @@ static int parse_pclntab(struct gobin *g)
 	if (err)
 		return err;
 	slot = g->fmt >= PCLN_GO118 ? 8 : 2 * g->ptr_size;
-	if (g->nfunc > g->functab.n / slot || !blob_bytes(&g->functab, 0, (g->nfunc + 1) * slot))
+	if (g->nfunc > g->functab.n / slot ||
+	    !gobin_blob_bytes(&g->functab, 0, (g->nfunc + 1) * slot))
 		return -EBADMSG;
 	return 0;
 }
@@ -804,16 +359,16 @@ static int load_pclntab(struct gobin *g)
 	__u64 vaddr;
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		Elf_Scn *scn = find_section(g, names[i], &shdr);
+		Elf_Scn *scn = gobin_find_section(g, names[i], &shdr);
 
 		if (!scn)
 			continue;
-		if (!section_blob(g, scn, &shdr, &b))
+		if (!gobin_section_blob(g, scn, &shdr, &b))
 			return -EBADMSG;
 		return try_pclntab(g, b.p, b.n, shdr.sh_addr);
 	}
 	/* Without the section: the runtime.pclntab symbol, if .symtab survived. */
-	if (symtab_lookup(g, "runtime.pclntab", &vaddr)) {
+	if (gobin_symtab_lookup(g, "runtime.pclntab", &vaddr)) {
 		for (int i = 0; i < g->nsegs; i++) {
 			const struct load_seg *s = &g->segs[i];
 
@@ -831,7 +386,7 @@ static int load_pclntab(struct gobin *g)
 			continue;
 		for (__u64 off = 0; off + 16 <= s->filesz; off += 4) {
 			const __u8 *p = g->img + s->off + off;
-			__u32 m = load_uint(p, 4, g->big_endian);
+			__u32 m = gobin_load_uint(p, 4, g->big_endian);
 
 			if ((m != GO_MAGIC_12 && m != GO_MAGIC_116 && m != GO_MAGIC_118 &&
 			     m != GO_MAGIC_120) ||
@@ -860,12 +415,14 @@ static __u64 find_moduledata(struct gobin *g)
 			continue;
 		for (__u64 off = 0; off + MD_WORDS * ps <= s->filesz; off += ps) {
 			const __u8 *p = g->img + s->off + off;
-			__u64 w0 = load_uint(p, ps, g->big_endian);
+			__u64 w0 = gobin_load_uint(p, ps, g->big_endian);
 
 			if (w0 != g->pcln_vaddr && w0 != 0)
 				continue;
-			if (load_uint(p + MD_FTAB_LEN * ps, ps, g->big_endian) != g->nfunc + 1 ||
-			    load_uint(p + MD_FTAB_CAP * ps, ps, g->big_endian) != g->nfunc + 1)
+			if (gobin_load_uint(p + MD_FTAB_LEN * ps, ps, g->big_endian) !=
+				g->nfunc + 1 ||
+			    gobin_load_uint(p + MD_FTAB_CAP * ps, ps, g->big_endian) !=
+				g->nfunc + 1)
 				continue;
 			if (w0 == g->pcln_vaddr)
 				return s->vaddr + off;
@@ -913,11 +470,11 @@ static void setup_inline(struct gobin *g)
 	if (md) {
 		__u64 gofunc_word = g->fmt == PCLN_GO118 ? MD_GOFUNC_118 : MD_GOFUNC_120;
 
-		if (!vaddr_ptr_reloc(g, md + gofunc_word * g->ptr_size, &g->gofunc))
+		if (!gobin_vaddr_ptr_reloc(g, md + gofunc_word * g->ptr_size, &g->gofunc))
 			g->gofunc = 0;
 		/* Go 1.26 stores 0 in pcHeader.textStart; the module's text start is the base. */
 		if (!g->text_start)
-			vaddr_ptr_reloc(g, md + MD_TEXT * g->ptr_size, &g->text_start);
+			gobin_vaddr_ptr_reloc(g, md + MD_TEXT * g->ptr_size, &g->text_start);
 	}
 	if (!g->gofunc)
 		g->inl = INL_NONE;
@@ -930,9 +487,9 @@ static void fallback_text_start(struct gobin *g)
 
 	if (g->fmt < PCLN_GO118 || g->text_start)
 		return;
-	if (symtab_lookup(g, "runtime.text", &g->text_start))
+	if (gobin_symtab_lookup(g, "runtime.text", &g->text_start))
 		return;
-	if (find_section(g, ".text", &shdr))
+	if (gobin_find_section(g, ".text", &shdr))
 		g->text_start = shdr.sh_addr;
 }
 
@@ -994,9 +551,9 @@ struct gobin *gobin__open(const char *path)
 	}
 	g->big_endian = ehdr.e_ident[EI_DATA] == ELFDATA2MSB;
 	g->elf_ptr_size = ehdr.e_ident[EI_CLASS] == ELFCLASS64 ? 8 : 4;
-	load_segments(g);
+	gobin_load_segments(g);
 
-	err_bi = load_buildinfo(g);
+	err_bi = gobin_load_buildinfo(g);
 	if (err_bi == -ENOMEM) {
 		err = err_bi;
 		goto cleanup;
