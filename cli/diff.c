@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "fetch.h"
+#include "util/fmt.h"
 #include "util/log.h"
 #include "profile/profdiff.h"
 
@@ -195,7 +196,7 @@ static const char *fmt_value(__s64 v, const char *unit, int sign, char *buf, siz
 	char tmp[24];
 
 	if (is_bytes(unit))
-		cli_human_bytes((double)v, tmp, sizeof(tmp));
+		fmt_bytes((double)v, tmp, sizeof(tmp));
 	else
 		snprintf(tmp, sizeof(tmp), "%" PRId64, (int64_t)v);
 	snprintf(buf, len, "%s%s", sign && v > 0 ? "+" : "", tmp);

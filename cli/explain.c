@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "fetch.h"
+#include "util/fmt.h"
 #include "util/log.h"
 #include "profile/profdiff.h"
 
@@ -188,7 +189,7 @@ static void print_text(const struct explain_opts *o, const struct site_expl *ex,
 
 	printf("%zu of %zu allocation sites by alloc_space (%s in all), with the compiler's\n"
 	       "escape analysis from %s\n",
-	       cnt, site_cnt, cli_human_bytes((double)total_bytes, b, sizeof(b)), o->escape_log);
+	       cnt, site_cnt, fmt_bytes((double)total_bytes, b, sizeof(b)), o->escape_log);
 	for (size_t i = 0; i < cnt; i++) {
 		const struct site_expl *e = &ex[i];
 		const struct prof_site *s = e->site;
@@ -196,7 +197,7 @@ static void print_text(const struct explain_opts *o, const struct site_expl *ex,
 		printf("\n%zu. %s", i + 1, s->function);
 		if (s->line)
 			printf("  %s:%" PRId64, site_file(e), (int64_t)s->line);
-		printf("\n   %s", cli_human_bytes((double)s->values[space_idx], b, sizeof(b)));
+		printf("\n   %s", fmt_bytes((double)s->values[space_idx], b, sizeof(b)));
 		if (objects_idx >= 0)
 			printf(" in %" PRId64 " objects", (int64_t)s->values[objects_idx]);
 		printf(", cause %s\n",

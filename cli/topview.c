@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "util/common.h"
+#include "util/fmt.h"
 #include "profile.pb-c.h"
 #include "topview.h"
 
@@ -498,37 +499,23 @@ int topview_sort__parse(const char *s, enum topview_sort *out)
 
 /* Formatting */
 
-static const char *fmt_scaled(double v, const char *const *units, size_t nunits, double step,
-			      const char *sep, char *buf, size_t len)
+const char *topview__fmt_count(double v, char *buf, size_t len)
 {
+	static const char *const units[] = {"", "k", "M", "G", "T"};
 	double a = v < 0 ? -v : v;
 	size_t u = 0;
 
-	while (a >= step && u + 1 < nunits) {
-		a /= step;
-		v /= step;
+	while (a >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		a /= 1000;
+		v /= 1000;
 		u++;
 	}
 	/* 99.95 would print as "100.0": decide the precision on the rounded value. */
 	if (u == 0 || a >= 99.95)
-		snprintf(buf, len, "%.0f%s%s", v, sep, units[u]);
+		snprintf(buf, len, "%.0f%s", v, units[u]);
 	else
-		snprintf(buf, len, "%.1f%s%s", v, sep, units[u]);
+		snprintf(buf, len, "%.1f%s", v, units[u]);
 	return buf;
-}
-
-const char *topview__fmt_bytes(double v, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-
-	return fmt_scaled(v, units, ARRAY_SIZE(units), 1024, " ", buf, len);
-}
-
-const char *topview__fmt_count(double v, char *buf, size_t len)
-{
-	static const char *const units[] = {"", "k", "M", "G", "T"};
-
-	return fmt_scaled(v, units, ARRAY_SIZE(units), 1000, "", buf, len);
 }
 
 /* Terminal columns of s: one per character (UTF-8 continuation bytes take none). */
@@ -680,10 +667,10 @@ const char *topview__fmt_row(const struct topview_site *s, int width, int via_co
 	int site_cols = max_t(int, width - fixed, SITE_MIN), fn_cols, where_cols = 0, want;
 
 	if (show_rates) {
-		topview__fmt_bytes(s->alloc_bytes_per_s, b, sizeof(b));
+		fmt_bytes(s->alloc_bytes_per_s, b, sizeof(b));
 		topview__fmt_count(s->alloc_objects_per_s, o, sizeof(o));
 	}
-	topview__fmt_bytes((double)s->inuse_bytes, in, sizeof(in));
+	fmt_bytes((double)s->inuse_bytes, in, sizeof(in));
 	topview__fit(site_via(s), via_cols, utf8, via, sizeof(via));
 	site_where(s, where, sizeof(where));
 	want = cols_of(s->function ?: "?");
