@@ -296,3 +296,54 @@ cleanup:
 	free(buf);
 	pprof__free(b);
 }
+
+TEST(site_unnamed_frames_keep_their_address)
+{
+	static const struct pprof_value_type types[] = {{"alloc_objects", "count"},
+							{"alloc_space", "bytes"}};
+	struct pprof_opts opts = {.sample_types = types, .sample_type_cnt = 2};
+	struct pprof_mapping_desc lib = {.memory_start = 0x7f0000000000ULL,
+					 .memory_limit = 0x7f0000100000ULL,
+					 .filename = "/l.so"};
+	struct pprof_line named = {.function = "zzz", .filename = "/a.c", .line = 1};
+	struct pprof_builder *b = pprof__new(&opts);
+	struct pprof_profile *p = NULL;
+	struct site_set *s = NULL;
+	void *buf = NULL;
+	size_t len = 0;
+	long map;
+	int err = 0;
+
+	if (!ASSERT_OK_PTR(b, "pprof__new"))
+		return;
+	map = pprof__add_mapping(b, &lib);
+	/* Named and unnamed frames interleaved, addresses in falling order: profdiff's sort moved
+	 * the entries that an unnamed frame's name pointed into, and named one site "". */
+	for (int i = 0; i < 6 && !err; i++) {
+		long loc =
+		    i % 2 ? pprof__add_location(b, 0, 0, &named, 1)
+			  : pprof__add_location(b, map, 0x7f0000001600ULL - 0x100 * i, NULL, 0);
+		__s64 v[2] = {1, 100 * (i + 1)};
+		__u64 id = loc;
+
+		err = loc < 0 ? loc : pprof__add_sample(b, &id, 1, v, NULL, 0);
+	}
+	if (!ASSERT_OK(err, "samples") || !ASSERT_OK(pprof__encode(b, &buf, &len), "encode"))
+		goto cleanup;
+	p = pprof__decode(buf, len);
+	s = p ? site_set__new(p, NULL) : NULL;
+	if (!ASSERT_OK_PTR(s, "sites") || !ASSERT_EQ(site_set__cnt(s), 4, "three addresses, zzz"))
+		goto cleanup;
+	ASSERT_STREQ(site_set__get(s, 0)->function, "0x7f0000001200", "lowest address first");
+	ASSERT_EQ(site_set__get(s, 0)->values[1], 500, "its bytes");
+	ASSERT_STREQ(site_set__get(s, 1)->function, "0x7f0000001400", "second address");
+	ASSERT_EQ(site_set__get(s, 1)->values[1], 300, "its bytes");
+	ASSERT_STREQ(site_set__get(s, 2)->function, "0x7f0000001600", "third address");
+	ASSERT_EQ(site_set__get(s, 2)->values[1], 100, "its bytes");
+	ASSERT_EQ(site_set__get(s, 3)->values[1], 200 + 400 + 600, "zzz summed");
+cleanup:
+	site_set__free(s);
+	pprof__profile_free(p);
+	free(buf);
+	pprof__free(b);
+}
