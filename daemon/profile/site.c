@@ -63,14 +63,17 @@ static int is_c_allocator(const char *function)
 		function += 2;
 	len = strcspn(function, "@");
 	for (size_t i = 0; i < ARRAY_SIZE(c_allocators); i++)
-		if (strlen(c_allocators[i]) == len && !strncmp(function, c_allocators[i], len))
+		if (c_allocators[i][0] == function[0] && !strncmp(function, c_allocators[i], len) &&
+		    !c_allocators[i][len])
 			return 1;
 	return 0;
 }
 
 static int is_go_allocator(const char *function)
 {
-	if (strncmp(function, "runtime.", 8) && strncmp(function, "internal/runtime/", 17))
+	/* Most frames are the program's own: a look at the first letter says so. */
+	if ((function[0] != 'r' || strncmp(function, "runtime.", 8)) &&
+	    (function[0] != 'i' || strncmp(function, "internal/runtime/", 17)))
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(go_allocator_prefixes); i++)
 		if (!strncmp(function, go_allocator_prefixes[i], strlen(go_allocator_prefixes[i])))
@@ -191,13 +194,19 @@ static int strcmp_null(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
+/* Strings of one profile are mostly the same pointer when equal (its string table). */
+static int str_cmp(const char *a, const char *b)
+{
+	return a == b ? 0 : strcmp(a, b);
+}
+
 static int key_cmp(const struct key *a, const struct key *b, enum site_by by)
 {
-	int c = strcmp(a->function, b->function);
+	int c = str_cmp(a->function, b->function);
 
 	if (c || by == SITE_BY_FUNCTION)
 		return c;
-	c = strcmp(a->file, b->file);
+	c = str_cmp(a->file, b->file);
 	if (c)
 		return c;
 	if (a->line != b->line)
@@ -220,12 +229,12 @@ int site__key_cmp(const struct site *a, const struct site *b, enum site_by by)
 	return key_cmp(&ka, &kb, by);
 }
 
-/* One sample, keyed by its site frame (whose strings point into the profile or into f.addr:
+/* One sample, keyed by its site frame (whose strings point into the profile or into addr:
  * entries stay where they are, an array of pointers to them is sorted). */
 struct entry {
-	struct site_frame f;
 	struct key k;
 	const int64_t *values;
+	char addr[sizeof(((struct site_frame *)0)->addr)];
 };
 
 static int entry_cmp(const void *a, const void *b, void *by)
@@ -241,6 +250,11 @@ static int str_ptr_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static const char *field(const struct entry *e, int cause)
+{
+	return cause ? e->k.cause : e->k.allocator;
+}
+
 /* The distinct allocators (cause 0) or causes (cause 1) of entries g[0..n), sorted, joined with
  * ",". NULL (no error) when none. */
 static int join_distinct(struct entry *const *g, size_t n, int cause, char **out)
@@ -250,11 +264,20 @@ static int join_distinct(struct entry *const *g, size_t n, int cause, char **out
 	char *s = NULL;
 
 	*out = NULL;
+	/* The common case (and always with SITE_BY_LINE_AND_VIA): one value, or none. */
+	for (cnt = 1; cnt < n && !strcmp_null(field(g[cnt], cause), field(g[0], cause)); cnt++)
+		;
+	if (cnt == n) {
+		if (field(g[0], cause) && !(*out = strdup(field(g[0], cause))))
+			return -ENOMEM;
+		return 0;
+	}
+	cnt = 0;
 	v = calloc(n + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *x = cause ? g[i]->k.cause : g[i]->k.allocator;
+		const char *x = field(g[i], cause);
 
 		if (x) {
 			v[cnt++] = x;
@@ -316,9 +339,9 @@ struct site_set *site_set__new(const struct pprof_profile *p, const struct site_
 	s->by = opts->by;
 	s->value_cnt = m->n_sample_type;
 	s->key_ordered = 1;
-	/* +1: calloc(0) may return NULL. */
-	e = calloc(m->n_sample + 1, sizeof(*e));
-	order = calloc(m->n_sample + 1, sizeof(*order));
+	/* +1: malloc(0) may return NULL. Entries are written whole before use. */
+	e = malloc((m->n_sample + 1) * sizeof(*e));
+	order = malloc((m->n_sample + 1) * sizeof(*order));
 	s->sites = calloc(m->n_sample + 1, sizeof(*s->sites));
 	if (!e || !order || !s->sites) {
 		err = -ENOMEM;
@@ -326,18 +349,23 @@ struct site_set *site_set__new(const struct pprof_profile *p, const struct site_
 	}
 	for (i = 0; i < m->n_sample; i++) {
 		struct entry *x = &e[n];
+		struct site_frame f;
 
 		/* The decoder checks this; a profile built in memory need not have been decoded. */
 		if (m->sample[i]->n_value < s->value_cnt)
 			continue;
-		site_frame__of_sample(p, i, opts->keep_allocator_frames, &x->f);
+		site_frame__of_sample(p, i, opts->keep_allocator_frames, &f);
 		x->k = (struct key){
-		    .function = x->f.function,
-		    .file = x->f.file ? x->f.file : "",
-		    .line = s->by == SITE_BY_FUNCTION ? 0 : x->f.line,
-		    .allocator = x->f.allocator,
-		    .cause = x->f.cause,
+		    .function = f.function,
+		    .file = f.file ? f.file : "",
+		    .line = s->by == SITE_BY_FUNCTION ? 0 : f.line,
+		    .allocator = f.allocator,
+		    .cause = f.cause,
 		};
+		if (f.function == f.addr) {
+			memcpy(x->addr, f.addr, sizeof(x->addr));
+			x->k.function = x->addr;
+		}
 		x->values = m->sample[i]->value;
 		order[n++] = x;
 	}
