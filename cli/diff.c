@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* allocscope diff: the allocation sites that grew or shrank most between two profiles (files or
- * daemon URLs). Arguments and printing only; sites and the diff come from daemon/profdiff.c. */
+ * daemon URLs). Arguments and printing only; sites and the diff come from profile/site.c and
+ * profile/sitediff.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,8 +16,9 @@
 
 #include "cli.h"
 #include "fetch.h"
+#include "util/fmt.h"
 #include "util/log.h"
-#include "profile/profdiff.h"
+#include "profile/sitediff.h"
 
 #define DIFF_TOP_DEFAULT 10
 #define DIFF_WIDTH	 80
@@ -33,8 +35,9 @@ static const char diff_usage[] =
     "A site is the first frame of a sample's stack: function and file:line. Leaf\n"
     "frames of the allocator itself (malloc, calloc, realloc, reallocarray,\n"
     "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, mmap, strdup, operator\n"
-    "new, and glibc's __libc_ aliases) are skipped, so a C program's site is the code\n"
-    "that called the allocator; a Go profile's leaf frames are user code already.\n"
+    "new, and glibc's __libc_ aliases; the Go runtime's mallocgc and the runtime\n"
+    "calls that allocate, such as runtime.newobject and runtime.growslice) are\n"
+    "skipped: a site is the code that called the allocator, the one top shows.\n"
     "Values are compared as the profiles hold them (unsampled already); a note says\n"
     "so when the two were sampled at different periods.\n"
     "\n"
@@ -61,7 +64,7 @@ struct diff_opts {
 	const char *base;
 	const char *new_src;
 	const char *sample_index;
-	enum prof_site_by by;
+	enum site_by by;
 	size_t top;
 	int json;
 	int verbose;
@@ -102,9 +105,9 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 			break;
 		case 'b':
 			if (!strcmp(optarg, "site")) {
-				o->by = PROF_SITE_BY_SITE;
+				o->by = SITE_BY_LINE;
 			} else if (!strcmp(optarg, "function")) {
-				o->by = PROF_SITE_BY_FUNCTION;
+				o->by = SITE_BY_FUNCTION;
 			} else {
 				log_error("--by: '%s' is not one of site, function", optarg);
 				return -EINVAL;
@@ -146,7 +149,7 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 struct diff_side {
 	const char *src;
 	struct pprof_profile *prof;
-	struct prof_sites *sites;
+	struct site_set *sites;
 	int value_idx;
 	const char *unit;
 	__s64 period;
@@ -155,7 +158,7 @@ struct diff_side {
 
 static int load_side(struct diff_side *s, const char *src, const struct diff_opts *o)
 {
-	const struct prof_sites_opts sopts = {.by = o->by};
+	const struct site_set_opts sopts = {.by = o->by};
 	const Perftools__Profiles__Profile *m;
 
 	s->src = src;
@@ -171,7 +174,7 @@ static int load_side(struct diff_side *s, const char *src, const struct diff_opt
 	s->unit = pprof__profile_str(s->prof, m->sample_type[s->value_idx]->unit);
 	s->period = m->period;
 	s->period_type = m->period_type ? pprof__profile_str(s->prof, m->period_type->type) : "";
-	s->sites = prof_sites__new(s->prof, &sopts);
+	s->sites = site_set__new(s->prof, &sopts);
 	if (!s->sites) {
 		log_error("%s: cannot aggregate its samples: %s", src, strerror(errno));
 		return -errno;
@@ -181,7 +184,7 @@ static int load_side(struct diff_side *s, const char *src, const struct diff_opt
 
 static void free_side(struct diff_side *s)
 {
-	prof_sites__free(s->sites);
+	site_set__free(s->sites);
 	pprof__profile_free(s->prof);
 }
 
@@ -195,7 +198,7 @@ static const char *fmt_value(__s64 v, const char *unit, int sign, char *buf, siz
 	char tmp[24];
 
 	if (is_bytes(unit))
-		cli_human_bytes((double)v, tmp, sizeof(tmp));
+		fmt_bytes((double)v, tmp, sizeof(tmp));
 	else
 		snprintf(tmp, sizeof(tmp), "%" PRId64, (int64_t)v);
 	snprintf(buf, len, "%s%s", sign && v > 0 ? "+" : "", tmp);
@@ -211,7 +214,7 @@ static const char *base_name(const char *path)
 
 /* "function file.c:42", cut to width: the function loses its head first (a Go or C++ name says
  * most at its end), then file:line goes. */
-static void fmt_site(const struct prof_site *site, int width, char *buf, size_t len)
+static void fmt_site(const struct site *site, int width, char *buf, size_t len)
 {
 	char loc[256] = "";
 	int fl = strlen(site->function), ll;
@@ -239,16 +242,16 @@ static void print_row(const char *base, const char *new_val, const char *change,
 }
 
 static void print_text(const struct diff_opts *o, const struct diff_side *b,
-		       const struct diff_side *n, const struct prof_diff *d,
-		       const struct prof_diff_row *total)
+		       const struct diff_side *n, const struct site_diff *d,
+		       const struct site_diff_row *total)
 {
-	size_t changed = prof_diff__changed_cnt(d),
+	size_t changed = site_diff__changed_cnt(d),
 	       shown = o->top && o->top < changed ? o->top : changed;
 	char vb[32], vn[32], vc[32], rel[16], site[512];
 
 	printf("%s by %s: %zu of %zu %s changed", o->sample_index,
-	       o->by == PROF_SITE_BY_SITE ? "site" : "function", changed, prof_diff__cnt(d),
-	       o->by == PROF_SITE_BY_SITE ? "sites" : "functions");
+	       o->by == SITE_BY_LINE ? "site" : "function", changed, site_diff__cnt(d),
+	       o->by == SITE_BY_LINE ? "sites" : "functions");
 	if (shown < changed)
 		printf(", the %zu largest changes shown", shown);
 	printf("\n");
@@ -258,21 +261,20 @@ static void print_text(const struct diff_opts *o, const struct diff_side *b,
 		       "can differ by sampling alone\n",
 		       (int64_t)b->period, (int64_t)n->period);
 	printf("\n");
-	print_row("BASE", "NEW", "CHANGE", "RELATIVE",
-		  o->by == PROF_SITE_BY_SITE ? "SITE" : "FUNCTION");
+	print_row("BASE", "NEW", "CHANGE", "RELATIVE", o->by == SITE_BY_LINE ? "SITE" : "FUNCTION");
 	for (size_t i = 0; i < shown; i++) {
-		const struct prof_diff_row *r = prof_diff__row(d, i);
+		const struct site_diff_row *r = site_diff__row(d, i);
 
 		fmt_site(r->site, DIFF_WIDTH - 45, site, sizeof(site));
 		print_row(fmt_value(r->base_val, n->unit, 0, vb, sizeof(vb)),
 			  fmt_value(r->new_val, n->unit, 0, vn, sizeof(vn)),
 			  fmt_value(r->change, n->unit, 1, vc, sizeof(vc)),
-			  prof_change__relative_str(r, rel, sizeof(rel)), site);
+			  site_change__relative_str(r, rel, sizeof(rel)), site);
 	}
 	print_row(fmt_value(total->base_val, n->unit, 0, vb, sizeof(vb)),
 		  fmt_value(total->new_val, n->unit, 0, vn, sizeof(vn)),
 		  fmt_value(total->change, n->unit, 1, vc, sizeof(vc)),
-		  prof_change__relative_str(total, rel, sizeof(rel)), "(total)");
+		  site_change__relative_str(total, rel, sizeof(rel)), "(total)");
 }
 
 static json_object *json_side(const struct diff_side *s, __s64 total)
@@ -282,12 +284,12 @@ static json_object *json_side(const struct diff_side *s, __s64 total)
 	json_object_object_add(o, "source", json_object_new_string(s->src));
 	json_object_object_add(o, "period", json_object_new_int64(s->period));
 	json_object_object_add(o, "period_type", json_object_new_string(s->period_type));
-	json_object_object_add(o, "sites", json_object_new_int64(prof_sites__cnt(s->sites)));
+	json_object_object_add(o, "sites", json_object_new_int64(site_set__cnt(s->sites)));
 	json_object_object_add(o, "total", json_object_new_int64(total));
 	return o;
 }
 
-static json_object *json_change(const struct prof_diff_row *r)
+static json_object *json_change(const struct site_diff_row *r)
 {
 	json_object *o = json_object_new_object();
 	char rel[16];
@@ -295,21 +297,21 @@ static json_object *json_change(const struct prof_diff_row *r)
 	json_object_object_add(o, "base", json_object_new_int64(r->base_val));
 	json_object_object_add(o, "new", json_object_new_int64(r->new_val));
 	json_object_object_add(o, "change", json_object_new_int64(r->change));
-	json_object_object_add(o, "kind", json_object_new_string(prof_change__name(r->kind)));
+	json_object_object_add(o, "kind", json_object_new_string(site_change__name(r->kind)));
 	json_object_object_add(
-	    o, "relative", json_object_new_string(prof_change__relative_str(r, rel, sizeof(rel))));
+	    o, "relative", json_object_new_string(site_change__relative_str(r, rel, sizeof(rel))));
 	json_object_object_add(o, "relative_pct",
-			       r->kind == PROF_CHANGE_NEW || r->kind == PROF_CHANGE_GONE
+			       r->kind == SITE_CHANGE_NEW || r->kind == SITE_CHANGE_GONE
 				   ? NULL
 				   : json_object_new_double(r->relative_pct));
 	return o;
 }
 
 static int print_json(const struct diff_opts *o, const struct diff_side *b,
-		      const struct diff_side *n, const struct prof_diff *d,
-		      const struct prof_diff_row *total)
+		      const struct diff_side *n, const struct site_diff *d,
+		      const struct site_diff_row *total)
 {
-	size_t changed = prof_diff__changed_cnt(d),
+	size_t changed = site_diff__changed_cnt(d),
 	       shown = o->top && o->top < changed ? o->top : changed;
 	json_object *root = json_object_new_object(), *sites = json_object_new_array();
 	const char *text;
@@ -322,18 +324,18 @@ static int print_json(const struct diff_opts *o, const struct diff_side *b,
 	}
 	json_object_object_add(root, "sample_index", json_object_new_string(o->sample_index));
 	json_object_object_add(root, "unit", json_object_new_string(n->unit ? n->unit : ""));
-	json_object_object_add(
-	    root, "by", json_object_new_string(o->by == PROF_SITE_BY_SITE ? "site" : "function"));
+	json_object_object_add(root, "by",
+			       json_object_new_string(o->by == SITE_BY_LINE ? "site" : "function"));
 	json_object_object_add(root, "base", json_side(b, total->base_val));
 	json_object_object_add(root, "new", json_side(n, total->new_val));
 	json_object_object_add(root, "periods_differ",
 			       json_object_new_boolean(b->period != n->period));
 	json_object_object_add(root, "changed_sites", json_object_new_int64(changed));
 	json_object_object_add(root, "unchanged_sites",
-			       json_object_new_int64(prof_diff__cnt(d) - changed));
+			       json_object_new_int64(site_diff__cnt(d) - changed));
 	json_object_object_add(root, "total", json_change(total));
 	for (size_t i = 0; i < shown; i++) {
-		const struct prof_diff_row *r = prof_diff__row(d, i);
+		const struct site_diff_row *r = site_diff__row(d, i);
 		json_object *s = json_change(r);
 
 		json_object_object_add(s, "function", json_object_new_string(r->site->function));
@@ -354,8 +356,8 @@ static int print_json(const struct diff_opts *o, const struct diff_side *b,
 int cmd_diff(int argc, char **argv)
 {
 	struct diff_side base = {}, new_side = {};
-	struct prof_diff *d = NULL;
-	struct prof_diff_row total = {};
+	struct site_diff *d = NULL;
+	struct site_diff_row total = {};
 	struct diff_opts o;
 	int err;
 
@@ -375,14 +377,14 @@ int cmd_diff(int argc, char **argv)
 		err = -EINVAL;
 		goto cleanup;
 	}
-	d = prof_diff__new(base.sites, base.value_idx, new_side.sites, new_side.value_idx);
+	d = site_diff__new(base.sites, base.value_idx, new_side.sites, new_side.value_idx);
 	if (!d) {
 		err = -errno;
 		log_error("cannot compare %s with %s: %s", o.base, o.new_src, strerror(-err));
 		goto cleanup;
 	}
-	prof_diff_row__set(&total, prof_sites__total(base.sites, base.value_idx),
-			   prof_sites__total(new_side.sites, new_side.value_idx));
+	site_diff_row__set(&total, site_set__total(base.sites, base.value_idx),
+			   site_set__total(new_side.sites, new_side.value_idx));
 	if (o.json)
 		err = print_json(&o, &base, &new_side, d, &total);
 	else
@@ -392,7 +394,7 @@ int cmd_diff(int argc, char **argv)
 		log_error("cannot write the output: %s", strerror(-err));
 	}
 cleanup:
-	prof_diff__free(d);
+	site_diff__free(d);
 	free_side(&base);
 	free_side(&new_side);
 	return err ? 1 : 0;

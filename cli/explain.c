@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* allocscope explain: a Go profile's top allocation sites next to the compiler's escape
  * analysis for their file:line (go build -gcflags=-m or -m=2). Arguments and printing only; the
- * log is parsed and matched by daemon/escape.c, the sites come from daemon/profdiff.c. */
+ * log is parsed and matched by escape.c, the sites come from profile/site.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,8 +15,9 @@
 #include "cli.h"
 #include "escape.h"
 #include "fetch.h"
+#include "util/fmt.h"
 #include "util/log.h"
-#include "profile/profdiff.h"
+#include "profile/site.h"
 
 #define EXPLAIN_TOP_DEFAULT 10
 #define EXPLAIN_WIDTH	    80
@@ -119,7 +120,7 @@ static int parse_args(int argc, char **argv, struct explain_opts *o)
 
 /* What explain says about one site. */
 struct site_expl {
-	const struct prof_site *site;
+	const struct site *site;
 	const char *shown_file; /* the log's spelling of the file when it has one */
 	const struct escape_line *lines[EXPLAIN_MAX_LINES];
 	size_t line_cnt;
@@ -131,8 +132,7 @@ static const char not_escape[] = "the allocation is not an escape (e.g. make wit
 static const char not_covered[] = "the escape log has no line for this file (built from another "
 				  "package, or the standard library)";
 
-static void explain_site(const struct escape_log *log, const struct prof_site *site,
-			 struct site_expl *e)
+static void explain_site(const struct escape_log *log, const struct site *site, struct site_expl *e)
 {
 	size_t n;
 
@@ -188,15 +188,15 @@ static void print_text(const struct explain_opts *o, const struct site_expl *ex,
 
 	printf("%zu of %zu allocation sites by alloc_space (%s in all), with the compiler's\n"
 	       "escape analysis from %s\n",
-	       cnt, site_cnt, cli_human_bytes((double)total_bytes, b, sizeof(b)), o->escape_log);
+	       cnt, site_cnt, fmt_bytes((double)total_bytes, b, sizeof(b)), o->escape_log);
 	for (size_t i = 0; i < cnt; i++) {
 		const struct site_expl *e = &ex[i];
-		const struct prof_site *s = e->site;
+		const struct site *s = e->site;
 
 		printf("\n%zu. %s", i + 1, s->function);
 		if (s->line)
 			printf("  %s:%" PRId64, site_file(e), (int64_t)s->line);
-		printf("\n   %s", cli_human_bytes((double)s->values[space_idx], b, sizeof(b)));
+		printf("\n   %s", fmt_bytes((double)s->values[space_idx], b, sizeof(b)));
 		if (objects_idx >= 0)
 			printf(" in %" PRId64 " objects", (int64_t)s->values[objects_idx]);
 		printf(", cause %s\n",
@@ -268,7 +268,7 @@ static int print_json(const struct explain_opts *o, const struct site_expl *ex, 
 			       objects_idx >= 0 ? json_object_new_int64(total_objects) : NULL);
 	for (size_t i = 0; i < cnt; i++) {
 		const struct site_expl *e = &ex[i];
-		const struct prof_site *s = e->site;
+		const struct site *s = e->site;
 		json_object *js = json_object_new_object();
 
 		json_object_object_add(js, "rank", json_object_new_int64(i + 1));
@@ -305,7 +305,7 @@ int cmd_explain(int argc, char **argv)
 {
 	struct pprof_profile *prof = NULL;
 	struct escape_log *log = NULL;
-	struct prof_sites *sites = NULL;
+	struct site_set *sites = NULL;
 	struct site_expl *ex = NULL;
 	struct explain_opts o;
 	int space_idx, objects_idx, err;
@@ -346,19 +346,19 @@ int cmd_explain(int argc, char **argv)
 		err = -ENOENT;
 		goto cleanup;
 	}
-	sites = prof_sites__new(prof, &(struct prof_sites_opts){.by = PROF_SITE_BY_SITE});
+	sites = site_set__new(prof, &(struct site_set_opts){.by = SITE_BY_LINE});
 	if (!sites) {
 		err = -errno;
 		log_error("%s: cannot aggregate its samples: %s", o.profile, strerror(-err));
 		goto cleanup;
 	}
-	prof_sites__sort(sites, space_idx);
-	total_bytes = prof_sites__total(sites, space_idx);
+	site_set__sort(sites, space_idx);
+	total_bytes = site_set__total(sites, space_idx);
 	if (objects_idx >= 0)
-		total_objects = prof_sites__total(sites, objects_idx);
-	site_cnt = prof_sites__cnt(sites);
+		total_objects = site_set__total(sites, objects_idx);
+	site_cnt = site_set__cnt(sites);
 	/* Sites that allocated nothing (in-use leftovers only) are not worth explaining. */
-	for (cnt = 0; cnt < site_cnt && prof_sites__get(sites, cnt)->values[space_idx] > 0; cnt++)
+	for (cnt = 0; cnt < site_cnt && site_set__get(sites, cnt)->values[space_idx] > 0; cnt++)
 		;
 	site_cnt = cnt;
 	if (o.top && o.top < cnt)
@@ -370,7 +370,7 @@ int cmd_explain(int argc, char **argv)
 		goto cleanup;
 	}
 	for (size_t i = 0; i < cnt; i++)
-		explain_site(log, prof_sites__get(sites, i), &ex[i]);
+		explain_site(log, site_set__get(sites, i), &ex[i]);
 	if (o.json)
 		err = print_json(&o, ex, cnt, site_cnt, total_bytes, total_objects, space_idx,
 				 objects_idx);
@@ -382,7 +382,7 @@ int cmd_explain(int argc, char **argv)
 	}
 cleanup:
 	free(ex);
-	prof_sites__free(sites);
+	site_set__free(sites);
 	pprof__profile_free(prof);
 	escape_log__free(log);
 	free(buf);

@@ -171,21 +171,3 @@ struct pprof_profile *cli_load_profile(const char *src)
 	}
 	return p;
 }
-
-const char *cli_human_bytes(double b, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double a = b < 0 ? -b : b;
-	int u = 0;
-
-	while (a >= 1024 && u < 4) {
-		a /= 1024;
-		b /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%.0f %s", b, units[u]);
-	else
-		snprintf(buf, len, "%.1f %s", b, units[u]);
-	return buf;
-}

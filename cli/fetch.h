@@ -24,7 +24,4 @@ int cli_fetch(const char *src, void **buf, size_t *len);
  * error is logged once, naming src. */
 struct pprof_profile *cli_load_profile(const char *src);
 
-/* "12.3 MiB", "512 B", into buf. */
-const char *cli_human_bytes(double bytes, char *buf, size_t len);
-
 #endif

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "util/common.h"
+#include "util/fmt.h"
 #include "util/textenc.h"
 #include "timeline_render.h"
 
@@ -326,27 +327,6 @@ int timeline__scale_cells(__u64 v, __u64 max, int cells)
 	return c > cells ? cells : (int)c;
 }
 
-const char *timeline__fmt_bytes(__u64 v, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-	double d = v;
-	size_t u = 0;
-
-	while (d >= 1023.5 && u + 1 < ARRAY_SIZE(units)) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%llu B", (unsigned long long)v);
-	else if (d < 9.995)
-		snprintf(buf, len, "%.2f %s", d, units[u]);
-	else if (d < 99.95)
-		snprintf(buf, len, "%.1f %s", d, units[u]);
-	else
-		snprintf(buf, len, "%.0f %s", d, units[u]);
-	return buf;
-}
-
 const char *timeline__fmt_offset(__u64 off_ns, char *buf, size_t len)
 {
 	double s = off_ns / 1e9;
@@ -576,9 +556,8 @@ int timeline_doc__write_text(const struct timeline_doc *doc, FILE *f,
 	line_add(&l, g_alloc);
 	line_add(&l, " allocated ");
 	line_add(&l, g_freed);
-	line_addf(&l, " freed, full %s; ", timeline__fmt_bytes(bar_max, a, sizeof(a)));
-	snprintf(b, sizeof(b), "%s in use, full %s", g_inuse,
-		 timeline__fmt_bytes(inuse_max, c, sizeof(c)));
+	line_addf(&l, " freed, full %s; ", fmt_bytes(bar_max, a, sizeof(a)));
+	snprintf(b, sizeof(b), "%s in use, full %s", g_inuse, fmt_bytes(inuse_max, c, sizeof(c)));
 	if (!line_add_if_fits(&l, b)) {
 		line_flush(&l, f);
 		line_add(&l, b);
@@ -607,10 +586,9 @@ int timeline_doc__write_text(const struct timeline_doc *doc, FILE *f,
 		line_addf(&l, "%*s %-*s ", COL_TIME,
 			  timeline__fmt_offset(k->time_ns - t0, a, sizeof(a)), COL_EVENT, ev);
 		if (full)
-			line_addf(&l, "%*s %*s ", COL_NUM,
-				  timeline__fmt_bytes(k->alloc_bytes, b, sizeof(b)), COL_NUM,
-				  timeline__fmt_bytes(k->freed_bytes, c, sizeof(c)));
-		line_addf(&l, "%*s ", COL_NUM, timeline__fmt_bytes(k->inuse_bytes, b, sizeof(b)));
+			line_addf(&l, "%*s %*s ", COL_NUM, fmt_bytes(k->alloc_bytes, b, sizeof(b)),
+				  COL_NUM, fmt_bytes(k->freed_bytes, c, sizeof(c)));
+		line_addf(&l, "%*s ", COL_NUM, fmt_bytes(k->inuse_bytes, b, sizeof(b)));
 		line_repeat(&l, " ", w_fr - fr);
 		line_repeat(&l, g_freed, fr);
 		line_add(&l, g_axis);
@@ -738,8 +716,7 @@ int timeline_doc__write_svg(const struct timeline_doc *doc, FILE *f)
 			"<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" "
 			"data-bytes=\"%llu\">%s</text>\n",
 			SVG_LEFT, y, SVG_LEFT + pw, y, SVG_LEFT - 6, y + 4,
-			(unsigned long long)(step * i),
-			timeline__fmt_bytes(step * i, b, sizeof(b)));
+			(unsigned long long)(step * i), fmt_bytes(step * i, b, sizeof(b)));
 	}
 	fprintf(f, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%.1f\"/>\n</g>\n",
 		SVG_LEFT, SVG_TOP, SVG_LEFT, y0);
@@ -811,9 +788,9 @@ int timeline_doc__write_svg(const struct timeline_doc *doc, FILE *f)
 			(unsigned long long)r->freed_bytes, (unsigned long long)r->inuse_bytes);
 		fprintf(f, "<title>%s%s: allocated %s, freed %s, in use %s</title>",
 			timeline__fmt_offset(r->time_ns - t0, a, sizeof(a)), r->is_gc ? " GC" : "",
-			timeline__fmt_bytes(r->alloc_bytes, b, sizeof(b)),
-			timeline__fmt_bytes(r->freed_bytes, c, sizeof(c)),
-			timeline__fmt_bytes(r->inuse_bytes, when, sizeof(when)));
+			fmt_bytes(r->alloc_bytes, b, sizeof(b)),
+			fmt_bytes(r->freed_bytes, c, sizeof(c)),
+			fmt_bytes(r->inuse_bytes, when, sizeof(when)));
 		fprintf(f,
 			"<rect class=\"alloc\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
 			"height=\"%.1f\" data-alloc-bytes=\"%llu\"/>",

@@ -61,9 +61,6 @@ __u64 timeline__nice_bytes(__u64 v);
 /* Cells of a bar for v on a scale where max fills all cells: rounded to nearest, at least 1
  * for any v > 0 (a small allocation must not look like none), at most cells. */
 int timeline__scale_cells(__u64 v, __u64 max, int cells);
-/* "0 B", "512 B", "9.75 KiB", "99.5 MiB", "256 MiB", "1.50 GiB": at most 8 characters for
- * values below 1024 TiB, three significant digits. */
-const char *timeline__fmt_bytes(__u64 v, char *buf, size_t len);
 /* Time since the chart's start: "+0.35s", "+12.4s", "+123s", "+20m05s", "+2h03m". */
 const char *timeline__fmt_offset(__u64 off_ns, char *buf, size_t len);
 

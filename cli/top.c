@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "probe/collect.h"
 #include "util/common.h"
+#include "util/fmt.h"
 #include "fetch.h"
 #include "profile/heap_profile.h"
 #include "util/log.h"
@@ -648,10 +649,10 @@ static void totals_text(const struct topview_totals *t, char *buf, size_t len, c
 	char b[32] = "-", o[32] = "-", in[32];
 
 	if (t->have_rates) {
-		topview__fmt_bytes(t->alloc_bytes_per_s, b, sizeof(b));
+		fmt_bytes(t->alloc_bytes_per_s, b, sizeof(b));
 		topview__fmt_count(t->alloc_objects_per_s, o, sizeof(o));
 	}
-	topview__fmt_bytes((double)t->inuse_bytes, in, sizeof(in));
+	fmt_bytes((double)t->inuse_bytes, in, sizeof(in));
 	snprintf(buf, len, "alloc %s/s%s%s objs/s%sin use %s", b, sep, o, sep, in);
 }
 
@@ -699,7 +700,7 @@ static void draw_screen(struct top_ui *ui)
 	if (nh >= 2) {
 		char d[32];
 
-		topview__fmt_bytes((double)(hist[nh - 1] - hist[0]), d, sizeof(d));
+		fmt_bytes((double)(hist[nh - 1] - hist[0]), d, sizeof(d));
 		snprintf(trend, sizeof(trend), " %s%s", hist[nh - 1] >= hist[0] ? "+" : "", d);
 	}
 	topview__sparkline(hist, nh, ui->utf8, spark, sizeof(spark));

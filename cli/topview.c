@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* allocscope top's model: sites aggregated from cumulative heap profiles by (function, file,
- * line, allocator, cause), rates from the difference of two profiles, an in-use history, and
- * the fixed-width rows the terminal view and the piped snapshots print. */
+/* allocscope top's model: the sites of cumulative heap profiles (profile/site.c, keyed by
+ * function, file, line, allocator and cause), rates from the difference of two profiles, an
+ * in-use history, and the fixed-width rows the terminal view and the piped snapshots print. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,9 @@
 #include <json-c/json.h>
 
 #include "util/common.h"
+#include "util/fmt.h"
 #include "profile.pb-c.h"
+#include "profile/site.h"
 #include "topview.h"
 
 #define HISTORY_DEFAULT 120
@@ -24,18 +26,11 @@
 #define VIA_MAX	  16
 #define SITE_MIN  12
 
-/* The leaf frames allocscope names after the allocator (heap_profile.c): no mapping, one line. */
-static const char *const allocators[] = {
-    "malloc",	"calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-    "memalign", "valloc", "pvalloc", "mmap",	     "unknown",
-};
-
-struct site_set {
-	struct topview_site *s;
+/* The sites of one profile (site.h, keyed by line, allocator and cause) and their values. */
+struct site_view {
+	struct site_set *set;	/* owns the sites' strings; NULL for an empty profile */
+	struct topview_site *s; /* one per site of set, in its (key) order */
 	size_t cnt;
-	size_t cap;
-	size_t *table; /* open addressing: index + 1, 0 empty */
-	size_t table_cap;
 	__s64 alloc_bytes; /* sums, to tell an unchanged profile */
 	__s64 alloc_objects;
 	__s64 inuse_bytes;
@@ -45,7 +40,7 @@ struct site_set {
 
 struct topview {
 	struct topview_opts o;
-	struct site_set cur;
+	struct site_view cur;
 	int have_cur;
 	int have_rates;
 	__u64 cur_ns;
@@ -58,188 +53,20 @@ struct topview {
 	size_t hist_next;
 };
 
-static int str_eq(const char *a, const char *b)
+static void site_view_free(struct site_view *v)
 {
-	return a == b || (a && b && !strcmp(a, b));
+	site_set__free(v->set);
+	free(v->s);
+	memset(v, 0, sizeof(*v));
 }
 
-static __u64 hash_str(__u64 h, const char *s)
+/* The site of v with the same key as site i of w, or NULL. */
+static const struct topview_site *site_view_find(const struct site_view *v,
+						 const struct site_view *w, size_t i)
 {
-	for (; s && *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL; /* NULL and "" differ from what follows */
-}
+	long j = v->set ? site_set__find(v->set, site_set__get(w->set, i)) : -ENOENT;
 
-static __u64 site_hash(const struct topview_site *s)
-{
-	__u64 h = 0xcbf29ce484222325ULL;
-
-	h = hash_str(h, s->function);
-	h = hash_str(h, s->file);
-	h = hash_str(h, s->allocator);
-	h = hash_str(h, s->cause);
-	return (h ^ (__u64)s->line) * 0x100000001b3ULL;
-}
-
-static int site_same(const struct topview_site *a, const struct topview_site *b)
-{
-	return a->line == b->line && str_eq(a->function, b->function) && str_eq(a->file, b->file) &&
-	       str_eq(a->allocator, b->allocator) && str_eq(a->cause, b->cause);
-}
-
-static void site_set_free(struct site_set *ss)
-{
-	for (size_t i = 0; i < ss->cnt; i++) {
-		free((char *)ss->s[i].function);
-		free((char *)ss->s[i].file);
-		free((char *)ss->s[i].allocator);
-		free((char *)ss->s[i].cause);
-	}
-	free(ss->s);
-	free(ss->table);
-	memset(ss, 0, sizeof(*ss));
-}
-
-static int table_grow(struct site_set *ss)
-{
-	size_t cap = ss->table_cap ? ss->table_cap * 2 : 256;
-	size_t *t = calloc(cap, sizeof(*t));
-
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i < ss->cnt; i++) {
-		size_t j = site_hash(&ss->s[i]) & (cap - 1);
-
-		while (t[j])
-			j = (j + 1) & (cap - 1);
-		t[j] = i + 1;
-	}
-	free(ss->table);
-	ss->table = t;
-	ss->table_cap = cap;
-	return 0;
-}
-
-/* The site equal to key, or NULL. */
-static struct topview_site *site_find(const struct site_set *ss, const struct topview_site *key)
-{
-	size_t j;
-
-	if (!ss->table_cap)
-		return NULL;
-	for (j = site_hash(key) & (ss->table_cap - 1); ss->table[j];
-	     j = (j + 1) & (ss->table_cap - 1))
-		if (site_same(&ss->s[ss->table[j] - 1], key))
-			return &ss->s[ss->table[j] - 1];
-	return NULL;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* The site equal to key, added (with copies of its strings) when new. */
-static struct topview_site *site_get(struct site_set *ss, const struct topview_site *key)
-{
-	struct topview_site *s = site_find(ss, key), *n;
-	size_t j;
-
-	if (s)
-		return s;
-	if ((ss->cnt + 1) * 2 > ss->table_cap && table_grow(ss))
-		return NULL;
-	if (ss->cnt == ss->cap) {
-		size_t cap = ss->cap ? ss->cap * 2 : 64;
-
-		n = realloc(ss->s, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		ss->s = n;
-		ss->cap = cap;
-	}
-	s = &ss->s[ss->cnt];
-	*s = (struct topview_site){.line = key->line};
-	s->function = dup_or_null(key->function);
-	s->file = dup_or_null(key->file);
-	s->allocator = dup_or_null(key->allocator);
-	s->cause = dup_or_null(key->cause);
-	if ((key->function && !s->function) || (key->file && !s->file) ||
-	    (key->allocator && !s->allocator) || (key->cause && !s->cause)) {
-		free((char *)s->function);
-		free((char *)s->file);
-		free((char *)s->allocator);
-		free((char *)s->cause);
-		return NULL;
-	}
-	for (j = site_hash(s) & (ss->table_cap - 1); ss->table[j];
-	     j = (j + 1) & (ss->table_cap - 1))
-		;
-	ss->table[j] = ++ss->cnt;
-	return s;
-}
-
-static int is_allocator(const char *name)
-{
-	for (size_t i = 0; name && i < ARRAY_SIZE(allocators); i++)
-		if (!strcmp(name, allocators[i]))
-			return 1;
-	return 0;
-}
-
-static const Perftools__Profiles__Function *loc_function(const struct pprof_profile *p,
-							 const Perftools__Profiles__Location *l)
-{
-	return l && l->n_line ? pprof__profile_function(p, l->line[0]->function_id) : NULL;
-}
-
-/* Fill key with the site of sample s; addr_buf holds a made-up name for an unnamed frame. */
-static void sample_site(const struct pprof_profile *p, const Perftools__Profiles__Sample *s,
-			struct topview_site *key, char *addr_buf, size_t addr_len)
-{
-	const Perftools__Profiles__Location *l = NULL;
-	const Perftools__Profiles__Function *f;
-	size_t i = 0;
-
-	*key = (struct topview_site){};
-	if (s->n_location_id)
-		l = pprof__profile_location(p, s->location_id[0]);
-	f = loc_function(p, l);
-	if (l && !l->mapping_id && f && is_allocator(pprof__profile_str(p, f->name))) {
-		key->allocator = pprof__profile_str(p, f->name);
-		l = ++i < s->n_location_id ? pprof__profile_location(p, s->location_id[i]) : NULL;
-		f = loc_function(p, l);
-	}
-	for (size_t j = 0; j < s->n_label; j++) {
-		const char *k = pprof__profile_str(p, s->label[j]->key);
-
-		if (k && !strcmp(k, "cause") && s->label[j]->str)
-			key->cause = pprof__profile_str(p, s->label[j]->str);
-	}
-	if (!l) {
-		key->function = "[no caller]";
-		return;
-	}
-	if (f) {
-		const char *file = pprof__profile_str(p, f->filename);
-
-		key->function = pprof__profile_str(p, f->name);
-		key->file = file && *file ? file : NULL;
-		key->line = l->line[0]->line;
-		if (key->function && *key->function)
-			return;
-	}
-	/* Nothing names the address: show it, and the object it is in. */
-	snprintf(addr_buf, addr_len, "0x%llx", (unsigned long long)l->address);
-	key->function = addr_buf;
-	key->line = 0;
-	key->file = NULL;
-	if (l->mapping_id) {
-		const Perftools__Profiles__Mapping *m = pprof__profile_mapping(p, l->mapping_id);
-		const char *path = m ? pprof__profile_str(p, m->filename) : NULL;
-
-		key->file = path && *path ? path : NULL;
-	}
+	return j >= 0 ? &v->s[j] : NULL;
 }
 
 static int count_pid(__s64 *pids, size_t *cnt, __s64 pid)
@@ -252,58 +79,66 @@ static int count_pid(__s64 *pids, size_t *cnt, __s64 pid)
 	return 0;
 }
 
-static int aggregate(const struct pprof_profile *p, struct site_set *out)
+static size_t count_processes(const struct pprof_profile *p)
 {
-	const Perftools__Profiles__Profile *m;
-	int ab, ao, ib, io, err = 0;
-	__s64 *pids = NULL;
+	const Perftools__Profiles__Profile *m = pprof__profile_msg(p);
+	__s64 *pids = malloc(MAX_PIDS * sizeof(*pids));
+	size_t cnt = 0;
+
+	for (size_t i = 0; pids && i < m->n_sample; i++) {
+		const Perftools__Profiles__Sample *s = m->sample[i];
+
+		for (size_t j = 0; j < s->n_label; j++) {
+			const char *k = pprof__profile_str(p, s->label[j]->key);
+
+			if (k && !strcmp(k, "pid") && !s->label[j]->str)
+				count_pid(pids, &cnt, s->label[j]->num);
+		}
+	}
+	free(pids);
+	return cnt;
+}
+
+static int aggregate(const struct pprof_profile *p, struct site_view *out)
+{
+	const struct site_set_opts opts = {.by = SITE_BY_LINE_AND_VIA};
+	int ab, ao, ib, io;
 
 	if (!p)
 		return 0;
-	m = pprof__profile_msg(p);
 	ab = pprof__profile_sample_index(p, "alloc_space");
 	ao = pprof__profile_sample_index(p, "alloc_objects");
 	ib = pprof__profile_sample_index(p, "inuse_space");
 	io = pprof__profile_sample_index(p, "inuse_objects");
 	if (ab < 0 || ao < 0)
 		return -EINVAL;
-	pids = malloc(MAX_PIDS * sizeof(*pids));
-	if (!pids)
+	out->set = site_set__new(p, &opts);
+	if (!out->set)
+		return -errno;
+	out->cnt = site_set__cnt(out->set);
+	out->s = calloc(out->cnt + 1, sizeof(*out->s));
+	if (!out->s)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->n_sample; i++) {
-		const Perftools__Profiles__Sample *s = m->sample[i];
-		struct topview_site key, *site;
-		char addr[32];
+	for (size_t i = 0; i < out->cnt; i++) {
+		const struct site *site = site_set__get(out->set, i);
+		struct topview_site *s = &out->s[i];
 
-		if (s->n_value <= (size_t)max_t(int, max_t(int, ab, ao), max_t(int, ib, io)))
-			continue; /* the decoder checks types, not every sample's length */
-		for (size_t j = 0; j < s->n_label; j++) {
-			const char *k = pprof__profile_str(p, s->label[j]->key);
-
-			if (k && !strcmp(k, "pid") && !s->label[j]->str)
-				count_pid(pids, &out->processes, s->label[j]->num);
-		}
-		sample_site(p, s, &key, addr, sizeof(addr));
-		site = site_get(out, &key);
-		if (!site) {
-			err = -ENOMEM;
-			break;
-		}
-		site->alloc_bytes += s->value[ab];
-		site->alloc_objects += s->value[ao];
-		out->alloc_bytes += s->value[ab];
-		out->alloc_objects += s->value[ao];
-		if (ib >= 0) {
-			site->inuse_bytes += s->value[ib];
-			out->inuse_bytes += s->value[ib];
-		}
-		if (io >= 0) {
-			site->inuse_objects += s->value[io];
-			out->inuse_objects += s->value[io];
-		}
+		s->function = site->function;
+		s->file = *site->file ? site->file : NULL;
+		s->line = site->line;
+		s->allocator = site->allocators;
+		s->cause = site->causes;
+		s->alloc_bytes = site->values[ab];
+		s->alloc_objects = site->values[ao];
+		s->inuse_bytes = ib >= 0 ? site->values[ib] : 0;
+		s->inuse_objects = io >= 0 ? site->values[io] : 0;
+		out->alloc_bytes += s->alloc_bytes;
+		out->alloc_objects += s->alloc_objects;
+		out->inuse_bytes += s->inuse_bytes;
+		out->inuse_objects += s->inuse_objects;
 	}
-	free(pids);
-	return err;
+	out->processes = count_processes(p);
+	return 0;
 }
 
 struct topview *topview__new(const struct topview_opts *opts)
@@ -329,7 +164,7 @@ void topview__free(struct topview *tv)
 {
 	if (!tv)
 		return;
-	site_set_free(&tv->cur);
+	site_view_free(&tv->cur);
 	free(tv->order);
 	free(tv->hist);
 	free(tv);
@@ -379,7 +214,7 @@ void topview__sort(struct topview *tv, enum topview_sort key)
 
 int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now_ns)
 {
-	struct site_set next = {};
+	struct site_view next = {};
 	size_t *order;
 	double dt;
 	int err;
@@ -391,7 +226,7 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 	    next.cnt == tv->cur.cnt && next.alloc_bytes == tv->cur.alloc_bytes &&
 	    next.alloc_objects == tv->cur.alloc_objects &&
 	    next.inuse_bytes == tv->cur.inuse_bytes) {
-		site_set_free(&next);
+		site_view_free(&next);
 		return 0;
 	}
 	order = malloc((next.cnt ? next.cnt : 1) * sizeof(*order));
@@ -403,7 +238,7 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 	tv->rate_bytes = tv->rate_objects = 0;
 	for (size_t i = 0; i < next.cnt && dt > 0; i++) {
 		struct topview_site *s = &next.s[i];
-		const struct topview_site *old = site_find(&tv->cur, s);
+		const struct topview_site *old = site_view_find(&tv->cur, &next, i);
 		__s64 db = s->alloc_bytes - (old ? old->alloc_bytes : 0);
 		__s64 dn = s->alloc_objects - (old ? old->alloc_objects : 0);
 
@@ -414,7 +249,7 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 		tv->rate_objects += s->alloc_objects_per_s;
 	}
 	tv->have_rates = dt > 0;
-	site_set_free(&tv->cur);
+	site_view_free(&tv->cur);
 	tv->cur = next;
 	free(tv->order);
 	tv->order = order;
@@ -429,7 +264,7 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 	topview__sort(tv, tv->key);
 	return 1;
 fail:
-	site_set_free(&next);
+	site_view_free(&next);
 	return err;
 }
 
@@ -498,37 +333,23 @@ int topview_sort__parse(const char *s, enum topview_sort *out)
 
 /* Formatting */
 
-static const char *fmt_scaled(double v, const char *const *units, size_t nunits, double step,
-			      const char *sep, char *buf, size_t len)
+const char *topview__fmt_count(double v, char *buf, size_t len)
 {
+	static const char *const units[] = {"", "k", "M", "G", "T"};
 	double a = v < 0 ? -v : v;
 	size_t u = 0;
 
-	while (a >= step && u + 1 < nunits) {
-		a /= step;
-		v /= step;
+	while (a >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+		a /= 1000;
+		v /= 1000;
 		u++;
 	}
 	/* 99.95 would print as "100.0": decide the precision on the rounded value. */
 	if (u == 0 || a >= 99.95)
-		snprintf(buf, len, "%.0f%s%s", v, sep, units[u]);
+		snprintf(buf, len, "%.0f%s", v, units[u]);
 	else
-		snprintf(buf, len, "%.1f%s%s", v, sep, units[u]);
+		snprintf(buf, len, "%.1f%s", v, units[u]);
 	return buf;
-}
-
-const char *topview__fmt_bytes(double v, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-
-	return fmt_scaled(v, units, ARRAY_SIZE(units), 1024, " ", buf, len);
-}
-
-const char *topview__fmt_count(double v, char *buf, size_t len)
-{
-	static const char *const units[] = {"", "k", "M", "G", "T"};
-
-	return fmt_scaled(v, units, ARRAY_SIZE(units), 1000, "", buf, len);
 }
 
 /* Terminal columns of s: one per character (UTF-8 continuation bytes take none). */
@@ -680,10 +501,10 @@ const char *topview__fmt_row(const struct topview_site *s, int width, int via_co
 	int site_cols = max_t(int, width - fixed, SITE_MIN), fn_cols, where_cols = 0, want;
 
 	if (show_rates) {
-		topview__fmt_bytes(s->alloc_bytes_per_s, b, sizeof(b));
+		fmt_bytes(s->alloc_bytes_per_s, b, sizeof(b));
 		topview__fmt_count(s->alloc_objects_per_s, o, sizeof(o));
 	}
-	topview__fmt_bytes((double)s->inuse_bytes, in, sizeof(in));
+	fmt_bytes((double)s->inuse_bytes, in, sizeof(in));
 	topview__fit(site_via(s), via_cols, utf8, via, sizeof(via));
 	site_where(s, where, sizeof(where));
 	want = cols_of(s->function ?: "?");

@@ -86,9 +86,7 @@ int topview_sort__parse(const char *s, enum topview_sort *out);
  * wraps), NUL-terminated, truncated to len bytes; utf8 selects "…" and block characters over
  * ASCII. Returns buf. */
 
-/* Compact sizes for narrow columns: "512 B", "12.3 KiB", "100 MiB"; and counts: "980",
- * "12.3k", "4.1M". */
-const char *topview__fmt_bytes(double v, char *buf, size_t len);
+/* Compact counts for narrow columns: "980", "12.3k", "4.1M" (sizes: fmt_bytes, util/fmt.h). */
 const char *topview__fmt_count(double v, char *buf, size_t len);
 
 /* s cut to at most cols columns, with an ellipsis as the last column when cut. */

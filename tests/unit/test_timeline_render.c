@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Timeline rendering: durations, axis scaling, byte and time labels, bucketing of records into
+/* Timeline rendering: durations, axis scaling, time labels, bucketing of records into
  * rows, the JSON read back and written again, the terminal chart's width, and the SVG's
  * escaping and structure. */
 #include <stdlib.h>
@@ -151,21 +151,6 @@ TEST(timeline_nice_bytes_and_cells)
 TEST(timeline_labels)
 {
 	static const struct {
-		__u64 v;
-		const char *s;
-	} bytes[] = {
-	    {0, "0 B"},
-	    {512, "512 B"},
-	    {1023, "1023 B"},
-	    {1024, "1.00 KiB"},
-	    {1536, "1.50 KiB"},
-	    {10 * 1024 - 1, "10.0 KiB"},
-	    {99 * MIB + MIB / 2, "99.5 MiB"},
-	    {256 * MIB, "256 MiB"},
-	    {MIB - 100, "1.00 MiB"}, /* 1023.9 KiB would be 9 characters */
-	    {3ULL << 29, "1.50 GiB"},
-	};
-	static const struct {
 		__u64 ns;
 		const char *s;
 	} offs[] = {
@@ -178,16 +163,10 @@ TEST(timeline_labels)
 	};
 	char buf[32];
 
-	for (size_t i = 0; i < ARRAY_SIZE(bytes); i++)
-		ASSERT_STREQ(timeline__fmt_bytes(bytes[i].v, buf, sizeof(buf)), bytes[i].s,
-			     "bytes");
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
 		ASSERT_STREQ(timeline__fmt_offset(offs[i].ns, buf, sizeof(buf)), offs[i].s,
 			     "offset");
-	/* The chart's columns are 8 wide. */
-	for (__u64 v = 1; v < (1ULL << 50); v = v * 21 / 20 + 1)
-		if (!ASSERT_TRUE(strlen(timeline__fmt_bytes(v, buf, sizeof(buf))) <= 8, buf))
-			break;
+	/* The chart's columns are 8 wide (byte labels: test_fmt.c). */
 	for (__u64 ns = 1; ns < 99 * 3600 * NSEC_PER_SEC; ns = ns * 21 / 20 + 1)
 		if (!ASSERT_TRUE(strlen(timeline__fmt_offset(ns, buf, sizeof(buf))) <= 8, buf))
 			break;

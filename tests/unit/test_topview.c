@@ -314,11 +314,6 @@ TEST(topview_formatting_helpers)
 	enum topview_sort k;
 	char buf[128];
 
-	ASSERT_STREQ(topview__fmt_bytes(512, buf, sizeof(buf)), "512 B", "bytes");
-	ASSERT_STREQ(topview__fmt_bytes(1536, buf, sizeof(buf)), "1.5 KiB", "KiB");
-	ASSERT_STREQ(topview__fmt_bytes(100 << 20, buf, sizeof(buf)), "100 MiB",
-		     "no decimal at 100");
-	ASSERT_STREQ(topview__fmt_bytes(99.97 * 1024, buf, sizeof(buf)), "100 KiB", "rounded up");
 	ASSERT_STREQ(topview__fmt_count(999, buf, sizeof(buf)), "999", "count");
 	ASSERT_STREQ(topview__fmt_count(12345, buf, sizeof(buf)), "12.3k", "k");
 	ASSERT_STREQ(topview__fit("abcdef", 4, 0, buf, sizeof(buf)), "abc~", "ASCII cut");
