@@ -18,7 +18,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,17 +25,14 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "probe/alloc_probes.h"
 #include "cli.h"
-#include "probe/collect.h"
 #include "util/common.h"
 #include "fetch.h"
 #include "profile/heap_profile.h"
 #include "util/log.h"
 #include "probe/sampling.h"
-#include "symbols/symbolize.h"
+#include "session.h"
 #include "topview.h"
-#include "probe/watch.h"
 
 #define PIPED_SITES_DEFAULT 20
 #define PROBE_TIMEOUT_MS    1000
@@ -315,17 +311,10 @@ static void install_fatal_handlers(void)
 struct top_src {
 	const struct top_opts *o;
 	int standalone;
-	char *url;	  /* daemon: the profile URL */
-	const char *base; /* daemon: its address */
-	char what[160];	  /* "pid 1234 (topload)" */
-	/* standalone */
-	struct alloc_probes *ap;
-	struct symbolizer *sym;
-	struct watch w;
-	struct stack_cache *cache;
-	struct entry_set entries;
-	int pidfd;
-	__u64 start_real_ns;
+	char *url;	   /* daemon: the profile URL */
+	const char *base;  /* daemon: its address */
+	char what[160];	   /* "pid 1234 (topload)" */
+	struct session ss; /* standalone */
 };
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -406,96 +395,30 @@ static void describe_target(struct top_src *s)
 		snprintf(s->what, sizeof(s->what), "pid %d", o->pid);
 }
 
-static int on_gc_event(void *ctx, const struct gc_event *e)
-{
-	struct top_src *s = ctx;
-
-	/* Only main.main matters here: the Go runtime is ready, its rate can be read. */
-	if ((int)e->tgid == s->w.target.pid && e->probe == GO_PROBE_MAIN)
-		watch__runtime_ready(&s->w, &(struct watch_opts){});
-	return 0;
-}
-
-static struct entry_set *set_for_target(void *ctx, __u32 tgid)
-{
-	struct top_src *s = ctx;
-
-	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
-}
-
 static int standalone_attach(struct top_src *s)
 {
-	struct alloc_probes_opts ao = {.sample_rate = s->o->rate, .verbose = s->o->verbose};
-	struct symbolizer_opts so = {.demangle = 1};
-	struct watch_opts wo = {};
-	char exe[64];
-	int err, pid = s->o->pid;
+	int err;
 
-	if (geteuid() != 0)
-		log_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_PERFMON, "
-			 "CAP_SYS_ADMIN and CAP_SYS_PTRACE");
-	s->sym = symbolizer__new(&so);
-	if (!s->sym) {
-		err = -errno;
-		log_error("cannot create the symbolizer: %s", strerror(-err));
-		return err;
-	}
-	s->cache = stack_cache__new();
-	if (!s->cache)
-		return -ENOMEM;
-	s->ap = alloc_probes__new(&ao);
-	if (!s->ap)
-		return -errno; /* logged */
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
-	err = watch__attach(&s->w, s->ap, s->sym, &wo, pid, exe, 0);
-	if (err) {
-		if (err == -ESRCH)
-			log_error("pid %d exited while allocscope attached", pid);
-		else if (err == -ENOENT)
-			log_error("pid %d maps no object that defines malloc and runs no Go "
-				  "runtime: nothing to probe",
-				  pid);
-		else if (err != -ENOEXEC)
-			log_error("cannot attach to pid %d: %s", pid, strerror(-err));
-		return err;
-	}
-	watch__runtime_ready(&s->w, &wo);
-	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
-	s->start_real_ns = now_real_ns();
-	return 0;
+	err = session__open(&s->ss,
+			    &(struct session_opts){.rate = s->o->rate, .verbose = s->o->verbose});
+	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 
 static int standalone_snapshot(struct top_src *s, struct pprof_profile **out, __u64 *when_ns)
 {
-	struct watch *w = &s->w;
-	struct heap_profile_opts ho = {
-	    .time_ns = s->start_real_ns,
-	    .duration_ns = now_real_ns() - s->start_real_ns,
-	    .native_rate = s->o->rate,
-	    .go_rate = watch__go_rate(w),
-	    .has_native = w->native,
-	    .has_go = w->go,
-	};
-	struct profile_source src = {.target = &w->target};
+	struct watch *w = &s->ss.w;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
 	void *buf = NULL;
 	size_t len = 0;
 	int err;
 
-	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	session__poll_gc(&s->ss);
 	if (target__refresh_maps(&w->target) == 0)
-		watch__reconcile(w, s->ap, s->sym);
-	ho.period = w->go ? ho.go_rate : ho.native_rate;
+		watch__reconcile(w, s->ss.ap, s->ss.sym);
 	/* The time of the data, not of the profile built from it: symbolizing takes a while. */
 	*when_ns = now_mono_ns();
-	err = collect__read(s->ap, s->cache, set_for_target, s);
-	if (!err) {
-		src.entries = s->entries.e;
-		src.cnt = s->entries.cnt;
-		err = heap_profile__build(&src, 1, s->sym, &ho, &pb, &sum);
-	}
-	entry_set__clear(&s->entries);
+	err = session__build(&s->ss, &pb, &sum);
 	if (!err)
 		err = pprof__encode(pb, &buf, &len);
 	pprof__free(pb);
@@ -525,13 +448,7 @@ static int src_snapshot(struct top_src *s, struct pprof_profile **out, __u64 *wh
 
 static void src_release(struct top_src *s)
 {
-	alloc_probes__free(s->ap);
-	symbolizer__free(s->sym);
-	watch__release(&s->w);
-	entry_set__clear(&s->entries);
-	stack_cache__free(s->cache);
-	if (s->pidfd >= 0)
-		close(s->pidfd);
+	session__close(&s->ss);
 	free(s->url);
 }
 
@@ -878,9 +795,9 @@ static int run(struct top_ui *ui, int sigfd)
 		struct pollfd pfd[4] = {
 		    {.fd = sigfd, .events = POLLIN},
 		    {.fd = ui->tty ? term.in_fd : -1, .events = POLLIN},
-		    {.fd = ui->src->standalone ? alloc_probes__gc_fd(ui->src->ap) : -1,
+		    {.fd = ui->src->standalone ? session__gc_fd(&ui->src->ss) : -1,
 		     .events = POLLIN},
-		    {.fd = ui->src->standalone ? ui->src->pidfd : -1, .events = POLLIN},
+		    {.fd = ui->src->standalone ? ui->src->ss.pidfd : -1, .events = POLLIN},
 		};
 		__u64 now = now_mono_ns();
 		int timeout = next > now ? (int)((next - now) / NSEC_PER_MSEC) + 1 : 0;
@@ -912,7 +829,7 @@ static int run(struct top_ui *ui, int sigfd)
 				state = handle_key(ui, keys[i]);
 		}
 		if (pfd[2].revents & POLLIN)
-			alloc_probes__poll_gc(ui->src->ap, on_gc_event, ui->src);
+			session__poll_gc(&ui->src->ss);
 		if (pfd[3].revents & POLLIN)
 			state = RUN_EXITED;
 		if (state != RUN_GO || now_mono_ns() < next)
@@ -936,7 +853,7 @@ static int run(struct top_ui *ui, int sigfd)
 int cmd_top(int argc, char **argv)
 {
 	struct top_opts o;
-	struct top_src src = {.o = &o, .pidfd = -1};
+	struct top_src src = {.o = &o, .ss = {.pidfd = -1}};
 	struct top_ui ui = {.o = &o, .src = &src};
 	struct topview *tv = NULL;
 	sigset_t set;
