@@ -18,11 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "cli.h"
 #include "util/common.h"
 #include "fetch.h"
+#include "util/http_client.h"
 #include "util/log.h"
 #include "timeline_render.h"
 
@@ -184,24 +183,18 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
  * what to do instead in one line when nothing does. */
 static int daemon_reachable(const char *url, char *why, size_t len)
 {
-	CURLcode rc;
-	CURL *c;
+	struct http_response rsp;
+	int err;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return -ENOMEM;
-	c = curl_easy_init();
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(c);
-	curl_easy_cleanup(c);
-	if (rc == CURLE_OK)
+	err = http_send(
+	    &(struct http_request){.url = url, .connect_only = 1, .connect_timeout_ms = 5000},
+	    &rsp);
+	free(rsp.body);
+	if (!err)
 		return 0;
-	snprintf(why, len, "%s", curl_easy_strerror(rc));
+	if (err == -ENOMEM)
+		return err;
+	snprintf(why, len, "%s", rsp.error);
 	return -ECONNREFUSED;
 }
 

@@ -22,13 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "cli.h"
 #include "util/common.h"
 #include "fetch.h"
 #include "profile/heap_profile.h"
+#include "util/http_client.h"
 #include "util/log.h"
 #include "probe/sampling.h"
 #include "session.h"
@@ -317,33 +317,15 @@ struct top_src {
 	struct session ss; /* standalone */
 };
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	return size * nmemb;
-}
-
 /* The HTTP status of a GET, quietly: -ECONNREFUSED when nothing answers. */
 static long http_status(const char *url, long timeout_ms)
 {
-	long status = 0;
-	CURLcode rc;
-	CURL *c;
+	struct http_response rsp;
+	int err;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return -ENOMEM;
-	c = curl_easy_init();
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK ? status : -ECONNREFUSED;
+	err = http_send(&(struct http_request){.url = url, .timeout_ms = timeout_ms}, &rsp);
+	free(rsp.body);
+	return err ? -ECONNREFUSED : rsp.status;
 }
 
 static int profile_url(struct top_src *s, const char *base)
@@ -358,11 +340,11 @@ static int profile_url(struct top_src *s, const char *base)
 		blen--;
 	snprintf(pid, sizeof(pid), "%d", o->pid);
 	val = o->pid ? pid : o->exe ? (char *)o->exe : (char *)o->comm;
-	esc = curl_easy_escape(NULL, val, 0);
+	esc = http_escape(val);
 	if (!esc)
 		return -ENOMEM;
 	n = asprintf(&s->url, "%.*s/debug/pprof/allocs?%s=%s", (int)blen, base, key, esc);
-	curl_free(esc);
+	free(esc);
 	if (n < 0) {
 		s->url = NULL;
 		return -ENOMEM;
