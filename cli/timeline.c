@@ -5,7 +5,6 @@
  * --since; drawn as a terminal chart, an SVG picture (--svg) or printed as JSON (--json).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <langinfo.h>
 #include <libgen.h>
@@ -15,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/atomic_file.h"
 #include "util/common.h"
 #include "fetch.h"
 #include "util/http_client.h"
@@ -300,50 +299,9 @@ static int load(const struct timeline_opts *o, void **buf, size_t *len, char **l
 	return cli_fetch(*label, buf, len);
 }
 
-/* Write the picture to a temporary file beside path, then rename it into place. */
-static int write_svg(const struct timeline_doc *doc, const char *path)
+static int fill_svg(void *ctx, FILE *f)
 {
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd = -1, err = 0;
-
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		goto cleanup;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1; /* the stream owns it now */
-	err = timeline_doc__write_svg(doc, f);
-	if (err)
-		goto cleanup;
-	if (fflush(f) || fsync(fileno(f))) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = fclose(f) ? -errno : 0;
-	f = NULL;
-	if (!err && rename(tmp, path))
-		err = -errno;
-cleanup:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
-	return err;
+	return timeline_doc__write_svg(ctx, f);
 }
 
 /* Fail before a standalone recording, not after, when the picture could not be written. */
@@ -426,7 +384,7 @@ int cmd_timeline(int argc, char **argv)
 		printf("%s\n", json);
 	}
 	if (o.svg) {
-		err = write_svg(&doc, o.svg);
+		err = atomic_file__write_with(o.svg, fill_svg, &doc);
 		if (err) {
 			log_error("cannot write %s: %s", o.svg, strerror(-err));
 			goto cleanup;

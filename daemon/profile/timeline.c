@@ -2,13 +2,11 @@
 /* Heap-delta timelines: points in time order, deltas and unsampling at write time, into the
  * records that profile/timeline_json.c writes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "util/atomic_file.h"
 #include "util/common.h"
 #include "util/log.h"
 #include "probe/sampling.h"
@@ -116,43 +114,22 @@ char *timeline__to_json(const struct timeline *tl)
 	return text;
 }
 
+static int fill_line(void *ctx, FILE *f)
+{
+	errno = 0;
+	if (fputs(ctx, f) == EOF || fputc('\n', f) == EOF)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 int timeline__write(const struct timeline *tl, const char *path)
 {
-	char *text = timeline__to_json(tl), *tmp = NULL;
-	size_t len;
-	int fd = -1, err = 0;
+	char *text = timeline__to_json(tl);
+	int err;
 
 	if (!text)
 		return -errno;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fchmod(fd, 0644) ||
-	    fsync(fd)) {
-		err = errno ? -errno : -EIO;
-		goto cleanup;
-	}
-	if (close(fd)) {
-		fd = -1;
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path))
-		err = -errno;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
+	err = atomic_file__write_with(path, fill_line, text);
 	free(text);
 	return err;
 }
