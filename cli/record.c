@@ -27,6 +27,7 @@
 #include "probe/collect.h"
 #include "profile/heap_profile.h"
 #include "util/log.h"
+#include "options.h"
 #include "probe/sampling.h"
 #include "session.h"
 #include "symbols/target.h"
@@ -121,7 +122,6 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {},
 	};
 	unsigned long long v;
-	char *end;
 	int c;
 
 	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT,
@@ -129,16 +129,12 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				  .timeline_interval_s = 1,
 				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || !*optarg || v == 0 || v > INT_MAX) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = v;
 			break;
 		case 'd':
 			if (parse_seconds(optarg, &o->duration_s) || o->duration_s <= 0) {
@@ -148,11 +144,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			}
 			break;
 		case 'r':
-			if (parse_size(optarg, &v) || v == 0) {
-				log_error("--rate: '%s' is not a positive number of bytes", optarg);
+			if (cli_opt_rate(optarg, &o->rate))
 				return -EINVAL;
-			}
-			o->rate = v;
 			break;
 		case 'o':
 			o->output = optarg;
@@ -227,12 +220,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			/* Whole words: the unwinder reads the copy 8 bytes at a time. */
 			o->stack_copy_bytes = v & ~7ULL;
 			break;
-		case 'h':
-			fputs(record_usage, stdout);
-			return 1;
 		default:
-			fputs(record_usage, stderr);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope record",
+						record_usage);
 		}
 	}
 	if (optind < argc)

@@ -22,6 +22,7 @@
 #include "fetch.h"
 #include "util/http_client.h"
 #include "util/log.h"
+#include "options.h"
 #include "timeline_render.h"
 
 /* Standalone recordings take a point at least this often, and about 60 in all. */
@@ -101,11 +102,8 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 	while ((c = getopt_long(argc, argv, ":p:s:jd:f:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_count(optarg, 1, INT_MAX, &v)) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = v;
 			break;
 		case 's':
 			if (timeline__parse_duration(optarg, &o->since_ns)) {
@@ -123,12 +121,8 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 			o->json = 1;
 			break;
 		case 'd':
-			if (!cli_is_url(optarg)) {
-				log_error("--daemon: '%s' is not an http:// or https:// URL",
-					  optarg);
+			if (cli_opt_daemon(optarg, &o->daemon))
 				return -EINVAL;
-			}
-			o->daemon = optarg;
 			o->daemon_given = 1;
 			break;
 		case 'f':
@@ -153,24 +147,13 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 		case 'A':
 			o->ascii = 1;
 			break;
-		case 'h':
-			fputs(timeline_usage, stdout);
-			return 1;
-		case ':':
-			log_error("%s needs a value (see 'allocscope timeline --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
 		default:
-			log_error("unknown option '%s' (see 'allocscope timeline --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope timeline",
+						timeline_usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see 'allocscope timeline --help')",
-			  argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args__unexpected(argv[optind], "allocscope timeline");
 	if (o->file && o->daemon_given) {
 		log_error("--file and --daemon: give one source");
 		return -EINVAL;

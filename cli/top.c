@@ -30,6 +30,7 @@
 #include "profile/heap_profile.h"
 #include "util/http_client.h"
 #include "util/log.h"
+#include "options.h"
 #include "probe/sampling.h"
 #include "session.h"
 #include "topview.h"
@@ -107,20 +108,17 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	unsigned long long v;
 	int c, selectors = 0;
 	long n;
 
 	*o = (struct top_opts){.interval_s = 1, .rate = SAMPLE_RATE_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_count(optarg, 1, INT_MAX, &n)) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = n;
 			selectors++;
 			break;
 		case 'e':
@@ -141,12 +139,8 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			}
 			break;
 		case 'd':
-			if (!cli_is_url(optarg)) {
-				log_error("--daemon: '%s' is not an http:// or https:// URL",
-					  optarg);
+			if (cli_opt_daemon(optarg, &o->daemon))
 				return -EINVAL;
-			}
-			o->daemon = optarg;
 			break;
 		case OPT_STANDALONE:
 			o->standalone = 1;
@@ -175,27 +169,18 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			o->json = 1;
 			break;
 		case 'r':
-			if (parse_size(optarg, &v) || v == 0) {
-				log_error("--rate: '%s' is not a positive number of bytes", optarg);
+			if (cli_opt_rate(optarg, &o->rate))
 				return -EINVAL;
-			}
-			o->rate = v;
 			break;
 		case 'v':
 			o->verbose = 1;
 			break;
-		case 'h':
-			fputs(top_usage, stdout);
-			return 1;
 		default:
-			fputs(top_usage, stderr);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope top", top_usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (try 'allocscope top --help')", argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args__unexpected(argv[optind], "allocscope top");
 	if (selectors != 1) {
 		log_error("top needs one of --pid PID, --exe PATH or --comm NAME");
 		return -EINVAL;
