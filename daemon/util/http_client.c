@@ -95,12 +95,29 @@ static int errno_of(CURLcode rc)
 	}
 }
 
+/* "name value" appended to *hdrs; nothing when value is NULL. 0 or -ENOMEM. */
+static int add_header(struct curl_slist **hdrs, const char *name, const char *value)
+{
+	struct curl_slist *h;
+	char *line;
+
+	if (!value)
+		return 0;
+	if (asprintf(&line, "%s%s", name, value) < 0)
+		return -ENOMEM;
+	h = curl_slist_append(*hdrs, line); /* copies line */
+	free(line);
+	if (!h)
+		return -ENOMEM;
+	*hdrs = h;
+	return 0;
+}
+
 int http_client__send(struct http_client *c, const struct http_request *rq,
 		      struct http_response *rsp)
 {
 	struct sink k = {.rsp = rsp, .max = rq->max_body_bytes};
-	struct curl_slist *hdrs = NULL, *h;
-	char *line = NULL;
+	struct curl_slist *hdrs = NULL;
 	CURLcode rc;
 	CURL *e = c->curl;
 	int err = 0;
@@ -125,36 +142,10 @@ int http_client__send(struct http_client *c, const struct http_request *rq,
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
 	}
-	if (rq->content_type) {
-		if (asprintf(&line, "Content-Type: %s", rq->content_type) < 0) {
-			line = NULL;
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		h = curl_slist_append(hdrs, line);
-		free(line);
-		line = NULL;
-		if (!h) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		hdrs = h;
-	}
-	if (rq->bearer_token) {
-		if (asprintf(&line, "Authorization: Bearer %s", rq->bearer_token) < 0) {
-			line = NULL;
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		h = curl_slist_append(hdrs, line);
-		free(line);
-		line = NULL;
-		if (!h) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		hdrs = h;
-	}
+	err = add_header(&hdrs, "Content-Type: ", rq->content_type)
+		  ?: add_header(&hdrs, "Authorization: Bearer ", rq->bearer_token);
+	if (err)
+		goto cleanup;
 	if (hdrs)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(e);
