@@ -15,11 +15,6 @@
 #define FETCH_MAX_BYTES (1ULL << 30)
 #define FETCH_TIMEOUT_S 120 /* seconds= profiles take their time */
 
-int cli_is_url(const char *src)
-{
-	return http_is_url(src);
-}
-
 static int fetch_url(const char *url, void **buf, size_t *len)
 {
 	struct http_response rsp;
@@ -100,7 +95,7 @@ cleanup:
 
 int cli_fetch(const char *src, void **buf, size_t *len)
 {
-	return cli_is_url(src) ? fetch_url(src, buf, len) : fetch_file(src, buf, len);
+	return http_is_url(src) ? fetch_url(src, buf, len) : fetch_file(src, buf, len);
 }
 
 struct pprof_profile *cli_load_profile(const char *src)
