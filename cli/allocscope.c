@@ -40,6 +40,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	log_error("unknown command '%s' (try 'allocscope --help')", argv[1]);
+	/* The same words as a subcommand's bad option (util/args.h), and the same status. */
+	if (argv[1][0] == '-')
+		log_error("unknown option '%s' (see 'allocscope --help')", argv[1]);
+	else
+		log_error("unknown command '%s' (see 'allocscope --help')", argv[1]);
 	return 2;
 }

@@ -19,6 +19,7 @@
 #include "util/fmt.h"
 #include "util/log.h"
 #include "profile/sitediff.h"
+#include "options.h"
 
 #define DIFF_TOP_DEFAULT 10
 #define DIFF_WIDTH	 80
@@ -83,13 +84,12 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 	};
 	static const char *const types[] = {"alloc_space", "alloc_objects", "inuse_space",
 					    "inuse_objects"};
-	unsigned long long v;
 	int c, ok;
 
 	*o = (struct diff_opts){.sample_index = "alloc_space", .top = DIFF_TOP_DEFAULT};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			ok = 0;
@@ -114,11 +114,8 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 			}
 			break;
 		case 'n':
-			if (parse_size(optarg, &v) || v > INT_MAX) {
-				log_error("--top: '%s' is not a count", optarg);
+			if (cli_opt_top(optarg, &o->top))
 				return -EINVAL;
-			}
-			o->top = v;
 			break;
 		case 'j':
 			o->json = 1;
@@ -126,14 +123,8 @@ static int parse_args(int argc, char **argv, struct diff_opts *o)
 		case 'v':
 			o->verbose = 1;
 			break;
-		case 'h':
-			fputs(diff_usage, stdout);
-			return 1;
 		default:
-			log_error(
-			    "%s: unknown option or missing value (see 'allocscope diff --help')",
-			    argv[optind - 1]);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope diff", diff_usage);
 		}
 	}
 	if (argc - optind != 2) {

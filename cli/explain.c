@@ -18,6 +18,7 @@
 #include "util/fmt.h"
 #include "util/log.h"
 #include "profile/site.h"
+#include "options.h"
 
 #define EXPLAIN_TOP_DEFAULT 10
 #define EXPLAIN_WIDTH	    80
@@ -71,23 +72,19 @@ static int parse_args(int argc, char **argv, struct explain_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	unsigned long long v;
 	int c;
 
 	*o = (struct explain_opts){.top = EXPLAIN_TOP_DEFAULT};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			o->escape_log = optarg;
 			break;
 		case 'n':
-			if (parse_size(optarg, &v) || v > INT_MAX) {
-				log_error("--top: '%s' is not a count", optarg);
+			if (cli_opt_top(optarg, &o->top))
 				return -EINVAL;
-			}
-			o->top = v;
 			break;
 		case 'j':
 			o->json = 1;
@@ -95,14 +92,9 @@ static int parse_args(int argc, char **argv, struct explain_opts *o)
 		case 'v':
 			o->verbose = 1;
 			break;
-		case 'h':
-			fputs(explain_usage, stdout);
-			return 1;
 		default:
-			log_error("%s: unknown option or missing value (see 'allocscope explain "
-				  "--help')",
-				  argv[optind - 1]);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope explain",
+						explain_usage);
 		}
 	}
 	if (argc - optind != 1) {

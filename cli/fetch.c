@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Reading the CLI's inputs from files or from allocscoped (libcurl). */
+/* Reading the CLI's inputs from files or from allocscoped (util/http_client). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,104 +8,52 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "fetch.h"
+#include "util/http_client.h"
 #include "util/log.h"
 
 #define FETCH_MAX_BYTES (1ULL << 30)
 #define FETCH_TIMEOUT_S 120 /* seconds= profiles take their time */
 
-int cli_is_url(const char *src)
-{
-	return !strncmp(src, "http://", 7) || !strncmp(src, "https://", 8);
-}
-
-struct membuf {
-	char *p;
-	size_t len;
-	size_t cap;
-	int too_big;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct membuf *m = ud;
-	size_t n = size * nmemb;
-
-	if (m->len + n + 1 > FETCH_MAX_BYTES) {
-		m->too_big = 1;
-		return 0;
-	}
-	if (m->len + n + 1 > m->cap) {
-		size_t cap = m->cap ? m->cap : 65536;
-		char *np;
-
-		while (cap < m->len + n + 1)
-			cap *= 2;
-		np = realloc(m->p, cap);
-		if (!np)
-			return 0;
-		m->p = np;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, ptr, n);
-	m->len += n;
-	m->p[m->len] = '\0';
-	return n;
-}
-
 static int fetch_url(const char *url, void **buf, size_t *len)
 {
-	struct membuf m = {};
-	long status = 0;
-	CURLcode rc;
-	CURL *c;
-	int err = 0;
+	struct http_response rsp;
+	int err;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return -ENOMEM;
-	c = curl_easy_init();
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FETCH_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
+	err = http_send(
+	    &(struct http_request){
+		.url = url,
+		.timeout_ms = FETCH_TIMEOUT_S * 1000L,
+		.connect_timeout_ms = 5000,
+		.max_body_bytes = FETCH_MAX_BYTES,
+	    },
+	    &rsp);
+	if (err) {
 		log_error("cannot fetch %s: %s", url,
-			  m.too_big ? "more than 1 GiB" : curl_easy_strerror(rc));
-		err = rc == CURLE_COULDNT_CONNECT	 ? -ECONNREFUSED
-		      : rc == CURLE_COULDNT_RESOLVE_HOST ? -EHOSTUNREACH
-		      : m.too_big			 ? -EFBIG
-							 : -EIO;
+			  err == -EFBIG ? "more than 1 GiB" : rsp.error);
+		if (err != -ECONNREFUSED && err != -EHOSTUNREACH && err != -EFBIG)
+			err = -EIO;
 		goto cleanup;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
+	if (rsp.status != 200) {
 		/* The daemon answers errors with one line; other servers may send pages. */
-		log_error("%s: HTTP %ld: %.*s", url, status, m.p ? (int)strcspn(m.p, "\r\n") : 0,
-			  m.p ? m.p : "");
-		err = status == 404 ? -ENOENT : -EIO;
+		log_error("%s: HTTP %ld: %.*s", url, rsp.status,
+			  rsp.body ? (int)strcspn(rsp.body, "\r\n") : 0, rsp.body ?: "");
+		err = rsp.status == 404 ? -ENOENT : -EIO;
 		goto cleanup;
 	}
-	if (!m.p) {
-		m.p = calloc(1, 1);
-		if (!m.p) {
+	if (!rsp.body) {
+		rsp.body = calloc(1, 1);
+		if (!rsp.body) {
 			err = -ENOMEM;
 			goto cleanup;
 		}
 	}
-	*buf = m.p;
-	*len = m.len;
-	m.p = NULL;
+	*buf = rsp.body;
+	*len = rsp.len;
+	rsp.body = NULL;
 cleanup:
-	free(m.p);
-	curl_easy_cleanup(c);
+	free(rsp.body);
 	return err;
 }
 
@@ -147,7 +95,7 @@ cleanup:
 
 int cli_fetch(const char *src, void **buf, size_t *len)
 {
-	return cli_is_url(src) ? fetch_url(src, buf, len) : fetch_file(src, buf, len);
+	return http_is_url(src) ? fetch_url(src, buf, len) : fetch_file(src, buf, len);
 }
 
 struct pprof_profile *cli_load_profile(const char *src)

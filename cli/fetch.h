@@ -11,9 +11,6 @@
 /* The daemon's address when --daemon is not given. */
 #define CLI_DEFAULT_DAEMON "http://127.0.0.1:6464"
 
-/* Whether src names an HTTP(S) URL rather than a file. */
-int cli_is_url(const char *src);
-
 /* The bytes of a file or of an HTTP(S) GET (status 200 only; the body of an error answer is
  * logged, as the daemon's one-line reason). malloc'ed into *buf, NUL-terminated beyond *len.
  * 0 or -errno: -ENOENT missing file, -ECONNREFUSED/-EHOSTUNREACH unreachable daemon, -EIO a

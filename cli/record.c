@@ -22,17 +22,15 @@
 
 #include <json-c/json.h>
 
-#include "probe/alloc_probes.h"
 #include "cli.h"
 #include "util/common.h"
 #include "probe/collect.h"
 #include "profile/heap_profile.h"
 #include "util/log.h"
+#include "options.h"
 #include "probe/sampling.h"
-#include "symbols/symbolize.h"
+#include "session.h"
 #include "symbols/target.h"
-#include "probe/unwind.h"
-#include "probe/watch.h"
 
 #define DEFAULT_OUTPUT	"allocscope.pb.gz"
 #define MAPS_REFRESH_MS 1000
@@ -124,7 +122,6 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {},
 	};
 	unsigned long long v;
-	char *end;
 	int c;
 
 	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT,
@@ -132,16 +129,12 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				  .timeline_interval_s = 1,
 				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || !*optarg || v == 0 || v > INT_MAX) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = v;
 			break;
 		case 'd':
 			if (parse_seconds(optarg, &o->duration_s) || o->duration_s <= 0) {
@@ -151,11 +144,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			}
 			break;
 		case 'r':
-			if (parse_size(optarg, &v) || v == 0) {
-				log_error("--rate: '%s' is not a positive number of bytes", optarg);
+			if (cli_opt_rate(optarg, &o->rate))
 				return -EINVAL;
-			}
-			o->rate = v;
 			break;
 		case 'o':
 			o->output = optarg;
@@ -230,12 +220,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			/* Whole words: the unwinder reads the copy 8 bytes at a time. */
 			o->stack_copy_bytes = v & ~7ULL;
 			break;
-		case 'h':
-			fputs(record_usage, stdout);
-			return 1;
 		default:
-			fputs(record_usage, stderr);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope record",
+						record_usage);
 		}
 	}
 	if (optind < argc)
@@ -287,71 +274,44 @@ static int resolve_command(const char *name, char *buf, size_t len)
 	return err;
 }
 
-struct session {
+struct recording {
 	struct record_opts *o;
-	struct alloc_probes *ap;
-	struct symbolizer *sym;
-	struct watch w;
-	struct entry_set entries; /* what write_outputs reads from the kernel */
-	struct unwinder *uw;	  /* CFI samples, unwound as their events arrive; NULL with fp */
-	int attached;
+	struct session ss;
 	int sigfd;
-	int pidfd;
-	__u64 start_mono_ns;
-	__u64 start_real_ns;
 	__u64 next_interval_ns; /* monotonic time of the next timeline point */
 	int progress;		/* stderr is a terminal */
 };
 
-static void show_progress(struct session *s, int final)
+static void show_progress(struct recording *s, int final)
 {
 	__u64 c[ALLOC_CNT_MAX];
-	double secs = (now_mono_ns() - s->start_mono_ns) / 1e9;
+	double secs = (now_mono_ns() - s->ss.start_mono_ns) / 1e9;
 
 	if (!s->progress)
 		return;
-	alloc_probes__counters(s->ap, c);
-	fprintf(stderr, "\rallocscope: recording pid %d: %.0f s, %llu samples%s", s->w.target.pid,
-		secs, (unsigned long long)c[ALLOC_CNT_SAMPLED], final ? "\n" : "   ");
+	alloc_probes__counters(s->ss.ap, c);
+	fprintf(stderr, "\rallocscope: recording pid %d: %.0f s, %llu samples%s",
+		s->ss.w.target.pid, secs, (unsigned long long)c[ALLOC_CNT_SAMPLED],
+		final ? "\n" : "   ");
 }
 
-static int on_gc_event(void *ctx, const struct gc_event *e)
+static void drain_events(struct recording *s)
 {
-	struct session *s = ctx;
-
-	if ((int)e->tgid != s->w.target.pid)
-		return 0;
-	if (e->probe == GO_PROBE_MAIN)
-		watch__runtime_ready(&s->w, &s->o->watch);
-	else
-		watch__gc_event(&s->w, e, s->start_real_ns - s->start_mono_ns);
-	return 0;
-}
-
-static void drain_events(struct session *s)
-{
-	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	session__poll_gc(&s->ss);
 	if (s->o->timeline && now_mono_ns() >= s->next_interval_ns) {
-		watch__interval(&s->w, s->ap);
+		watch__interval(&s->ss.w, s->ss.ap);
 		s->next_interval_ns += (__u64)(s->o->timeline_interval_s * NSEC_PER_SEC);
 	}
 }
 
-static struct entry_set *set_for_target(void *ctx, __u32 tgid)
-{
-	struct session *s = ctx;
-
-	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
-}
-
 /* What CFI unwinding did and cost, with --verbose. */
-static void report_unwind(struct session *s)
+static void report_unwind(struct recording *s)
 {
 	struct unwind_stats st;
 	__u64 c[ALLOC_CNT_MAX];
 
-	unwinder__stats(s->uw, &st);
-	alloc_probes__counters(s->ap, c);
+	unwinder__stats(s->ss.uw, &st);
+	alloc_probes__counters(s->ss.ap, c);
 	if (c[ALLOC_CNT_UNWIND_LOST] || c[ALLOC_CNT_UNWIND_FREE_LOST])
 		log_warn(
 		    "unwind ring buffer full: %llu samples kept with frame-pointer stacks, %llu "
@@ -371,45 +331,23 @@ static void report_unwind(struct session *s)
 		 (unsigned long long)st.frees_unknown);
 }
 
-static int on_unwind_event(void *ctx, const void *data, size_t len)
-{
-	struct session *s = ctx;
-
-	return unwinder__handle(s->uw, &s->w.target, data, len);
-}
-
-/* --unwind: CFI for this process or frame pointers. auto leaves Go programs (cgo included) to
- * frame pointers, which Go keeps, and unwinds everything else from CFI. */
-static int choose_unwind(struct session *s, int pid)
-{
-	int err;
-
-	if (!s->uw)
-		return 0;
-	err = watch__enable_cfi(&s->w, s->ap, s->o->unwind);
-	if (err > 0)
-		log_info("pid %d: unwinding sampled stacks from CFI (%u bytes of stack per sample)",
-			 pid, s->o->stack_copy_bytes);
-	return err < 0 ? err : 0;
-}
-
 /* record --json: what a script needs to know of the run, one JSON object on stdout. */
-static void print_summary(struct session *s, const struct heap_profile_summary *sum)
+static void print_summary(struct recording *s, const struct heap_profile_summary *sum)
 {
 	struct json_object *o = json_object_new_object();
 
 	if (!o)
 		return;
 	json_object_object_add(o, "output", json_object_new_string(s->o->output));
-	json_object_object_add(o, "pid", json_object_new_int(s->w.target.pid));
+	json_object_object_add(o, "pid", json_object_new_int(s->ss.w.target.pid));
 	json_object_object_add(o, "samples", json_object_new_int64(sum->samples));
 	json_object_object_add(o, "sampled_allocations", json_object_new_int64(sum->raw_allocs));
 	json_object_object_add(o, "lost_stacks", json_object_new_int64(sum->lost_stacks));
 	json_object_object_add(o, "truncated_stacks", json_object_new_int64(sum->truncated_stacks));
-	json_object_object_add(o, "go", json_object_new_boolean(s->w.go));
-	json_object_object_add(o, "native", json_object_new_boolean(s->w.native));
-	if (s->w.go)
-		json_object_object_add(o, "go_version", json_object_new_string(s->w.gr.version));
+	json_object_object_add(o, "go", json_object_new_boolean(s->ss.w.go));
+	json_object_object_add(o, "native", json_object_new_boolean(s->ss.w.native));
+	if (s->ss.w.go)
+		json_object_object_add(o, "go_version", json_object_new_string(s->ss.w.gr.version));
 	if (s->o->timeline)
 		json_object_object_add(o, "timeline", json_object_new_string(s->o->timeline));
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -418,42 +356,14 @@ static void print_summary(struct session *s, const struct heap_profile_summary *
 	json_object_put(o);
 }
 
-static int write_outputs(struct session *s)
+static int write_outputs(struct recording *s)
 {
-	struct watch *w = &s->w;
-	struct heap_profile_opts ho = {
-	    .time_ns = s->start_real_ns,
-	    .duration_ns = now_real_ns() - s->start_real_ns,
-	    .native_rate = s->o->rate,
-	    .go_rate = watch__go_rate(w),
-	};
-	__u64 counters[ALLOC_CNT_MAX];
+	struct watch *w = &s->ss.w;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
-	struct stack_cache *cache;
 	int err;
 
-	/* The runtime's own samples dominate a Go program's profile: its rate is the period. */
-	ho.period = w->go && !s->o->watch.go_every_call ? ho.go_rate : ho.native_rate;
-	ho.has_native = w->native;
-	ho.has_go = w->go && !s->o->watch.go_every_call;
-	ho.has_go_every_call = w->go && s->o->watch.go_every_call;
-	alloc_probes__counters(s->ap, counters);
-	ho.counters = counters;
-	cache = stack_cache__new();
-	if (!cache)
-		return -ENOMEM;
-	err = collect__read(s->ap, cache, set_for_target, s);
-	if (!err && s->uw)
-		err = unwinder__read(s->uw, set_for_target, s);
-	if (!err) {
-		struct profile_source src = {
-		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
-
-		err = heap_profile__build(&src, 1, s->sym, &ho, &pb, &sum);
-	}
-	entry_set__clear(&s->entries);
-	stack_cache__free(cache);
+	err = session__build(&s->ss, &pb, &sum);
 	if (err) {
 		log_error("cannot build the profile: %s", strerror(-err));
 		return err;
@@ -474,7 +384,7 @@ static int write_outputs(struct session *s)
 		log_warn("%llu of %llu sampled allocations have a stack cut short ([truncated])",
 			 (unsigned long long)sum.truncated_stacks,
 			 (unsigned long long)sum.raw_allocs);
-	if (s->uw)
+	if (s->ss.uw)
 		report_unwind(s);
 	if (sum.counters[ALLOC_CNT_LIVE_FULL])
 		log_warn("%llu allocations not tracked to their free: live map full",
@@ -484,7 +394,8 @@ static int write_outputs(struct session *s)
 		s->o->output, (unsigned long long)sum.samples, (unsigned long long)sum.raw_allocs,
 		w->target.pid);
 	if (s->o->timeline) {
-		w->tl.rate = ho.period;
+		/* The profile's period: the rate that dominates it. */
+		w->tl.rate = w->go && !s->o->watch.go_every_call ? watch__go_rate(w) : s->o->rate;
 		err = timeline__write(&w->tl, s->o->timeline);
 		if (err) {
 			log_error("cannot write %s: %s", s->o->timeline, strerror(-err));
@@ -499,15 +410,15 @@ static int write_outputs(struct session *s)
 }
 
 /* The last word on a run: events still queued, a closing timeline point. */
-static void finish(struct session *s)
+static void finish(struct recording *s)
 {
-	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	session__poll_gc(&s->ss);
 	if (s->o->timeline)
-		watch__interval(&s->w, s->ap);
+		watch__interval(&s->ss.w, s->ss.ap);
 	show_progress(s, 1);
 }
 
-static int setup_signals(struct session *s, int ignore_int)
+static int setup_signals(struct recording *s, int ignore_int)
 {
 	sigset_t set;
 
@@ -530,12 +441,12 @@ static int setup_signals(struct session *s, int ignore_int)
 
 /* Milliseconds until something is due: the end of --duration, a timeline point, a maps
  * refresh. 0 when --duration has elapsed. */
-static int next_timeout_ms(struct session *s)
+static int next_timeout_ms(struct recording *s)
 {
 	__u64 now = now_mono_ns(), due = now + MAPS_REFRESH_MS * NSEC_PER_MSEC;
 
 	if (s->o->duration_s > 0) {
-		__u64 end = s->start_mono_ns + (__u64)(s->o->duration_s * NSEC_PER_SEC);
+		__u64 end = s->ss.start_mono_ns + (__u64)(s->o->duration_s * NSEC_PER_SEC);
 
 		if (now >= end)
 			return 0;
@@ -546,62 +457,30 @@ static int next_timeout_ms(struct session *s)
 	return (due - now) / NSEC_PER_MSEC + 1;
 }
 
-static void report_attach_error(int pid, const char *exe, int err)
+static int record_pid(struct recording *s)
 {
-	if (err == -ESRCH)
-		log_error("pid %d exited while allocscope attached", pid);
-	else if (err == -ENOENT)
-		log_error("pid %d (%s) maps no object that defines malloc and runs no Go runtime: "
-			  "nothing to probe",
-			  pid, exe);
-	else if (err != -ENOEXEC)
-		log_error("cannot attach to pid %d: %s", pid, strerror(-err));
-}
-
-static int record_pid(struct session *s)
-{
-	char exe[64];
 	int err, pid = s->o->pid;
 
-	/* /proc/PID/exe opens the executable even in another mount namespace, or deleted. */
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
-	if (access(exe, F_OK)) {
-		err = errno == ENOENT ? -ESRCH : -errno;
-		log_error("cannot watch pid %d: %s", pid,
-			  err == -ESRCH ? "no such process" : strerror(-err));
-		return err;
-	}
-	err = watch__attach(&s->w, s->ap, s->sym, &s->o->watch, pid, exe, 0);
-	if (err) {
-		report_attach_error(pid, s->w.target.exe ?: exe, err);
-		return err;
-	}
-	s->attached = 1;
-	err = choose_unwind(s, pid);
+	err = session__attach_pid(&s->ss, pid);
 	if (err)
 		return err;
-	watch__runtime_ready(&s->w, &s->o->watch);
-	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (s->pidfd < 0)
-		log_warn("pidfd_open(%d): %s; its exit is noticed within a second", pid,
-			 strerror(errno));
 	err = setup_signals(s, 0);
 	if (err)
 		return err;
 	/* Tests and scripts wait for this line: from here on allocations are seen. */
-	fprintf(stderr, "allocscope: recording pid %d (%s)\n", pid, s->w.target.exe);
+	fprintf(stderr, "allocscope: recording pid %d (%s)\n", pid, s->ss.w.target.exe);
 
 	for (;;) {
 		struct pollfd pfd[3] = {
 		    {.fd = s->sigfd, .events = POLLIN},
-		    {.fd = alloc_probes__gc_fd(s->ap), .events = POLLIN},
-		    {.fd = s->pidfd, .events = POLLIN},
+		    {.fd = session__gc_fd(&s->ss), .events = POLLIN},
+		    {.fd = s->ss.pidfd, .events = POLLIN},
 		};
 		int timeout = next_timeout_ms(s), n;
 
 		if (!timeout)
 			break;
-		n = poll(pfd, s->pidfd >= 0 ? 3 : 2, timeout);
+		n = poll(pfd, s->ss.pidfd >= 0 ? 3 : 2, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		drain_events(s);
@@ -616,14 +495,14 @@ static int record_pid(struct session *s)
 			log_info("pid %d exited", pid);
 			break;
 		}
-		if (target__refresh_maps(&s->w.target) == -ESRCH)
+		if (target__refresh_maps(&s->ss.w.target) == -ESRCH)
 			break;
 		if (s->o->watch.go_set_rate)
-			watch__runtime_ready(&s->w, &s->o->watch);
+			watch__runtime_ready(&s->ss.w, &s->o->watch);
 		show_progress(s, 0);
 	}
-	if (s->w.target.alive)
-		watch__runtime_ready(&s->w, &s->o->watch); /* the rate as of now */
+	if (s->ss.w.target.alive)
+		watch__runtime_ready(&s->ss.w, &s->o->watch); /* the rate as of now */
 	finish(s);
 	return write_outputs(s);
 }
@@ -642,9 +521,9 @@ static void run_child(int gate, char **command, const char *exe)
 }
 
 /* Handle one wait status of the ptrace'd command. Returns 1 once it has exited. */
-static int handle_child_status(struct session *s, int status, int *exit_code)
+static int handle_child_status(struct recording *s, int status, int *exit_code)
 {
-	int pid = s->w.target.pid, sig, event;
+	int pid = s->ss.w.target.pid, sig, event;
 
 	if (WIFEXITED(status)) {
 		*exit_code = WEXITSTATUS(status);
@@ -660,9 +539,9 @@ static int handle_child_status(struct session *s, int status, int *exit_code)
 	event = status >> 16;
 	if (event == PTRACE_EVENT_EXIT) {
 		/* Its address space is still there: read the maps and its rate one last time. */
-		target__refresh_maps(&s->w.target);
+		target__refresh_maps(&s->ss.w.target);
 		drain_events(s);
-		watch__runtime_ready(&s->w, &s->o->watch);
+		watch__runtime_ready(&s->ss.w, &s->o->watch);
 		ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	} else if (event == PTRACE_EVENT_STOP) {
 		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
@@ -675,7 +554,7 @@ static int handle_child_status(struct session *s, int status, int *exit_code)
 	return 0;
 }
 
-static int record_command(struct session *s, int *exit_code)
+static int record_command(struct recording *s, int *exit_code)
 {
 	int gate[2] = {-1, -1}, traced = 0, done = 0, status, err;
 	char exe[PATH_MAX];
@@ -718,27 +597,19 @@ static int record_command(struct session *s, int *exit_code)
 
 	/* Until exec the child is a copy of us: the libc it maps is the one the command will
 	 * load; the command's own allocator and Go runtime are probed in its file. */
-	err = watch__attach(&s->w, s->ap, s->sym, &s->o->watch, child, exe, 1);
-	if (err) {
-		report_attach_error(child, exe, err);
-		kill(child, SIGKILL);
-		waitpid(child, NULL, __WALL);
-		goto cleanup;
-	}
-	s->attached = 1;
-	err = choose_unwind(s, child);
+	err = session__attach_child(&s->ss, child, exe);
 	if (err) {
 		kill(child, SIGKILL);
 		waitpid(child, NULL, __WALL);
 		goto cleanup;
 	}
 	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec. */
-	target__release(&s->w.target);
-	s->w.target = (struct target){.pid = child, .alive = 1};
+	target__release(&s->ss.w.target);
+	s->ss.w.target = (struct target){.pid = child, .alive = 1};
 
-	s->start_mono_ns = now_mono_ns();
-	s->start_real_ns = now_real_ns();
-	s->next_interval_ns = s->start_mono_ns;
+	s->ss.start_mono_ns = now_mono_ns();
+	s->ss.start_real_ns = now_real_ns();
+	s->next_interval_ns = s->ss.start_mono_ns;
 	if (write(gate[1], "g", 1) != 1) {
 		err = -errno;
 		goto cleanup;
@@ -749,7 +620,7 @@ static int record_command(struct session *s, int *exit_code)
 	while (!done) {
 		struct pollfd pfd[2] = {
 		    {.fd = s->sigfd, .events = POLLIN},
-		    {.fd = alloc_probes__gc_fd(s->ap), .events = POLLIN},
+		    {.fd = session__gc_fd(&s->ss), .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 		int timeout = next_timeout_ms(s);
@@ -770,8 +641,8 @@ static int record_command(struct session *s, int *exit_code)
 		}
 		while (!done && (w = waitpid(child, &status, WNOHANG | __WALL)) == child)
 			done = handle_child_status(s, status, exit_code);
-		if (!done && target__refresh_maps(&s->w.target) == 0 && s->o->watch.go_set_rate)
-			watch__runtime_ready(&s->w, &s->o->watch);
+		if (!done && target__refresh_maps(&s->ss.w.target) == 0 && s->o->watch.go_set_rate)
+			watch__runtime_ready(&s->ss.w, &s->o->watch);
 		show_progress(s, 0);
 	}
 	finish(s);
@@ -797,9 +668,7 @@ cleanup:
 int cmd_record(int argc, char **argv)
 {
 	struct record_opts o;
-	struct alloc_probes_opts ao = {};
-	struct symbolizer_opts so = {.demangle = 1};
-	struct session s = {.o = &o, .sigfd = -1, .pidfd = -1};
+	struct recording s = {.o = &o, .sigfd = -1};
 	int err, exit_code = 0;
 
 	err = parse_args(argc, argv, &o);
@@ -812,51 +681,29 @@ int cmd_record(int argc, char **argv)
 		log_error("cannot write %s: %s", o.output, strerror(-err));
 		return 1;
 	}
-	if (geteuid() != 0)
-		log_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_PERFMON "
-			 "and CAP_SYS_PTRACE");
 	s.progress = isatty(STDERR_FILENO) && !o.verbose;
-	s.sym = symbolizer__new(&so);
-	if (!s.sym) {
-		log_error("cannot create the symbolizer: %s", strerror(errno));
-		return 1;
-	}
-	ao.sample_rate = o.rate;
-	ao.verbose = o.verbose;
-	ao.stack_entries = o.max_stacks;
-	ao.live_entries = o.max_live;
-	ao.stats_entries = o.max_stats;
-	if (o.unwind != UNWIND_MODE_FP) {
-		ao.stack_copy_bytes = o.stack_copy_bytes;
-		s.uw = unwinder__new(s.sym);
-		if (!s.uw) {
-			err = -errno;
-			goto cleanup;
-		}
-	}
-	s.ap = alloc_probes__new(&ao);
-	if (!s.ap) {
-		err = -errno;
+	err = session__open(&s.ss, &(struct session_opts){
+				       .rate = o.rate,
+				       .verbose = o.verbose,
+				       .max_stacks = o.max_stacks,
+				       .max_live = o.max_live,
+				       .max_stats = o.max_stats,
+				       .unwind = o.unwind,
+				       .stack_copy_bytes = o.stack_copy_bytes,
+				       .watch = o.watch,
+				       .timeline = o.timeline != NULL,
+				   });
+	if (err)
 		goto cleanup;
-	}
-	if (s.uw)
-		alloc_probes__set_unwind_cb(s.ap, on_unwind_event, &s);
-	s.start_mono_ns = now_mono_ns();
-	s.start_real_ns = now_real_ns();
-	s.next_interval_ns = s.start_mono_ns;
+	s.next_interval_ns = s.ss.start_mono_ns;
 	if (o.pid)
 		err = record_pid(&s);
 	else
 		err = record_command(&s, &exit_code);
 cleanup:
-	alloc_probes__free(s.ap);
-	unwinder__free(s.uw);
-	symbolizer__free(s.sym);
-	watch__release(&s.w);
+	session__close(&s.ss);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
-	if (s.pidfd >= 0)
-		close(s.pidfd);
 	if (err)
 		return 1;
 	return exit_code;

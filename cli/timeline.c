@@ -5,7 +5,6 @@
  * --since; drawn as a terminal chart, an SVG picture (--svg) or printed as JSON (--json).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <langinfo.h>
 #include <libgen.h>
@@ -15,15 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "cli.h"
+#include "util/atomic_file.h"
 #include "util/common.h"
 #include "fetch.h"
+#include "util/http_client.h"
 #include "util/log.h"
+#include "options.h"
 #include "timeline_render.h"
 
 /* Standalone recordings take a point at least this often, and about 60 in all. */
@@ -103,11 +102,8 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 	while ((c = getopt_long(argc, argv, ":p:s:jd:f:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_count(optarg, 1, INT_MAX, &v)) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = v;
 			break;
 		case 's':
 			if (timeline__parse_duration(optarg, &o->since_ns)) {
@@ -125,12 +121,8 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 			o->json = 1;
 			break;
 		case 'd':
-			if (!cli_is_url(optarg)) {
-				log_error("--daemon: '%s' is not an http:// or https:// URL",
-					  optarg);
+			if (cli_opt_daemon(optarg, &o->daemon))
 				return -EINVAL;
-			}
-			o->daemon = optarg;
 			o->daemon_given = 1;
 			break;
 		case 'f':
@@ -155,24 +147,13 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
 		case 'A':
 			o->ascii = 1;
 			break;
-		case 'h':
-			fputs(timeline_usage, stdout);
-			return 1;
-		case ':':
-			log_error("%s needs a value (see 'allocscope timeline --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
 		default:
-			log_error("unknown option '%s' (see 'allocscope timeline --help')",
-				  argv[optind - 1]);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope timeline",
+						timeline_usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see 'allocscope timeline --help')",
-			  argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args__unexpected(argv[optind], "allocscope timeline");
 	if (o->file && o->daemon_given) {
 		log_error("--file and --daemon: give one source");
 		return -EINVAL;
@@ -184,24 +165,18 @@ static int parse_args(int argc, char **argv, struct timeline_opts *o)
  * what to do instead in one line when nothing does. */
 static int daemon_reachable(const char *url, char *why, size_t len)
 {
-	CURLcode rc;
-	CURL *c;
+	struct http_response rsp;
+	int err;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return -ENOMEM;
-	c = curl_easy_init();
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(c);
-	curl_easy_cleanup(c);
-	if (rc == CURLE_OK)
+	err = http_send(
+	    &(struct http_request){.url = url, .connect_only = 1, .connect_timeout_ms = 5000},
+	    &rsp);
+	free(rsp.body);
+	if (!err)
 		return 0;
-	snprintf(why, len, "%s", curl_easy_strerror(rc));
+	if (err == -ENOMEM)
+		return err;
+	snprintf(why, len, "%s", rsp.error);
 	return -ECONNREFUSED;
 }
 
@@ -307,50 +282,9 @@ static int load(const struct timeline_opts *o, void **buf, size_t *len, char **l
 	return cli_fetch(*label, buf, len);
 }
 
-/* Write the picture to a temporary file beside path, then rename it into place. */
-static int write_svg(const struct timeline_doc *doc, const char *path)
+static int fill_svg(void *ctx, FILE *f)
 {
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd = -1, err = 0;
-
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		goto cleanup;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1; /* the stream owns it now */
-	err = timeline_doc__write_svg(doc, f);
-	if (err)
-		goto cleanup;
-	if (fflush(f) || fsync(fileno(f))) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = fclose(f) ? -errno : 0;
-	f = NULL;
-	if (!err && rename(tmp, path))
-		err = -errno;
-cleanup:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
-	return err;
+	return timeline_doc__write_svg(ctx, f);
 }
 
 /* Fail before a standalone recording, not after, when the picture could not be written. */
@@ -433,7 +367,7 @@ int cmd_timeline(int argc, char **argv)
 		printf("%s\n", json);
 	}
 	if (o.svg) {
-		err = write_svg(&doc, o.svg);
+		err = atomic_file__write_with(o.svg, fill_svg, &doc);
 		if (err) {
 			log_error("cannot write %s: %s", o.svg, strerror(-err));
 			goto cleanup;

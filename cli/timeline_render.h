@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The read side of the heap-delta timeline (timeline.h writes it): the JSON parsed back into
- * records, filtered by time, and drawn as a terminal chart or an SVG picture. Pure logic on
- * FILE streams, no I/O of its own, so that unit tests drive all of it. */
+/* The heap-delta timeline drawn as a terminal chart or an SVG picture, from the records that
+ * profile/timeline_json.h reads. Pure logic on FILE streams, no I/O of its own, so that unit
+ * tests drive all of it. */
 #ifndef ALLOCSCOPE_TIMELINE_RENDER_H
 #define ALLOCSCOPE_TIMELINE_RENDER_H
 
@@ -9,47 +9,10 @@
 #include <stdio.h>
 #include <linux/types.h>
 
+#include "profile/timeline_json.h"
+
 /* Narrower than this, the chart's columns do not fit. */
 #define TIMELINE_TEXT_MIN_WIDTH 40
-
-struct timeline_record {
-	int is_gc;     /* "gc", else "interval" */
-	int has_cycle; /* the fields below that the JSON carried: written back as read */
-	int has_gc_duration;
-	int has_rss;
-	__u64 cycle;
-	__u64 time_ns; /* time_unix_ns */
-	__u64 gc_duration_ns;
-	__u64 alloc_bytes;
-	__u64 alloc_objects;
-	__u64 freed_bytes;
-	__u64 freed_objects;
-	__u64 inuse_bytes;
-	__u64 inuse_objects;
-	__u64 rss_bytes;
-	__u64 anon_bytes;
-};
-
-struct timeline_doc {
-	int pid;
-	char *exe;	  /* as in the JSON: not sanitized; "" if absent */
-	char *go_version; /* NULL if absent */
-	__u64 sampling_rate;
-	__u64 gc_cycles;
-	struct timeline_record *recs;
-	size_t cnt;
-};
-
-/* Parse the JSON of timeline__to_json(). 0, or -EBADMSG with a one-line reason in err (which
- * record, which field), or -ENOMEM. On success free with timeline_doc__release(). */
-int timeline_doc__parse(struct timeline_doc *doc, const char *text, size_t len, char *err,
-			size_t err_len);
-void timeline_doc__release(struct timeline_doc *doc);
-/* Keep only the records at or after cutoff_ns, in their order; returns how many remain. */
-size_t timeline_doc__keep_since(struct timeline_doc *doc, __u64 cutoff_ns);
-/* The JSON back, in timeline__to_json()'s shape with the fields each record had. malloc'ed;
- * NULL and errno on failure. */
-char *timeline_doc__to_json(const struct timeline_doc *doc);
 
 /* "90s", "5m", "1.5h", "250ms", "2d" or plain seconds ("30", "0.5") to nanoseconds; -EINVAL if
  * malformed, zero or negative. */

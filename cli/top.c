@@ -18,26 +18,23 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "probe/alloc_probes.h"
 #include "cli.h"
-#include "probe/collect.h"
 #include "util/common.h"
 #include "util/fmt.h"
 #include "fetch.h"
 #include "profile/heap_profile.h"
+#include "util/http_client.h"
 #include "util/log.h"
+#include "options.h"
 #include "probe/sampling.h"
-#include "symbols/symbolize.h"
+#include "session.h"
 #include "topview.h"
-#include "probe/watch.h"
 
 #define PIPED_SITES_DEFAULT 20
 #define PROBE_TIMEOUT_MS    1000
@@ -112,20 +109,17 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	unsigned long long v;
 	int c, selectors = 0;
 	long n;
 
 	*o = (struct top_opts){.interval_s = 1, .rate = SAMPLE_RATE_DEFAULT};
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_count(optarg, 1, INT_MAX, &n)) {
-				log_error("--pid: '%s' is not a process ID", optarg);
+			if (cli_opt_pid(optarg, &o->pid))
 				return -EINVAL;
-			}
-			o->pid = n;
 			selectors++;
 			break;
 		case 'e':
@@ -146,12 +140,8 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			}
 			break;
 		case 'd':
-			if (!cli_is_url(optarg)) {
-				log_error("--daemon: '%s' is not an http:// or https:// URL",
-					  optarg);
+			if (cli_opt_daemon(optarg, &o->daemon))
 				return -EINVAL;
-			}
-			o->daemon = optarg;
 			break;
 		case OPT_STANDALONE:
 			o->standalone = 1;
@@ -180,27 +170,18 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			o->json = 1;
 			break;
 		case 'r':
-			if (parse_size(optarg, &v) || v == 0) {
-				log_error("--rate: '%s' is not a positive number of bytes", optarg);
+			if (cli_opt_rate(optarg, &o->rate))
 				return -EINVAL;
-			}
-			o->rate = v;
 			break;
 		case 'v':
 			o->verbose = 1;
 			break;
-		case 'h':
-			fputs(top_usage, stdout);
-			return 1;
 		default:
-			fputs(top_usage, stderr);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscope top", top_usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (try 'allocscope top --help')", argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args__unexpected(argv[optind], "allocscope top");
 	if (selectors != 1) {
 		log_error("top needs one of --pid PID, --exe PATH or --comm NAME");
 		return -EINVAL;
@@ -316,46 +297,21 @@ static void install_fatal_handlers(void)
 struct top_src {
 	const struct top_opts *o;
 	int standalone;
-	char *url;	  /* daemon: the profile URL */
-	const char *base; /* daemon: its address */
-	char what[160];	  /* "pid 1234 (topload)" */
-	/* standalone */
-	struct alloc_probes *ap;
-	struct symbolizer *sym;
-	struct watch w;
-	struct stack_cache *cache;
-	struct entry_set entries;
-	int pidfd;
-	__u64 start_real_ns;
+	char *url;	   /* daemon: the profile URL */
+	const char *base;  /* daemon: its address */
+	char what[160];	   /* "pid 1234 (topload)" */
+	struct session ss; /* standalone */
 };
-
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	return size * nmemb;
-}
 
 /* The HTTP status of a GET, quietly: -ECONNREFUSED when nothing answers. */
 static long http_status(const char *url, long timeout_ms)
 {
-	long status = 0;
-	CURLcode rc;
-	CURL *c;
+	struct http_response rsp;
+	int err;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return -ENOMEM;
-	c = curl_easy_init();
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	return rc == CURLE_OK ? status : -ECONNREFUSED;
+	err = http_send(&(struct http_request){.url = url, .timeout_ms = timeout_ms}, &rsp);
+	free(rsp.body);
+	return err ? -ECONNREFUSED : rsp.status;
 }
 
 static int profile_url(struct top_src *s, const char *base)
@@ -370,11 +326,11 @@ static int profile_url(struct top_src *s, const char *base)
 		blen--;
 	snprintf(pid, sizeof(pid), "%d", o->pid);
 	val = o->pid ? pid : o->exe ? (char *)o->exe : (char *)o->comm;
-	esc = curl_easy_escape(NULL, val, 0);
+	esc = http_escape(val);
 	if (!esc)
 		return -ENOMEM;
 	n = asprintf(&s->url, "%.*s/debug/pprof/allocs?%s=%s", (int)blen, base, key, esc);
-	curl_free(esc);
+	free(esc);
 	if (n < 0) {
 		s->url = NULL;
 		return -ENOMEM;
@@ -407,96 +363,30 @@ static void describe_target(struct top_src *s)
 		snprintf(s->what, sizeof(s->what), "pid %d", o->pid);
 }
 
-static int on_gc_event(void *ctx, const struct gc_event *e)
-{
-	struct top_src *s = ctx;
-
-	/* Only main.main matters here: the Go runtime is ready, its rate can be read. */
-	if ((int)e->tgid == s->w.target.pid && e->probe == GO_PROBE_MAIN)
-		watch__runtime_ready(&s->w, &(struct watch_opts){});
-	return 0;
-}
-
-static struct entry_set *set_for_target(void *ctx, __u32 tgid)
-{
-	struct top_src *s = ctx;
-
-	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
-}
-
 static int standalone_attach(struct top_src *s)
 {
-	struct alloc_probes_opts ao = {.sample_rate = s->o->rate, .verbose = s->o->verbose};
-	struct symbolizer_opts so = {.demangle = 1};
-	struct watch_opts wo = {};
-	char exe[64];
-	int err, pid = s->o->pid;
+	int err;
 
-	if (geteuid() != 0)
-		log_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_PERFMON, "
-			 "CAP_SYS_ADMIN and CAP_SYS_PTRACE");
-	s->sym = symbolizer__new(&so);
-	if (!s->sym) {
-		err = -errno;
-		log_error("cannot create the symbolizer: %s", strerror(-err));
-		return err;
-	}
-	s->cache = stack_cache__new();
-	if (!s->cache)
-		return -ENOMEM;
-	s->ap = alloc_probes__new(&ao);
-	if (!s->ap)
-		return -errno; /* logged */
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
-	err = watch__attach(&s->w, s->ap, s->sym, &wo, pid, exe, 0);
-	if (err) {
-		if (err == -ESRCH)
-			log_error("pid %d exited while allocscope attached", pid);
-		else if (err == -ENOENT)
-			log_error("pid %d maps no object that defines malloc and runs no Go "
-				  "runtime: nothing to probe",
-				  pid);
-		else if (err != -ENOEXEC)
-			log_error("cannot attach to pid %d: %s", pid, strerror(-err));
-		return err;
-	}
-	watch__runtime_ready(&s->w, &wo);
-	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
-	s->start_real_ns = now_real_ns();
-	return 0;
+	err = session__open(&s->ss,
+			    &(struct session_opts){.rate = s->o->rate, .verbose = s->o->verbose});
+	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 
 static int standalone_snapshot(struct top_src *s, struct pprof_profile **out, __u64 *when_ns)
 {
-	struct watch *w = &s->w;
-	struct heap_profile_opts ho = {
-	    .time_ns = s->start_real_ns,
-	    .duration_ns = now_real_ns() - s->start_real_ns,
-	    .native_rate = s->o->rate,
-	    .go_rate = watch__go_rate(w),
-	    .has_native = w->native,
-	    .has_go = w->go,
-	};
-	struct profile_source src = {.target = &w->target};
+	struct watch *w = &s->ss.w;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
 	void *buf = NULL;
 	size_t len = 0;
 	int err;
 
-	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+	session__poll_gc(&s->ss);
 	if (target__refresh_maps(&w->target) == 0)
-		watch__reconcile(w, s->ap, s->sym);
-	ho.period = w->go ? ho.go_rate : ho.native_rate;
+		watch__reconcile(w, s->ss.ap, s->ss.sym);
 	/* The time of the data, not of the profile built from it: symbolizing takes a while. */
 	*when_ns = now_mono_ns();
-	err = collect__read(s->ap, s->cache, set_for_target, s);
-	if (!err) {
-		src.entries = s->entries.e;
-		src.cnt = s->entries.cnt;
-		err = heap_profile__build(&src, 1, s->sym, &ho, &pb, &sum);
-	}
-	entry_set__clear(&s->entries);
+	err = session__build(&s->ss, &pb, &sum);
 	if (!err)
 		err = pprof__encode(pb, &buf, &len);
 	pprof__free(pb);
@@ -526,13 +416,7 @@ static int src_snapshot(struct top_src *s, struct pprof_profile **out, __u64 *wh
 
 static void src_release(struct top_src *s)
 {
-	alloc_probes__free(s->ap);
-	symbolizer__free(s->sym);
-	watch__release(&s->w);
-	entry_set__clear(&s->entries);
-	stack_cache__free(s->cache);
-	if (s->pidfd >= 0)
-		close(s->pidfd);
+	session__close(&s->ss);
 	free(s->url);
 }
 
@@ -879,9 +763,9 @@ static int run(struct top_ui *ui, int sigfd)
 		struct pollfd pfd[4] = {
 		    {.fd = sigfd, .events = POLLIN},
 		    {.fd = ui->tty ? term.in_fd : -1, .events = POLLIN},
-		    {.fd = ui->src->standalone ? alloc_probes__gc_fd(ui->src->ap) : -1,
+		    {.fd = ui->src->standalone ? session__gc_fd(&ui->src->ss) : -1,
 		     .events = POLLIN},
-		    {.fd = ui->src->standalone ? ui->src->pidfd : -1, .events = POLLIN},
+		    {.fd = ui->src->standalone ? ui->src->ss.pidfd : -1, .events = POLLIN},
 		};
 		__u64 now = now_mono_ns();
 		int timeout = next > now ? (int)((next - now) / NSEC_PER_MSEC) + 1 : 0;
@@ -913,7 +797,7 @@ static int run(struct top_ui *ui, int sigfd)
 				state = handle_key(ui, keys[i]);
 		}
 		if (pfd[2].revents & POLLIN)
-			alloc_probes__poll_gc(ui->src->ap, on_gc_event, ui->src);
+			session__poll_gc(&ui->src->ss);
 		if (pfd[3].revents & POLLIN)
 			state = RUN_EXITED;
 		if (state != RUN_GO || now_mono_ns() < next)
@@ -937,7 +821,7 @@ static int run(struct top_ui *ui, int sigfd)
 int cmd_top(int argc, char **argv)
 {
 	struct top_opts o;
-	struct top_src src = {.o = &o, .pidfd = -1};
+	struct top_src src = {.o = &o, .ss = {.pidfd = -1}};
 	struct top_ui ui = {.o = &o, .src = &src};
 	struct topview *tv = NULL;
 	sigset_t set;

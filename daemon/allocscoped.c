@@ -125,7 +125,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	long n = 0;
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "p:e:c:g:i:l:r:m:u:vh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:e:c:g:i:l:r:m:u:vh", longopts, NULL)) != -1) {
 		err = 0;
 		switch (c) {
 		case 'p':
@@ -214,12 +215,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		case 'v':
 			o->verbose = 1;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
 		default:
-			fputs(usage, stderr);
-			return -EINVAL;
+			return args__getopt_end(c, argv, longopts, "allocscoped", usage);
 		}
 		if (err) {
 			const char *name = "?";
@@ -231,10 +228,8 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see --help)", argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args__unexpected(argv[optind], "allocscoped");
 	if (o->config_path && scoped_opts__load_config(o, o->config_path, 0))
 		return -EINVAL;
 	if (!o->sel_cnt)

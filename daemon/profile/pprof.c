@@ -20,6 +20,7 @@
 #include "profile.pb-c.h"
 
 #include "util/common.h"
+#include "util/atomic_file.h"
 #include "util/log.h"
 #include "profile/pprof.h"
 
@@ -707,115 +708,17 @@ cleanup:
 	return err;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Makes a rename in the directory of path durable; the file itself was already synced. */
-static void sync_parent_dir(const char *path)
-{
-	char *dir = strdup(path);
-	char *slash;
-	int fd;
-
-	if (!dir)
-		return;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd))
-			log_warn("pprof: cannot sync directory %s: %s", dir, strerror(errno));
-		close(fd);
-	}
-	free(dir);
-}
-
 int pprof__write_file(struct pprof_builder *b, const char *path)
 {
-	char *tmp = NULL;
 	void *buf = NULL;
 	size_t len = 0;
-	int fd = -1, err;
+	int err;
 
 	if (!b || !path || !*path)
 		return -EINVAL;
 	err = pprof__encode(b, &buf, &len);
-	if (err)
-		goto cleanup;
-	/* Appending to the last component keeps the temporary file in the same directory (and
-	 * file system) as path, so that rename() replaces the old profile atomically. */
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		log_error("cannot create %s: %s", tmp, strerror(-err));
-		free(tmp);
-		tmp = NULL;
-		goto cleanup;
-	}
-	/* mkostemp() creates 0600; a profile is meant to be opened by whoever runs pprof. */
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		log_error("cannot chmod %s: %s", tmp, strerror(-err));
-		goto cleanup;
-	}
-	err = write_all(fd, buf, len);
-	if (err) {
-		log_error("cannot write %s: %s", tmp, strerror(-err));
-		goto cleanup;
-	}
-	/* Without the fsync a crash after the rename could leave an empty or partial file. */
-	if (fsync(fd)) {
-		err = -errno;
-		log_error("cannot sync %s: %s", tmp, strerror(-err));
-		goto cleanup;
-	}
-	err = close(fd) ? -errno : 0;
-	fd = -1;
-	if (err) {
-		log_error("cannot close %s: %s", tmp, strerror(-err));
-		goto cleanup;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		log_error("cannot rename %s to %s: %s", tmp, path, strerror(-err));
-		goto cleanup;
-	}
-	free(tmp);
-	tmp = NULL;
-	sync_parent_dir(path);
-
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
+	if (!err)
+		err = atomic_file__write(path, buf, len);
 	free(buf);
 	return err;
 }

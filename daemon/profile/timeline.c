@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* Heap-delta timelines: points in time order, deltas and unsampling at write time, JSON through
- * json-c. */
+/* Heap-delta timelines: points in time order, deltas and unsampling at write time, into the
+ * records that profile/timeline_json.c writes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "util/atomic_file.h"
 #include "util/common.h"
 #include "util/log.h"
 #include "probe/sampling.h"
@@ -33,11 +29,6 @@ int timeline__add(struct timeline *tl, const struct timeline_point *p)
 	return 0;
 }
 
-static void add_u64(struct json_object *o, const char *key, __u64 v)
-{
-	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
-}
-
 static int point_cmp(const void *a, const void *b)
 {
 	const struct timeline_point *x = a, *y = b;
@@ -45,24 +36,19 @@ static int point_cmp(const void *a, const void *b)
 	return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
 }
 
-char *timeline__to_json(const struct timeline *tl)
+int timeline__to_doc(const struct timeline *tl, struct timeline_doc *doc)
 {
-	struct json_object *root = json_object_new_object(), *recs = json_object_new_array();
 	struct proc_totals prev = {};
-	char *text = NULL;
 
-	if (!root || !recs) {
-		json_object_put(root);
-		json_object_put(recs);
-		errno = ENOMEM;
-		return NULL;
+	*doc = (struct timeline_doc){
+	    .pid = tl->pid, .sampling_rate = tl->rate, .gc_cycles = tl->cycles};
+	doc->exe = strdup(tl->exe);
+	doc->go_version = tl->go_version[0] ? strdup(tl->go_version) : NULL;
+	doc->recs = calloc(tl->cnt ? tl->cnt : 1, sizeof(*doc->recs));
+	if (!doc->exe || (tl->go_version[0] && !doc->go_version) || !doc->recs) {
+		timeline_doc__release(doc);
+		return -ENOMEM;
 	}
-	json_object_object_add(root, "pid", json_object_new_int(tl->pid));
-	json_object_object_add(root, "executable", json_object_new_string(tl->exe));
-	if (tl->go_version[0])
-		json_object_object_add(root, "go_version", json_object_new_string(tl->go_version));
-	add_u64(root, "sampling_rate", tl->rate);
-	add_u64(root, "gc_cycles", tl->cycles);
 	/* GC events reach us through a ring buffer, after drain points that came later in time:
 	 * deltas are only meaningful in time order. */
 	if (tl->cnt)
@@ -70,12 +56,10 @@ char *timeline__to_json(const struct timeline *tl)
 	for (size_t i = 0; i < tl->cnt; i++) {
 		const struct timeline_point *p = &tl->points[i];
 		const struct proc_totals *t = &p->totals;
-		struct json_object *r = json_object_new_object();
+		struct timeline_record *r = &doc->recs[i];
 		__s64 ac, ab, fc, fb, ic, ib;
 		__u64 live_cnt, live_bytes;
 
-		if (!r)
-			continue;
 		/* Deltas of raw counts since the previous point, unsampled; counters only grow. */
 		sampling__scale(t->alloc_cnt - prev.alloc_cnt, t->alloc_bytes - prev.alloc_bytes,
 				tl->rate, &ac, &ab);
@@ -84,72 +68,68 @@ char *timeline__to_json(const struct timeline *tl)
 		live_cnt = t->alloc_cnt >= t->free_cnt ? t->alloc_cnt - t->free_cnt : 0;
 		live_bytes = t->alloc_bytes >= t->free_bytes ? t->alloc_bytes - t->free_bytes : 0;
 		sampling__scale(live_cnt, live_bytes, tl->rate, &ic, &ib);
-		json_object_object_add(
-		    r, "type", json_object_new_string(p->kind == TIMELINE_GC ? "gc" : "interval"));
-		if (p->kind == TIMELINE_GC)
-			add_u64(r, "cycle", p->cycle);
-		add_u64(r, "time_unix_ns", p->time_ns);
-		if (p->kind == TIMELINE_GC && p->gc_start_ns && p->gc_start_ns <= p->time_ns)
-			add_u64(r, "gc_duration_ns", p->time_ns - p->gc_start_ns);
-		add_u64(r, "alloc_bytes", ab);
-		add_u64(r, "alloc_objects", ac);
-		add_u64(r, "freed_bytes", fb);
-		add_u64(r, "freed_objects", fc);
-		add_u64(r, "inuse_bytes", ib);
-		add_u64(r, "inuse_objects", ic);
-		if (p->rss_bytes) {
-			add_u64(r, "rss_bytes", p->rss_bytes);
-			add_u64(r, "anon_bytes", p->anon_bytes);
+		*r = (struct timeline_record){
+		    .is_gc = p->kind == TIMELINE_GC,
+		    .has_cycle = p->kind == TIMELINE_GC,
+		    .has_gc_duration =
+			p->kind == TIMELINE_GC && p->gc_start_ns && p->gc_start_ns <= p->time_ns,
+		    .has_rss = p->rss_bytes != 0,
+		    .time_ns = p->time_ns,
+		    .alloc_bytes = ab,
+		    .alloc_objects = ac,
+		    .freed_bytes = fb,
+		    .freed_objects = fc,
+		    .inuse_bytes = ib,
+		    .inuse_objects = ic,
+		};
+		if (r->has_cycle)
+			r->cycle = p->cycle;
+		if (r->has_gc_duration)
+			r->gc_duration_ns = p->time_ns - p->gc_start_ns;
+		if (r->has_rss) {
+			r->rss_bytes = p->rss_bytes;
+			r->anon_bytes = p->anon_bytes;
 		}
-		json_object_array_add(recs, r);
 		prev = *t;
 	}
-	json_object_object_add(root, "records", recs);
-	text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
-	if (!text)
-		errno = ENOMEM;
+	doc->cnt = tl->cnt;
+	return 0;
+}
+
+char *timeline__to_json(const struct timeline *tl)
+{
+	struct timeline_doc doc;
+	char *text;
+	int err;
+
+	err = timeline__to_doc(tl, &doc);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	text = timeline_doc__to_json(&doc);
+	err = errno;
+	timeline_doc__release(&doc);
+	errno = err;
 	return text;
+}
+
+static int fill_line(void *ctx, FILE *f)
+{
+	errno = 0;
+	if (fputs(ctx, f) == EOF || fputc('\n', f) == EOF)
+		return errno ? -errno : -EIO;
+	return 0;
 }
 
 int timeline__write(const struct timeline *tl, const char *path)
 {
-	char *text = timeline__to_json(tl), *tmp = NULL;
-	size_t len;
-	int fd = -1, err = 0;
+	char *text = timeline__to_json(tl);
+	int err;
 
 	if (!text)
 		return -errno;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fchmod(fd, 0644) ||
-	    fsync(fd)) {
-		err = errno ? -errno : -EIO;
-		goto cleanup;
-	}
-	if (close(fd)) {
-		fd = -1;
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path))
-		err = -errno;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (err && tmp)
-		unlink(tmp);
-	free(tmp);
+	err = atomic_file__write_with(path, fill_line, text);
 	free(text);
 	return err;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The heap-delta timeline of one process: a point per Go GC cycle and per fixed interval, each
  * with what was allocated and freed since the point before and the in-use estimate, unsampled;
- * written as JSON (json-c). */
+ * written as JSON by profile/timeline_json.c. */
 #ifndef ALLOCSCOPE_TIMELINE_H
 #define ALLOCSCOPE_TIMELINE_H
 
@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 #include "bpf/alloc.h"
+#include "profile/timeline_json.h"
 
 enum timeline_kind {
 	TIMELINE_GC,	   /* end of a GC cycle's mark phase */
@@ -38,6 +39,10 @@ struct timeline {
 };
 
 int timeline__add(struct timeline *tl, const struct timeline_point *p);
+/* The points as JSON records (profile/timeline_json.h), in time order (the points are sorted in
+ * place): deltas since the point before and the in-use levels, unsampled at tl->rate. 0 or
+ * -ENOMEM; release doc with timeline_doc__release(). */
+int timeline__to_doc(const struct timeline *tl, struct timeline_doc *doc);
 /* The JSON text, malloc'ed. NULL and errno on failure. */
 char *timeline__to_json(const struct timeline *tl);
 /* Write atomically (temporary file, then rename). 0 or -errno. */

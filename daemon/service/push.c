@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
-/* Pyroscope ingest over libcurl: one POST per target and interval, bounded in time. */
+/* Pyroscope ingest over util/http_client: one POST per target and interval, bounded in time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
+#include "util/http_client.h"
 #include "util/log.h"
 #include "service/push.h"
 
 #define PUSH_TIMEOUT_S 10
 
 struct pusher {
-	CURL *curl;
+	struct http_client *http;
 	char *base;
 };
 
@@ -22,21 +21,17 @@ struct pusher *pusher__new(const char *base_url)
 	struct pusher *p;
 	size_t n;
 
-	if (strncmp(base_url, "http://", 7) && strncmp(base_url, "https://", 8)) {
+	if (!http_is_url(base_url)) {
 		log_error("--push: '%s' is not an http:// or https:// URL", base_url);
 		errno = EINVAL;
-		return NULL;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		errno = ENOMEM;
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->base = strdup(base_url);
-	p->curl = curl_easy_init();
-	if (!p->base || !p->curl) {
+	p->http = http_client__new();
+	if (!p->base || !p->http) {
 		pusher__free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -51,8 +46,7 @@ void pusher__free(struct pusher *p)
 {
 	if (!p)
 		return;
-	if (p->curl)
-		curl_easy_cleanup(p->curl);
+	http_client__free(p->http);
 	free(p->base);
 	free(p);
 }
@@ -64,21 +58,12 @@ static void append_value(FILE *f, const char *v)
 		fputc(strchr("{}=,\"\\", *v) ? '_' : *v, f);
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	(void)ptr;
-	(void)ud;
-	return size * nmemb;
-}
-
 int pusher__push(struct pusher *p, const char *app, const struct push_label *labels,
 		 size_t label_cnt, __u64 from_s, __u64 until_s, const void *body, size_t len)
 {
-	struct curl_slist *hdrs = NULL;
+	struct http_response rsp = {};
 	char *name = NULL, *esc = NULL, *url = NULL;
 	size_t name_len = 0;
-	long status = 0;
-	CURLcode rc;
 	FILE *f;
 	int err = 0;
 
@@ -94,38 +79,34 @@ int pusher__push(struct pusher *p, const char *app, const struct push_label *lab
 	fputc('}', f);
 	if (fclose(f))
 		return -errno;
-	esc = curl_easy_escape(p->curl, name, 0);
+	esc = http_escape(name);
 	if (!esc || asprintf(&url, "%s/ingest?name=%s&from=%llu&until=%llu&format=pprof", p->base,
 			     esc, (unsigned long long)from_s, (unsigned long long)until_s) < 0) {
 		err = -ENOMEM;
 		url = NULL;
 		goto cleanup;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-	curl_easy_reset(p->curl);
-	curl_easy_setopt(p->curl, CURLOPT_URL, url);
-	curl_easy_setopt(p->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(p->curl, CURLOPT_TIMEOUT, (long)PUSH_TIMEOUT_S);
-	curl_easy_setopt(p->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(p->curl, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(p->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(p->curl);
-	if (rc != CURLE_OK) {
-		log_warn("push to %s: %s", p->base, curl_easy_strerror(rc));
+	err = http_client__send(p->http,
+				&(struct http_request){
+				    .url = url,
+				    .body = body,
+				    .body_len = len,
+				    .content_type = "application/octet-stream",
+				    .timeout_ms = PUSH_TIMEOUT_S * 1000L,
+				},
+				&rsp);
+	if (err) {
+		log_warn("push to %s: %s", p->base, rsp.error);
 		err = -EIO;
 		goto cleanup;
 	}
-	curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		log_warn("push to %s: HTTP %ld", p->base, status);
+	if (rsp.status < 200 || rsp.status > 299) {
+		log_warn("push to %s: HTTP %ld", p->base, rsp.status);
 		err = -EIO;
 	}
 cleanup:
-	curl_slist_free_all(hdrs);
-	curl_free(esc);
+	free(rsp.body);
+	free(esc);
 	free(url);
 	free(name);
 	return err;

@@ -259,40 +259,6 @@ cleanup:
 	timeline_doc__release(&doc);
 }
 
-TEST(timeline_parse_errors)
-{
-	static const struct {
-		const char *json;
-		const char *reason;
-	} bad[] = {
-	    {"not json", "not JSON"},
-	    {"{\"pid\": 1, \"records\": [", "not JSON"},
-	    {"[1, 2]", "no \"records\""},
-	    {"{\"records\": []}", "no \"pid\""},
-	    {"{\"pid\": 1, \"records\": [{\"type\": \"gc\"}]}", "records[0]: no \"time_unix_ns\""},
-	    {"{\"pid\": 1, \"records\": [{\"type\": \"boom\"}]}", "records[0]: type \"boom\""},
-	    {"{\"pid\": 1, \"records\": [{\"type\": \"gc\", \"time_unix_ns\": 1, \"alloc_bytes\": "
-	     "-5, \"freed_bytes\": 0, \"inuse_bytes\": 0}]}",
-	     "\"alloc_bytes\" is not a non-negative integer"},
-	    {"{\"pid\": 1, \"executable\": 5, \"records\": []}", "\"executable\" is not a string"},
-	};
-	struct timeline_doc doc;
-
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		char err[128] = "";
-
-		ASSERT_EQ(
-		    timeline_doc__parse(&doc, bad[i].json, strlen(bad[i].json), err, sizeof(err)),
-		    -EBADMSG, bad[i].json);
-		ASSERT_TRUE(strstr(err, bad[i].reason) != NULL, err);
-		ASSERT_TRUE(doc.recs == NULL && doc.exe == NULL, "nothing left allocated");
-	}
-	if (ASSERT_OK(timeline_doc__parse(&doc, "{\"pid\": 7, \"records\": []}", 25, NULL, 0),
-		      "minimal"))
-		ASSERT_EQ(doc.cnt, 0, "no records");
-	timeline_doc__release(&doc);
-}
-
 TEST(timeline_xml_escape)
 {
 	char *text = NULL;

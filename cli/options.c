@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+/* Option values shared by record, top, timeline, diff and explain. */
+#include <errno.h>
+#include <limits.h>
+
+#include "options.h"
+#include "util/args.h"
+#include "util/http_client.h"
+#include "util/log.h"
+
+int cli_opt_pid(const char *arg, int *out)
+{
+	long v;
+
+	if (parse_count(arg, 1, INT_MAX, &v)) {
+		log_error("--pid: '%s' is not a process ID", arg);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_opt_rate(const char *arg, __u64 *out)
+{
+	unsigned long long v;
+
+	if (parse_size(arg, &v) || v == 0) {
+		log_error("--rate: '%s' is not a positive number of bytes", arg);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_opt_daemon(const char *arg, const char **out)
+{
+	if (!http_is_url(arg)) {
+		log_error("--daemon: '%s' is not an http:// or https:// URL", arg);
+		return -EINVAL;
+	}
+	*out = arg;
+	return 0;
+}
+
+int cli_opt_top(const char *arg, size_t *out)
+{
+	unsigned long long v;
+
+	if (parse_size(arg, &v) || v > INT_MAX) {
+		log_error("--top: '%s' is not a count", arg);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* The options several commands share (--pid, --rate, --daemon, --top): each value checked and
+ * a bad one reported the same way in every command, in one line naming the option. */
+#ifndef ALLOCSCOPE_CLI_OPTIONS_H
+#define ALLOCSCOPE_CLI_OPTIONS_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+/* Each returns 0, or -EINVAL after logging why; *out is set only on success. */
+int cli_opt_pid(const char *arg, int *out);	       /* a process ID */
+int cli_opt_rate(const char *arg, __u64 *out);	       /* bytes, with k/m/g, > 0 */
+int cli_opt_daemon(const char *arg, const char **out); /* an http:// or https:// URL */
+int cli_opt_top(const char *arg, size_t *out);	       /* a count of sites, 0 for all */
+
+#endif

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+/* The standalone session that record and top share: probes, symbolizer and unwinder set up in
+ * one order, one process attached, its events drained, its profile built. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/common.h"
+#include "util/log.h"
+#include "session.h"
+
+static int on_unwind_event(void *ctx, const void *data, size_t len)
+{
+	struct session *s = ctx;
+
+	return unwinder__handle(s->uw, &s->w.target, data, len);
+}
+
+static struct entry_set *set_for_target(void *ctx, __u32 tgid)
+{
+	struct session *s = ctx;
+
+	return (int)tgid == s->w.target.pid ? &s->entries : NULL;
+}
+
+static int on_gc_event(void *ctx, const struct gc_event *e)
+{
+	struct session *s = ctx;
+
+	if ((int)e->tgid != s->w.target.pid)
+		return 0;
+	if (e->probe == GO_PROBE_MAIN)
+		watch__runtime_ready(&s->w, &s->o.watch);
+	else if (s->o.timeline)
+		watch__gc_event(&s->w, e, s->start_real_ns - s->start_mono_ns);
+	return 0;
+}
+
+int session__open(struct session *s, const struct session_opts *o)
+{
+	struct alloc_probes_opts ao = {
+	    .sample_rate = o->rate,
+	    .verbose = o->verbose,
+	    .stack_entries = o->max_stacks,
+	    .live_entries = o->max_live,
+	    .stats_entries = o->max_stats,
+	};
+	struct symbolizer_opts so = {.demangle = 1};
+	int err;
+
+	*s = (struct session){.o = *o, .pidfd = -1};
+	if (geteuid() != 0)
+		log_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_PERFMON, "
+			 "CAP_SYS_ADMIN and CAP_SYS_PTRACE");
+	s->sym = symbolizer__new(&so);
+	if (!s->sym) {
+		err = -errno;
+		log_error("cannot create the symbolizer: %s", strerror(-err));
+		return err;
+	}
+	s->cache = stack_cache__new();
+	if (!s->cache)
+		return -ENOMEM;
+	if (o->unwind != UNWIND_MODE_FP) {
+		ao.stack_copy_bytes = o->stack_copy_bytes;
+		s->uw = unwinder__new(s->sym);
+		if (!s->uw) {
+			err = -errno;
+			log_error("cannot create the unwinder: %s", strerror(-err));
+			return err;
+		}
+	}
+	s->ap = alloc_probes__new(&ao);
+	if (!s->ap)
+		return -errno; /* logged */
+	if (s->uw)
+		alloc_probes__set_unwind_cb(s->ap, on_unwind_event, s);
+	s->start_mono_ns = now_mono_ns();
+	s->start_real_ns = now_real_ns();
+	return 0;
+}
+
+static void report_attach_error(int pid, const char *exe, int err)
+{
+	if (err == -ESRCH)
+		log_error("pid %d exited while allocscope attached", pid);
+	else if (err == -ENOENT)
+		log_error("pid %d (%s) maps no object that defines malloc and runs no Go runtime: "
+			  "nothing to probe",
+			  pid, exe);
+	else if (err != -ENOEXEC)
+		log_error("cannot attach to pid %d: %s", pid, strerror(-err));
+}
+
+/* Probes in; then, with a CFI mode, CFI for this process or frame pointers: auto leaves Go
+ * programs (cgo included) to frame pointers, which Go keeps, and unwinds the rest from CFI. */
+static int attach(struct session *s, int pid, const char *exe, int pre_exec)
+{
+	int err;
+
+	err = watch__attach(&s->w, s->ap, s->sym, &s->o.watch, pid, exe, pre_exec);
+	if (err) {
+		report_attach_error(pid, pre_exec ? exe : s->w.target.exe ?: exe, err);
+		return err;
+	}
+	s->attached = 1;
+	if (!s->uw)
+		return 0;
+	err = watch__enable_cfi(&s->w, s->ap, s->o.unwind);
+	if (err > 0)
+		log_info("pid %d: unwinding sampled stacks from CFI (%u bytes of stack per sample)",
+			 pid, s->o.stack_copy_bytes);
+	return err < 0 ? err : 0;
+}
+
+int session__attach_pid(struct session *s, int pid)
+{
+	char exe[64];
+	int err;
+
+	/* /proc/PID/exe opens the executable even in another mount namespace, or deleted. */
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+	if (access(exe, F_OK)) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		log_error("cannot watch pid %d: %s", pid,
+			  err == -ESRCH ? "no such process" : strerror(-err));
+		return err;
+	}
+	err = attach(s, pid, exe, 0);
+	if (err)
+		return err;
+	watch__runtime_ready(&s->w, &s->o.watch);
+	s->pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (s->pidfd < 0)
+		log_warn("pidfd_open(%d): %s; its exit is noticed within a second", pid,
+			 strerror(errno));
+	return 0;
+}
+
+int session__attach_child(struct session *s, int pid, const char *exe)
+{
+	return attach(s, pid, exe, 1);
+}
+
+void session__poll_gc(struct session *s)
+{
+	alloc_probes__poll_gc(s->ap, on_gc_event, s);
+}
+
+int session__gc_fd(const struct session *s)
+{
+	return alloc_probes__gc_fd(s->ap);
+}
+
+int session__build(struct session *s, struct pprof_builder **pb, struct heap_profile_summary *sum)
+{
+	struct watch *w = &s->w;
+	int every_call = s->o.watch.go_every_call;
+	__u64 counters[ALLOC_CNT_MAX];
+	struct heap_profile_opts ho = {
+	    .time_ns = s->start_real_ns,
+	    .duration_ns = now_real_ns() - s->start_real_ns,
+	    .native_rate = s->o.rate,
+	    .go_rate = watch__go_rate(w),
+	    .counters = counters,
+	    .has_native = w->native,
+	    .has_go = w->go && !every_call,
+	    .has_go_every_call = w->go && every_call,
+	};
+	int err;
+
+	/* The runtime's own samples dominate a Go program's profile: its rate is the period. */
+	ho.period = w->go && !every_call ? ho.go_rate : ho.native_rate;
+	alloc_probes__counters(s->ap, counters);
+	err = collect__read(s->ap, s->cache, set_for_target, s);
+	if (!err && s->uw)
+		err = unwinder__read(s->uw, set_for_target, s);
+	if (!err) {
+		struct profile_source src = {
+		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
+
+		err = heap_profile__build(&src, 1, s->sym, &ho, pb, sum);
+	}
+	entry_set__clear(&s->entries);
+	return err;
+}
+
+void session__close(struct session *s)
+{
+	alloc_probes__free(s->ap);
+	unwinder__free(s->uw);
+	symbolizer__free(s->sym);
+	watch__release(&s->w);
+	entry_set__clear(&s->entries);
+	stack_cache__free(s->cache);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	s->ap = NULL;
+	s->uw = NULL;
+	s->sym = NULL;
+	s->cache = NULL;
+	s->pidfd = -1;
+}
