@@ -13,6 +13,7 @@
 #include "symbols/symbolize.h"
 #include "symbols/target.h"
 #include "profile/timeline.h"
+#include "util/args.h"
 
 enum watch_mode {
 	WATCH_MODE_AUTO,
@@ -42,8 +43,23 @@ struct watch {
 	struct timeline tl;
 };
 
-/* Parse "auto", "go", "malloc" or "both"; -EINVAL otherwise. */
-int watch_mode__parse(const char *s, enum watch_mode *out);
+/* Parse "auto", "go", "malloc" or "both"; -EINVAL otherwise. Inline, so that the config parser
+ * (and its fuzzer) need none of the probe code to read a mode. */
+static inline int watch_mode__parse(const char *s, enum watch_mode *out)
+{
+	static const char *const names[] = {
+	    [WATCH_MODE_AUTO] = "auto",
+	    [WATCH_MODE_GO] = "go",
+	    [WATCH_MODE_MALLOC] = "malloc",
+	    [WATCH_MODE_BOTH] = "both",
+	};
+	int i = args__parse_name(s, names, sizeof(names) / sizeof(names[0]));
+
+	if (i < 0)
+		return i;
+	*out = i;
+	return 0;
+}
 
 /*
  * Attach to process pid, whose executable can be opened at exe. With pre_exec, the process is a

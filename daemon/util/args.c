@@ -11,7 +11,6 @@
 #include "util/args.h"
 #include "util/common.h"
 #include "util/log.h"
-#include "probe/watch.h"
 
 int parse_size(const char *s, unsigned long long *out)
 {
@@ -83,20 +82,11 @@ int parse_count(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-int watch_mode__parse(const char *s, enum watch_mode *out)
+int args__parse_name(const char *s, const char *const *names, size_t n)
 {
-	static const char *const names[] = {
-	    [WATCH_MODE_AUTO] = "auto",
-	    [WATCH_MODE_GO] = "go",
-	    [WATCH_MODE_MALLOC] = "malloc",
-	    [WATCH_MODE_BOTH] = "both",
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = i;
-			return 0;
-		}
+	for (size_t i = 0; i < n; i++) {
+		if (names[i] && !strcmp(s, names[i]))
+			return (int)i;
 	}
 	return -EINVAL;
 }

@@ -4,6 +4,8 @@
 #ifndef ALLOCSCOPE_ARGS_H
 #define ALLOCSCOPE_ARGS_H
 
+#include <stddef.h>
+
 /* A non-negative byte count with an optional binary suffix (k, m, g, also kB/KiB); -EINVAL if
  * malformed or overflowing. */
 int parse_size(const char *s, unsigned long long *out);
@@ -24,5 +26,7 @@ int args__getopt_end(int c, char **argv, const struct option *longopts, const ch
 		     const char *usage);
 /* An argument where none was expected, in the same form. -EINVAL. */
 int args__unexpected(const char *arg, const char *cmd);
+/* The index of s in names[0..n) (NULL entries never match); -EINVAL when it is none of them. */
+int args__parse_name(const char *s, const char *const *names, size_t n);
 
 #endif
