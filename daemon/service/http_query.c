@@ -139,17 +139,6 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 	return http_query__fail(st, "unknown parameter \"%s\"", name);
 }
 
-int http_query__hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode %XX and '+' in place; the result is never longer than the input. */
 static int url_decode(char *s, size_t len, size_t *out_len)
 {
@@ -161,10 +150,9 @@ static int url_decode(char *s, size_t len, size_t *out_len)
 		} else if (s[i] == '%') {
 			if (i + 2 >= len)
 				return -EINVAL;
-			if (http_query__hex_val(s[i + 1]) < 0 || http_query__hex_val(s[i + 2]) < 0)
+			if (hex_digit_val(s[i + 1]) < 0 || hex_digit_val(s[i + 2]) < 0)
 				return -EINVAL;
-			s[o++] = (char)(http_query__hex_val(s[i + 1]) << 4 |
-					http_query__hex_val(s[i + 2]));
+			s[o++] = (char)(hex_digit_val(s[i + 1]) << 4 | hex_digit_val(s[i + 2]));
 			i += 2;
 		} else {
 			s[o++] = s[i];

@@ -28,7 +28,5 @@ __attribute__((format(printf, 2, 3))) int http_query__fail(struct http_query_sta
 const char *http_query__shown(const char *s, size_t len, char *buf, size_t buf_len);
 /* A decimal integer of len bytes (no sign, at most ten digits) in [min, max]; -EINVAL otherwise. */
 int http_query__parse_uint(const char *s, size_t len, long min, long max, int *out);
-/* The value of one hex digit, or -1. */
-int http_query__hex_val(char c);
 
 #endif

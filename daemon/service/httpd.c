@@ -425,8 +425,8 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (memchr(uri, '%', path_len))
 		return &req_escaped_path;
 	for (size_t i = path_len; i < len; i++)
-		if (uri[i] == '%' && (i + 2 >= len || http_query__hex_val(uri[i + 1]) < 0 ||
-				      http_query__hex_val(uri[i + 2]) < 0))
+		if (uri[i] == '%' && (i + 2 >= len || hex_digit_val(uri[i + 1]) < 0 ||
+				      hex_digit_val(uri[i + 2]) < 0))
 			return &req_bad_escape;
 	return &req_plain;
 }

@@ -15,17 +15,6 @@
 
 #define DELETED_SUFFIX " (deleted)"
 
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Digits in base 16 or 10 at *pp, then the character stop ('\0' accepts any). strtoull() is not
  * used because it also takes leading spaces, signs and "0x", which a maps line never has, and it
@@ -37,7 +26,7 @@ static bool parse_u64(const char **pp, int base, char stop, __u64 *out)
 	__u64 v = 0;
 	int d, digits = 0;
 
-	for (; (d = hex_val(*p)) >= 0 && d < base; p++, digits++) {
+	for (; (d = hex_digit_val(*p)) >= 0 && d < base; p++, digits++) {
 		if (v > (~0ULL - d) / base)
 			return false;
 		v = v * base + d;

@@ -16,6 +16,18 @@
 #define NSEC_PER_SEC  1000000000ULL
 #define NSEC_PER_MSEC 1000000ULL
 
+/* The value of one hex digit, or -1: for /proc text and URL escapes alike. */
+static inline int hex_digit_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Monotonic and wall-clock time in nanoseconds. */
 __u64 now_mono_ns(void);
 __u64 now_real_ns(void);
