@@ -20,7 +20,7 @@
 
 /* Set by user space before load. sample_rate <= 1 records every allocation. */
 const volatile __u64 sample_rate = 1;
-/* Exponentially distributed intervals with mean sample_rate (see daemon/sampling.c). */
+/* Exponentially distributed intervals with mean sample_rate (see daemon/probe/sampling.c). */
 const volatile __u64 sample_table[SAMPLE_TABLE_SIZE];
 /* Stack ids are hash & stack_id_mask: a power of two at least twice the stacks map's size. */
 const volatile __u32 stack_id_mask = 32767;

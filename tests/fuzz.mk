@@ -213,6 +213,7 @@ $(FUZZ_OUT)/seeds/pprof/.stamp: $(wildcard $(FUZZ_SRC)/corpus/pprof/*) \
 
 # Only a seed generator: built from the sources like a fuzzer, without the coverage.
 $(FUZZ_OUT)/mkseed_pprof: $(FUZZ_SRC)/mkseed_pprof.c daemon/profile/pprof.c daemon/util/atomic_file.c \
+		daemon/util/htab.c \
 		daemon/util/log.c $(FUZZ_PROTO) \
 		$(FUZZ_HDRS)
 	$(call msg,FUZZ-LD,$@)

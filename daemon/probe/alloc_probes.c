@@ -677,6 +677,9 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 	return err ?: probed;
 }
 
+/* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
+#define GO_PROBE_COOKIE(probe) COOKIE_PUT(GO_COOKIE_PROBE, probe)
+
 static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
 			  const char *name, const struct go_func *f, struct bpf_program *prog,
 			  __u64 cookie, __u32 keep)
@@ -722,23 +725,22 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 	if (what & GO_ATTACH_SAMPLER) {
 		err = attach_go_func(ap, pid, path, &st, "runtime.mProf_Malloc", &gr->mprof_malloc,
 				     skel->progs.go_mprof_malloc,
-				     COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_MPROF_MALLOC) |
+				     GO_PROBE_COOKIE(GO_PROBE_MPROF_MALLOC) |
 					 COOKIE_PUT(GO_COOKIE_ARGS, gr->mprof_args),
 				     keep);
 		if (err)
 			return err;
 		err = attach_go_func(ap, pid, path, &st, "runtime.freeSpecial", &gr->free_special,
 				     skel->progs.go_free_special,
-				     COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_FREE_SPECIAL) | special,
-				     keep);
+				     GO_PROBE_COOKIE(GO_PROBE_FREE_SPECIAL) | special, keep);
 		if (err)
 			return err;
 		probed += 2;
 	}
 	if (what & GO_ATTACH_EVERY_CALL) {
 		err = attach_go_func(ap, pid, path, &st, "runtime.mallocgc", &gr->mallocgc,
-				     skel->progs.go_mallocgc,
-				     COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_MALLOCGC), keep);
+				     skel->progs.go_mallocgc, GO_PROBE_COOKIE(GO_PROBE_MALLOCGC),
+				     keep);
 		if (err)
 			return err;
 		probed++;
@@ -746,16 +748,14 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 	if (what & GO_ATTACH_GC) {
 		/* Without them there is no timeline, but the profile is whole: not fatal. */
 		if (!attach_go_func(ap, pid, path, &st, "runtime.gcStart", &gr->gc_start,
-				    skel->progs.go_gc,
-				    COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_GC_START), keep))
+				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_GC_START), keep))
 			probed++;
 		if (!attach_go_func(ap, pid, path, &st, "runtime.gcMarkTermination",
 				    &gr->gc_mark_term, skel->progs.go_gc,
-				    COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_GC_MARK_TERM), keep))
+				    GO_PROBE_COOKIE(GO_PROBE_GC_MARK_TERM), keep))
 			probed++;
 		if (!attach_go_func(ap, pid, path, &st, "main.main", &gr->main_fn,
-				    skel->progs.go_gc, COOKIE_PUT(GO_COOKIE_PROBE, GO_PROBE_MAIN),
-				    keep))
+				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_MAIN), keep))
 			probed++;
 	}
 	return probed;
