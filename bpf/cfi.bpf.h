@@ -11,6 +11,7 @@
 /* Tokens of CFI samples: per-CPU sequence numbers with the CPU in the low bits, unique without
  * an atomic. */
 #define UNWIND_TOKEN_CPU_BITS 12
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -18,6 +19,7 @@ struct {
 	__type(value, __u64);
 } unwind_seq SEC(".maps");
 
+/* bpf_find_vma's callback: the end of the mapping that holds the stack pointer. */
 static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	*(__u64 *)data = vma->vm_end;
