@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The BPF layer alone, as the kernel's BPF selftests test theirs: each test loads bpf/alloc.bpf.c
- * through alloc_probes at rate 1, attaches it to libc in this very process, calls allocation
+ * through alloc_probes at rate 1, attaches it to this very process's allocator, calls allocation
  * wrappers of its own with known sizes, and asserts what the stats, stacks and live maps hold.
  * No daemon, no symbolizing, no pprof. Needs root. */
 #include <dlfcn.h>
@@ -21,11 +21,24 @@
  * and the empty asm after the allocator's call keeps that call from becoming a jump, which
  * would leave the wrapper's frame off the stack.
  */
-#define WRAPPER(name) __attribute__((noipa, section("bpft_" #name)))
+#ifdef __clang__
+#define NOIPA noinline /* the wrappers are external: clang neither clones nor folds them */
+#else
+#define NOIPA noipa
+#endif
+#define WRAPPER(name) __attribute__((NOIPA, section("bpft_" #name)))
 #define RANGE(name)                                                                                \
 	({                                                                                         \
 		extern const char __start_bpft_##name[], __stop_bpft_##name[];                     \
 		(struct range){(__u64)__start_bpft_##name, (__u64)__stop_bpft_##name};             \
+	})
+
+/* The loop counter as the compiler cannot know it: a loop around one call stays one call site
+ * (clang unrolls short loops into a call site, and so a stack, per iteration). */
+#define KEEP_LOOP(i)                                                                               \
+	({                                                                                         \
+		asm volatile("" : "+r"(i));                                                        \
+		i;                                                                                 \
 	})
 
 struct range {
@@ -98,13 +111,14 @@ static void fixture_close(struct fixture *f)
 	*f = (struct fixture){};
 }
 
-/* Load at rate 1 and probe the malloc family of the libc this process allocates from. false,
- * with the test skipped or failed, when that cannot be done. */
+/* Load at rate 1 and probe the malloc family of the object this process's malloc is in: libc,
+ * or the executable itself when ASan intercepts malloc. false, with the test skipped or failed,
+ * when that cannot be done. */
 static bool fixture_open(struct fixture *f, __u32 target_flags)
 {
 	struct alloc_probes_opts ao = {.sample_rate = 1};
 	struct symbolizer_opts so = {};
-	Dl_info libc;
+	Dl_info alloc;
 	int n;
 
 	*f = (struct fixture){};
@@ -112,7 +126,8 @@ static bool fixture_open(struct fixture *f, __u32 target_flags)
 		test__skip("needs root to load BPF programs");
 		return false;
 	}
-	if (!ASSERT_TRUE(dladdr((void *)malloc, &libc) && libc.dli_fname, "libc's path"))
+	if (!ASSERT_TRUE(dladdr((void *)malloc, &alloc) && alloc.dli_fname,
+			 "the allocator's object"))
 		return false;
 	f->sym = symbolizer__new(&so);
 	if (!ASSERT_OK_PTR(f->sym, "symbolizer"))
@@ -120,8 +135,8 @@ static bool fixture_open(struct fixture *f, __u32 target_flags)
 	f->ap = alloc_probes__new(&ao);
 	if (!ASSERT_OK_PTR(f->ap, "load alloc.bpf.c"))
 		goto fail;
-	n = alloc_probes__attach_object(f->ap, f->sym, getpid(), libc.dli_fname);
-	if (!ASSERT_TRUE(n >= 6, "libc's malloc family probed"))
+	n = alloc_probes__attach_object(f->ap, f->sym, getpid(), alloc.dli_fname);
+	if (!ASSERT_TRUE(n >= 6, "its malloc family probed"))
 		goto fail;
 	if (target_flags &&
 	    !ASSERT_OK(alloc_probes__add_target(f->ap, getpid(), target_flags), "target flags"))
@@ -214,12 +229,13 @@ TEST(bpf_counts_and_bytes_per_stack_and_allocator)
 
 	if (!fixture_open(&f, 0))
 		return;
+	/* One call site per wrapper, so one stack: KEEP_LOOP stops the loops being unrolled. */
 	for (i = 0; i < 5; i++)
-		m[i] = wrap_malloc(100);
+		m[KEEP_LOOP(i)] = wrap_malloc(100);
 	for (i = 0; i < 3; i++)
-		c[i] = wrap_calloc(7, 9);
+		c[KEEP_LOOP(i)] = wrap_calloc(7, 9);
 	for (i = 0; i < 2; i++)
-		if (!ASSERT_OK(wrap_posix_memalign(&pm[i], 64, 200), "posix_memalign"))
+		if (!ASSERT_OK(wrap_posix_memalign(&pm[KEEP_LOOP(i)], 64, 200), "posix_memalign"))
 			goto cleanup;
 
 	if (ASSERT_EQ(stats_of(&f, ALLOC_KIND_MALLOC, rm, &key, &st), 1, "one malloc key")) {
