@@ -257,8 +257,8 @@ const char *alloc_kind__name(__u32 kind)
 	return kind < ALLOC_KIND_MAX && kind_names[kind] ? kind_names[kind] : "unknown";
 }
 
-/* Stack ids range over a power of two at least twice the stack map's size, so that the linear
- * probe from a stack's hash (bpf/alloc.bpf.c, stack_id) finds a free id within a few steps. */
+/* Stack ids range over a power of two at least twice the stack map's size, so that the probes
+ * from a stack's hash (bpf/stackid.bpf.h, stack_id) find a free id within a few steps. */
 static __u32 stack_id_space(__u32 entries)
 {
 	__u32 space = 1024;
