@@ -26,7 +26,7 @@ struct stack_val {
 /* Entries of the table the per-thread byte countdown draws its intervals from (power of 2). */
 #define SAMPLE_TABLE_SIZE 4096
 
-/* What a sample was allocated with; also the BPF cookie of each allocator probe. */
+/* What a sample was allocated with; also the BPF cookie of each allocator probe (below). */
 enum alloc_kind {
 	ALLOC_KIND_MALLOC,
 	ALLOC_KIND_CALLOC,
@@ -45,8 +45,14 @@ enum alloc_kind {
 };
 
 /*
- * Go probes: the BPF cookie says what the probe is and how to read its arguments, which move
- * between Go versions (daemon/goruntime.c holds the per-version table).
+ * BPF cookies (bpf_get_attach_cookie) pack what a probe is as fields of a __u64, each named by a
+ * _SHIFT and a _MASK (the mask applies after the shift); COOKIE_FIELD() reads one and COOKIE_PUT()
+ * places one, on both sides.
+ *
+ * The malloc family's probes: the enum alloc_kind, in bits 0-31.
+ *
+ * Go probes: what the probe is and how to read its arguments, which move between Go versions
+ * (daemon/symbols/goruntime.c holds the per-version table).
  *   bits 0-7   enum go_probe
  *   bits 8-15  argument layout: GO_ARGS_*
  *   bits 16-23 freeSpecial: offset of special.kind
@@ -54,6 +60,24 @@ enum alloc_kind {
  *   bit 32     the probe sits on the prologue's jbe to morestack: a hit that will take it is
  *              dropped, because the function then starts over and is hit again
  */
+#define COOKIE_FIELD(cookie, f) (((cookie) >> f##_SHIFT) & f##_MASK)
+#define COOKIE_PUT(f, v)	(((__u64)(v)&f##_MASK) << f##_SHIFT)
+
+#define ALLOC_COOKIE_KIND_SHIFT 0
+#define ALLOC_COOKIE_KIND_MASK	0xffffffffULL
+
+#define GO_COOKIE_PROBE_SHIFT	     0
+#define GO_COOKIE_PROBE_MASK	     0xffULL
+#define GO_COOKIE_ARGS_SHIFT	     8
+#define GO_COOKIE_ARGS_MASK	     0xffULL
+#define GO_COOKIE_KIND_OFF_SHIFT     16
+#define GO_COOKIE_KIND_OFF_MASK	     0xffULL
+#define GO_COOKIE_PROFILE_KIND_SHIFT 24
+#define GO_COOKIE_PROFILE_KIND_MASK  0xffULL
+#define GO_COOKIE_AT_JBE_SHIFT	     32
+#define GO_COOKIE_AT_JBE_MASK	     0x1ULL
+#define GO_COOKIE_AT_JBE	     COOKIE_PUT(GO_COOKIE_AT_JBE, 1)
+
 enum go_probe {
 	GO_PROBE_MPROF_MALLOC = 1,
 	GO_PROBE_FREE_SPECIAL,
@@ -65,7 +89,6 @@ enum go_probe {
 
 #define GO_ARGS_P_RAX_SIZE_RBX 0 /* mProf_Malloc(p, size), Go <= 1.22 */
 #define GO_ARGS_P_RBX_SIZE_RCX 1 /* mProf_Malloc(mp, p, size), Go >= 1.23 */
-#define GO_COOKIE_AT_JBE       (1ULL << 32)
 
 /* Process lifecycle events for the daemon: execs anywhere (to match new processes against its
  * selectors) and forks of watched processes. */

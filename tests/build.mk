@@ -85,3 +85,20 @@ test-targets: $(OUT)/tests/targets/go/gocgo $(OUT)/tests/targets/go/gocgonofp
 
 # The demo's web service and its load loop (tests/demo.sh, `make demo`).
 test-targets: $(OUT)/tests/targets/go/demoweb $(OUT)/tests/targets/go/demoload
+
+# The BPF-layer suite (tests/bpf): loads bpf/alloc.bpf.c into the test process itself, so it runs
+# as root only (tests/run). The unit tests' runner, named "bpf" in its closing line.
+BPF_TEST_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(wildcard tests/bpf/*.c)) \
+	$(OUT)/obj/tests/bpf/test_main.o
+
+$(OUT)/obj/tests/bpf/test_main.o: tests/unit/test_main.c tests/unit/test.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DTEST_SUITE='"bpf"' -c $< -o $@
+
+$(OUT)/tests/bpf_tests: $(BPF_TEST_OBJS) $(OUT)/libscope.a
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+all: $(OUT)/tests/bpf_tests

@@ -34,10 +34,11 @@ GOBIN_SRCS := daemon/symbols/gobin.c daemon/symbols/gobin_image.c daemon/symbols
 
 # Each target: its source in tests/fuzz/fuzz_<name>.c and the modules it exercises.
 FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
-FUZZ_MODS_symbolize := daemon/symbols/symbolize.c $(GOBIN_SRCS)
+FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/util/htab.c $(GOBIN_SRCS)
 FUZZ_MODS_gobin := $(GOBIN_SRCS)
 FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
-FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/util/atomic_file.c $(FUZZ_PROTO)
+FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/util/atomic_file.c daemon/util/htab.c \
+	$(FUZZ_PROTO)
 FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o
 FUZZ_MODS_probe_place := daemon/probe/probe_place.c
@@ -212,6 +213,7 @@ $(FUZZ_OUT)/seeds/pprof/.stamp: $(wildcard $(FUZZ_SRC)/corpus/pprof/*) \
 
 # Only a seed generator: built from the sources like a fuzzer, without the coverage.
 $(FUZZ_OUT)/mkseed_pprof: $(FUZZ_SRC)/mkseed_pprof.c daemon/profile/pprof.c daemon/util/atomic_file.c \
+		daemon/util/htab.c \
 		daemon/util/log.c $(FUZZ_PROTO) \
 		$(FUZZ_HDRS)
 	$(call msg,FUZZ-LD,$@)

@@ -257,8 +257,8 @@ const char *alloc_kind__name(__u32 kind)
 	return kind < ALLOC_KIND_MAX && kind_names[kind] ? kind_names[kind] : "unknown";
 }
 
-/* Stack ids range over a power of two at least twice the stack map's size, so that the linear
- * probe from a stack's hash (bpf/alloc.bpf.c, stack_id) finds a free id within a few steps. */
+/* Stack ids range over a power of two at least twice the stack map's size, so that the probes
+ * from a stack's hash (bpf/stackid.bpf.h, stack_id) find a free id within a few steps. */
 static __u32 stack_id_space(__u32 entries)
 {
 	__u32 space = 1024;
@@ -624,7 +624,7 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(alloc_funcs); i++) {
 		const struct alloc_func *f = &alloc_funcs[i];
-		__u64 vaddr, file_off, size;
+		__u64 vaddr, file_off, size, cookie;
 		struct probe_site site;
 		__u8 code[64];
 		size_t got = 0, j;
@@ -658,12 +658,13 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
 				  (unsigned long long)site.offset, site.insn);
 		}
+		cookie = COOKIE_PUT(ALLOC_COOKIE_KIND, f->kind);
 		if (f->kind == ALLOC_KIND_FREE)
-			site_list__add(&frees, file_off + site.offset, f->kind, f->name);
+			site_list__add(&frees, file_off + site.offset, cookie, f->name);
 		else
-			site_list__add(&enter, file_off + site.offset, f->kind, f->name);
+			site_list__add(&enter, file_off + site.offset, cookie, f->name);
 		if (f->has_return)
-			site_list__add(&ret, file_off + site.offset, f->kind, f->name);
+			site_list__add(&ret, file_off + site.offset, cookie, f->name);
 		probed++;
 	}
 	/* The return probes first: an entry probe alone, while the process runs, would leave
@@ -675,6 +676,9 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 	      attach_sites(ap, pid, path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
 	return err ?: probed;
 }
+
+/* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
+#define GO_PROBE_COOKIE(probe) COOKIE_PUT(GO_COOKIE_PROBE, probe)
 
 static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
 			  const char *name, const struct go_func *f, struct bpf_program *prog,
@@ -711,7 +715,8 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 {
 	const __u32 keep = PROBE_KEEP_RAX | PROBE_KEEP_RBX | PROBE_KEEP_ARG4 | PROBE_KEEP_SP;
 	struct alloc_bpf *skel = ap->skel;
-	__u64 special = (__u64)gr->special_kind_off << 16 | (__u64)gr->special_kind_profile << 24;
+	__u64 special = COOKIE_PUT(GO_COOKIE_KIND_OFF, gr->special_kind_off) |
+			COOKIE_PUT(GO_COOKIE_PROFILE_KIND, gr->special_kind_profile);
 	struct stat st;
 	int probed = 0, err;
 
@@ -720,19 +725,22 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 	if (what & GO_ATTACH_SAMPLER) {
 		err = attach_go_func(ap, pid, path, &st, "runtime.mProf_Malloc", &gr->mprof_malloc,
 				     skel->progs.go_mprof_malloc,
-				     GO_PROBE_MPROF_MALLOC | (__u64)gr->mprof_args << 8, keep);
+				     GO_PROBE_COOKIE(GO_PROBE_MPROF_MALLOC) |
+					 COOKIE_PUT(GO_COOKIE_ARGS, gr->mprof_args),
+				     keep);
 		if (err)
 			return err;
 		err = attach_go_func(ap, pid, path, &st, "runtime.freeSpecial", &gr->free_special,
-				     skel->progs.go_free_special, GO_PROBE_FREE_SPECIAL | special,
-				     keep);
+				     skel->progs.go_free_special,
+				     GO_PROBE_COOKIE(GO_PROBE_FREE_SPECIAL) | special, keep);
 		if (err)
 			return err;
 		probed += 2;
 	}
 	if (what & GO_ATTACH_EVERY_CALL) {
 		err = attach_go_func(ap, pid, path, &st, "runtime.mallocgc", &gr->mallocgc,
-				     skel->progs.go_mallocgc, GO_PROBE_MALLOCGC, keep);
+				     skel->progs.go_mallocgc, GO_PROBE_COOKIE(GO_PROBE_MALLOCGC),
+				     keep);
 		if (err)
 			return err;
 		probed++;
@@ -740,14 +748,14 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 	if (what & GO_ATTACH_GC) {
 		/* Without them there is no timeline, but the profile is whole: not fatal. */
 		if (!attach_go_func(ap, pid, path, &st, "runtime.gcStart", &gr->gc_start,
-				    skel->progs.go_gc, GO_PROBE_GC_START, keep))
+				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_GC_START), keep))
 			probed++;
 		if (!attach_go_func(ap, pid, path, &st, "runtime.gcMarkTermination",
-				    &gr->gc_mark_term, skel->progs.go_gc, GO_PROBE_GC_MARK_TERM,
-				    keep))
+				    &gr->gc_mark_term, skel->progs.go_gc,
+				    GO_PROBE_COOKIE(GO_PROBE_GC_MARK_TERM), keep))
 			probed++;
 		if (!attach_go_func(ap, pid, path, &st, "main.main", &gr->main_fn,
-				    skel->progs.go_gc, GO_PROBE_MAIN, keep))
+				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_MAIN), keep))
 			probed++;
 	}
 	return probed;

@@ -12,6 +12,7 @@
 #include <elfutils/libdwfl.h>
 
 #include "util/common.h"
+#include "util/htab.h"
 #include "util/log.h"
 #include "symbols/symbolize.h"
 #include "probe/unwind.h"
@@ -32,15 +33,8 @@ struct cfi_entry {
 	__u32 tgid;
 	__u32 kind;
 	__u32 serial; /* unique and stable: the entry's identity in alloc_key.pad */
-	__u64 hash;
 	struct stack *stack;
 	struct alloc_stats stats;
-};
-
-struct token_slot {
-	__u64 token; /* 0: empty */
-	__u32 entry;
-	__u32 pad;
 };
 
 struct unwinder {
@@ -49,10 +43,8 @@ struct unwinder {
 	struct cfi_entry *entries;
 	size_t cnt, cap;
 	__u32 next_serial;
-	__u32 *buckets; /* entry index + 1, open addressing; 0: empty */
-	size_t nbuckets;
-	struct token_slot *tokens;
-	size_t tok_cnt, tok_cap;
+	struct htab by_stack; /* entry indices by (tgid, kind, stack) */
+	struct htab tokens;   /* entry indices by the token of a live sample (hash_token) */
 	/* The event being unwound, for the thread callbacks. */
 	const struct unwind_event *ev;
 	struct target *target;
@@ -199,8 +191,8 @@ void unwinder__free(struct unwinder *u)
 	for (size_t i = 0; i < u->cnt; i++)
 		stack__put(u->entries[i].stack);
 	free(u->entries);
-	free(u->buckets);
-	free(u->tokens);
+	htab__free(&u->by_stack);
+	htab__free(&u->tokens);
 	free(u);
 }
 
@@ -388,45 +380,35 @@ static __u64 hash_entry(__u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
 	return h ?: 1;
 }
 
-static int rehash_entries(struct unwinder *u, size_t nbuckets)
+struct entry_key {
+	__u32 tgid, kind, nr;
+	const __u64 *ips;
+};
+
+static bool entry_eq(const void *ctx, uintptr_t idx, const void *key)
 {
-	__u32 *b = calloc(nbuckets, sizeof(*b));
+	const struct cfi_entry *e = &((const struct unwinder *)ctx)->entries[idx];
+	const struct entry_key *k = key;
 
-	if (!b)
-		return -ENOMEM;
-	for (size_t i = 0; i < u->cnt; i++) {
-		size_t s = u->entries[i].hash & (nbuckets - 1);
-
-		while (b[s])
-			s = (s + 1) & (nbuckets - 1);
-		b[s] = i + 1;
-	}
-	free(u->buckets);
-	u->buckets = b;
-	u->nbuckets = nbuckets;
-	return 0;
+	return e->tgid == k->tgid && e->kind == k->kind && e->stack->nr == k->nr &&
+	       !memcmp(e->stack->ips, k->ips, k->nr * sizeof(*k->ips));
 }
 
 /* The entry of (tgid, kind, ips[0..nr)), created when new; its index or -errno. */
 static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
 {
+	struct entry_key key = {.tgid = tgid, .kind = kind, .nr = nr, .ips = ips};
 	__u64 h = hash_entry(tgid, kind, ips, nr);
-	struct cfi_entry *e;
 	struct stack *st;
-	size_t s;
+	uintptr_t idx;
 	int err;
 
-	if ((u->cnt + 1) * 2 > u->nbuckets) {
-		err = rehash_entries(u, u->nbuckets ? u->nbuckets * 2 : 1024);
-		if (err)
-			return err;
-	}
-	for (s = h & (u->nbuckets - 1); u->buckets[s]; s = (s + 1) & (u->nbuckets - 1)) {
-		e = &u->entries[u->buckets[s] - 1];
-		if (e->hash == h && e->tgid == tgid && e->kind == kind && e->stack->nr == nr &&
-		    !memcmp(e->stack->ips, ips, nr * sizeof(*ips)))
-			return u->buckets[s] - 1;
-	}
+	/* Room first: once the entry is added, indexing it cannot fail. */
+	err = htab__reserve(&u->by_stack, 1);
+	if (err)
+		return err;
+	if (htab__find(&u->by_stack, h, entry_eq, u, &key, &idx))
+		return idx;
 	if (u->cnt == u->cap) {
 		size_t cap = u->cap ? u->cap * 2 : 256;
 		struct cfi_entry *n = realloc(u->entries, cap * sizeof(*n));
@@ -442,12 +424,14 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *i
 	st->refs = 1;
 	st->nr = nr;
 	memcpy(st->ips, ips, nr * sizeof(*ips));
-	u->entries[u->cnt] = (struct cfi_entry){
-	    .tgid = tgid, .kind = kind, .serial = ++u->next_serial, .hash = h, .stack = st};
-	u->buckets[s] = u->cnt + 1;
+	u->entries[u->cnt] =
+	    (struct cfi_entry){.tgid = tgid, .kind = kind, .serial = ++u->next_serial, .stack = st};
+	htab__set(&u->by_stack, h, entry_eq, u, &key, u->cnt);
 	return u->cnt++;
 }
 
+/* A bijection of the token (xorshifts and an odd multiplier), so the hash is the key: the
+ * token table needs no comparison and keeps no tokens. */
 static __u64 hash_token(__u64 t)
 {
 	t ^= t >> 33;
@@ -458,59 +442,16 @@ static __u64 hash_token(__u64 t)
 
 static int token_put(struct unwinder *u, __u64 token, __u32 entry)
 {
-	size_t s;
-
-	if ((u->tok_cnt + 1) * 2 > u->tok_cap) {
-		size_t cap = u->tok_cap ? u->tok_cap * 2 : 4096;
-		struct token_slot *n = calloc(cap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < u->tok_cap; i++) {
-			if (!u->tokens[i].token)
-				continue;
-			s = hash_token(u->tokens[i].token) & (cap - 1);
-			while (n[s].token)
-				s = (s + 1) & (cap - 1);
-			n[s] = u->tokens[i];
-		}
-		free(u->tokens);
-		u->tokens = n;
-		u->tok_cap = cap;
-	}
-	s = hash_token(token) & (u->tok_cap - 1);
-	while (u->tokens[s].token && u->tokens[s].token != token)
-		s = (s + 1) & (u->tok_cap - 1);
-	if (!u->tokens[s].token)
-		u->tok_cnt++;
-	u->tokens[s] = (struct token_slot){.token = token, .entry = entry};
-	return 0;
+	return htab__set(&u->tokens, hash_token(token), NULL, NULL, NULL, entry);
 }
 
-/* Remove token; its entry index, or -ENOENT. Backward-shift deletion keeps probe chains
- * whole without tombstones. */
+/* Remove token; its entry index, or -ENOENT. */
 static long token_take(struct unwinder *u, __u64 token)
 {
-	size_t mask = u->tok_cap - 1, s, j, k;
-	long entry;
+	uintptr_t entry;
 
-	if (!u->tok_cap)
+	if (!htab__remove(&u->tokens, hash_token(token), NULL, NULL, NULL, &entry))
 		return -ENOENT;
-	for (s = hash_token(token) & mask; u->tokens[s].token != token; s = (s + 1) & mask)
-		if (!u->tokens[s].token)
-			return -ENOENT;
-	entry = u->tokens[s].entry;
-	u->tokens[s].token = 0;
-	u->tok_cnt--;
-	for (j = (s + 1) & mask; u->tokens[j].token; j = (j + 1) & mask) {
-		k = hash_token(u->tokens[j].token) & mask;
-		/* Move j into the hole at s unless its home k lies cyclically in (s, j]. */
-		if (s <= j ? (s < k && k <= j) : (s < k || k <= j))
-			continue;
-		u->tokens[s] = u->tokens[j];
-		u->tokens[j].token = 0;
-		s = j;
-	}
 	return entry;
 }
 
@@ -625,8 +566,22 @@ int unwinder__read(struct unwinder *u, struct entry_set *(*set_for)(void *ctx, _
 	return 0;
 }
 
+#define ENTRY_GONE UINT32_MAX
+
+/* Through remap (old entry index -> new, or ENTRY_GONE): the tables follow a compaction. */
+static bool entry_remap(void *ctx, uintptr_t *idx)
+{
+	const __u32 *remap = ctx;
+
+	if (remap[*idx] == ENTRY_GONE)
+		return false;
+	*idx = remap[*idx];
+	return true;
+}
+
 void unwinder__forget_pid(struct unwinder *u, __u32 tgid)
 {
+	__u32 *remap;
 	size_t n = 0;
 
 	for (size_t i = 0; i < u->proc_cnt; i++) {
@@ -637,48 +592,24 @@ void unwinder__forget_pid(struct unwinder *u, __u32 tgid)
 			break;
 		}
 	}
-	/* Entry indices change: tokens of other processes are remapped, this one's dropped. */
-	for (size_t i = 0; i < u->tok_cap; i++) {
-		struct token_slot *ts = &u->tokens[i];
-
-		if (ts->token && u->entries[ts->entry].tgid == tgid) {
-			ts->token = 0;
-			u->tok_cnt--;
+	/* Entry indices change: both tables are remapped, and this process's entries and the
+	 * tokens of its live samples dropped. */
+	remap = malloc((u->cnt ?: 1) * sizeof(*remap));
+	if (!remap)
+		return; /* its entries stay: only memory */
+	for (size_t i = 0; i < u->cnt; i++) {
+		if (u->entries[i].tgid == tgid) {
+			stack__put(u->entries[i].stack);
+			remap[i] = ENTRY_GONE;
+			continue;
 		}
-	}
-	{
-		__u32 *remap = malloc((u->cnt ? u->cnt : 1) * sizeof(*remap));
-
-		if (!remap)
-			return;
-		for (size_t i = 0; i < u->cnt; i++) {
-			if (u->entries[i].tgid == tgid) {
-				stack__put(u->entries[i].stack);
-				continue;
-			}
-			remap[i] = n;
-			u->entries[n++] = u->entries[i];
-		}
-		for (size_t i = 0; i < u->tok_cap; i++)
-			if (u->tokens[i].token)
-				u->tokens[i].entry = remap[u->tokens[i].entry];
-		free(remap);
+		remap[i] = n;
+		u->entries[n++] = u->entries[i];
 	}
 	u->cnt = n;
-	rehash_entries(u, u->nbuckets ? u->nbuckets : 1024);
-	/* Clearing slots breaks probe chains: rebuild the token table at its size. */
-	if (u->tok_cap) {
-		struct token_slot *old = u->tokens;
-		size_t cap = u->tok_cap;
-
-		u->tokens = NULL;
-		u->tok_cap = 0;
-		u->tok_cnt = 0;
-		for (size_t i = 0; i < cap; i++)
-			if (old[i].token)
-				token_put(u, old[i].token, old[i].entry);
-		free(old);
-	}
+	htab__filter(&u->by_stack, entry_remap, remap);
+	htab__filter(&u->tokens, entry_remap, remap);
+	free(remap);
 }
 
 void unwinder__stats(const struct unwinder *u, struct unwind_stats *out)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/common.h"
+#include "util/htab.h"
 #include "profile/heap_profile.h"
 #include "util/log.h"
 #include "symbols/goruntime.h"
@@ -22,13 +23,19 @@ static const struct pprof_value_type heap_types[] = {
     {"inuse_space", "bytes"},
 };
 
-/* Open-addressing cache from (pid, address) to a pprof location id. */
+/* Cache from (pid, address) to a pprof location id: the table indexes locs. */
+struct loc_cached {
+	__u64 addr; /* address, pid in the top bits would collide: kept as a pair */
+	__u32 pid;
+	__u32 pad;
+	__u64 id;
+};
+
 struct loc_cache {
-	__u64 *keys; /* address, pid in the top bits would collide: kept as a pair */
-	__u32 *pids;
-	__u64 *vals;
-	size_t cap;
+	struct htab h;
+	struct loc_cached *locs;
 	size_t cnt;
+	size_t cap;
 };
 
 /* Mapping ids by snapshot entry: a snapshot entry is one pprof mapping. */
@@ -69,54 +76,49 @@ static __u64 hash_pair(__u64 addr, __u32 pid)
 	return h;
 }
 
-static int loc_cache_grow(struct loc_cache *c)
+static bool loc_cached_eq(const void *ctx, uintptr_t idx, const void *key)
 {
-	size_t ncap = c->cap ? c->cap * 2 : 1024;
-	struct loc_cache n = {.cap = ncap, .cnt = c->cnt};
+	const struct loc_cached *c = &((const struct loc_cache *)ctx)->locs[idx], *k = key;
 
-	n.keys = calloc(ncap, sizeof(*n.keys));
-	n.pids = calloc(ncap, sizeof(*n.pids));
-	n.vals = calloc(ncap, sizeof(*n.vals));
-	if (!n.keys || !n.pids || !n.vals) {
-		free(n.keys);
-		free(n.pids);
-		free(n.vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < c->cap; i++) {
-		size_t j;
-
-		if (!c->vals[i])
-			continue;
-		j = hash_pair(c->keys[i], c->pids[i]) & (ncap - 1);
-		while (n.vals[j])
-			j = (j + 1) & (ncap - 1);
-		n.keys[j] = c->keys[i];
-		n.pids[j] = c->pids[i];
-		n.vals[j] = c->vals[i];
-	}
-	free(c->keys);
-	free(c->pids);
-	free(c->vals);
-	*c = n;
-	return 0;
+	return c->addr == k->addr && c->pid == k->pid;
 }
 
-/* Returns the slot for (addr, pid): vals[slot] is 0 when absent. */
-static size_t loc_cache_slot(struct loc_cache *c, __u64 addr, __u32 pid)
+/* The location id cached for (addr, pid), or 0. */
+static __u64 loc_cache_find(const struct loc_cache *c, __u64 addr, __u32 pid)
 {
-	size_t j = hash_pair(addr, pid) & (c->cap - 1);
+	struct loc_cached key = {.addr = addr, .pid = pid};
+	uintptr_t idx;
 
-	while (c->vals[j] && (c->keys[j] != addr || c->pids[j] != pid))
-		j = (j + 1) & (c->cap - 1);
-	return j;
+	if (!htab__find(&c->h, hash_pair(addr, pid), loc_cached_eq, c, &key, &idx))
+		return 0;
+	return c->locs[idx].id;
+}
+
+static int loc_cache_add(struct loc_cache *c, __u64 addr, __u32 pid, __u64 id)
+{
+	struct loc_cached key = {.addr = addr, .pid = pid, .id = id};
+	int err;
+
+	if (c->cnt == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		struct loc_cached *n = reallocarray(c->locs, cap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->locs = n;
+		c->cap = cap;
+	}
+	err = htab__set(&c->h, hash_pair(addr, pid), loc_cached_eq, c, &key, c->cnt);
+	if (err)
+		return err;
+	c->locs[c->cnt++] = key;
+	return 0;
 }
 
 static void loc_cache_free(struct loc_cache *c)
 {
-	free(c->keys);
-	free(c->pids);
-	free(c->vals);
+	htab__free(&c->h);
+	free(c->locs);
 }
 
 static long mapping_id(struct builder_ctx *bc, const struct target *t, const struct proc_mapping *m)
@@ -243,17 +245,11 @@ static long frame_location(struct builder_ctx *bc, const struct target *t, __u64
 	struct pprof_line lines[MAX_INLINE_FRAMES];
 	const struct proc_mapping *m;
 	long mid = 0, id;
-	size_t slot;
 	int n = 0, err;
 
-	if (bc->locs.cnt * 2 >= bc->locs.cap) {
-		err = loc_cache_grow(&bc->locs);
-		if (err)
-			return err;
-	}
-	slot = loc_cache_slot(&bc->locs, addr, t->pid);
-	if (bc->locs.vals[slot])
-		return bc->locs.vals[slot];
+	id = loc_cache_find(&bc->locs, addr, t->pid);
+	if (id)
+		return id;
 
 	m = target__find_mapping(t, addr);
 	if (!m) {
@@ -286,10 +282,9 @@ static long frame_location(struct builder_ctx *bc, const struct target *t, __u64
 	err = set_loc_info(bc, id, frames, n);
 	if (err)
 		return err;
-	bc->locs.keys[slot] = addr;
-	bc->locs.pids[slot] = t->pid;
-	bc->locs.vals[slot] = id;
-	bc->locs.cnt++;
+	err = loc_cache_add(&bc->locs, addr, t->pid, id);
+	if (err)
+		return err;
 	return id;
 }
 
@@ -502,10 +497,6 @@ int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struc
 	bc.pb = pprof__new(&po);
 	if (!bc.pb)
 		return -errno;
-	err = loc_cache_grow(&bc.locs);
-	if (err)
-		goto cleanup;
-
 	/* pprof names a profile after its first mapping: make it the main executable's. The
 	 * lowest file mapping is the executable, PIE or not. */
 	for (size_t i = 0; i < src_cnt; i++) {

@@ -21,6 +21,7 @@
 
 #include "util/common.h"
 #include "util/atomic_file.h"
+#include "util/htab.h"
 #include "util/log.h"
 #include "profile/pprof.h"
 
@@ -37,26 +38,11 @@ typedef Perftools__Profiles__Function pb_function_t;
 #define GZIP_MAGIC0 0x1f
 #define GZIP_MAGIC1 0x8b
 
-/* Open addressing with linear probing. A slot keeps the hash and index + 1 into the owner's
- * array (0: empty), so growing rehashes without touching the keys. */
-struct htab_slot {
-	__u64 hash;
-	size_t idx1;
-};
-
-struct htab {
-	struct htab_slot *slots;
-	size_t cap; /* a power of two, or 0 */
-	size_t cnt;
-};
-
-typedef bool (*htab_eq_fn)(const void *ctx, size_t idx, const void *key);
-
 struct pprof_builder {
 	/* The message is the storage: its arrays grow in place and encoding packs it as is. */
 	pb_profile_t prof;
 	size_t string_cap, function_cap, location_cap, mapping_cap, sample_cap, comment_cap;
-	struct htab strings, functions, locations;
+	struct htab strings, functions, locations; /* indices into prof's arrays */
 	pb_value_type_t *sample_types;
 	pb_value_type_t **sample_type_ptrs;
 	pb_value_type_t period_type;
@@ -103,54 +89,6 @@ static __u64 hash_str(const char *s)
 	return mix64(h);
 }
 
-static int htab_reserve(struct htab *h)
-{
-	struct htab_slot *slots;
-	size_t cap, i, j;
-
-	/* At most half full, so that probe sequences stay short. */
-	if ((h->cnt + 1) * 2 <= h->cap)
-		return 0;
-	cap = h->cap ? h->cap * 2 : 64;
-	slots = calloc(cap, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	for (i = 0; i < h->cap; i++) {
-		if (!h->slots[i].idx1)
-			continue;
-		for (j = h->slots[i].hash & (cap - 1); slots[j].idx1; j = (j + 1) & (cap - 1))
-			;
-		slots[j] = h->slots[i];
-	}
-	free(h->slots);
-	h->slots = slots;
-	h->cap = cap;
-	return 0;
-}
-
-/* The slot that holds key, or the empty slot where it belongs; NULL only when h is empty. */
-static struct htab_slot *htab_find(const struct htab *h, __u64 hash, htab_eq_fn eq, const void *ctx,
-				   const void *key)
-{
-	size_t j;
-
-	if (!h->cap)
-		return NULL;
-	for (j = hash & (h->cap - 1);; j = (j + 1) & (h->cap - 1)) {
-		struct htab_slot *s = &h->slots[j];
-
-		if (!s->idx1 || (s->hash == hash && eq(ctx, s->idx1 - 1, key)))
-			return s;
-	}
-}
-
-static void htab_set(struct htab *h, struct htab_slot *slot, __u64 hash, size_t idx)
-{
-	slot->hash = hash;
-	slot->idx1 = idx + 1;
-	h->cnt++;
-}
-
 static int array_reserve(void **arr, size_t *cap, size_t need, size_t elem_sz)
 {
 	size_t new_cap;
@@ -169,7 +107,7 @@ static int array_reserve(void **arr, size_t *cap, size_t need, size_t elem_sz)
 	return 0;
 }
 
-static bool str_eq(const void *ctx, size_t idx, const void *key)
+static bool str_eq(const void *ctx, uintptr_t idx, const void *key)
 {
 	const struct pprof_builder *b = ctx;
 
@@ -180,20 +118,20 @@ static bool str_eq(const void *ctx, size_t idx, const void *key)
  * The index (>= 0) or -errno. */
 static __s64 intern_str(struct pprof_builder *b, const char *s)
 {
-	struct htab_slot *slot;
 	char *copy = NULL;
+	uintptr_t idx;
 	__u64 hash;
 	int err;
 
 	if (!s)
 		s = "";
-	err = htab_reserve(&b->strings);
+	/* Room first: once the string is in the table, adding its index cannot fail. */
+	err = htab__reserve(&b->strings, 1);
 	if (err)
 		return err;
 	hash = hash_str(s);
-	slot = htab_find(&b->strings, hash, str_eq, b, s);
-	if (slot->idx1)
-		return slot->idx1 - 1;
+	if (htab__find(&b->strings, hash, str_eq, b, s, &idx))
+		return idx;
 	err = array_reserve((void **)&b->prof.string_table, &b->string_cap,
 			    b->prof.n_string_table + 1, sizeof(*b->prof.string_table));
 	if (err)
@@ -202,11 +140,11 @@ static __s64 intern_str(struct pprof_builder *b, const char *s)
 	if (!copy)
 		return -ENOMEM;
 	b->prof.string_table[b->prof.n_string_table] = copy;
-	htab_set(&b->strings, slot, hash, b->prof.n_string_table);
+	htab__set(&b->strings, hash, str_eq, b, s, b->prof.n_string_table);
 	return b->prof.n_string_table++;
 }
 
-static bool func_eq(const void *ctx, size_t idx, const void *key)
+static bool func_eq(const void *ctx, uintptr_t idx, const void *key)
 {
 	const pb_function_t *f = ((const struct pprof_builder *)ctx)->prof.function[idx];
 	const struct func_key *k = key;
@@ -218,8 +156,8 @@ static bool func_eq(const void *ctx, size_t idx, const void *key)
 static long intern_function(struct pprof_builder *b, const struct pprof_line *line)
 {
 	struct func_key key;
-	struct htab_slot *slot;
 	pb_function_t *f = NULL;
+	uintptr_t idx;
 	__u64 hash;
 	long err;
 
@@ -228,13 +166,12 @@ static long intern_function(struct pprof_builder *b, const struct pprof_line *li
 	key.filename = intern_str(b, line->filename);
 	if (key.name < 0 || key.system_name < 0 || key.filename < 0)
 		return -ENOMEM;
-	err = htab_reserve(&b->functions);
+	err = htab__reserve(&b->functions, 1);
 	if (err)
 		return err;
 	hash = mix64(key.name ^ mix64(key.system_name ^ mix64(key.filename)));
-	slot = htab_find(&b->functions, hash, func_eq, b, &key);
-	if (slot->idx1)
-		return slot->idx1;
+	if (htab__find(&b->functions, hash, func_eq, b, &key, &idx))
+		return idx + 1;
 	err = array_reserve((void **)&b->prof.function, &b->function_cap, b->prof.n_function + 1,
 			    sizeof(*b->prof.function));
 	if (err)
@@ -247,12 +184,12 @@ static long intern_function(struct pprof_builder *b, const struct pprof_line *li
 	f->system_name = key.system_name;
 	f->filename = key.filename;
 	b->prof.function[b->prof.n_function] = f;
-	htab_set(&b->functions, slot, hash, b->prof.n_function);
 	f->id = ++b->prof.n_function;
+	htab__set(&b->functions, hash, func_eq, b, &key, f->id - 1);
 	return f->id;
 }
 
-static bool loc_eq(const void *ctx, size_t idx, const void *key)
+static bool loc_eq(const void *ctx, uintptr_t idx, const void *key)
 {
 	const pb_location_t *l = ((const struct pprof_builder *)ctx)->prof.location[idx];
 	const struct loc_key *k = key;
@@ -373,9 +310,9 @@ void pprof__free(struct pprof_builder *b)
 	free(b->prof.mapping);
 	free(b->prof.sample);
 	free(b->prof.comment);
-	free(b->strings.slots);
-	free(b->functions.slots);
-	free(b->locations.slots);
+	htab__free(&b->strings);
+	htab__free(&b->functions);
+	htab__free(&b->locations);
 	free(b->sample_types);
 	free(b->sample_type_ptrs);
 	free(b);
@@ -419,8 +356,8 @@ long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 addres
 			 const struct pprof_line *lines, size_t line_cnt)
 {
 	struct loc_key key = {mapping_id, address};
-	struct htab_slot *slot = NULL;
 	pb_location_t *loc = NULL;
+	uintptr_t idx;
 	pb_line_t *line_mem;
 	size_t i, n = 0;
 	__u64 hash = 0;
@@ -438,13 +375,12 @@ long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 addres
 	}
 	/* Address 0 means "unknown", so such locations are told apart only by their lines. */
 	if (address) {
-		err = htab_reserve(&b->locations);
+		err = htab__reserve(&b->locations, 1);
 		if (err)
 			goto cleanup;
 		hash = mix64(mapping_id ^ mix64(address));
-		slot = htab_find(&b->locations, hash, loc_eq, b, &key);
-		if (slot->idx1)
-			return slot->idx1;
+		if (htab__find(&b->locations, hash, loc_eq, b, &key, &idx))
+			return idx + 1;
 	}
 	for (i = 0; i < line_cnt; i++)
 		n += lines[i].function != NULL;
@@ -468,7 +404,6 @@ long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 addres
 
 		if (!lines[i].function)
 			continue;
-		/* Interning touches only the string and function tables, so slot stays valid. */
 		fid = intern_function(b, &lines[i]);
 		if (fid < 0) {
 			err = fid;
@@ -481,9 +416,9 @@ long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 addres
 		loc->line[loc->n_line++] = pl;
 	}
 	b->prof.location[b->prof.n_location] = loc;
-	if (slot)
-		htab_set(&b->locations, slot, hash, b->prof.n_location);
 	loc->id = ++b->prof.n_location;
+	if (address)
+		htab__set(&b->locations, hash, loc_eq, b, &key, loc->id - 1);
 	return loc->id;
 
 cleanup:
@@ -811,7 +746,7 @@ cleanup:
 	return err;
 }
 
-static bool id_eq(const void *ctx, size_t idx, const void *key)
+static bool id_eq(const void *ctx, uintptr_t idx, const void *key)
 {
 	const __u64 *ids = ctx;
 
@@ -821,27 +756,25 @@ static bool id_eq(const void *ctx, size_t idx, const void *key)
 /* Indexes x->ids[0..n), which the caller filled, rejecting ids that are 0 or repeated. */
 static int index_ids(struct id_index *x, size_t n, const char *what)
 {
-	struct htab_slot *slot;
 	__u64 hash;
 	size_t i;
 	int err;
 
+	err = htab__reserve(&x->h, n);
+	if (err)
+		return err;
 	for (i = 0; i < n; i++) {
 		if (!x->ids[i]) {
 			log_warn("pprof: %s %zu has id 0", what, i);
 			return -EBADMSG;
 		}
-		err = htab_reserve(&x->h);
-		if (err)
-			return err;
 		hash = mix64(x->ids[i]);
-		slot = htab_find(&x->h, hash, id_eq, x->ids, &x->ids[i]);
-		if (slot->idx1) {
+		if (htab__find(&x->h, hash, id_eq, x->ids, &x->ids[i], NULL)) {
 			log_warn("pprof: %s id %llu appears twice", what,
 				 (unsigned long long)x->ids[i]);
 			return -EBADMSG;
 		}
-		htab_set(&x->h, slot, hash, i);
+		htab__set(&x->h, hash, id_eq, x->ids, &x->ids[i], i);
 	}
 	return 0;
 }
@@ -849,9 +782,9 @@ static int index_ids(struct id_index *x, size_t n, const char *what)
 /* The index of id, or -1. */
 static ssize_t lookup_id(const struct id_index *x, __u64 id)
 {
-	struct htab_slot *slot = htab_find(&x->h, mix64(id), id_eq, x->ids, &id);
+	uintptr_t idx;
 
-	return slot && slot->idx1 ? (ssize_t)slot->idx1 - 1 : -1;
+	return htab__find(&x->h, mix64(id), id_eq, x->ids, &id, &idx) ? (ssize_t)idx : -1;
 }
 
 /* A string index that pprof would resolve; checked for every string field. */
@@ -1104,11 +1037,11 @@ void pprof__profile_free(struct pprof_profile *p)
 		return;
 	if (p->msg)
 		perftools__profiles__profile__free_unpacked(p->msg, NULL);
-	free(p->mappings.h.slots);
+	htab__free(&p->mappings.h);
 	free(p->mappings.ids);
-	free(p->locations.h.slots);
+	htab__free(&p->locations.h);
 	free(p->locations.ids);
-	free(p->functions.h.slots);
+	htab__free(&p->functions.h);
 	free(p->functions.ids);
 	free(p);
 }

@@ -17,21 +17,13 @@
 #include <gelf.h>
 
 #include "util/common.h"
+#include "util/htab.h"
 #include "util/log.h"
 #include "symbols/gobin.h"
 #include "symbols/symbolize.h"
 
 /* From libstdc++ (the build links -lstdc++); declared here so this file stays C. */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
-
-/* Open addressing, linear probing, keyed by a string that each entry carries. */
-struct htab {
-	void **slots;
-	size_t cap; /* power of two */
-	size_t cnt;
-};
-
-typedef const char *(*htab_key_fn)(const void *entry);
 
 /*
  * A parsed ELF file, shared by every path that names the same file (dev, inode, size, mtime):
@@ -70,6 +62,7 @@ struct symbolizer {
 	Dwfl_Callbacks cbs; /* libdwfl keeps a pointer to it: lives as long as the symbolizer */
 	char *debuginfo_path;
 	bool demangle;
+	/* Pointers, keyed by a string that each entry carries. */
 	struct htab files; /* struct sym_file by path */
 	struct htab objs;  /* struct sym_obj by identity key */
 	struct htab strs;  /* interned strings */
@@ -84,69 +77,38 @@ static __u64 hash_str(const char *s)
 	return h;
 }
 
-static void **htab_slot(struct htab *h, const char *key, htab_key_fn key_of)
+static bool str_eq(const void *ctx, uintptr_t val, const void *key)
 {
-	size_t i = hash_str(key) & (h->cap - 1);
-
-	while (h->slots[i] && strcmp(key_of(h->slots[i]), key) != 0)
-		i = (i + 1) & (h->cap - 1);
-	return &h->slots[i];
+	return !strcmp((const char *)val, key);
 }
 
-/* Makes room for one more entry, keeping the load factor under 3/4. 0 or -ENOMEM. */
-static int htab_reserve(struct htab *h, htab_key_fn key_of)
+static bool file_eq(const void *ctx, uintptr_t val, const void *key)
 {
-	struct htab n = {};
-	size_t i;
-
-	if ((h->cnt + 1) * 4 < h->cap * 3)
-		return 0;
-	n.cap = h->cap ? h->cap * 2 : 64;
-	n.slots = calloc(n.cap, sizeof(*n.slots));
-	if (!n.slots)
-		return -ENOMEM;
-	for (i = 0; i < h->cap; i++)
-		if (h->slots[i])
-			*htab_slot(&n, key_of(h->slots[i]), key_of) = h->slots[i];
-	n.cnt = h->cnt;
-	free(h->slots);
-	*h = n;
-	return 0;
+	return !strcmp(((const struct sym_file *)val)->path, key);
 }
 
-static const char *str_key(const void *e)
+static bool obj_eq(const void *ctx, uintptr_t val, const void *key)
 {
-	return e;
-}
-
-static const char *file_key(const void *e)
-{
-	return ((const struct sym_file *)e)->path;
-}
-
-static const char *obj_key(const void *e)
-{
-	return ((const struct sym_obj *)e)->key;
+	return !strcmp(((const struct sym_obj *)val)->key, key);
 }
 
 /* A copy of str owned by the symbolizer, or NULL (errno = ENOMEM). */
 static const char *intern(struct symbolizer *s, const char *str)
 {
-	void **slot;
+	__u64 hash = hash_str(str);
+	uintptr_t found;
 	char *copy;
 
-	if (htab_reserve(&s->strs, str_key)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	slot = htab_slot(&s->strs, str, str_key);
-	if (*slot)
-		return *slot;
+	if (htab__find(&s->strs, hash, str_eq, NULL, str, &found))
+		return (const char *)found;
 	copy = strdup(str);
 	if (!copy)
 		return NULL;
-	*slot = copy;
-	s->strs.cnt++;
+	if (htab__set(&s->strs, hash, str_eq, NULL, str, (uintptr_t)copy)) {
+		free(copy);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return copy;
 }
 
@@ -206,25 +168,22 @@ static void sym_obj__free(struct sym_obj *o)
 
 void symbolizer__free(struct symbolizer *s)
 {
-	size_t i;
+	uintptr_t v;
+	size_t it;
 
 	if (!s)
 		return;
-	for (i = 0; i < s->files.cap; i++) {
-		struct sym_file *f = s->files.slots[i];
-
-		if (f) {
-			free(f->path);
-			free(f);
-		}
+	for (it = 0; htab__next(&s->files, &it, &v);) {
+		free(((struct sym_file *)v)->path);
+		free((struct sym_file *)v);
 	}
-	for (i = 0; i < s->objs.cap; i++)
-		sym_obj__free(s->objs.slots[i]);
-	for (i = 0; i < s->strs.cap; i++)
-		free(s->strs.slots[i]);
-	free(s->files.slots);
-	free(s->objs.slots);
-	free(s->strs.slots);
+	for (it = 0; htab__next(&s->objs, &it, &v);)
+		sym_obj__free((struct sym_obj *)v);
+	for (it = 0; htab__next(&s->strs, &it, &v);)
+		free((char *)v);
+	htab__free(&s->files);
+	htab__free(&s->objs);
+	htab__free(&s->strs);
 	free(s->debuginfo_path);
 	free(s);
 }
@@ -363,7 +322,8 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 	struct sym_obj *o = NULL;
 	char key[128];
 	struct stat st;
-	void **slot;
+	uintptr_t found;
+	__u64 hash;
 	int fd = -1, err;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -384,12 +344,13 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 	}
 	snprintf(key, sizeof(key), "%llx:%llu:%lld:%lld.%09ld", (__u64)st.st_dev, (__u64)st.st_ino,
 		 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-	err = htab_reserve(&s->objs, obj_key);
+	/* Room first: once the object is parsed, adding it cannot fail. */
+	err = htab__reserve(&s->objs, 1);
 	if (err)
 		goto cleanup;
-	slot = htab_slot(&s->objs, key, obj_key);
-	if (*slot) {
-		*out = *slot;
+	hash = hash_str(key);
+	if (htab__find(&s->objs, hash, obj_eq, NULL, key, &found)) {
+		*out = (struct sym_obj *)found;
 		err = 0;
 		goto cleanup;
 	}
@@ -402,8 +363,7 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 	fd = -1;
 	if (err)
 		goto cleanup;
-	*slot = o;
-	s->objs.cnt++;
+	htab__set(&s->objs, hash, obj_eq, NULL, key, (uintptr_t)o);
 	*out = o;
 	o = NULL;
 cleanup:
@@ -420,18 +380,19 @@ cleanup:
  */
 static struct sym_file *file_get(struct symbolizer *s, const char *path, __u64 maps_ino)
 {
+	__u64 hash = hash_str(path);
 	struct sym_obj *o = NULL;
 	struct sym_file *f;
-	void **slot;
+	uintptr_t found;
 	int err;
 
-	if (htab_reserve(&s->files, file_key)) {
+	/* Room first: once the file is looked at, adding it cannot fail. */
+	if (htab__reserve(&s->files, 1)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	slot = htab_slot(&s->files, path, file_key);
-	f = *slot;
-	if (f) {
+	if (htab__find(&s->files, hash, file_eq, NULL, path, &found)) {
+		f = (struct sym_file *)found;
 		if (!maps_ino || f->maps_ino == maps_ino || f->err)
 			return f;
 		/*
@@ -460,8 +421,7 @@ static struct sym_file *file_get(struct symbolizer *s, const char *path, __u64 m
 		return NULL;
 	}
 	f->err = err;
-	*slot = f;
-	s->files.cnt++;
+	htab__set(&s->files, hash, file_eq, NULL, path, (uintptr_t)f);
 	return f;
 }
 
@@ -792,38 +752,35 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 	return resolve_pc(s, o, vaddr + o->bias, frames, max_frames);
 }
 
+struct pid_prefix {
+	char str[32];
+	size_t len;
+};
+
+/* Keeps the files not below the prefix (/proc/PID/); frees the others. */
+static bool file_keep(void *ctx, uintptr_t *val)
+{
+	const struct pid_prefix *p = ctx;
+	struct sym_file *f = (struct sym_file *)*val;
+
+	if (strncmp(f->path, p->str, p->len))
+		return true;
+	free(f->path);
+	free(f);
+	return false;
+}
+
 void symbolizer__forget_pid(struct symbolizer *s, int pid)
 {
-	struct htab n = {};
-	char prefix[32];
-	size_t len, i;
+	struct pid_prefix p;
 
-	len = snprintf(prefix, sizeof(prefix), "/proc/%d/", pid);
-	n.cap = s->files.cap;
-	n.slots = calloc(n.cap ?: 1, sizeof(*n.slots));
-	if (!n.slots)
-		return; /* kept: only memory, and the next call may succeed */
-	for (i = 0; i < s->files.cap; i++) {
-		struct sym_file *f = s->files.slots[i];
-
-		if (!f)
-			continue;
-		if (!strncmp(f->path, prefix, len)) {
-			free(f->path);
-			free(f);
-			continue;
-		}
-		/* Reinserted, not left in place: a hole would cut other entries' probe chains. */
-		*htab_slot(&n, f->path, file_key) = f;
-		n.cnt++;
-	}
-	free(s->files.slots);
-	s->files = n;
+	p.len = snprintf(p.str, sizeof(p.str), "/proc/%d/", pid);
+	htab__filter(&s->files, file_keep, &p);
 }
 
 size_t symbolizer__file_count(const struct symbolizer *s)
 {
-	return s->files.cnt;
+	return htab__count(&s->files);
 }
 
 Elf *symbolizer__elf(struct symbolizer *s, const char *file_path)

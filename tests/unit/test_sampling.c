@@ -65,7 +65,7 @@ TEST(sampling_scale_as_go)
 	ASSERT_EQ(bytes, 0, "empty bytes");
 }
 
-/* The countdown of bpf/alloc.bpf.c, replayed in user space with the table: over many
+/* The countdown of bpf/sampling.bpf.h, replayed in user space with the table: over many
  * allocations the unsampled estimate converges on the truth. */
 TEST(sampling_countdown_estimate)
 {

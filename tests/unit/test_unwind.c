@@ -105,3 +105,80 @@ cleanup:
 	unwinder__free(u);
 	free(e);
 }
+
+#define TGID_A 0x7ffffff0u /* above pid_max: no /proc entry, each sample is its one pc */
+#define TGID_B 0x7ffffff1u
+
+static struct entry_set set_b;
+
+static struct entry_set *set_for_b(void *ctx, __u32 tgid)
+{
+	(*(int *)ctx) += tgid == TGID_A;
+	return tgid == TGID_B ? &set_b : NULL;
+}
+
+static int fake_sample(struct unwinder *u, struct unwind_event *e, __u32 tgid, __u64 pc,
+		       __u64 token)
+{
+	*e = (struct unwind_event){.type = UNWIND_EV_ALLOC,
+				   .tgid = tgid,
+				   .kind = ALLOC_KIND_MALLOC,
+				   .size = 10,
+				   .token = token};
+	e->regs[16] = pc;
+	return unwinder__handle(u, NULL, e, sizeof(*e));
+}
+
+static void fake_free(struct unwinder *u, __u32 tgid, __u64 token)
+{
+	struct unwind_free_event fe = {
+	    .type = UNWIND_EV_FREE, .tgid = tgid, .token = token, .size = 10};
+
+	unwinder__handle(u, NULL, &fe, sizeof(fe));
+}
+
+/* Forgetting one process compacts the entries: the other's stacks and live tokens must still
+ * lead to its own entries. */
+TEST(unwind_forget_keeps_other_processes)
+{
+	struct unwind_event *e = calloc(1, sizeof(*e));
+	struct unwinder *u = unwinder__new(NULL);
+	struct unwind_stats st;
+	int seen_a = 0;
+
+	if (!ASSERT_OK_PTR(e, "event") || !ASSERT_OK_PTR(u, "unwinder"))
+		goto cleanup;
+	/* Interleaved, so that B's entries sit after A's and move when A's go. */
+	for (__u64 i = 0; i < 50; i++) {
+		if (!ASSERT_OK(fake_sample(u, e, TGID_A, 0x1000 + i, (2 * i + 1) << 12), "A") ||
+		    !ASSERT_OK(fake_sample(u, e, TGID_B, 0x2000 + i % 5, (2 * i + 2) << 12), "B"))
+			goto cleanup;
+	}
+	unwinder__forget_pid(u, TGID_A);
+	for (__u64 i = 0; i < 50; i++) {
+		fake_free(u, TGID_B, (2 * i + 2) << 12);
+		fake_free(u, TGID_A, (2 * i + 1) << 12);
+	}
+	/* One more sample of a stack B had: the same entry, found through the remapped index. */
+	if (!ASSERT_OK(fake_sample(u, e, TGID_B, 0x2000, 999 << 12), "B again"))
+		goto cleanup;
+	unwinder__stats(u, &st);
+	ASSERT_EQ(st.frees, 50, "B's frees matched");
+	ASSERT_EQ(st.frees_unknown, 50, "A's frees unknown once forgotten");
+	if (!ASSERT_OK(unwinder__read(u, set_for_b, &seen_a), "read"))
+		goto cleanup;
+	ASSERT_EQ(seen_a, 0, "no entry of A left");
+	if (!ASSERT_EQ(set_b.cnt, 5, "B's five stacks"))
+		goto cleanup;
+	for (size_t i = 0; i < set_b.cnt; i++) {
+		const struct alloc_entry *be = &set_b.e[i];
+		__u64 extra = be->stack->ips[0] == 0x2000;
+
+		ASSERT_EQ(be->stats.alloc_cnt, 10 + extra, "samples of one stack");
+		ASSERT_EQ(be->stats.free_cnt, 10, "its frees");
+	}
+cleanup:
+	entry_set__clear(&set_b);
+	unwinder__free(u);
+	free(e);
+}
