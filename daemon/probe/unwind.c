@@ -430,19 +430,11 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *i
 	return u->cnt++;
 }
 
-/* A bijection of the token (xorshifts and an odd multiplier), so the hash is the key: the
- * token table needs no comparison and keeps no tokens. */
-static __u64 hash_token(__u64 t)
-{
-	t ^= t >> 33;
-	t *= 0xff51afd7ed558ccdULL;
-	t ^= t >> 33;
-	return t;
-}
-
+/* htab__hash_u64 is a bijection, so the hash is the token: the token table needs no comparison
+ * and keeps no tokens. */
 static int token_put(struct unwinder *u, __u64 token, __u32 entry)
 {
-	return htab__set(&u->tokens, hash_token(token), NULL, NULL, NULL, entry);
+	return htab__set(&u->tokens, htab__hash_u64(token), NULL, NULL, NULL, entry);
 }
 
 /* Remove token; its entry index, or -ENOENT. */
@@ -450,7 +442,7 @@ static long token_take(struct unwinder *u, __u64 token)
 {
 	uintptr_t entry;
 
-	if (!htab__remove(&u->tokens, hash_token(token), NULL, NULL, NULL, &entry))
+	if (!htab__remove(&u->tokens, htab__hash_u64(token), NULL, NULL, NULL, &entry))
 		return -ENOENT;
 	return entry;
 }

@@ -68,12 +68,7 @@ struct loc_info {
 
 static __u64 hash_pair(__u64 addr, __u32 pid)
 {
-	__u64 h = addr ^ ((__u64)pid << 47);
-
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
+	return htab__hash_u64(addr ^ ((__u64)pid << 47));
 }
 
 static bool loc_cached_eq(const void *ctx, uintptr_t idx, const void *key)

@@ -68,27 +68,6 @@ struct loc_key {
 	__u64 mapping_id, address;
 };
 
-static __u64 mix64(__u64 x)
-{
-	/* splitmix64's finalizer: the table uses the low bits, so every input bit must reach them.
-	 */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static __u64 hash_str(const char *s)
-{
-	__u64 h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return mix64(h);
-}
-
 static int array_reserve(void **arr, size_t *cap, size_t need, size_t elem_sz)
 {
 	size_t new_cap;
@@ -129,7 +108,7 @@ static __s64 intern_str(struct pprof_builder *b, const char *s)
 	err = htab__reserve(&b->strings, 1);
 	if (err)
 		return err;
-	hash = hash_str(s);
+	hash = htab__hash_str(s);
 	if (htab__find(&b->strings, hash, str_eq, b, s, &idx))
 		return idx;
 	err = array_reserve((void **)&b->prof.string_table, &b->string_cap,
@@ -169,7 +148,7 @@ static long intern_function(struct pprof_builder *b, const struct pprof_line *li
 	err = htab__reserve(&b->functions, 1);
 	if (err)
 		return err;
-	hash = mix64(key.name ^ mix64(key.system_name ^ mix64(key.filename)));
+	hash = htab__hash_u64(key.name ^ htab__hash_u64(key.system_name ^ htab__hash_u64(key.filename)));
 	if (htab__find(&b->functions, hash, func_eq, b, &key, &idx))
 		return idx + 1;
 	err = array_reserve((void **)&b->prof.function, &b->function_cap, b->prof.n_function + 1,
@@ -378,7 +357,7 @@ long pprof__add_location(struct pprof_builder *b, __u64 mapping_id, __u64 addres
 		err = htab__reserve(&b->locations, 1);
 		if (err)
 			goto cleanup;
-		hash = mix64(mapping_id ^ mix64(address));
+		hash = htab__hash_u64(mapping_id ^ htab__hash_u64(address));
 		if (htab__find(&b->locations, hash, loc_eq, b, &key, &idx))
 			return idx + 1;
 	}
@@ -768,7 +747,7 @@ static int index_ids(struct id_index *x, size_t n, const char *what)
 			log_warn("pprof: %s %zu has id 0", what, i);
 			return -EBADMSG;
 		}
-		hash = mix64(x->ids[i]);
+		hash = htab__hash_u64(x->ids[i]);
 		if (htab__find(&x->h, hash, id_eq, x->ids, &x->ids[i], NULL)) {
 			log_warn("pprof: %s id %llu appears twice", what,
 				 (unsigned long long)x->ids[i]);
@@ -784,7 +763,7 @@ static ssize_t lookup_id(const struct id_index *x, __u64 id)
 {
 	uintptr_t idx;
 
-	return htab__find(&x->h, mix64(id), id_eq, x->ids, &id, &idx) ? (ssize_t)idx : -1;
+	return htab__find(&x->h, htab__hash_u64(id), id_eq, x->ids, &id, &idx) ? (ssize_t)idx : -1;
 }
 
 /* A string index that pprof would resolve; checked for every string field. */

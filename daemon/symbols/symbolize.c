@@ -68,15 +68,6 @@ struct symbolizer {
 	struct htab strs;  /* interned strings */
 };
 
-static __u64 hash_str(const char *s)
-{
-	__u64 h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
 static bool str_eq(const void *ctx, uintptr_t val, const void *key)
 {
 	return !strcmp((const char *)val, key);
@@ -95,7 +86,7 @@ static bool obj_eq(const void *ctx, uintptr_t val, const void *key)
 /* A copy of str owned by the symbolizer, or NULL (errno = ENOMEM). */
 static const char *intern(struct symbolizer *s, const char *str)
 {
-	__u64 hash = hash_str(str);
+	__u64 hash = htab__hash_str(str);
 	uintptr_t found;
 	char *copy;
 
@@ -348,7 +339,7 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 	err = htab__reserve(&s->objs, 1);
 	if (err)
 		goto cleanup;
-	hash = hash_str(key);
+	hash = htab__hash_str(key);
 	if (htab__find(&s->objs, hash, obj_eq, NULL, key, &found)) {
 		*out = (struct sym_obj *)found;
 		err = 0;
@@ -380,7 +371,7 @@ cleanup:
  */
 static struct sym_file *file_get(struct symbolizer *s, const char *path, __u64 maps_ino)
 {
-	__u64 hash = hash_str(path);
+	__u64 hash = htab__hash_str(path);
 	struct sym_obj *o = NULL;
 	struct sym_file *f;
 	uintptr_t found;

@@ -16,6 +16,28 @@
  * hash that is a bijection of a 64-bit key). */
 typedef bool (*htab_eq_fn)(const void *ctx, uintptr_t val, const void *key);
 
+/* splitmix64's finalizer: a bijection of x in which every input bit reaches the low bits the
+ * table indexes by, so a key that fits in 64 bits can be its own hash (eq NULL). */
+static inline __u64 htab__hash_u64(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* FNV-1a over a NUL-terminated string, then mixed as above. */
+static inline __u64 htab__hash_str(const char *s)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return htab__hash_u64(h);
+}
+
 /* Zero-initialised, a table is empty and owns nothing; the fields are the module's own. */
 struct htab {
 	struct htab_slot *slots;
