@@ -20,6 +20,7 @@
 #include "util/log.h"
 #include "profile/sitediff.h"
 #include "options.h"
+#include "profile/pprof_decode.h"
 
 #define DIFF_TOP_DEFAULT 10
 #define DIFF_WIDTH	 80

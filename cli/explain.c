@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "profile/site.h"
 #include "options.h"
+#include "profile/pprof_decode.h"
 
 #define EXPLAIN_TOP_DEFAULT 10
 #define EXPLAIN_WIDTH	    80

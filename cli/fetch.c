@@ -11,6 +11,7 @@
 #include "fetch.h"
 #include "util/http_client.h"
 #include "util/log.h"
+#include "profile/pprof_decode.h"
 
 #define FETCH_MAX_BYTES (1ULL << 30)
 #define FETCH_TIMEOUT_S 120 /* seconds= profiles take their time */

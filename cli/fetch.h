@@ -7,6 +7,7 @@
 #include <linux/types.h>
 
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 
 /* The daemon's address when --daemon is not given. */
 #define CLI_DEFAULT_DAEMON "http://127.0.0.1:6464"

@@ -35,6 +35,7 @@
 #include "probe/sampling.h"
 #include "session.h"
 #include "topview.h"
+#include "profile/pprof_decode.h"
 
 #define PIPED_SITES_DEFAULT 20
 #define PROBE_TIMEOUT_MS    1000

@@ -14,6 +14,7 @@
 #include "profile.pb-c.h"
 #include "profile/site.h"
 #include "topview.h"
+#include "profile/pprof_decode.h"
 
 #define HISTORY_DEFAULT 120
 #define MAX_PIDS	4096

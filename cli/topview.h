@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 
 struct json_object;
 

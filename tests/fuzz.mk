@@ -37,7 +37,8 @@ FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
 FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/util/htab.c $(GOBIN_SRCS)
 FUZZ_MODS_gobin := $(GOBIN_SRCS)
 FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
-FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/util/atomic_file.c daemon/util/htab.c \
+FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/profile/pprof_decode.c daemon/util/atomic_file.c \
+	daemon/util/htab.c \
 	$(FUZZ_PROTO)
 FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o

@@ -12,6 +12,7 @@
 #include "util/common.h"
 #include "profile/site.h"
 #include "symbols/goruntime.h"
+#include "profile/pprof_decode.h"
 
 /* C entry points whose frame says nothing about who allocated. Also matched with a "__libc_" or
  * "__" prefix (glibc's internal aliases) and with a "@..." symbol version suffix. */

@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 
 /* The site of a sample with nothing above its allocator frames (or no frames at all). */
 #define SITE_NO_CALLER "[no caller]"

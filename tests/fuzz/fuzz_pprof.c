@@ -8,6 +8,7 @@
 
 #include "fuzz.h"
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 #include "profile.pb-c.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

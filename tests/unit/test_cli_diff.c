@@ -7,6 +7,7 @@
 
 #include "util/common.h"
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 #include "profile/sitediff.h"
 #include "test.h"
 

@@ -14,6 +14,7 @@
 #include "util/common.h"
 #include "util/log.h"
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 #include "test.h"
 
 #define MiB (1024 * 1024)

@@ -8,6 +8,7 @@
 
 #include "util/common.h"
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
 #include "profile/site.h"
 #include "profile/sitediff.h"
 #include "cli/topview.h"

@@ -9,6 +9,7 @@
 #include "util/common.h"
 #include "test.h"
 #include "cli/topview.h"
+#include "profile/pprof_decode.h"
 
 #define SEC NSEC_PER_SEC
 
