@@ -20,6 +20,7 @@
 #include "alloc.skel.h"
 #include "probe/alloc_probes.h"
 #include "probe/bpfmap.h"
+#include "probe/links.h"
 #include "symbols/target.h"
 #include "util/common.h"
 #include "symbols/goruntime.h"
@@ -64,25 +65,6 @@ static const char *const kind_names[ALLOC_KIND_MAX] = {
     [ALLOC_KIND_MMAP] = "mmap",
 };
 
-/* The probes of one attachment: a libbpf link (a perf-event uprobe, one probe), or the fd of a
- * uprobe_multi link (every probe of one program in one object). */
-struct probe_link {
-	int pid;
-	int fd; /* uprobe_multi link, or -1 */
-	__u32 probes;
-	__u64 dev;
-	__u64 ino;
-	struct bpf_link *link;
-};
-
-static void probe_link_close(const struct probe_link *l)
-{
-	if (l->link)
-		bpf_link__destroy(l->link);
-	else if (l->fd >= 0)
-		close(l->fd);
-}
-
 struct alloc_probes {
 	struct alloc_bpf *skel;
 	struct ring_buffer *gc_rb;
@@ -94,88 +76,10 @@ struct alloc_probes {
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
-	struct reaper *reaper; /* closes detached links in the background */
+	struct link_reaper *reaper; /* closes detached links in the background */
 	__u64 sample_rate;
-	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi_supported */
+	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
 };
-
-struct reaper;
-static struct reaper *reaper_new(void);
-
-/*
- * uprobe_multi links (kernel 6.6+): one link attaches a program at many offsets of one file,
- * and closing it waits for one RCU grace period, where a perf-event uprobe waits for one per
- * probe, serialized in the kernel (~85 ms each here: 17 probes per process, seconds per exit).
- * Debian 12's headers (6.1) and libbpf 1.1 predate them: the attach type and link_create's
- * fields below are the kernel's ABI (include/uapi/linux/bpf.h).
- */
-#define ATTACH_UPROBE_MULTI 48
-#define UPROBE_MULTI_RETURN 1
-
-struct uprobe_multi_attr {
-	__u32 prog_fd;
-	__u32 target_fd;
-	__u32 attach_type;
-	__u32 flags;
-	__u64 path;
-	__u64 offsets; /* unsigned long[cnt]: file offsets */
-	__u64 ref_ctr_offsets;
-	__u64 cookies; /* __u64[cnt] */
-	__u32 cnt;
-	__u32 multi_flags;
-	__u32 pid; /* only this process's mm gets the breakpoints */
-	__u32 pad;
-};
-
-/* A uprobe_multi link fd, or -errno. */
-static int uprobe_multi_link(int prog_fd, const char *path, const unsigned long *offsets,
-			     const __u64 *cookies, __u32 cnt, int retprobe, int pid)
-{
-	struct uprobe_multi_attr a = {
-	    .prog_fd = prog_fd,
-	    .attach_type = ATTACH_UPROBE_MULTI,
-	    .path = (__u64)(uintptr_t)path,
-	    .offsets = (__u64)(uintptr_t)offsets,
-	    .cookies = (__u64)(uintptr_t)cookies,
-	    .cnt = cnt,
-	    .multi_flags = retprobe ? UPROBE_MULTI_RETURN : 0,
-	    .pid = pid,
-	};
-	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-
-	return fd < 0 ? -errno : (int)fd;
-}
-
-/*
- * Whether this kernel has uprobe_multi links: a trivial program of that attach type, linked to
- * a directory, fails with EBADF where they exist (libbpf 1.3 probes the same way).
- * ALLOCSCOPE_UPROBE_MULTI=0 in the environment keeps perf-event uprobes (to compare them).
- */
-static int uprobe_multi_supported(void)
-{
-	const struct bpf_insn insns[] = {
-	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-	    {.code = BPF_JMP | BPF_EXIT},
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = ATTACH_UPROBE_MULTI);
-	const char *env = getenv("ALLOCSCOPE_UPROBE_MULTI");
-	unsigned long off = 0;
-	int prog_fd, fd;
-
-	if (env && !strcmp(env, "0"))
-		return 0;
-	prog_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "probe_umulti", "GPL", insns,
-				ARRAY_SIZE(insns), &o);
-	if (prog_fd < 0)
-		return 0;
-	fd = uprobe_multi_link(prog_fd, "/", &off, NULL, 1, 0, 0);
-	close(prog_fd);
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	return fd == -EBADF;
-}
 
 static int verbose_libbpf;
 
@@ -303,7 +207,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	if (opts->live_entries)
 		bpf_map__set_max_entries(skel->maps.live, opts->live_entries);
 
-	ap->multi = uprobe_multi_supported();
+	ap->multi = uprobe_multi__supported();
 	if (ap->multi) {
 		struct bpf_program *prog;
 
@@ -362,7 +266,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		goto cleanup;
 	}
 	ap->skel = skel;
-	ap->reaper = reaper_new(); /* without it, links are closed in the caller */
+	ap->reaper = link_reaper__new(); /* without it, links are closed in the caller */
 	return ap;
 cleanup:
 	alloc_bpf__destroy(skel);
@@ -371,138 +275,13 @@ cleanup:
 	return NULL;
 }
 
-#define DESTROY_THREADS 16
-
-/*
- * Closing a uprobe's perf event waits for an RCU grace period in the kernel (~85 ms here), one
- * after the other: 17 probes of one process take 1.5 s. The links to close go to a queue that up
- * to DESTROY_THREADS threads empty, so the waits overlap and the caller (the daemon's loop, which
- * detaches every watched process that exits) never waits for them. Falls back to closing in the
- * caller when no thread can be had.
- */
-struct reaper {
-	pthread_mutex_t mu;
-	pthread_cond_t work; /* links queued, or stop */
-	pthread_cond_t idle; /* the queue is empty and nothing is being closed */
-	struct probe_link *q;
-	size_t cnt, cap;
-	size_t busy;	/* links being closed now */
-	size_t waiting; /* threads waiting for work */
-	int nth;
-	int stop;
-	pthread_t th[DESTROY_THREADS];
-};
-
-static void *reaper_run(void *arg)
-{
-	struct reaper *r = arg;
-	struct probe_link l;
-
-	pthread_mutex_lock(&r->mu);
-	for (;;) {
-		while (!r->cnt && !r->stop) {
-			r->waiting++;
-			pthread_cond_wait(&r->work, &r->mu);
-			r->waiting--;
-		}
-		if (!r->cnt)
-			break;
-		l = r->q[--r->cnt];
-		r->busy++;
-		pthread_mutex_unlock(&r->mu);
-		probe_link_close(&l);
-		pthread_mutex_lock(&r->mu);
-		r->busy--;
-		if (!r->cnt && !r->busy)
-			pthread_cond_broadcast(&r->idle);
-	}
-	pthread_mutex_unlock(&r->mu);
-	return NULL;
-}
-
-static struct reaper *reaper_new(void)
-{
-	struct reaper *r = calloc(1, sizeof(*r));
-
-	if (!r)
-		return NULL;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->work, NULL);
-	pthread_cond_init(&r->idle, NULL);
-	return r;
-}
-
-/* Queue links to be closed; closes them here if they cannot be queued. */
-static void reaper_add(struct reaper *r, const struct probe_link *links, size_t n)
-{
-	size_t i = 0;
-
-	if (r) {
-		pthread_mutex_lock(&r->mu);
-		if (r->cnt + n > r->cap) {
-			size_t cap = max_t(size_t, r->cnt + n, r->cap * 2);
-			struct probe_link *q = realloc(r->q, cap * sizeof(*q));
-
-			if (q) {
-				r->q = q;
-				r->cap = cap;
-			}
-		}
-		for (; i < n && r->cnt < r->cap; i++)
-			r->q[r->cnt++] = links[i];
-		/* One more thread while there is more work than threads waiting for it. */
-		while (r->nth < DESTROY_THREADS && r->cnt > r->waiting &&
-		       !pthread_create(&r->th[r->nth], NULL, reaper_run, r))
-			r->nth++;
-		if (!r->nth) {
-			/* No thread: take the links back and close them below. */
-			i -= min_t(size_t, i, r->cnt);
-			r->cnt = 0;
-		}
-		pthread_cond_broadcast(&r->work);
-		pthread_mutex_unlock(&r->mu);
-	}
-	for (; i < n; i++)
-		probe_link_close(&links[i]);
-}
-
-/* Wait until every queued link is closed. */
-static void reaper_wait(struct reaper *r)
-{
-	if (!r)
-		return;
-	pthread_mutex_lock(&r->mu);
-	while (r->cnt || r->busy)
-		pthread_cond_wait(&r->idle, &r->mu);
-	pthread_mutex_unlock(&r->mu);
-}
-
-/* Wait until every queued link is closed, and stop the threads. */
-static void reaper_free(struct reaper *r)
-{
-	if (!r)
-		return;
-	reaper_wait(r);
-	pthread_mutex_lock(&r->mu);
-	r->stop = 1;
-	pthread_cond_broadcast(&r->work);
-	pthread_mutex_unlock(&r->mu);
-	for (int t = 0; t < r->nth; t++)
-		pthread_join(r->th[t], NULL);
-	pthread_cond_destroy(&r->idle);
-	pthread_cond_destroy(&r->work);
-	pthread_mutex_destroy(&r->mu);
-	free(r->q);
-	free(r);
-}
-
 void alloc_probes__free(struct alloc_probes *ap)
 {
 	if (!ap)
 		return;
-	reaper_add(ap->reaper, ap->links, ap->link_cnt);
+	link_reaper__add(ap->reaper, ap->links, ap->link_cnt);
 	/* Every link is closed before the programs they run go. */
-	reaper_free(ap->reaper);
+	link_reaper__free(ap->reaper);
 	free(ap->links);
 	ring_buffer__free(ap->gc_rb);
 	alloc_bpf__destroy(ap->skel);
@@ -586,8 +365,8 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 	if (!l->cnt)
 		return 0;
 	if (ap->multi) {
-		fd = uprobe_multi_link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
-				       retprobe, pid);
+		fd = uprobe_multi__link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
+					retprobe, pid);
 		if (fd < 0)
 			return attach_failed(pid, path, what, retprobe, fd);
 		err = add_link(ap, pid, st, NULL, fd, l->cnt);
@@ -840,13 +619,13 @@ void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 		else if (gone)
 			gone[n++] = ap->links[i];
 		else
-			probe_link_close(&ap->links[i]);
+			probe_link__close(&ap->links[i]);
 	}
 	ap->link_cnt = j;
-	reaper_add(ap->reaper, gone, n);
+	link_reaper__add(ap->reaper, gone, n);
 	free(gone);
 	if (wait)
-		reaper_wait(ap->reaper);
+		link_reaper__wait(ap->reaper);
 	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
 }
 
