@@ -59,6 +59,12 @@ static void write_target(FILE *f, const struct metrics_target *t)
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
 }
 
+static const char *const mmap_tracing_names[] = {
+    [MMAP_TRACING_OFF] = "off",
+    [MMAP_TRACING_SYSCALLS] = "syscalls",
+    [MMAP_TRACING_EVERY_SYSCALL] = "every_syscall",
+};
+
 int metrics__write(FILE *f, const struct metrics_input *in)
 {
 	static const char *const counter_names[ALLOC_CNT_MAX] = {
@@ -159,6 +165,21 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    (unsigned long long)in->snapshots_dropped, (unsigned long long)in->exited_dropped,
 	    (unsigned long long)in->attach_failures, (unsigned long long)in->pushes,
 	    (unsigned long long)in->push_failures, in->rss_bytes);
+	fputs("# HELP allocscope_mmap_tracepoints Whether the mmap/munmap tracepoints are attached "
+	      "now, and how: 1 for the current mode (attached only while a watched process needs "
+	      "them).\n"
+	      "# TYPE allocscope_mmap_tracepoints gauge\n",
+	      f);
+	for (int m = MMAP_TRACING_OFF; m <= MMAP_TRACING_EVERY_SYSCALL; m++)
+		fprintf(f, "allocscope_mmap_tracepoints{mode=\"%s\"} %d\n", mmap_tracing_names[m],
+			in->mmap_tracing == (enum mmap_tracing)m);
+	fprintf(
+	    f,
+	    "# HELP allocscope_mmap_tracepoint_attaches_total Times the mmap/munmap tracepoints "
+	    "were attached.\n"
+	    "# TYPE allocscope_mmap_tracepoint_attaches_total counter\n"
+	    "allocscope_mmap_tracepoint_attaches_total %llu\n",
+	    (unsigned long long)in->mmap_tracing_attaches);
 	if (in->unwind) {
 		const struct unwind_stats *us = in->unwind;
 

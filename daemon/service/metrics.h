@@ -36,6 +36,8 @@ struct metrics_input {
 	const struct metrics_map *maps;
 	size_t map_cnt;
 	size_t probes_attached;
+	enum mmap_tracing mmap_tracing; /* how the mmap tracepoints are attached now */
+	__u64 mmap_tracing_attaches;
 	__u64 drains;
 	__u64 drain_ns_total;
 	__u64 drain_ns_last;
