@@ -10,18 +10,7 @@
 
 #include "bpf/alloc.h"
 #include "probe/alloc_probes.h"
-
-/* The last frame of a stack that could not be unwound to the thread's first frame. */
-#define STACK_IP_TRUNCATED ((__u64)-2)
-
-struct stack {
-	__u32 refs;
-	__u32 nr;
-	__u64 ips[]; /* leaf first */
-};
-
-struct stack *stack__get(struct stack *s);
-void stack__put(struct stack *s);
+#include "probe/stack.h"
 
 struct alloc_entry {
 	struct alloc_key key;

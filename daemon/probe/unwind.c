@@ -390,8 +390,7 @@ static bool entry_eq(const void *ctx, uintptr_t idx, const void *key)
 	const struct cfi_entry *e = &((const struct unwinder *)ctx)->entries[idx];
 	const struct entry_key *k = key;
 
-	return e->tgid == k->tgid && e->kind == k->kind && e->stack->nr == k->nr &&
-	       !memcmp(e->stack->ips, k->ips, k->nr * sizeof(*k->ips));
+	return e->tgid == k->tgid && e->kind == k->kind && stack__equal(e->stack, k->ips, k->nr);
 }
 
 /* The entry of (tgid, kind, ips[0..nr)), created when new; its index or -errno. */
@@ -418,12 +417,9 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *i
 		u->entries = n;
 		u->cap = cap;
 	}
-	st = malloc(sizeof(*st) + nr * sizeof(__u64));
+	st = stack__new(ips, nr);
 	if (!st)
 		return -ENOMEM;
-	st->refs = 1;
-	st->nr = nr;
-	memcpy(st->ips, ips, nr * sizeof(*ips));
 	u->entries[u->cnt] =
 	    (struct cfi_entry){.tgid = tgid, .kind = kind, .serial = ++u->next_serial, .stack = st};
 	htab__set(&u->by_stack, h, entry_eq, u, &key, u->cnt);

@@ -361,7 +361,7 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 
 	bc->sum->raw_allocs += v->alloc_cnt;
 	if (e->stack)
-		memcpy(ips, e->stack->ips, e->stack->nr * sizeof(__u64));
+		stack__ips(e->stack, ips);
 	if (!e->stack) {
 		bc->sum->lost_stacks += v->alloc_cnt;
 		id = named_location(bc, &bc->lost_loc, "[stack lost]");

@@ -10,14 +10,7 @@
 
 static struct stack *new_stack(__u64 ip)
 {
-	struct stack *s = calloc(1, sizeof(*s) + sizeof(__u64));
-
-	if (s) {
-		s->refs = 1;
-		s->nr = 1;
-		s->ips[0] = ip;
-	}
-	return s;
+	return stack__new(&ip, 1);
 }
 
 /* One entry of process tgid with the key stack_id, allocs/bytes and frees/bytes. */
