@@ -25,7 +25,7 @@ struct proc_unwind {
 	__u32 tgid;
 	int attached;
 	Dwfl *dwfl;
-	size_t reported_snaps; /* the target's snap_cnt when its modules were reported */
+	size_t reported_snaps; /* the target's maps_gen when its modules were reported */
 	__u64 last_used_ns;
 };
 
@@ -217,7 +217,7 @@ static int report_modules(struct unwinder *u, struct proc_unwind *p, struct targ
 		err = -ESRCH;
 	}
 	dwfl_report_end(p->dwfl, NULL, NULL);
-	p->reported_snaps = t ? t->snap_cnt : 0;
+	p->reported_snaps = t ? t->maps_gen : 0;
 	if (err)
 		return err;
 	if (!p->attached) {
@@ -459,17 +459,17 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	p = proc_get(u, ev->tgid);
 	if (p) {
 		err = 0;
-		if (!p->attached || (t && t->snap_cnt != p->reported_snaps))
+		if (!p->attached || (t && t->maps_gen != p->reported_snaps))
 			err = report_modules(u, p, t);
 		/* An address in no reported module: a library mapped since the last snapshot. */
 		if (!err && t && t->alive && !dwfl_addrmodule(p->dwfl, ev->regs[16]) &&
-		    target__refresh_maps(t) == 0 && t->snap_cnt != p->reported_snaps)
+		    target__refresh_maps(t) == 0 && t->maps_gen != p->reported_snaps)
 			err = report_modules(u, p, t);
 		if (!err && p->attached) {
 			complete = walk(u, p);
 			/* Stopped at a module not reported yet: refresh once and walk again. */
 			if (!complete && !u->outside_copy && t && t->alive &&
-			    target__refresh_maps(t) == 0 && t->snap_cnt != p->reported_snaps &&
+			    target__refresh_maps(t) == 0 && t->maps_gen != p->reported_snaps &&
 			    !report_modules(u, p, t))
 				complete = walk(u, p);
 			if (ev->go_nr && u->nr)
