@@ -166,6 +166,7 @@ cleanup:
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget__free(d.t[i]);
 	free(d.t);
+	htab__free(&d.alive);
 	proc_select__free(d.select);
 	/* Links go with the BPF object: nothing stays attached after exit. */
 	alloc_probes__free(d.ap);
