@@ -272,10 +272,13 @@ static int mmap_tracing_sync(struct alloc_probes *ap)
 	return 0;
 }
 
-enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches)
+enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
+					     size_t *targets)
 {
 	if (attaches)
 		*attaches = ap->mmap_attaches;
+	if (targets)
+		*targets = ap->mmap_targets;
 	if (!ap->mmap_links[0])
 		return MMAP_TRACING_OFF;
 	return ap->mmap_mode;

@@ -76,8 +76,10 @@ enum mmap_tracing {
 	MMAP_TRACING_SYSCALLS,	    /* syscalls/sys_{enter,exit}_mmap, sys_enter_munmap */
 	MMAP_TRACING_EVERY_SYSCALL, /* BTF sys_enter/sys_exit (no tracefs) */
 };
-/* attaches (may be NULL): how many times they were attached so far. */
-enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches);
+/* attaches (may be NULL): how many times they were attached so far; targets (may be NULL): the
+ * processes that need them now. */
+enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
+					     size_t *targets);
 /* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
 /* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,

@@ -73,8 +73,7 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 	if (!w->native || !w->target.maps_gen || w->reconciled_snaps == w->target.maps_gen)
 		return 0;
 	w->reconciled_snaps = w->target.maps_gen;
-	n = alloc_probes__attach_pid(ap, sym, w->target.pid,
-				     &w->target.maps);
+	n = alloc_probes__attach_pid(ap, sym, w->target.pid, &w->target.maps);
 	if (n > 0)
 		log_info("pid %d: probing %d more allocator objects", w->target.pid, n);
 	return n > 0 ? n : 0;

@@ -224,7 +224,8 @@ static int op_metrics(void *ctx, char **text)
 		maps[i].entries = alloc_probes__map_fill(d->ap, map_names[i], &maps[i].capacity);
 	}
 	in.probes_attached = alloc_probes__link_count(d->ap);
-	in.mmap_tracing = alloc_probes__mmap_tracing(d->ap, &in.mmap_tracing_attaches);
+	in.mmap_tracing =
+	    alloc_probes__mmap_tracing(d->ap, &in.mmap_tracing_attaches, &in.mmap_tracing_targets);
 	in.drains = d->stats.drains;
 	in.drain_ns_total = d->stats.drain_ns_total;
 	in.drain_ns_last = d->stats.drain_ns_last;

@@ -178,8 +178,12 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    "# HELP allocscope_mmap_tracepoint_attaches_total Times the mmap/munmap tracepoints "
 	    "were attached.\n"
 	    "# TYPE allocscope_mmap_tracepoint_attaches_total counter\n"
-	    "allocscope_mmap_tracepoint_attaches_total %llu\n",
-	    (unsigned long long)in->mmap_tracing_attaches);
+	    "allocscope_mmap_tracepoint_attaches_total %llu\n"
+	    "# HELP allocscope_mmap_targets Watched processes whose anonymous mmaps are tracked "
+	    "(native ones): the mmap tracepoints are attached while there is one.\n"
+	    "# TYPE allocscope_mmap_targets gauge\n"
+	    "allocscope_mmap_targets %zu\n",
+	    (unsigned long long)in->mmap_tracing_attaches, in->mmap_tracing_targets);
 	if (in->unwind) {
 		const struct unwind_stats *us = in->unwind;
 

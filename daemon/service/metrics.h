@@ -38,6 +38,7 @@ struct metrics_input {
 	size_t probes_attached;
 	enum mmap_tracing mmap_tracing; /* how the mmap tracepoints are attached now */
 	__u64 mmap_tracing_attaches;
+	size_t mmap_tracing_targets; /* processes that need them now */
 	__u64 drains;
 	__u64 drain_ns_total;
 	__u64 drain_ns_last;

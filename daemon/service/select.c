@@ -101,14 +101,15 @@ void proc_select__free(struct proc_select *ps)
 
 static __u64 go_cache_hash(const struct go_cache_entry *e)
 {
-	return htab__hash_u64(e->dev ^ htab__hash_u64(e->ino ^ htab__hash_u64(
-						    (__u64)e->mtime.tv_sec * 1000000000ULL +
-						    (__u64)e->mtime.tv_nsec)));
+	return htab__hash_u64(
+	    e->dev ^ htab__hash_u64(e->ino ^ htab__hash_u64((__u64)e->mtime.tv_sec * 1000000000ULL +
+							    (__u64)e->mtime.tv_nsec)));
 }
 
 static bool go_cache_eq(const void *ctx, uintptr_t idx, const void *key)
 {
-	const struct go_cache_entry *e = &((const struct proc_select *)ctx)->go_cache[idx], *k = key;
+	const struct go_cache_entry *e = &((const struct proc_select *)ctx)->go_cache[idx],
+				    *k = key;
 
 	return e->dev == k->dev && e->ino == k->ino && e->mtime.tv_sec == k->mtime.tv_sec &&
 	       e->mtime.tv_nsec == k->mtime.tv_nsec;

@@ -21,7 +21,7 @@ struct proc_mapping {
 	__u32 dev_minor;
 	__u32 perms; /* PMAP_PERM_* */
 	__u32 gen;   /* proc_maps__overlay: the snapshot that last held it (0 in a parsed one) */
-	char *path; /* as /proc shows it: "/usr/lib/...", "[heap]", "" for anonymous; owned */
+	char *path;  /* as /proc shows it: "/usr/lib/...", "[heap]", "" for anonymous; owned */
 };
 
 struct proc_maps {

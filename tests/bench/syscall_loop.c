@@ -19,10 +19,10 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < n / 10; i++) /* warm up */
 		syscall(SYS_getppid);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	for (long i = 0; i < n; i++)
 		syscall(SYS_getppid);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
 	printf("%.1f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n);
 	return 0;
 }

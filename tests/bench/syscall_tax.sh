@@ -92,7 +92,9 @@ echo "## The host tax: a syscall of a process the daemon does not watch"
 echo
 machine
 echo "getppid() via syscall(2), $CALLS calls per run, $ROUNDS rounds, setups interleaved in each round;"
-echo "median ns per call (each run's), ratio to no daemon"
+echo "median CPU ns per call (the loop's own CPU time, kernel included: wall time on a loaded"
+echo "machine measures the others), ratio to no daemon. BPF programs that other tools attach"
+echo "host-wide are paid in every setup alike."
 echo
 base=$(median ${NS[none]})
 echo "| setup | mmap tracepoints | ns per getppid (median) | runs | ratio |"

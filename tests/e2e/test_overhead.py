@@ -34,9 +34,9 @@ def daemon_tracepoints(pid):
     return names
 
 
-def wait_tracepoints(d, want, timeout=30):
+def wait_tracepoints(d, want, timeout=60):
     """Until the daemon holds exactly the tracepoints want and its metric agrees; the last
-    (tracepoints, mode metric) seen."""
+    (tracepoints, mode metric) seen, and how many watched processes needed them then."""
     deadline = time.time() + timeout
     seen = None
     while time.time() < deadline:
@@ -44,7 +44,7 @@ def wait_tracepoints(d, want, timeout=30):
         text = body.decode()
         mode = next((m for m in ("off", "syscalls", "every_syscall")
                      if metric(text, "allocscope_mmap_tracepoints", mode=m) == 1), None)
-        seen = (daemon_tracepoints(d.proc.pid), mode)
+        seen = (daemon_tracepoints(d.proc.pid), mode, metric(text, "allocscope_mmap_targets"))
         if seen[0] == want and mode == ("off" if not want else "syscalls"):
             break
         time.sleep(0.1)
@@ -67,9 +67,11 @@ def daemon_mmap_tracepoints_follow_targets():
         if not d.wait_watching(go.pid):
             return False
         # Other Go programs on the host are watched too, and a native child they fork would
-        # be: wait for a moment with none.
-        tps, mode = wait_tracepoints(d, set())
-        ok &= check_eq((tps, mode), (set(), "off"), "--all-go: tracepoints (fdinfo), mode")
+        # be (a cgo build's gcc): wait for a moment with none.
+        tps, mode, native = wait_tracepoints(d, set())
+        ok &= check_eq((tps, mode), (set(), "off"),
+                       "--all-go: tracepoints (fdinfo), mode (%r native processes watched)"
+                       % native)
         wait_for_line(go.stderr, "done", timeout=60)
         go.wait(timeout=30)
         go = None
@@ -77,7 +79,7 @@ def daemon_mmap_tracepoints_follow_targets():
         t = Target()
         if not d.wait_watching(t.pid):
             return False
-        tps, mode = wait_tracepoints(d, per_syscall)
+        tps, mode, _ = wait_tracepoints(d, per_syscall)
         ok &= check_eq((tps, mode), (per_syscall, "syscalls"),
                        "native target: tracepoints (fdinfo), mode")
         t.go()
@@ -86,8 +88,9 @@ def daemon_mmap_tracepoints_follow_targets():
                        "mmap/munmap counted through the syscall tracepoints")
         t.end()
         t = None
-        tps, mode = wait_tracepoints(d, set())
-        ok &= check_eq((tps, mode), (set(), "off"), "after the native target: tracepoints, mode")
+        tps, mode, native = wait_tracepoints(d, set())
+        ok &= check_eq((tps, mode), (set(), "off"),
+                       "after the native target: tracepoints, mode (%r native watched)" % native)
         _, body = d.get("/metrics")
         attaches = metric(body.decode(), "allocscope_mmap_tracepoint_attaches_total")
         ok &= check(attaches is not None and attaches >= 1, "attaches counted: %r" % attaches)

@@ -94,7 +94,8 @@ TEST(unwind_own_stack_and_match_frees)
 		found |= stack__ip(st, i) == ret;
 	ASSERT_TRUE(found, "the test function's return address is the next frame's pc");
 	ASSERT_TRUE(st->nr >= 4, "walk goes past the test runner");
-	ASSERT_TRUE(stack__ip(st, st->nr - 1) != STACK_IP_TRUNCATED, "walk reaches the first frame");
+	ASSERT_TRUE(stack__ip(st, st->nr - 1) != STACK_IP_TRUNCATED,
+		    "walk reaches the first frame");
 
 	unwinder__forget_pid(u, getpid());
 	entry_set__clear(&set);
