@@ -231,6 +231,22 @@ int packed_set__unpack(const struct packed_set *p, struct entry_set *out)
 	return 0;
 }
 
+void packed_iter__init(struct packed_iter *it, const struct packed_set *p)
+{
+	memset(it, 0, sizeof(*it));
+	it->p = p;
+}
+
+bool packed_iter__next(struct packed_iter *it)
+{
+	struct alloc_entry prev = it->cur;
+
+	if (it->i >= it->p->cnt || !unpack_one(it->p, &it->pos, it->i ? &prev : NULL, &it->cur))
+		return false;
+	it->i++;
+	return true;
+}
+
 void packed_set__clear(struct packed_set *p)
 {
 	struct alloc_entry e, prev;

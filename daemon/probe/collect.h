@@ -5,6 +5,7 @@
 #ifndef ALLOCSCOPE_COLLECT_H
 #define ALLOCSCOPE_COLLECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -72,5 +73,17 @@ int packed_set__pack(struct packed_set *p, const struct entry_set *s);
 /* Append p's entries to out, in the order they were packed; 0 or -ENOMEM. */
 int packed_set__unpack(const struct packed_set *p, struct entry_set *out);
 void packed_set__clear(struct packed_set *p);
+
+/* Reading a packed set entry by entry, in packing order, without unpacking it. */
+struct packed_iter {
+	const struct packed_set *p;
+	__u64 pos;
+	size_t i;
+	struct alloc_entry cur; /* valid after packed_iter__next returned true; no reference */
+};
+
+void packed_iter__init(struct packed_iter *it, const struct packed_set *p);
+/* The next entry into it->cur; false past the end. */
+bool packed_iter__next(struct packed_iter *it);
 
 #endif
