@@ -184,6 +184,30 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    "# TYPE allocscope_mmap_targets gauge\n"
 	    "allocscope_mmap_targets %zu\n",
 	    (unsigned long long)in->mmap_tracing_attaches, in->mmap_tracing_targets);
+	fprintf(
+	    f,
+	    "# HELP allocscope_history_entries Entries held by the targets' histories.\n"
+	    "# TYPE allocscope_history_entries gauge\n"
+	    "allocscope_history_entries %zu\n"
+	    "# HELP allocscope_history_entries_max --max-history-entries (as fitted to the "
+	    "memory limit).\n"
+	    "# TYPE allocscope_history_entries_max gauge\n"
+	    "allocscope_history_entries_max %zu\n"
+	    "# HELP allocscope_exited_targets Exited processes kept for queries.\n"
+	    "# TYPE allocscope_exited_targets gauge\n"
+	    "allocscope_exited_targets %zu\n"
+	    "# HELP allocscope_exited_targets_max --max-exited (as fitted to the memory "
+	    "limit).\n"
+	    "# TYPE allocscope_exited_targets_max gauge\n"
+	    "allocscope_exited_targets_max %zu\n"
+	    "# HELP allocscope_stacks_cached Stacks copied out of the kernel's stack map.\n"
+	    "# TYPE allocscope_stacks_cached gauge\n"
+	    "allocscope_stacks_cached %zu\n"
+	    "# HELP allocscope_stack_frames_interned Distinct stack frames stored (each once).\n"
+	    "# TYPE allocscope_stack_frames_interned gauge\n"
+	    "allocscope_stack_frames_interned %zu\n",
+	    in->bounds.history_entries, in->bounds.history_entries_max, in->bounds.exited,
+	    in->bounds.exited_max, in->bounds.stacks_cached, in->bounds.frames_interned);
 	if (in->unwind) {
 		const struct unwind_stats *us = in->unwind;
 
