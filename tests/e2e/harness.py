@@ -16,6 +16,26 @@ def test(fn):
     return fn
 
 
+class Skipped:
+    """What a test returns when it cannot run here: counted as skipped, with its reason."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def skip(reason):
+    """For what no CI machine has either (a kernel feature, a port taken by something else)."""
+    return Skipped(reason)
+
+
+def skip_dep(reason):
+    """For a tool or file that deploy/setup-debian.sh installs or the build makes: skipped
+    outside CI; in CI (the environment has CI set) its absence is a bug, so the test fails."""
+    if os.environ.get("CI"):
+        return fail("missing in CI, where .ci/run provides it: " + reason)
+    return Skipped(reason)
+
+
 def fail(msg):
     print("    " + msg, flush=True)
     return False
@@ -30,7 +50,7 @@ def check_eq(got, want, what):
 
 
 def main(modules, selected):
-    passed = failed = 0
+    passed = failed = skipped = 0
     for fn in TESTS:
         if selected and fn.__name__ not in selected:
             continue
@@ -39,10 +59,20 @@ def main(modules, selected):
         except Exception:  # a test that raises has failed; say where
             traceback.print_exc()
             ok = False
+        if isinstance(ok, Skipped):
+            print("SKIP   %s (%s)" % (fn.__name__, ok.reason), flush=True)
+            skipped += 1
+            continue
+        if ok is not True and ok is not False:  # a test must say which: None is a bug
+            print("    returned %r, not True or False" % (ok,), flush=True)
+            ok = False
         print("%s  %s" % ("ok   " if ok else "FAIL ", fn.__name__), flush=True)
         if ok:
             passed += 1
         else:
             failed += 1
-    print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
+    if skipped:
+        print("e2e: %d passed, %d failed, %d skipped" % (passed, failed, skipped), flush=True)
+    else:
+        print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0

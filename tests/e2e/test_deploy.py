@@ -13,7 +13,7 @@ import time
 
 import expected
 import pprof_raw
-from harness import BUILD, check, check_eq, test
+from harness import BUILD, check, check_eq, skip_dep, test
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -25,12 +25,6 @@ PATTERN = os.path.join(BUILD, "tests", "targets", "alloc_pattern")
 
 # What allocscoped needs (deploy/allocscoped.service says why for each).
 CAPS = {"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_ADMIN"}
-
-
-def skip(reason):
-    """The harness has no skipped state: say why and count the test as passed."""
-    print("    skipped: " + reason, flush=True)
-    return True
 
 
 def make_install(*args):
@@ -122,7 +116,7 @@ def deploy_unit_verifies():
     verify without a warning (verify exits 0 on unknown keys, so stderr must be empty too), and
     `systemd-analyze security` rates it no worse than the level it was written to."""
     if not shutil.which("systemd-analyze"):
-        return skip("systemd-analyze is not installed (apt-get install systemd)")
+        return skip_dep("systemd-analyze is not installed (apt-get install systemd)")
     prefix = tempfile.mkdtemp(prefix="allocscope-prefix-")
     r = make_install("PREFIX=" + prefix)
     if not check_eq(r.returncode, 0, "make install PREFIX=%s (%s)" % (prefix, r.stderr.strip())):
@@ -229,7 +223,7 @@ def deploy_unit_caps_and_protecthome_suffice():
     symbolized by allocscope itself (pprof -symbolize=none: pprof would otherwise fill in names
     from the binary on its own)."""
     if not shutil.which("setpriv") or not shutil.which("unshare"):
-        return skip("setpriv/unshare (util-linux) missing")
+        return skip_dep("setpriv/unshare (util-linux) missing")
     caps = ",".join("+" + c.lower() for c in sorted(unit_caps(unit_keys(UNIT),
                                                               "CapabilityBoundingSet")))
     work = tempfile.mkdtemp(prefix="allocscope-caps-")
@@ -298,7 +292,7 @@ def deploy_unit_syscall_filter_allows_attach():
     links (bpf() only, kernels 6.6+) and perf-event uprobes (perf_event_open(), older kernels;
     forced here with ALLOCSCOPE_UPROBE_MULTI=0)."""
     if not shutil.which("strace") or not shutil.which("systemd-analyze"):
-        return skip("strace or systemd-analyze missing")
+        return skip_dep("strace or systemd-analyze missing")
     keys = unit_keys(UNIT)
     allowed = expand(" ".join(keys.get(("Service", "SystemCallFilter"), [])).split(),
                      syscall_groups())
@@ -523,7 +517,7 @@ def deploy_containerfile_runtime_libraries():
     """Every library the built binaries link directly comes from a package the runtime stage
     installs (or from libc6/libgcc-s1, which bookworm-slim has)."""
     if not shutil.which("readelf") or not shutil.which("dpkg"):
-        return skip("readelf or dpkg missing")
+        return skip_dep("readelf or dpkg missing")
     have = runtime_packages(containerfile_instructions()) | {"libc6", "libgcc-s1"}
     ok = True
     for b in ("allocscope", "allocscoped"):
