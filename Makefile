@@ -123,7 +123,7 @@ bench: all
 
 fmt:
 	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*/*.c daemon/*/*.h cli/*.c cli/*.h \
-		tests/unit/*.c tests/unit/*.h)
+		tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/targets/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf $(OUT)

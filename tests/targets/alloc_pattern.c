@@ -21,16 +21,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SMALL_CNT 1000
-#define SMALL_SIZE 64
-#define LARGE_CNT 10
-#define LARGE_SIZE (1 << 20)
-#define CALLOC_CNT 200
-#define REALLOC_CNT 10
-#define MEMALIGN_CNT 50
-#define MMAP_CNT 3
-#define MMAP_SIZE (4 << 20)
-#define THREAD_CNT 2
+#define SMALL_CNT     1000
+#define SMALL_SIZE    64
+#define LARGE_CNT     10
+#define LARGE_SIZE    (1 << 20)
+#define CALLOC_CNT    200
+#define REALLOC_CNT   10
+#define MEMALIGN_CNT  50
+#define MMAP_CNT      3
+#define MMAP_SIZE     (4 << 20)
+#define THREAD_CNT    2
 #define THREAD_ALLOCS 500
 
 static void *keep[4096];
