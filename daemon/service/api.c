@@ -28,7 +28,7 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 	case HTTPD_SEL_COMM:
 		return !strcmp(q->value, t->comm);
 	case HTTPD_SEL_CGROUP:
-		return !strncmp(t->cg.path, q->value, strlen(q->value));
+		return cgroup__path_under(t->cg.path, q->value);
 	}
 	return 0;
 }
@@ -211,6 +211,7 @@ static int op_metrics(void *ctx, char **text)
 		m->exe = t->exe;
 		m->comm = t->comm;
 		m->container_id = t->cg.container_id;
+		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
 		m->rate = target_rate(d, t);
