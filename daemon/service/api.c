@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "profile/heap_profile.h"
@@ -29,6 +30,9 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 		return !strcmp(q->value, t->comm);
 	case HTTPD_SEL_CGROUP:
 		return cgroup__path_under(t->cg.path, q->value);
+	case HTTPD_SEL_CONTAINER:
+		return t->cg.container_id[0] &&
+		       !strncasecmp(t->cg.container_id, q->value, strlen(q->value));
 	}
 	return 0;
 }

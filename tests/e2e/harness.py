@@ -49,7 +49,7 @@ def check_eq(got, want, what):
     return True if got == want else fail("%s: got %r, want %r" % (what, got, want))
 
 
-def main(modules, selected):
+def main(modules, selected, suite="e2e"):
     passed = failed = skipped = 0
     for fn in TESTS:
         if selected and fn.__name__ not in selected:
@@ -72,7 +72,8 @@ def main(modules, selected):
         else:
             failed += 1
     if skipped:
-        print("e2e: %d passed, %d failed, %d skipped" % (passed, failed, skipped), flush=True)
+        print("%s: %d passed, %d failed, %d skipped" % (suite, passed, failed, skipped),
+              flush=True)
     else:
-        print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
+        print("%s: %d passed, %d failed" % (suite, passed, failed), flush=True)
     return 1 if failed else 0
