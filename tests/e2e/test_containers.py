@@ -208,3 +208,171 @@ def containers_image_profiles_containerized_targets():
         for cid in cids:
             subprocess.run(["podman", "rm", "-f", "-t", "1", cid], capture_output=True)
     return ok
+
+
+def k8s_quantity_bytes(q):
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "K": 10**3, "M": 10**6, "G": 10**9}
+    for u, m in units.items():
+        if q.endswith(u):
+            return int(float(q[:-len(u)]) * m)
+    return int(q)
+
+
+class PodFromManifest:
+    """The DaemonSet's pod template from deploy/kubernetes/allocscope.yaml, run by podman.
+
+    `podman kube play` (4.3, Debian 12's) cannot run it: it ignores hostPID (the pod gets a
+    PID namespace of its own and sees no other process) and crashes on secret volumes (a nil
+    secrets manager in VolumeFromSecret). So the test reads the template and runs its one
+    container with the flags each field means, and fails on any field it does not know, so
+    that a change to the manifest cannot go untested. Node-level fields that have no meaning
+    on one host (tolerations, priority class, service account) are listed as such."""
+
+    IGNORED_POD = {"serviceAccountName", "automountServiceAccountToken", "tolerations",
+                   "priorityClassName"}
+
+    def __init__(self, manifest, extra_args=()):
+        import yaml  # python3-yaml: deploy/setup-debian.sh
+        with open(manifest) as f:
+            docs = [d for d in yaml.safe_load_all(f) if d]
+        ds = [d for d in docs if d["kind"] == "DaemonSet"][0]
+        tmpl = ds["spec"]["template"]
+        spec = tmpl["spec"]
+        self.dir = tempfile.mkdtemp(prefix="allocscope-pod-")
+        self.token = os.urandom(16).hex()
+        self.unknown = []
+        args = ["run", "-d", *LIMITS, "--cgroupns=private"]
+        ann = tmpl["metadata"].get("annotations", {})
+        for key, val in spec.items():
+            if key in self.IGNORED_POD or key in ("containers", "volumes"):
+                continue
+            if key == "hostPID" and val is True:
+                args.append("--pid=host")
+            elif key == "terminationGracePeriodSeconds":
+                args += ["--stop-timeout", str(val)]
+            else:
+                self.unknown.append("spec." + key)
+        (c,) = spec["containers"]
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for key, val in c.items():
+            if key in ("name", "imagePullPolicy"):
+                continue
+            if key == "image":
+                image = IMAGE if val == "allocscope:latest" else val
+            elif key == "args":
+                cargs = list(val)
+            elif key == "ports":
+                (p,) = val
+                self.port = free_port()
+                args += ["-p", "127.0.0.1:%d:%d" % (self.port, p["containerPort"])]
+            elif key == "securityContext":
+                args += self.security(val, ann.get(
+                    "container.apparmor.security.beta.kubernetes.io/" + c["name"]))
+            elif key == "resources":
+                lim = val.get("limits", {})
+                if "memory" in lim:
+                    args += ["--memory", str(k8s_quantity_bytes(lim["memory"]))]
+                if "cpu" in lim:
+                    cpu = lim["cpu"]
+                    args += ["--cpus", str(int(cpu[:-1]) / 1000 if cpu.endswith("m") else cpu)]
+            elif key in ("livenessProbe", "readinessProbe"):
+                self.health = val["httpGet"]["path"]
+            elif key == "volumeMounts":
+                for m in val:
+                    args += ["-v", self.volume(volumes[m["name"]], m)]
+            else:
+                self.unknown.append("containers[0]." + key)
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.cid = podman(*args, image, *cargs, *extra_args)
+
+    def security(self, sc, apparmor):
+        out = []
+        for key, val in sc.items():
+            if key == "runAsUser":
+                out += ["--user", str(val)]
+            elif key in ("runAsNonRoot", "privileged") and val is False:
+                pass
+            elif key == "allowPrivilegeEscalation" and val is False:
+                out += ["--security-opt", "no-new-privileges"]
+            elif key == "readOnlyRootFilesystem" and val is True:
+                out.append("--read-only")
+            elif key == "capabilities":
+                out += ["--cap-drop=" + d for d in val.get("drop", [])]
+                out += ["--cap-add=" + a for a in val.get("add", [])]
+            elif key == "seccompProfile" and val.get("type") == "RuntimeDefault":
+                pass  # podman's default seccomp profile
+            elif key == "appArmorProfile" and val.get("type") == "Unconfined":
+                out += ["--security-opt", "apparmor=unconfined"]
+            else:
+                self.unknown.append("securityContext." + key)
+        if apparmor not in (None, "unconfined"):
+            self.unknown.append("apparmor annotation " + apparmor)
+        return out
+
+    def volume(self, v, m):
+        ro = ":ro" if m.get("readOnly") else ""
+        if "hostPath" in v:
+            return "%s:%s%s" % (v["hostPath"]["path"], m["mountPath"], ro)
+        if "secret" in v:
+            # The Secret the README tells users to create: one key, "token".
+            d = os.path.join(self.dir, v["name"])
+            os.makedirs(d)
+            for item in v["secret"].get("items", [{"key": "token", "path": "token"}]):
+                path = os.path.join(d, item["path"])
+                with open(path, "w") as f:
+                    f.write(self.token if item["key"] == "token" else "")
+                os.chmod(path, v["secret"].get("defaultMode", 0o644))
+            return "%s:%s%s" % (d, m["mountPath"], ro)
+        self.unknown.append("volume " + v["name"])
+        return "/nonexistent:" + m["mountPath"]
+
+    get = ImageDaemon.get
+    wait_healthy = ImageDaemon.wait_healthy
+    profile = ImageDaemon.profile
+    logs = ImageDaemon.logs
+    stop = ImageDaemon.stop
+
+
+@test
+def containers_daemonset_pod_runs():
+    """The DaemonSet's pod, run from deploy/kubernetes/allocscope.yaml with its own arguments
+    (--all-go), its capabilities, read-only root, mounts, token and 256Mi memory limit: it
+    answers its probes' /healthz, /metrics, and a profile of a Go target in a container."""
+    pre = preflight()
+    if pre is not None:
+        return pre
+    ok = True
+    pod, cids = None, []
+    try:
+        go_cid = target("/t/go/gostress", "-batches", "100000000")
+        cids = [go_cid]
+        pod = PodFromManifest(os.path.join(ROOT, "deploy", "kubernetes", "allocscope.yaml"),
+                              ["--interval", "1"])
+        ok &= check_eq(pod.unknown, [], "manifest fields the test cannot run")
+        if not pod.wait_healthy():
+            return fail("the pod never answered /healthz:\n" + pod.logs())
+        status, body = pod.get(pod.health)
+        ok &= check_eq(status, 200, "the probes' path " + pod.health)
+        prof = wait_profile(pod, "container=" + go_cid, ["main.deep"])
+        ok &= check(prof is not None and functions(prof).get("main.deep", 0) > 0,
+                    "the Go target's main.deep in its profile:\n" + pod.logs())
+        if prof is not None:
+            ok &= check_eq({s["labels"].get("container_id") for s in prof.samples}, {go_cid},
+                           "container_id labels")
+        status, body = pod.get("/metrics")
+        ok &= check_eq(status, 200, "/metrics")
+        series = metric_labels(body.decode(), "allocscope_alloc_bytes_total")
+        ok &= check(go_cid in {s.get("container_id") for s in series},
+                    "/metrics has the Go target's container")
+        req = urllib.request.Request(pod.base + "/metrics")
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            ok &= fail("/metrics answered without the token")
+        except urllib.error.HTTPError as e:
+            ok &= check_eq(e.code, 401, "/metrics without the token")
+    finally:
+        if pod:
+            pod.stop()
+        for cid in cids:
+            subprocess.run(["podman", "rm", "-f", "-t", "1", cid], capture_output=True)
+    return ok
