@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What allocscope needs to know of a Go executable's runtime, per Go version: where its heap
  * sampler, allocator and GC hooks are, how their arguments are passed, and where
- * runtime.MemProfileRate lives, also in stripped binaries (found from the code that reads it). */
+ * runtime.MemProfileRate lives, also in stripped binaries (found from the code that clears or
+ * reads it). */
 #ifndef ALLOCSCOPE_GORUNTIME_H
 #define ALLOCSCOPE_GORUNTIME_H
 
@@ -29,7 +30,7 @@ struct go_runtime {
 	__u32 special_kind_profile;	/* _KindSpecialProfile */
 	__u64 memprofilerate_vaddr;	/* 0 when it could not be found */
 	__u64 load_base;		/* p_vaddr of the segment at file offset 0 */
-	int memprofilerate_from_symbol; /* 1: .symtab, 0: found in mallocgc's code */
+	int memprofilerate_from_symbol; /* 1: .symtab, 0: found in schedinit/mallocgc code */
 };
 
 /* -ENOEXEC when path is not a Go executable; other -errno when it cannot be read. */
