@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """A minimal test runner: @test functions return True when they pass; check* helpers print what
-failed and return a bool so they combine with &=. Prints 'e2e: N passed, N failed'."""
+failed and return a bool so they combine with &=; skip(reason) ends a test as skipped, with the
+reason printed. Prints 'e2e: N passed, N failed[, N skipped]'."""
 import os
 import sys
 import traceback
@@ -16,6 +17,14 @@ def test(fn):
     return fn
 
 
+class Skipped(Exception):
+    pass
+
+
+def skip(reason):
+    raise Skipped(reason)
+
+
 def fail(msg):
     print("    " + msg, flush=True)
     return False
@@ -29,13 +38,22 @@ def check_eq(got, want, what):
     return True if got == want else fail("%s: got %r, want %r" % (what, got, want))
 
 
+def selected_by(fn, selected):
+    """A test is run when named, or when its base name is (go_x runs go_x@1.21 and the rest)."""
+    return not selected or fn.__name__ in selected or fn.__name__.split("@")[0] in selected
+
+
 def main(modules, selected):
-    passed = failed = 0
+    passed = failed = skipped = 0
     for fn in TESTS:
-        if selected and fn.__name__ not in selected:
+        if not selected_by(fn, selected):
             continue
         try:
             ok = fn()
+        except Skipped as e:
+            print("skip   %s (%s)" % (fn.__name__, e), flush=True)
+            skipped += 1
+            continue
         except Exception:  # a test that raises has failed; say where
             traceback.print_exc()
             ok = False
@@ -44,5 +62,7 @@ def main(modules, selected):
             passed += 1
         else:
             failed += 1
-    print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
+    print("e2e: %d passed, %d failed%s" % (passed, failed,
+                                          ", %d skipped" % skipped if skipped else ""),
+          flush=True)
     return 1 if failed else 0
