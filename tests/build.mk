@@ -44,8 +44,10 @@ $(OUT)/tests/targets/alloc_pattern_static: tests/targets/alloc_pattern.c
 
 test-targets: $(OUT)/tests/targets/alloc_pattern_static
 
-# Go targets, built by Debian's Go with no network and a cache inside the build folder.
-GO_ENV := GOCACHE=$(abspath $(OUT))/gocache GOPATH=$(abspath $(OUT))/gopath GOPROXY=off \
+# Go targets, built by Debian's Go with no network and a cache inside the build folder (test-asan
+# points its build at the main build's cache: the same Go code, compiled once).
+GO_CACHE ?= $(abspath $(OUT))/gocache
+GO_ENV := GOCACHE=$(GO_CACHE) GOPATH=$(abspath $(OUT))/gopath GOPROXY=off \
 	GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
 GO_TARGET_SRCS := $(wildcard tests/targets/go/go.mod tests/targets/go/*/*.go)
 GO_TARGETS := goalloc gonoprof gophases gostress
