@@ -572,6 +572,10 @@ struct gobin *gobin__open(const char *path)
 	}
 	if (err_bi && err_bi != -ENOENT)
 		log_warn("%s: malformed Go build information", path);
+	if (!g->version && gobin_load_buildversion(g) == -ENOMEM) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	setup_inline(g);
 	if (g->fmt >= PCLN_GO118 && !g->gofunc)
 		log_debug("%s: moduledata not found, inlined frames are not expanded", path);
@@ -701,7 +705,11 @@ int gobin__resolve(struct gobin *g, __u64 pc, struct gobin_frame *frames, int ma
 		struct gobin_frame *fr = &frames[n];
 
 		file_line(g, &f, pc, fr);
-		if (ix < 0 || depth >= MAX_INLINE_DEPTH || !read_inl_call(g, tree, ix, &c)) {
+		/* An inline entry whose name is outside the name table (seen on Go 1.27 release
+		 * binaries, whose inline tree allocscope does not read right yet): the physical
+		 * function, which the functab names for sure, rather than no name at all. */
+		if (ix < 0 || depth >= MAX_INLINE_DEPTH || !read_inl_call(g, tree, ix, &c) ||
+		    !func_name(g, c.name_off)) {
 			fr->function = func_name(g, f.name_off);
 			n++;
 			break;

@@ -140,5 +140,7 @@ void gobin_load_segments(struct gobin *g);
 /* .go.buildinfo (gobin_buildinfo.c): 0 when found and parsed, -ENOENT when there is none,
  * -errno otherwise. */
 int gobin_load_buildinfo(struct gobin *g);
+/* The version from runtime.buildVersion when there is no build information: 0 or -errno. */
+int gobin_load_buildversion(struct gobin *g);
 
 #endif

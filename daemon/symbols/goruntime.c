@@ -370,6 +370,8 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 			  out->version);
 	if (out->minor <= 0)
 		out->minor = 99;
+	out->known = major == 1 && out->minor >= GO_OLDEST_KNOWN_MINOR &&
+		     out->minor <= GO_NEWEST_KNOWN_MINOR;
 
 	lookup_func(g, ef.elf, "runtime.mProf_Malloc", &out->mprof_malloc);
 	lookup_func(g, ef.elf, "runtime.freeSpecial", &out->free_special);

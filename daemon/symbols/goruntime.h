@@ -16,9 +16,15 @@ struct go_func {
 	__u64 file_offset;
 };
 
+/* The Go versions whose runtime hooks allocscope knows (the table in goruntime.c): tested with
+ * programs built here (1.19, 1.21-1.23) or with release binaries (1.25-1.27). */
+#define GO_OLDEST_KNOWN_MINOR 18
+#define GO_NEWEST_KNOWN_MINOR 27
+
 struct go_runtime {
 	char version[32]; /* "go1.19.8" */
 	int minor;	  /* 19 */
+	int known;	  /* 1 when minor is in GO_{OLDEST,NEWEST}_KNOWN_MINOR */
 	struct go_func mprof_malloc;
 	struct go_func free_special;
 	struct go_func mallocgc; /* the every-call hook; see mallocgc_workers for Go 1.24+ */
