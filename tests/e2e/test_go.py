@@ -312,3 +312,120 @@ def go_cgo_both(d, v):
     ok &= check(g and {s["labels"].get("cause") for s in g} == {"make-slice"},
                 "Go samples from main.goAllocs with cause make-slice")
     return ok
+
+
+# Go 1.25-1.27 as released: programs built by others, shipped as binaries in npm packages
+# (no toolchain for them here). `npm pack` caches them in build/npm-go; without npm or the
+# registry these tests are skipped with the reason.
+NPM_DIR = os.path.join(BUILD, "npm-go")
+NPM_BINARIES = {
+    # name: (package@version, path in the package, the Go version it was built with)
+    "esbuild-0.27.0": ("@esbuild/linux-x64@0.27.0", "package/bin/esbuild", "go1.25.4"),
+    "esbuild-0.28.2": ("@esbuild/linux-x64@0.28.2", "package/bin/esbuild", "go1.26.5"),
+    "buf-1.75.0": ("@bufbuild/buf-linux-x64@1.75.0", "package/bin/buf", "go1.27.3"),
+}
+
+
+def npm_binary(name):
+    pkg, rel, _ = NPM_BINARIES[name]
+    d = os.path.join(NPM_DIR, name)
+    path = os.path.join(d, rel)
+    if os.path.exists(path):
+        return path
+    os.makedirs(d, exist_ok=True)
+    try:
+        r = subprocess.run(["npm", "pack", "-q", pkg], cwd=d, capture_output=True, text=True,
+                           timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        skip("cannot run npm pack %s: %s" % (pkg, e))
+    tgz = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else ""
+    if not tgz:
+        skip("npm pack %s failed: %s" % (pkg, r.stderr.strip()[-200:]))
+    subprocess.run(["tar", "-C", d, "-xzf", os.path.join(d, tgz)], check=True)
+    return path
+
+
+def named_frames(p, what):
+    hexes = sorted({f for s in p.samples for f in s["stack"] if re.match(r"0x[0-9a-f]+$", f)})
+    return check_eq(hexes[:5], [], "%s: frames without a name" % what)
+
+
+def go_npm_esbuild(name):
+    """esbuild bundles a generated module set in the runtime's sampler mode and writes its own
+    heap profile (--heap): the same period, every function's alloc_space at least the
+    runtime's (esbuild writes its profile without a final GC: samples after the last cycle are
+    ours only), totals within 5%, every frame named, cause labels present."""
+    exe = npm_binary(name)
+    work = tmpfile("src")
+    os.makedirs(work)
+    src = os.path.join(work, "in.js")
+    with open(src, "w") as f:
+        for i in range(20000):
+            f.write('export function f%d(a, b) { const s = "s%d" + a; return [s, b, {k%d: a * %d}]; }\n'
+                    % (i, i, i, i))
+    out, own = tmpfile("esb.pb.gz"), tmpfile("esb-own.pb.gz")
+    r = run_record(["-v", "-o", out, "--", exe, "--bundle", src, "--minify",
+                    "--outfile=" + os.path.join(work, "out.js"), "--heap=" + own], timeout=300)
+    if not check_eq(r.returncode, 0, "%s: exit status (%s)" % (name, r.stderr)):
+        return False
+    want_ver = NPM_BINARIES[name][2]
+    ok = check(re.search(r"pid \d+: %s, probing its runtime's heap sampler" % want_ver, r.stderr),
+               "%s: %s found and its sampler probed" % (name, want_ver))
+    ours, theirs = pprof_raw.read(out), pprof_raw.read(own)
+    ok &= check_eq(ours.period, theirs.period, "%s: period" % name)
+    # Leaves in user code: the runtime's profile of 1.26 can end a stack in runtime.mallocgc
+    # where allocscope hides the allocator and ends it in its caller.
+    a = {f: x for f, x in by_leaf(ours, "").items() if not f.startswith("runtime.")}
+    b = {f: x for f, x in by_leaf(theirs, "").items() if not f.startswith("runtime.")}
+    low = [(f, a.get(f, (0, 0))[1], b[f][1]) for f in b if a.get(f, (0, 0))[1] < b[f][1]]
+    ok &= check_eq(low[:5], [], "%s: functions below the runtime's alloc_space" % name)
+    ta, tb = sum(x[1] for x in a.values()), sum(x[1] for x in b.values())
+    ok &= check(tb and tb <= ta <= 1.05 * tb, "%s: alloc_space %d vs the runtime's %d"
+                % (name, ta, tb))
+    ok &= named_frames(ours, name)
+    causes = {s["labels"].get("cause") for s in ours.samples}
+    ok &= check({"new-object", "make-slice", "slice-growth", "map-growth"} <= causes,
+                "%s: cause labels %r" % (name, causes))
+    return ok
+
+
+@test
+def go_npm_esbuild_go125():
+    return go_npm_esbuild("esbuild-0.27.0")
+
+
+@test
+def go_npm_esbuild_go126():
+    return go_npm_esbuild("esbuild-0.28.2")
+
+
+@test
+def go_npm_buf_go127():
+    """buf (Go 1.27) compiles 300 generated .proto files with GOGC=20: GC cycles seen,
+    every frame named, cause labels present. (esbuild runs with its GC off.)"""
+    exe = npm_binary("buf-1.75.0")
+    work = tmpfile("protos")
+    os.makedirs(work)
+    for i in range(300):
+        with open(os.path.join(work, "m%d.proto" % i), "w") as f:
+            f.write('syntax = "proto3";\npackage p%d;\n' % i)
+            for j in range(60):
+                f.write("message M%d { string a = 1; int64 b = 2; repeated string c = 3; "
+                        "map<string, int64> d = 4; }\n" % j)
+    out, tl = tmpfile("buf.pb.gz"), tmpfile("buf.json")
+    r = run_record(["-v", "-o", out, "-t", tl, "--", exe, "build", "-o", os.path.join(work, "img.binpb")],
+                   cwd=work, env=dict(os.environ, GOGC="20"), timeout=300)
+    if not check_eq(r.returncode, 0, "buf: exit status (%s)" % r.stderr):
+        return False
+    ok = check("go1.27.3, probing its runtime's heap sampler" in r.stderr,
+               "buf: go1.27.3 found and its sampler probed")
+    p = pprof_raw.read(out)
+    ok &= check(sum(p.value(s, "alloc_space") for s in p.samples) > 64 << 20,
+                "buf: over 64 MiB sampled")
+    ok &= named_frames(p, "buf")
+    causes = {s["labels"].get("cause") for s in p.samples}
+    ok &= check({"new-object", "make-slice", "slice-growth", "map-growth"} <= causes,
+                "buf: cause labels %r" % causes)
+    gcs = [x for x in json.load(open(tl))["records"] if x["type"] == "gc"]
+    ok &= check(len(gcs) >= 5, "buf: GC cycles seen: %d" % len(gcs))
+    return ok
