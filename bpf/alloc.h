@@ -47,16 +47,16 @@ enum alloc_kind {
 	ALLOC_KIND_GO_MALLOCGC, /* sampled by us on every runtime.mallocgc call */
 	/* Other allocators' own entry points (jemalloc, tcmalloc, mimalloc, C++ operator new in an
 	 * allocator that replaces it), by argument layout and name. */
-	ALLOC_KIND_MALLOCX,	 /* jemalloc mallocx(size, flags) */
-	ALLOC_KIND_RALLOCX,	 /* jemalloc rallocx(ptr, size, flags): realloc's layout */
-	ALLOC_KIND_XALLOCX,	 /* jemalloc xallocx(ptr, size, extra, flags): in place, returns
-				    the block's new real size */
-	ALLOC_KIND_NEW,		 /* operator new and new[], every variant: size first */
-	ALLOC_KIND_REALLOCF,	 /* reallocf(ptr, size): frees ptr also when it fails */
-	ALLOC_KIND_MI_MALLOC,	 /* mimalloc mi_malloc, mi_zalloc, mi_*_aligned...: size first */
-	ALLOC_KIND_MI_CALLOC,	 /* mi_calloc(count, size), mi_mallocn */
-	ALLOC_KIND_MI_REALLOC,	 /* mi_realloc(p, size), mi_realloc_aligned */
-	ALLOC_KIND_MI_REALLOCN,	 /* mi_reallocn(p, count, size) */
+	ALLOC_KIND_MALLOCX,	/* jemalloc mallocx(size, flags) */
+	ALLOC_KIND_RALLOCX,	/* jemalloc rallocx(ptr, size, flags): realloc's layout */
+	ALLOC_KIND_XALLOCX,	/* jemalloc xallocx(ptr, size, extra, flags): in place, returns
+				   the block's new real size */
+	ALLOC_KIND_NEW,		/* operator new and new[], every variant: size first */
+	ALLOC_KIND_REALLOCF,	/* reallocf(ptr, size): frees ptr also when it fails */
+	ALLOC_KIND_MI_MALLOC,	/* mimalloc mi_malloc, mi_zalloc, mi_*_aligned...: size first */
+	ALLOC_KIND_MI_CALLOC,	/* mi_calloc(count, size), mi_mallocn */
+	ALLOC_KIND_MI_REALLOC,	/* mi_realloc(p, size), mi_realloc_aligned */
+	ALLOC_KIND_MI_REALLOCN, /* mi_reallocn(p, count, size) */
 	ALLOC_KIND_MAX,
 };
 
@@ -163,11 +163,11 @@ enum alloc_counter {
 	ALLOC_CNT_STACK_UNREADABLE, /* no stack: the kernel could not take it (its per-CPU callchain
 				       buffer held by a preempted probe on the same CPU, or no
 				       per-thread buffer); counted under a "lost stack" key */
-	ALLOC_CNT_LIVE_OVERWRITE, /* a new block at the address of a tracked one whose free was
-				     not seen (a missed free, MAP_FIXED over a mapping): the old
-				     one is retired as freed */
-	ALLOC_CNT_STACK_REPAIRED, /* a stack id that user space's garbage collection deleted while
-				     a sample was taking it: stored again */
+	ALLOC_CNT_LIVE_OVERWRITE,   /* a new block at the address of a tracked one whose free was
+				       not seen (a missed free, MAP_FIXED over a mapping): the old
+				       one is retired as freed */
+	ALLOC_CNT_STACK_REPAIRED,   /* a stack id that user space's garbage collection deleted while
+				       a sample was taking it: stored again */
 	ALLOC_CNT_MAX,
 };
 
