@@ -57,6 +57,9 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_inuse_objects", t, ic);
 	if (t->go)
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+	write_sample(f, "allocscope_live_overwrites_total", t, (long long)tot->live_overwrite_cnt);
+	write_sample(f, "allocscope_allocator_never_returned_total", t,
+		     (long long)tot->nest_reset_cnt);
 }
 
 int metrics__write(FILE *f, const struct metrics_input *in)
@@ -73,6 +76,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    [ALLOC_CNT_GC_EVENTS_LOST] = "gc_events_lost",
 	    [ALLOC_CNT_LIFE_EVENTS_LOST] = "lifecycle_events_lost",
 	    [ALLOC_CNT_STACK_UNREADABLE] = "stack_unreadable",
+	    [ALLOC_CNT_LIVE_OVERWRITE] = "live_overwrite",
+	    [ALLOC_CNT_STACK_REPAIRED] = "stack_repaired",
 	};
 
 	fputs("# HELP allocscope_alloc_bytes_total Bytes allocated by the target (estimate).\n"
@@ -88,7 +93,13 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# HELP allocscope_inuse_objects Objects still in use (estimate).\n"
 	      "# TYPE allocscope_inuse_objects gauge\n"
 	      "# HELP allocscope_gc_cycles_total Go GC cycles seen.\n"
-	      "# TYPE allocscope_gc_cycles_total counter\n",
+	      "# TYPE allocscope_gc_cycles_total counter\n"
+	      "# HELP allocscope_live_overwrites_total Sampled blocks whose free was not seen, "
+	      "found when a new block took their address (retired as freed).\n"
+	      "# TYPE allocscope_live_overwrites_total counter\n"
+	      "# HELP allocscope_allocator_never_returned_total Allocator calls whose return was "
+	      "not seen.\n"
+	      "# TYPE allocscope_allocator_never_returned_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);
