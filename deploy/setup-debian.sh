@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests,
 # the fuzzers' runtime (libclang-rt-14-dev: libFuzzer and the sanitizers for clang), and the peers
-# its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk).
+# its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk), and the
+# allocators whose entry points the e2e tests probe (jemalloc, mimalloc, tcmalloc).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
 	strace systemd prometheus libcurl4-openssl-dev tmux groff-base
 	libclang-rt-14-dev
 	bpftrace heaptrack valgrind wrk
+	libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
 )
 missing=()
 for p in "${packages[@]}"; do

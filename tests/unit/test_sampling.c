@@ -94,8 +94,7 @@ TEST(sampling_countdown_estimate)
 
 /* The countdown of bpf/sampling.bpf.h over n allocations of sizes[i % nsizes]: samples and
  * sampled bytes per size. */
-static void replay_countdown(__u64 rate, const __u64 *sizes, size_t nsizes, __u64 n,
-			     __u64 *sampled)
+static void replay_countdown(__u64 rate, const __u64 *sizes, size_t nsizes, __u64 n, __u64 *sampled)
 {
 	static __u64 table[SAMPLE_TABLE_SIZE];
 	__u64 remaining = 0;
