@@ -14,6 +14,8 @@
 #include "alloc.h"
 
 #define MAP_ANONYMOUS 0x20
+#define MAP_FIXED     0x10
+#define PROT_NONE     0x0
 #define __NR_mmap     9 /* x86-64 */
 #define __NR_munmap   11
 #define MAX_ERRNO     4095
@@ -247,7 +249,22 @@ int BPF_KRETPROBE(alloc_exit)
 SEC("uprobe")
 int BPF_KPROBE(free_enter, void *ptr)
 {
-	record_free(bpf_get_current_pid_tgid() >> 32, (__u64)ptr, 0);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_totals *tot;
+	struct live_val lv;
+
+	if (live_take(tgid, (__u64)ptr, 0, &lv)) {
+		account_free(tgid, &lv);
+		return 0;
+	}
+	/* Only every-call recording knows every block: sampled, most frees are of blocks never
+	 * sampled. */
+	if (sample_rate > 1 || !ptr)
+		return 0;
+	count(ALLOC_CNT_FREE_UNSEEN);
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot)
+		__sync_fetch_and_add(&tot->free_unseen_cnt, 1);
 	return 0;
 }
 
@@ -291,6 +308,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	/* malloc's own mmaps for large blocks are already counted as the malloc. */
 	if (st->depth) {
 		st->mmap_len = 0;
+		return 0;
+	}
+	/* A reservation of address space is no memory: counted apart. Over a tracked mapping
+	 * (MAP_FIXED, as allocators give memory back) it ends that one. */
+	if (regs->dx == PROT_NONE) {
+		st->mmap_len = 0;
+		count(ALLOC_CNT_MMAP_PROT_NONE);
+		if (flags & MAP_FIXED)
+			record_free(tgid, regs->di, len);
 		return 0;
 	}
 	st->mmap_len = len;

@@ -126,10 +126,12 @@ struct proc_totals {
 	__u64 alloc_bytes;
 	__u64 free_cnt;
 	__u64 free_bytes;
-	/* Per process, what the global counters ALLOC_CNT_LIVE_OVERWRITE and ALLOC_CNT_NEST_RESET
-	 * count for all. */
+	/* Per process, what the global counters ALLOC_CNT_LIVE_OVERWRITE, ALLOC_CNT_NEST_RESET and
+	 * ALLOC_CNT_FREE_UNSEEN count for all. */
 	__u64 live_overwrite_cnt;
 	__u64 nest_reset_cnt;
+	__u64 free_unseen_cnt; /* ALLOC_CNT_FREE_UNSEEN */
+	__u64 pad;
 };
 
 /* A GC event of a Go process, sent through a ring buffer. */
@@ -168,6 +170,11 @@ enum alloc_counter {
 				       one is retired as freed */
 	ALLOC_CNT_STACK_REPAIRED,   /* a stack id that user space's garbage collection deleted while
 				       a sample was taking it: stored again */
+	ALLOC_CNT_FREE_UNSEEN,	    /* at rate 1: frees of an address no probe saw allocated (made
+				       before the probes were attached, or by an allocator entry
+				       point not probed) */
+	ALLOC_CNT_MMAP_PROT_NONE,   /* anonymous PROT_NONE mappings: address space, no memory; not
+				       counted as allocated */
 	ALLOC_CNT_MAX,
 };
 

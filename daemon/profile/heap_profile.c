@@ -429,6 +429,9 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 					 "new block took their address",
 	    [ALLOC_CNT_STACK_REPAIRED] = "stacks stored again after a garbage collection raced a "
 					 "sample",
+	    [ALLOC_CNT_FREE_UNSEEN] = "frees of an address never seen allocated (allocated before "
+				      "the probes were attached, or by an entry point not probed)",
+	    [ALLOC_CNT_MMAP_PROT_NONE] = "PROT_NONE mappings (address space only) not counted",
 	};
 	char buf[256];
 

@@ -60,6 +60,7 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_live_overwrites_total", t, (long long)tot->live_overwrite_cnt);
 	write_sample(f, "allocscope_allocator_never_returned_total", t,
 		     (long long)tot->nest_reset_cnt);
+	write_sample(f, "allocscope_frees_unseen_total", t, (long long)tot->free_unseen_cnt);
 }
 
 int metrics__write(FILE *f, const struct metrics_input *in)
@@ -78,6 +79,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    [ALLOC_CNT_STACK_UNREADABLE] = "stack_unreadable",
 	    [ALLOC_CNT_LIVE_OVERWRITE] = "live_overwrite",
 	    [ALLOC_CNT_STACK_REPAIRED] = "stack_repaired",
+	    [ALLOC_CNT_FREE_UNSEEN] = "free_unseen",
+	    [ALLOC_CNT_MMAP_PROT_NONE] = "mmap_prot_none",
 	};
 
 	fputs("# HELP allocscope_alloc_bytes_total Bytes allocated by the target (estimate).\n"
@@ -99,7 +102,10 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# TYPE allocscope_live_overwrites_total counter\n"
 	      "# HELP allocscope_allocator_never_returned_total Allocator calls whose return was "
 	      "not seen.\n"
-	      "# TYPE allocscope_allocator_never_returned_total counter\n",
+	      "# TYPE allocscope_allocator_never_returned_total counter\n"
+	      "# HELP allocscope_frees_unseen_total At --rate 1, frees of an address never seen "
+	      "allocated.\n"
+	      "# TYPE allocscope_frees_unseen_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);
