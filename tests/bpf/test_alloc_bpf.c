@@ -510,3 +510,70 @@ TEST(bpf_anonymous_mmap_and_munmap)
 cleanup:
 	fixture_close(&f);
 }
+
+/* A PROT_NONE reservation is address space, not memory: not a sample, counted apart; made over
+ * a tracked mapping with MAP_FIXED (how allocators give memory back) it retires that one. */
+TEST(bpf_prot_none_reservation_not_counted)
+{
+	struct range rmm = RANGE(mmap);
+	const size_t len = 1 << 20;
+	__u64 c0[ALLOC_CNT_MAX], c1[ALLOC_CNT_MAX];
+	struct alloc_stats st;
+	struct alloc_key key;
+	struct live_val lv;
+	struct fixture f;
+	void *r, *p = MAP_FAILED;
+
+	if (!fixture_open(&f, TARGET_F_MMAP))
+		return;
+	alloc_probes__counters(f.ap, c0);
+	r = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	alloc_probes__counters(f.ap, c1);
+	if (!ASSERT_TRUE(r != MAP_FAILED, "reserve"))
+		goto cleanup;
+	ASSERT_EQ(c1[ALLOC_CNT_SAMPLED] - c0[ALLOC_CNT_SAMPLED], 0, "no sample");
+	ASSERT_EQ(c1[ALLOC_CNT_MMAP_PROT_NONE] - c0[ALLOC_CNT_MMAP_PROT_NONE], 1, "counted apart");
+	ASSERT_TRUE(!live_of(&f, r, &lv), "not live");
+	munmap(r, len);
+	p = wrap_mmap(len);
+	if (!ASSERT_TRUE(p != MAP_FAILED, "mmap"))
+		goto cleanup;
+	r = mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_TRUE(r == p, "PROT_NONE over it");
+	ASSERT_TRUE(!live_of(&f, p, &lv), "the mapping retired");
+	if (ASSERT_EQ(stats_of(&f, ALLOC_KIND_MMAP, rmm, &key, &st), 1, "one mmap key"))
+		ASSERT_EQ(st.free_bytes, len, "its bytes freed");
+	assert_nothing_lost(&f);
+cleanup:
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	fixture_close(&f);
+}
+
+/* At rate 1 every block is known: a free of an address never allocated under the probes is
+ * counted, for the process too; a free of a known block is not. */
+TEST(bpf_free_of_unseen_address_counted)
+{
+	__u64 c0[ALLOC_CNT_MAX], c1[ALLOC_CNT_MAX];
+	struct proc_totals tot0, tot1;
+	struct fixture f;
+	void *before, *p;
+
+	before = malloc(40); /* before the probes */
+	if (!fixture_open(&f, 0)) {
+		free(before);
+		return;
+	}
+	p = wrap_malloc(40);
+	alloc_probes__counters(f.ap, c0);
+	alloc_probes__totals(f.ap, getpid(), &tot0);
+	wrap_free(p);
+	alloc_probes__counters(f.ap, c1);
+	ASSERT_EQ(c1[ALLOC_CNT_FREE_UNSEEN] - c0[ALLOC_CNT_FREE_UNSEEN], 0, "a known block");
+	wrap_free(before);
+	alloc_probes__counters(f.ap, c1);
+	alloc_probes__totals(f.ap, getpid(), &tot1);
+	ASSERT_EQ(c1[ALLOC_CNT_FREE_UNSEEN] - c0[ALLOC_CNT_FREE_UNSEEN], 1, "an unseen one");
+	ASSERT_EQ(tot1.free_unseen_cnt - tot0.free_unseen_cnt, 1, "... for this process");
+	fixture_close(&f);
+}
