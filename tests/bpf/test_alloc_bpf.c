@@ -4,7 +4,10 @@
  * wrappers of its own with known sizes, and asserts what the stats, stacks and live maps hold.
  * No daemon, no symbolizing, no pprof. Needs root. */
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 
 #include "bpf/alloc.h"
 #include "probe/alloc_probes.h"
+#include "probe/collect.h"
 #include "symbols/symbolize.h"
 #include "tests/unit/test.h"
 
@@ -44,6 +48,14 @@
 struct range {
 	__u64 lo, hi;
 };
+
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
 
 static bool in_range(struct range r, __u64 ip)
 {
@@ -575,5 +587,163 @@ TEST(bpf_free_of_unseen_address_counted)
 	alloc_probes__totals(f.ap, getpid(), &tot1);
 	ASSERT_EQ(c1[ALLOC_CNT_FREE_UNSEEN] - c0[ALLOC_CNT_FREE_UNSEEN], 1, "an unseen one");
 	ASSERT_EQ(tot1.free_unseen_cnt - tot0.free_unseen_cnt, 1, "... for this process");
+	fixture_close(&f);
+}
+
+/* ---- stack garbage collection racing samples ---- */
+
+#define GC_THREADS 3
+#define GC_DEPTHS  12
+#define GC_KEEP	   8
+
+/* depth + 1 frames of it over malloc: a stack per depth. The empty asm after each call keeps
+ * it a call (not a jump), so that every level keeps its frame. */
+WRAPPER(gc_recurse) void *gc_recurse(int depth, size_t size)
+{
+	void *p = depth ? gc_recurse(depth - 1, size) : malloc(size);
+
+	asm volatile("" : "+r"(p));
+	return p;
+}
+
+static size_t gc_size(int depth)
+{
+	return 1000 + 8 * depth;
+}
+
+struct gc_worker {
+	pthread_t thread;
+	volatile int *stop;
+	void *held[GC_KEEP];
+};
+
+static void *gc_work(void *arg)
+{
+	struct gc_worker *w = arg;
+	unsigned int n = 0;
+
+	while (!*w->stop) {
+		int depth = n % GC_DEPTHS, slot = n % GC_KEEP;
+
+		free(w->held[slot]);
+		w->held[slot] = gc_recurse(depth, gc_size(depth));
+		n++;
+	}
+	return NULL;
+}
+
+/* Delete every key of this process in map fd (what collect__forget_pid does to a dead one). */
+static void forget_keys(int fd, size_t key_size, size_t tgid_off)
+{
+	__u8 key[64], next[64], *prev = NULL;
+	__u8 doomed[4096][64];
+	int n = 0;
+
+	while (n < 4096 && !bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (*(__u32 *)(key + tgid_off) == (__u32)getpid())
+			memcpy(doomed[n++], key, key_size);
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, doomed[i]);
+}
+
+/* gc_recurse frames on stack id's stack; -1 when the id holds no stack. */
+static int gc_depth_of(const struct fixture *f, __s32 id)
+{
+	struct range r = RANGE(gc_recurse);
+	struct stack_val sv;
+	int nr = stack_of(f, id, &sv), d = 0;
+
+	if (!nr)
+		return -1;
+	for (int i = 0; i < nr; i++)
+		d += in_range(r, sv.ips[i]);
+	return d;
+}
+
+/*
+ * Threads keep taking the same few stacks while the main thread forgets the process's stats and
+ * live blocks and garbage-collects the stacks, over and over, as the daemon does for processes
+ * that exit: a stack unreferenced when the collection reads the stats is taken again meanwhile.
+ * Afterwards every stats entry's stack must be there, every live block's stack must be the one
+ * it was allocated from (its size tells the depth), and no stack may sit under two ids.
+ */
+TEST(bpf_stack_gc_races_samples)
+{
+	struct gc_worker w[GC_THREADS] = {};
+	struct stack_cache *cache = NULL;
+	volatile int stop = 0;
+	struct alloc_key k, *prevk = NULL;
+	__u32 id, *previd = NULL;
+	__u64 c[ALLOC_CNT_MAX], hashes[1024];
+	int rounds = 0, deleted = 0, started = 0, nh = 0;
+	struct fixture f;
+	__u64 t_end;
+
+	if (!fixture_open(&f, 0))
+		return;
+	cache = stack_cache__new();
+	if (!ASSERT_OK_PTR(cache, "stack cache"))
+		goto cleanup;
+	for (int i = 0; i < GC_THREADS; i++) {
+		w[i].stop = &stop;
+		if (!ASSERT_OK(pthread_create(&w[i].thread, NULL, gc_work, &w[i]), "thread"))
+			goto join;
+		started++;
+	}
+	t_end = now_ms() + 2000;
+	while (now_ms() < t_end) {
+		int n;
+
+		forget_keys(f.stats_fd, sizeof(struct alloc_key), offsetof(struct alloc_key, tgid));
+		forget_keys(f.live_fd, sizeof(struct live_key), offsetof(struct live_key, tgid));
+		n = collect__gc_stacks(f.ap, cache);
+		if (!ASSERT_TRUE(n >= 0, "gc"))
+			break;
+		deleted += n;
+		rounds++;
+	}
+join:
+	stop = 1;
+	for (int i = 0; i < started; i++)
+		pthread_join(w[i].thread, NULL);
+	ASSERT_TRUE(rounds > 10 && deleted > 0, "collections ran and deleted stacks");
+	fprintf(stderr, "    %d collections, %d stacks deleted\n", rounds, deleted);
+	while (!bpf_map_get_next_key(f.stats_fd, prevk, &k)) {
+		prevk = &k;
+		if (k.tgid == (__u32)getpid() && k.stack_id >= 0)
+			ASSERT_TRUE(gc_depth_of(&f, k.stack_id) >= 0, "a stats entry's stack is there");
+	}
+	for (int i = 0; i < started; i++) {
+		for (int j = 0; j < GC_KEEP; j++) {
+			struct live_val lv;
+
+			if (!w[i].held[j] || !live_of(&f, w[i].held[j], &lv))
+				continue; /* allocated before the last forget */
+			ASSERT_EQ(gc_depth_of(&f, lv.key.stack_id), (int)(lv.size - 1000) / 8 + 1,
+				  "a live block's stack is its own");
+		}
+	}
+	while (!bpf_map_get_next_key(f.stacks_fd, previd, &id)) {
+		struct stack_val sv;
+
+		previd = &id;
+		if (bpf_map_lookup_elem(f.stacks_fd, &id, &sv) || nh == 1024)
+			continue;
+		for (int i = 0; i < nh; i++)
+			ASSERT_TRUE(hashes[i] != sv.hash, "one id per stack");
+		hashes[nh++] = sv.hash;
+	}
+	alloc_probes__counters(f.ap, c);
+	ASSERT_EQ(c[ALLOC_CNT_STACK_LOST], 0, "stacks lost");
+	fprintf(stderr, "    %llu stacks repaired by the BPF side\n",
+		(unsigned long long)c[ALLOC_CNT_STACK_REPAIRED]);
+	for (int i = 0; i < started; i++)
+		for (int j = 0; j < GC_KEEP; j++)
+			free(w[i].held[j]);
+cleanup:
+	stack_cache__free(cache);
 	fixture_close(&f);
 }
