@@ -4,11 +4,14 @@
  * wrappers of its own with known sizes, and asserts what the stats, stacks and live maps hold.
  * No daemon, no symbolizing, no pprof. Needs root. */
 #include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -746,4 +749,135 @@ join:
 cleanup:
 	stack_cache__free(cache);
 	fixture_close(&f);
+}
+
+/* ---- realloc racing a malloc of the same size class in another thread ---- */
+
+struct child {
+	pid_t pid;
+	FILE *in, *out;
+};
+
+/* Start tests/targets/NAME next to this binary with env, stdin and stdout piped. */
+static bool child_start(struct child *c, const char *name, const char *env)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	int to[2], from[2];
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	snprintf(path, sizeof(path), "%s/targets/%s", dirname(self), name);
+	if (access(path, X_OK)) {
+		test__skip("build the test targets first (make test-targets)");
+		return false;
+	}
+	if (pipe(to) || pipe(from))
+		return false;
+	c->pid = fork();
+	if (c->pid == 0) {
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		putenv((char *)env);
+		execl(path, name, (char *)NULL);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	c->in = fdopen(to[1], "w");
+	c->out = fdopen(from[0], "r");
+	return c->pid > 0 && c->in && c->out;
+}
+
+/* Read the child's lines until one starts with want. */
+static bool child_wait(struct child *c, const char *want)
+{
+	char line[128];
+
+	while (fgets(line, sizeof(line), c->out))
+		if (!strncmp(line, want, strlen(want)))
+			return true;
+	return false;
+}
+
+static void child_go(struct child *c)
+{
+	fputs("go\n", c->in);
+	fflush(c->in);
+}
+
+/*
+ * A realloc that moves a block frees the old one inside glibc, before its return probe fires; a
+ * malloc in another thread can be given that address meanwhile. The old block is retired at the
+ * realloc's entry, so the other thread's block must stay tracked: at rate 1 every block the
+ * threads hold at the end must be live with its size.
+ */
+TEST(bpf_realloc_never_retires_another_threads_block)
+{
+	struct alloc_probes_opts ao = {.sample_rate = 1};
+	struct symbolizer_opts so = {};
+	struct symbolizer *sym = NULL;
+	struct alloc_probes *ap = NULL;
+	struct child c = {.pid = -1};
+	__u64 cnt[ALLOC_CNT_MAX];
+	int held = 0, missing = 0, wrong = 0, status;
+	char line[128];
+	Dl_info alloc;
+
+	if (geteuid() != 0) {
+		test__skip("needs root to load BPF programs");
+		return;
+	}
+	if (!ASSERT_TRUE(dladdr((void *)malloc, &alloc) && alloc.dli_fname, "libc's path"))
+		return;
+	if (!child_start(&c, "realloc_race",
+			 "GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1"))
+		goto cleanup;
+	if (!ASSERT_TRUE(child_wait(&c, "ready"), "child ready"))
+		goto cleanup;
+	sym = symbolizer__new(&so);
+	ap = alloc_probes__new(&ao);
+	if (!ASSERT_OK_PTR(sym, "symbolizer") || !ASSERT_OK_PTR(ap, "load"))
+		goto cleanup;
+	if (!ASSERT_TRUE(alloc_probes__attach_object(ap, sym, c.pid, alloc.dli_fname) >= 6,
+			 "child's libc probed"))
+		goto cleanup;
+	child_go(&c);
+	while (fgets(line, sizeof(line), c.out) && strncmp(line, "done", 4)) {
+		struct live_key k = {.tgid = c.pid};
+		struct live_val lv;
+		unsigned long long addr;
+		char who;
+
+		if (sscanf(line, "%c %llx", &who, &addr) != 2 || !addr)
+			continue;
+		held++;
+		k.addr = addr;
+		if (bpf_map_lookup_elem(alloc_probes__live_fd(ap), &k, &lv))
+			missing++;
+		else if (lv.size != (who == 'A' ? 1000u : 48u))
+			wrong++;
+	}
+	ASSERT_EQ(held, 128, "blocks held at the end");
+	ASSERT_EQ(missing, 0, "held blocks missing from the live map");
+	ASSERT_EQ(wrong, 0, "held blocks with another's size");
+	alloc_probes__counters(ap, cnt);
+	ASSERT_EQ(cnt[ALLOC_CNT_LIVE_OVERWRITE], 0, "no block found over another");
+	ASSERT_EQ(cnt[ALLOC_CNT_LIVE_FULL], 0, "live map not full");
+cleanup:
+	if (c.in)
+		child_go(&c);
+	if (c.pid > 0) {
+		if (c.in)
+			fclose(c.in);
+		waitpid(c.pid, &status, 0);
+	}
+	if (c.out)
+		fclose(c.out);
+	if (ap)
+		alloc_probes__detach_pid(ap, c.pid, 1);
+	alloc_probes__free(ap);
+	symbolizer__free(sym);
 }
