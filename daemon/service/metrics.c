@@ -44,11 +44,20 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	const struct proc_totals *tot = &t->tot;
 	__s64 ac, ab, fc, fb, ic, ib;
 
-	sampling__scale(tot->alloc_cnt, tot->alloc_bytes, t->rate, &ac, &ab);
-	sampling__scale(tot->free_cnt, tot->free_bytes, t->rate, &fc, &fb);
-	sampling__scale(tot->alloc_cnt - min_t(__u64, tot->free_cnt, tot->alloc_cnt),
-			tot->alloc_bytes - min_t(__u64, tot->free_bytes, tot->alloc_bytes), t->rate,
-			&ic, &ib);
+	if (t->has_est) {
+		ac = t->est.alloc_cnt;
+		ab = t->est.alloc_bytes;
+		fc = t->est.free_cnt;
+		fb = t->est.free_bytes;
+		ic = t->est.inuse_cnt;
+		ib = t->est.inuse_bytes;
+	} else {
+		sampling__scale(tot->alloc_cnt, tot->alloc_bytes, t->rate, &ac, &ab);
+		sampling__scale(tot->free_cnt, tot->free_bytes, t->rate, &fc, &fb);
+		sampling__scale(tot->alloc_cnt - min_t(__u64, tot->free_cnt, tot->alloc_cnt),
+				tot->alloc_bytes - min_t(__u64, tot->free_bytes, tot->alloc_bytes),
+				t->rate, &ic, &ib);
+	}
 	write_sample(f, "allocscope_alloc_bytes_total", t, ab);
 	write_sample(f, "allocscope_alloc_objects_total", t, ac);
 	write_sample(f, "allocscope_freed_bytes_total", t, fb);

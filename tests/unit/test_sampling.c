@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "probe/sampling.h"
+#include "profile/heap_profile.h"
 #include "bpf/alloc.h"
 #include "test.h"
 
@@ -148,4 +149,35 @@ TEST(sampling_mixed_sizes_per_size_bucket)
 	sampling__scale(small_samples + sampled[100000], small_bytes + sampled[100000] * big, rate,
 			&cm, &bm);
 	ASSERT_TRUE(cm < truth_cnt / 100, "the stack's mean size undercounts objects 100-fold");
+}
+
+/* heap_profile__estimate sums entries unsampled one by one: a process whose one stack mixes
+ * 16 B and 10 MiB samples gets each size's own probability, so /metrics agrees with the
+ * profile; its Go runtime samples use the Go rate. */
+TEST(sampling_estimate_per_entry)
+{
+	const __u64 rate = 64 * 1024, big = 10 << 20;
+	struct alloc_entry e[3] = {
+	    {.key = {.kind = ALLOC_KIND_MALLOC, .size = 16},
+	     .stats = {.alloc_cnt = 244,
+		       .alloc_bytes = 244 * 16,
+		       .free_cnt = 244,
+		       .free_bytes = 244 * 16}},
+	    {.key = {.kind = ALLOC_KIND_MALLOC, .size = big},
+	     .stats =
+		 {.alloc_cnt = 10, .alloc_bytes = 10 * big, .free_cnt = 4, .free_bytes = 4 * big}},
+	    {.key = {.kind = ALLOC_KIND_GO, .size = 1 << 20},
+	     .stats = {.alloc_cnt = 2, .alloc_bytes = 2 << 20}},
+	};
+	struct heap_estimate est;
+	__s64 c, b, gc, gb;
+
+	heap_profile__estimate(e, 3, rate, 512 * 1024, &est);
+	sampling__scale(244, 244 * 16, rate, &c, &b);
+	sampling__scale(2, 2 << 20, 512 * 1024, &gc, &gb);
+	ASSERT_EQ(est.alloc_cnt, c + 10 + gc, "objects: per entry");
+	ASSERT_TRUE(est.alloc_cnt > 990000, "about a million objects, not a few hundred");
+	ASSERT_EQ(est.free_cnt, c + 4, "freed objects");
+	ASSERT_EQ(est.inuse_cnt, 6 + gc, "in use: the 10 MiB blocks left and the Go ones");
+	ASSERT_EQ(est.inuse_bytes, 6 * (__s64)big + gb, "in-use bytes");
 }
