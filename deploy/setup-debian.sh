@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's packages, everything allocscope needs to build and to run its tests,
 # the fuzzers' runtime (libclang-rt-14-dev: libFuzzer and the sanitizers for clang), and the peers
-# its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk); the container
-# tools of `make image` and `make test-containers` (podman with runc, debootstrap); and, from
+# its benchmarks compare with (bpftrace, heaptrack, valgrind) and their load (wrk); the allocators
+# whose entry points the e2e tests probe (jemalloc, mimalloc, tcmalloc); the container tools of
+# `make image` and `make test-containers` (podman with runc, debootstrap); and, from
 # bookworm-backports, the Go toolchains 1.21-1.23 that the Go tests build their targets with (one
 # folder per version, tests/build.mk), pinned so that nothing else on the host comes from there.
 #   --build-only   only what `make build/allocscope build/allocscoped` needs (the image's build
@@ -33,6 +34,7 @@ packages=(
 	libclang-rt-14-dev
 	podman runc containernetworking-plugins debootstrap
 	bpftrace heaptrack valgrind wrk
+	libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
 )
 # npm fetches the Go 1.24+ binaries the Go tests profile (tests/npmgo.sh); any npm will do.
 command -v npm >/dev/null || packages+=(npm)

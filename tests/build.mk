@@ -127,3 +127,22 @@ $(OUT)/tests/bpf_tests: $(BPF_TEST_OBJS) $(OUT)/libscope.a
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 all: $(OUT)/tests/bpf_tests
+
+# The allocator pattern against each other allocator Debian packages (deploy/setup-debian.sh
+# installs them); one not installed is not built, and its e2e test is skipped.
+ALLOC_LIB_jemalloc := libjemalloc.so.2
+ALLOC_LIB_mimalloc := libmimalloc.so.2
+ALLOC_LIB_tcmalloc := libtcmalloc_minimal.so.4
+ALLOC_DEF_jemalloc := -DUSE_JEMALLOC
+ALLOC_DEF_mimalloc := -DUSE_MIMALLOC
+ALLOC_DEF_tcmalloc := -DUSE_TCMALLOC
+ALLOC_TARGETS := $(foreach a,jemalloc mimalloc tcmalloc,\
+	$(if $(filter /%,$(shell $(CC) -print-file-name=$(ALLOC_LIB_$(a)))),\
+	$(OUT)/tests/targets/with_$(a)))
+
+$(OUT)/tests/targets/with_%: tests/targets/alloc/allocators.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) $(ALLOC_DEF_$*) $< -o $@ -l:$(ALLOC_LIB_$*)
+
+test-targets: $(ALLOC_TARGETS)

@@ -220,6 +220,14 @@ static int op_metrics(void *ctx, char **text)
 		m->gc_cycles = t->w.tl.cycles;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
+		/* As of the last drain; CFI samples are in the entries only. */
+		if (t->cur.cnt) {
+			heap_profile__estimate(
+			    t->cur.e, t->cur.cnt, d->o->rate,
+			    t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : 0,
+			    &m->est);
+			m->has_est = 1;
+		}
 		in.target_cnt++;
 	}
 	in.targets = mt;
