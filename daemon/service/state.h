@@ -64,7 +64,8 @@ struct scoped {
 	 * dtarget *): looked up on every GC, lifecycle and CFI event. */
 	struct htab alive;
 	char host[256];
-	int forgotten; /* processes forgotten since the last stack GC */
+	char cgroup_ns_root[CGROUP_PATH_MAX]; /* cgroup__ns_root(): "" in the host's namespace */
+	int forgotten;			      /* processes forgotten since the last stack GC */
 	struct scoped_stats stats;
 };
 
