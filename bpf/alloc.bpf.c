@@ -277,8 +277,8 @@ static __always_inline int is_target(__u32 tgid)
 
 /* An anonymous mmap of a target is about to be made (addr..fd: its arguments): remember its
  * length and whether it is sampled for the syscall's exit. */
-static __always_inline void mmap_enter(__u32 tgid, __u64 addr, __u64 len, __u64 prot,
-				       __u64 flags, long fd)
+static __always_inline void mmap_enter(__u32 tgid, __u64 addr, __u64 len, __u64 prot, __u64 flags,
+				       long fd)
 {
 	struct task_state *st;
 
