@@ -35,8 +35,8 @@ static const char usage[] =
     "Options:\n"
     "  -i, --interval SECS      drain the kernel maps every SECS seconds (default 10)\n"
     "      --retention MINUTES  history kept for seconds= queries (default 15)\n"
-    "      --max-history-entries N  bound on retained entries (default 2000000)\n"
-    "      --max-exited N       exited processes kept for queries (default 10000)\n"
+    "      --max-history-entries N  bound on retained entries (default 1000000)\n"
+    "      --max-exited N       exited processes kept for queries (default 1000)\n"
     "  -l, --listen ADDR:PORT   HTTP address (default " HTTPD_DEFAULT_LISTEN ")\n"
     "      --auth-token-file F  require 'Authorization: Bearer <token in F>'\n"
     "      --insecure           allow a non-loopback address without a token\n"
@@ -243,8 +243,8 @@ int main(int argc, char **argv)
 	struct scoped_opts o = {
 	    .interval_s = 10,
 	    .retention_min = 15,
-	    .max_history_entries = 2000000,
-	    .max_exited = 10000,
+	    .max_history_entries = 1000000,
+	    .max_exited = 1000,
 	    .rate = SAMPLE_RATE_DEFAULT,
 	};
 	int err;

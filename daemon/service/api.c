@@ -209,8 +209,11 @@ static int op_metrics(void *ctx, char **text)
 		struct dtarget *t = d->t[i];
 		struct metrics_target *m = &mt[in.target_cnt];
 
-		if (!t->alive)
+		in.bounds.history_entries += history__entries(t->hist);
+		if (!t->alive) {
+			in.bounds.exited++;
 			continue;
+		}
 		m->pid = t->w.target.pid;
 		m->exe = t->exe;
 		m->comm = t->comm;
@@ -237,6 +240,12 @@ static int op_metrics(void *ctx, char **text)
 		maps[i].entries = alloc_probes__map_fill(d->ap, map_names[i], &maps[i].capacity);
 	}
 	in.probes_attached = alloc_probes__link_count(d->ap);
+	in.bounds.history_entries_max = d->o->max_history_entries;
+	in.bounds.exited_max = d->o->max_exited;
+	in.bounds.frames_interned = stack__frame_count();
+	in.bounds.stacks_cached = stack_cache__size(d->cache);
+	in.mmap_tracing =
+	    alloc_probes__mmap_tracing(d->ap, &in.mmap_tracing_attaches, &in.mmap_tracing_targets);
 	in.drains = d->stats.drains;
 	in.drain_ns_total = d->stats.drain_ns_total;
 	in.drain_ns_last = d->stats.drain_ns_last;

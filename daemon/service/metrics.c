@@ -74,6 +74,12 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_frees_unseen_total", t, (long long)tot->free_unseen_cnt);
 }
 
+static const char *const mmap_tracing_names[] = {
+    [MMAP_TRACING_OFF] = "off",
+    [MMAP_TRACING_SYSCALLS] = "syscalls",
+    [MMAP_TRACING_EVERY_SYSCALL] = "every_syscall",
+};
+
 int metrics__write(FILE *f, const struct metrics_input *in)
 {
 	static const char *const counter_names[ALLOC_CNT_MAX] = {
@@ -187,6 +193,49 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    (unsigned long long)in->snapshots_dropped, (unsigned long long)in->exited_dropped,
 	    (unsigned long long)in->attach_failures, (unsigned long long)in->pushes,
 	    (unsigned long long)in->push_failures, in->rss_bytes);
+	fputs("# HELP allocscope_mmap_tracepoints Whether the mmap/munmap tracepoints are attached "
+	      "now, and how: 1 for the current mode (attached only while a watched process needs "
+	      "them).\n"
+	      "# TYPE allocscope_mmap_tracepoints gauge\n",
+	      f);
+	for (int m = MMAP_TRACING_OFF; m <= MMAP_TRACING_EVERY_SYSCALL; m++)
+		fprintf(f, "allocscope_mmap_tracepoints{mode=\"%s\"} %d\n", mmap_tracing_names[m],
+			in->mmap_tracing == (enum mmap_tracing)m);
+	fprintf(
+	    f,
+	    "# HELP allocscope_mmap_tracepoint_attaches_total Times the mmap/munmap tracepoints "
+	    "were attached.\n"
+	    "# TYPE allocscope_mmap_tracepoint_attaches_total counter\n"
+	    "allocscope_mmap_tracepoint_attaches_total %llu\n"
+	    "# HELP allocscope_mmap_targets Watched processes whose anonymous mmaps are tracked "
+	    "(native ones): the mmap tracepoints are attached while there is one.\n"
+	    "# TYPE allocscope_mmap_targets gauge\n"
+	    "allocscope_mmap_targets %zu\n",
+	    (unsigned long long)in->mmap_tracing_attaches, in->mmap_tracing_targets);
+	fprintf(
+	    f,
+	    "# HELP allocscope_history_entries Entries held by the targets' histories.\n"
+	    "# TYPE allocscope_history_entries gauge\n"
+	    "allocscope_history_entries %zu\n"
+	    "# HELP allocscope_history_entries_max --max-history-entries (as fitted to the "
+	    "memory limit).\n"
+	    "# TYPE allocscope_history_entries_max gauge\n"
+	    "allocscope_history_entries_max %zu\n"
+	    "# HELP allocscope_exited_targets Exited processes kept for queries.\n"
+	    "# TYPE allocscope_exited_targets gauge\n"
+	    "allocscope_exited_targets %zu\n"
+	    "# HELP allocscope_exited_targets_max --max-exited (as fitted to the memory "
+	    "limit).\n"
+	    "# TYPE allocscope_exited_targets_max gauge\n"
+	    "allocscope_exited_targets_max %zu\n"
+	    "# HELP allocscope_stacks_cached Stacks copied out of the kernel's stack map.\n"
+	    "# TYPE allocscope_stacks_cached gauge\n"
+	    "allocscope_stacks_cached %zu\n"
+	    "# HELP allocscope_stack_frames_interned Distinct stack frames stored (each once).\n"
+	    "# TYPE allocscope_stack_frames_interned gauge\n"
+	    "allocscope_stack_frames_interned %zu\n",
+	    in->bounds.history_entries, in->bounds.history_entries_max, in->bounds.exited,
+	    in->bounds.exited_max, in->bounds.stacks_cached, in->bounds.frames_interned);
 	if (in->unwind) {
 		const struct unwind_stats *us = in->unwind;
 

@@ -35,6 +35,16 @@ struct metrics_map {
 	__u32 capacity;
 };
 
+/* The daemon's own bounds and how full they are. */
+struct metrics_bounds {
+	size_t history_entries; /* across every target's history */
+	size_t history_entries_max;
+	size_t exited; /* exited processes kept for queries */
+	size_t exited_max;
+	size_t frames_interned; /* distinct stack frames (never released) */
+	size_t stacks_cached;	/* stacks copied out of the kernel's stack map */
+};
+
 struct metrics_input {
 	const struct metrics_target *targets; /* the live ones */
 	size_t target_cnt;
@@ -42,6 +52,10 @@ struct metrics_input {
 	const struct metrics_map *maps;
 	size_t map_cnt;
 	size_t probes_attached;
+	enum mmap_tracing mmap_tracing; /* how the mmap tracepoints are attached now */
+	__u64 mmap_tracing_attaches;
+	size_t mmap_tracing_targets; /* processes that need them now */
+	struct metrics_bounds bounds;
 	__u64 drains;
 	__u64 drain_ns_total;
 	__u64 drain_ns_last;

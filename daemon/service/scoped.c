@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "service/api.h"
+#include "service/budget.h"
 #include "service/httpd.h"
 #include "service/push.h"
 #include "service/push_batch.h"
@@ -56,6 +57,33 @@ static void reload(struct scoped *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Lower the retention bounds rather than be OOM-killed later when the configured ones cannot fit
+ * under the memory limit of the daemon's own cgroup (BPF maps are charged to it too). */
+static void fit_memory_limit(struct scoped_opts *o)
+{
+	__u64 limit = budget__cgroup_limit(NULL, NULL);
+	size_t hist = o->max_history_entries, exited = o->max_exited;
+	struct budget b;
+	int r;
+
+	r = budget__fit(o, limit, &b);
+	if (!r) {
+		log_debug("memory budget: ~%llu MiB (BPF maps %llu MiB) of a %llu MiB limit",
+			  (unsigned long long)(b.total_bytes >> 20),
+			  (unsigned long long)(b.bpf_bytes >> 20),
+			  (unsigned long long)(limit >> 20));
+		return;
+	}
+	log_warn(
+	    "memory limit %llu MiB (this cgroup) is below what the bounds need: "
+	    "--max-history-entries %zu -> %zu, --max-exited %zu -> %zu (~%llu MiB, BPF maps "
+	    "%llu MiB)%s",
+	    (unsigned long long)(limit >> 20), hist, o->max_history_entries, exited, o->max_exited,
+	    (unsigned long long)(b.total_bytes >> 20), (unsigned long long)(b.bpf_bytes >> 20),
+	    r < 0 ? "; the BPF maps alone do not fit: lower --max-live/--max-stacks/--max-stats"
+		  : "");
+}
+
 int scoped__run(struct scoped_opts *o)
 {
 	struct alloc_probes_opts ao = {
@@ -81,6 +109,7 @@ int scoped__run(struct scoped_opts *o)
 	int sigfd = -1, status = 1;
 
 	pthread_mutex_init(&d.lock, NULL);
+	fit_memory_limit(o);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");
 	/* Never fetch debug info over the network from a production host. */
@@ -169,6 +198,7 @@ cleanup:
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget__free(d.t[i]);
 	free(d.t);
+	htab__free(&d.alive);
 	proc_select__free(d.select);
 	/* Links go with the BPF object: nothing stays attached after exit. */
 	alloc_probes__free(d.ap);

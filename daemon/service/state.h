@@ -14,6 +14,7 @@
 #include "service/cgroup.h"
 #include "service/history.h"
 #include "service/scoped.h"
+#include "util/htab.h"
 
 /* A watched process, alive or exited (kept with its history until its retention ends). */
 struct dtarget {
@@ -59,6 +60,9 @@ struct scoped {
 	struct dtarget **t;
 	size_t cnt;
 	size_t cap;
+	/* The alive targets by pid (htab__hash_u64 of the pid is the key; the value a struct
+	 * dtarget *): looked up on every GC, lifecycle and CFI event. */
+	struct htab alive;
 	char host[256];
 	char cgroup_ns_root[CGROUP_PATH_MAX]; /* cgroup__ns_root(): "" in the host's namespace */
 	int forgotten;			      /* processes forgotten since the last stack GC */
