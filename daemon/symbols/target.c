@@ -10,6 +10,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "symbols/rootfs.h"
 #include "symbols/target.h"
 
 static char *read_small_file(const char *path, size_t *len_out)
@@ -97,7 +98,7 @@ static void hold_deleted(struct target *t, const struct proc_maps *pm)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
 			 (unsigned long long)m->start, (unsigned long long)m->end);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = rootfs__open(path, m);
 		if (fd < 0)
 			continue;
 		n = realloc(t->held, (t->held_cnt + 1) * sizeof(*n));
@@ -184,13 +185,9 @@ void target__file_path(const struct target *t, const char *path, char *buf, size
 			return;
 		}
 	}
-	/* The process may be gone without anyone having noticed yet: check the way in. */
-	if (t->alive) {
-		snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
-		if (access(buf, R_OK) == 0)
-			return;
-	}
-	snprintf(buf, len, "%s", path);
+	/* Never the path in our own root, not even once the process is gone: its files were
+	 * the ones in its root, and rootfs__open() resolves them there or refuses them. */
+	snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
 }
 
 void target__release(struct target *t)

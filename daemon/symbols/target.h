@@ -35,8 +35,9 @@ int target__refresh_maps(struct target *t);
 int target__running(int pid);
 /* The mapping containing addr in the newest snapshot that has one, or NULL. */
 const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr);
-/* Where the mapping's file can be opened from here: inside the process's mount namespace
- * (/proc/PID/root/...) while it is alive, else the path as the process saw it. */
+/* Where the mapping's file can be opened from (with rootfs__open()): inside the process's root,
+ * /proc/PID/root/..., or the descriptor held for a deleted file. Never a path of our own root:
+ * once the process is gone, files not parsed or held before are refused, not guessed. */
 void target__file_path(const struct target *t, const char *path, char *buf, size_t len);
 void target__release(struct target *t);
 
