@@ -301,7 +301,9 @@ static int open_in_root(int pid, const char *rest, int no_symlinks)
 static int refuse(const char *path, enum rootfs_refusal why, int err)
 {
 	__atomic_fetch_add(&refused[why], 1, __ATOMIC_RELAXED);
-	if (why == ROOTFS_REFUSED_MISSING || why == ROOTFS_REFUSED_EXITED)
+	/* A tenant's doing warns; a file that is not there, or a process we may not read, not. */
+	if (why == ROOTFS_REFUSED_MISSING || why == ROOTFS_REFUSED_EXITED ||
+	    why == ROOTFS_REFUSED_ERROR)
 		log_debug("%s: not opened (%s): %s", path, refusal_names[why], strerror(-err));
 	else
 		log_warn("%s: refused (%s): %s", path, refusal_names[why], strerror(-err));

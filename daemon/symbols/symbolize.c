@@ -20,6 +20,7 @@
 #include "util/common.h"
 #include "util/htab.h"
 #include "util/log.h"
+#include "symbols/debugfile.h"
 #include "symbols/gobin.h"
 #include "symbols/rootfs.h"
 #include "symbols/symbolize.h"
@@ -128,18 +129,17 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	}
 	s->demangle = opts && opts->demangle;
 	/*
-	 * Build-ID lookups only search absolute directories of this list; the relative entries keep
-	 * libdwfl's .gnu_debuglink search next to the file. NULL selects libdwfl's default
-	 * (":.debug:/usr/lib/debug").
+	 * Absolute directories only: libdwfl would open the relative entries next to the file with
+	 * a plain open(); debugfile__find() looks there itself, inside the target's root.
 	 */
-	if (opts && opts->debug_root &&
-	    asprintf(&s->debuginfo_path, ":.debug:%s", opts->debug_root) < 0) {
+	if (asprintf(&s->debuginfo_path, "%s",
+		     opts && opts->debug_root ? opts->debug_root : "/usr/lib/debug") < 0) {
 		s->debuginfo_path = NULL;
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	s->cbs.find_elf = dwfl_build_id_find_elf;
-	s->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cbs.find_debuginfo = debugfile__find;
 	s->cbs.section_address = dwfl_offline_section_address;
 	s->cbs.debuginfo_path = &s->debuginfo_path;
 	err = 0;
