@@ -268,32 +268,36 @@ cleanup:
 	return err ?: fd;
 }
 
-static int open_in_root(int pid, const char *rest, int no_symlinks)
+static int open_at_root(int rootfd, const char *rest, int no_symlinks)
 {
 	struct open_how how = {
 	    .flags = OPEN_FLAGS,
 	    .resolve =
 		RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0),
 	};
+	int fd = -1, tries;
+
+	if (!rootfs__have_openat2())
+		return walk_open(rootfd, rest, no_symlinks);
+	/* EAGAIN: a rename raced with a ".." of the lookup; the kernel asks us to retry. */
+	for (tries = 0; tries < 3; tries++) {
+		fd = syscall(__NR_openat2, rootfd, rest, &how, sizeof(how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int open_in_root(int pid, const char *rest, int no_symlinks)
+{
 	char root[64];
-	int rootfd, fd = -1, tries;
+	int rootfd, fd;
 
 	snprintf(root, sizeof(root), "/proc/%d/root", pid);
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
-	if (rootfs__have_openat2()) {
-		/* EAGAIN: a rename raced with a ".." of the lookup; the kernel asks us to retry. */
-		for (tries = 0; tries < 3; tries++) {
-			fd = syscall(__NR_openat2, rootfd, rest, &how, sizeof(how));
-			if (fd >= 0 || errno != EAGAIN)
-				break;
-		}
-		if (fd < 0)
-			fd = -errno;
-	} else {
-		fd = walk_open(rootfd, rest, no_symlinks);
-	}
+	fd = open_at_root(rootfd, rest, no_symlinks);
 	close(rootfd);
 	return fd;
 }
@@ -310,24 +314,11 @@ static int refuse(const char *path, enum rootfs_refusal why, int err)
 	return err;
 }
 
-int rootfs__open(const char *path, const struct proc_mapping *m)
+/* The checks on what was opened (fd, or -errno when the open failed); consumes fd. */
+static int check_opened(const char *path, int fd, const struct proc_mapping *m)
 {
-	const char *rest;
 	struct stat st;
-	int pid, fd;
 
-	if (!path)
-		return -EINVAL;
-	if (!rootfs__split_proc_root(path, &pid, &rest))
-		fd = open_in_root(pid, rest, m != NULL);
-	else if (is_kernel_link(path) || strncmp(path, "/proc/", 6)) {
-		fd = open(path, OPEN_FLAGS);
-		if (fd < 0)
-			fd = errno == ENOENT && is_kernel_link(path) ? -ESRCH : -errno;
-	} else {
-		/* /proc/PID/cwd/... and the like would resolve the tenant's links against ours. */
-		fd = -EINVAL;
-	}
 	if (fd < 0) {
 		switch (fd) {
 		case -ENOENT:
@@ -365,4 +356,29 @@ int rootfs__open(const char *path, const struct proc_mapping *m)
 		return refuse(path, ROOTFS_REFUSED_MISMATCH, -ESTALE);
 	}
 	return fd;
+}
+
+int rootfs__open_in(int rootfd, const char *path, const struct proc_mapping *m)
+{
+	return check_opened(path, open_at_root(rootfd, path, m != NULL), m);
+}
+
+int rootfs__open(const char *path, const struct proc_mapping *m)
+{
+	const char *rest;
+	int pid, fd;
+
+	if (!path)
+		return -EINVAL;
+	if (!rootfs__split_proc_root(path, &pid, &rest)) {
+		fd = open_in_root(pid, rest, m != NULL);
+	} else if (is_kernel_link(path) || strncmp(path, "/proc/", 6)) {
+		fd = open(path, OPEN_FLAGS);
+		if (fd < 0)
+			fd = errno == ENOENT && is_kernel_link(path) ? -ESRCH : -errno;
+	} else {
+		/* /proc/PID/cwd/... and the like would resolve the tenant's links against ours. */
+		fd = -EINVAL;
+	}
+	return check_opened(path, fd, m);
 }

@@ -47,6 +47,9 @@ enum rootfs_refusal {
  * regular file), -EFBIG. -ENOENT without m is not counted: a guessed path may not exist.
  */
 int rootfs__open(const char *path, const struct proc_mapping *m);
+/* The same for path inside the directory rootfd, as if it were "/" (tests use a tree of their
+ * own). */
+int rootfs__open_in(int rootfd, const char *path, const struct proc_mapping *m);
 /* The refusals counted so far (process-wide, atomic). */
 __u64 rootfs__refused(enum rootfs_refusal why);
 const char *rootfs__refusal_name(enum rootfs_refusal why);
