@@ -142,11 +142,14 @@ class Inotify:
 
 
 def get(base, path, timeout=30):
+    """(status, body); (None, reason) when the daemon does not answer in time."""
     try:
         with urllib.request.urlopen(base + path, timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        return None, str(e).encode()
 
 
 def daemon_children(pid):
@@ -240,7 +243,9 @@ def tenant_hostile_files_are_refused():
         deadline = time.time() + 60
         refused = {}
         while time.time() < deadline:
-            status, body = get(base, "/metrics")
+            status, body = get(base, "/metrics", timeout=10)
+            if status is None:
+                return fail("the daemon stopped answering: %s" % body.decode())
             text = body.decode()
             refused = {r: metric(text, "allocscope_target_files_refused_total", reason=r)
                        for r in want}
@@ -296,11 +301,15 @@ def tenant_hostile_files_are_refused():
                 p.kill()
                 p.wait()
         if procs:
-            for pid in daemon_children(procs[0].pid):
+            # A daemon stuck in open() on the FIFO has its signals blocked (signalfd): SIGKILL.
+            daemons = daemon_children(procs[0].pid)
+            for pid in daemons:
                 os.kill(pid, signal.SIGTERM)
             try:
                 procs[0].wait(timeout=20)
             except subprocess.TimeoutExpired:
+                for pid in daemons:
+                    os.kill(pid, signal.SIGKILL)
                 procs[0].kill()
                 procs[0].wait()
         if notify:
