@@ -15,8 +15,9 @@ struct peer_conn {
 	struct sockaddr_storage remote;
 };
 
-/* The uid owning the client's socket of the TCP connection on fd (ours, accepted): its entry in
- * <proc_root>/net/tcp or tcp6 whose local address is the client's and remote address ours.
+/* The uid owning the client's socket of the TCP connection on fd (ours, accepted), whose local
+ * address is the client's and remote address ours: asked of sock_diag when proc_root is NULL,
+ * else (and without inet_diag) found in <proc_root>/net/tcp or tcp6.
  * 0 or -errno: -ENOENT when no such socket is listed (the client is gone, or not local),
  * -EAFNOSUPPORT for a socket that is not TCP over IP. */
 int peer__tcp_uid(const char *proc_root, int fd, uid_t *uid);
