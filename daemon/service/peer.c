@@ -172,9 +172,10 @@ int peer__tcp_uid(const char *proc_root, int fd, uid_t *uid)
 		err = diag_lookup(AF_INET, &c.remote, &c.local, uid);
 		if (err == -ENOENT)
 			err = diag_lookup(AF_INET6, &c.remote, &c.local, uid);
-		/* No inet_diag in this kernel: the table has the same answer, slower. */
-		if (err != -EPROTONOSUPPORT && err != -EOPNOTSUPP && err != -EINVAL)
-			return err;
+		if (!err)
+			return 0;
+		/* Not found, or no inet_diag in this kernel (which also answers ENOENT): the table
+		 * has the same answer, slower; only requests whose client is gone pay for both. */
 		err = -ENOENT;
 	}
 	for (int i = 0; i < 2 && err == -ENOENT; i++) {
