@@ -59,6 +59,8 @@ static const char usage[] =
     "\n"
     "Endpoints: /debug/pprof/ (index), /debug/pprof/heap, /debug/pprof/allocs\n"
     "(?pid=|exe=|comm=|cgroup=, &seconds=N), /timeline?pid=N, /metrics, /healthz.\n"
+    "On loopback without a token, root reads every target and another local user only\n"
+    "the processes it could ptrace (its own); a bearer token reads everything.\n"
     "Example: go tool pprof http://127.0.0.1:6464/debug/pprof/heap?pid=1234\n";
 
 /* A number of seconds or minutes greater than zero. */

@@ -236,6 +236,15 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    "allocscope_stack_frames_interned %zu\n",
 	    in->bounds.history_entries, in->bounds.history_entries_max, in->bounds.exited,
 	    in->bounds.exited_max, in->bounds.stacks_cached, in->bounds.frames_interned);
+	fputs("# HELP allocscope_target_files_refused_total Files of targets not read, by reason: "
+	      "outside the process's root or a link (link), not a regular file (not_regular), not "
+	      "the mapped file (mismatch), too large, the process gone (exited), missing, error. "
+	      "Their frames stay addresses.\n"
+	      "# TYPE allocscope_target_files_refused_total counter\n",
+	      f);
+	for (int i = 0; i < ROOTFS_REFUSED__CNT; i++)
+		fprintf(f, "allocscope_target_files_refused_total{reason=\"%s\"} %llu\n",
+			rootfs__refusal_name(i), (unsigned long long)in->files_refused[i]);
 	if (in->unwind) {
 		const struct unwind_stats *us = in->unwind;
 

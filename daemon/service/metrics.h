@@ -12,6 +12,7 @@
 #include "probe/alloc_probes.h"
 #include "probe/unwind.h"
 #include "profile/heap_profile.h"
+#include "symbols/rootfs.h"
 
 struct metrics_target {
 	int pid;
@@ -65,7 +66,8 @@ struct metrics_input {
 	__u64 pushes;
 	__u64 push_failures;
 	long rss_bytes;
-	const struct unwind_stats *unwind; /* NULL: no CFI unwinder, no unwind metrics */
+	__u64 files_refused[ROOTFS_REFUSED__CNT]; /* by enum rootfs_refusal */
+	const struct unwind_stats *unwind;	  /* NULL: no CFI unwinder, no unwind metrics */
 };
 
 /* Write the exposition to f. 0, or -EIO when f reports an error. */

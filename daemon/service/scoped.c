@@ -155,6 +155,9 @@ int scoped__run(struct scoped_opts *o)
 		o->listen ?: HTTPD_DEFAULT_LISTEN, httpd__port(d.http), d.cnt);
 
 	next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
+	__atomic_store_n(&d.stats.interval_ns, (__u64)(o->interval_s * NSEC_PER_SEC),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&d.stats.loop_drain_mono_ns, now_mono_ns(), __ATOMIC_RELAXED);
 	for (;;) {
 		struct pollfd pfd[2] = {
 		    {.fd = sigfd, .events = POLLIN},
@@ -181,6 +184,8 @@ int scoped__run(struct scoped_opts *o)
 			struct push_batch *b = NULL;
 
 			scoped__drain(&d);
+			__atomic_store_n(&d.stats.loop_drain_mono_ns, now_mono_ns(),
+					 __ATOMIC_RELAXED);
 			next_drain += (__u64)(o->interval_s * NSEC_PER_SEC);
 			if (next_drain < now_mono_ns())
 				next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);

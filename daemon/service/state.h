@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "probe/collect.h"
@@ -27,6 +28,7 @@ struct dtarget {
 	struct cgroup_info cg;
 	char exe[256];
 	char comm[32];
+	uid_t owner; /* who besides root may read it (peer__pid_owner at attach); 0: root only */
 	struct entry_set cur;  /* cumulative, as of the last drain */
 	__u64 pushed_until_ns; /* --push: snapshots up to here were sent */
 	struct history *hist;
@@ -43,6 +45,10 @@ struct scoped_stats {
 	__u64 exited_dropped; /* exited processes released early: over --max-exited */
 	__u64 attach_failures;
 	__u64 stacks_collected;
+	/* Written by the main loop after each of its drains, and the interval then: atomic, read
+	 * by /healthz without the lock. */
+	__u64 loop_drain_mono_ns;
+	__u64 interval_ns;
 	__u64 pushes;	     /* atomic: counted without the lock */
 	__u64 push_failures; /* atomic */
 };

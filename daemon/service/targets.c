@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "probe/collect.h"
+#include "service/peer.h"
 #include "service/select.h"
 #include "service/state.h"
 #include "util/common.h"
@@ -65,6 +66,9 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
 	proc__read_comm(NULL, pid, t->comm, sizeof(t->comm));
 	cgroup__read(NULL, d->cgroup_ns_root, pid, &t->cg);
+	/* Judged once more at each request while it lives (api.c); gone already: root only. */
+	if (peer__pid_owner(NULL, pid, &t->owner))
+		t->owner = 0;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	if (err) {

@@ -16,6 +16,7 @@
 
 #include "util/common.h"
 #include "symbols/gobin_priv.h"
+#include "symbols/rootfs.h"
 #include "util/log.h"
 #include "util/varint.h"
 
@@ -555,30 +556,43 @@ static void fallback_text_start(struct gobin *g)
 
 struct gobin *gobin__open(const char *path)
 {
+	struct gobin *g;
+	int fd, err;
+
+	if (!path) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Gone (most often /proc/PID/exe of a process that just exited) or refused: rootfs says
+	 * why, the caller what it means for it. */
+	fd = rootfs__open(path, NULL);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	g = gobin__open_fd(fd, path);
+	err = errno;
+	close(fd);
+	errno = err;
+	return g;
+}
+
+struct gobin *gobin__open_fd(int fd, const char *path)
+{
 	struct gobin *g = NULL;
 	struct stat st;
 	GElf_Ehdr ehdr;
-	int fd = -1, err, err_bi;
+	int err, err_bi;
 
-	if (!path) {
-		err = -EINVAL;
-		goto cleanup;
-	}
 	g = calloc(1, sizeof(*g));
 	if (!g) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	g->go_major = g->go_minor = -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
+	if (fstat(fd, &st)) {
 		err = -errno;
-		/* Gone: most often /proc/PID/exe of a process that just exited; the caller says
-		 * what it means for it. */
-		if (err == -ENOENT || err == -ESRCH)
-			log_debug("cannot open %s: %s", path, strerror(-err));
-		else
-			log_warn("cannot open %s: %s", path, strerror(-err));
+		log_warn("cannot stat %s: %s", path, strerror(-err));
 		goto cleanup;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT) {
@@ -638,12 +652,9 @@ struct gobin *gobin__open(const char *path)
 	if (g->fmt >= PCLN_GO118 && !g->gofunc)
 		log_debug("%s: moduledata not found, inlined frames are not expanded", path);
 	fallback_text_start(g);
-	close(fd);
 	return g;
 
 cleanup:
-	if (fd >= 0)
-		close(fd);
 	gobin__close(g);
 	errno = -err;
 	return NULL;

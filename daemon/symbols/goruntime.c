@@ -19,6 +19,7 @@
 #include "bpf/alloc.h"
 #include "util/common.h"
 #include "symbols/gobin.h"
+#include "symbols/rootfs.h"
 #include "symbols/goruntime.h"
 #include "util/log.h"
 
@@ -70,9 +71,9 @@ struct elf_file {
 static int elf_file_open(const char *path, struct elf_file *ef)
 {
 	ef->elf = NULL;
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ef->fd = rootfs__open(path, NULL);
 	if (ef->fd < 0)
-		return -errno;
+		return ef->fd;
 	elf_version(EV_CURRENT);
 	ef->elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF) {
