@@ -29,6 +29,12 @@ struct metrics_map {
 	__u32 capacity;
 };
 
+enum metrics_push_drop {
+	METRICS_PUSH_DROP_FULL,	    /* over --push-queue, the oldest */
+	METRICS_PUSH_DROP_REFUSED,  /* the receiver refused it (4xx) */
+	METRICS_PUSH_DROP_SHUTDOWN, /* not sent before the flush at exit ended */
+};
+
 struct metrics_input {
 	const struct metrics_target *targets; /* the live ones */
 	size_t target_cnt;
@@ -42,8 +48,11 @@ struct metrics_input {
 	__u64 snapshots_dropped;
 	__u64 exited_dropped;
 	__u64 attach_failures;
-	__u64 pushes;
-	__u64 push_failures;
+	__u64 pushes;	       /* sent */
+	__u64 push_failures;   /* dropped, for whichever reason */
+	__u64 push_retries;    /* sends tried again */
+	__u64 push_dropped[3]; /* by enum metrics_push_drop */
+	__u64 push_queued;     /* waiting now */
 	long rss_bytes;
 	const struct unwind_stats *unwind; /* NULL: no CFI unwinder, no unwind metrics */
 };

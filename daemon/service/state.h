@@ -27,7 +27,11 @@ struct dtarget {
 	char exe[256];
 	char comm[32];
 	struct entry_set cur;  /* cumulative, as of the last drain */
-	__u64 pushed_until_ns; /* --push: snapshots up to here were sent */
+	__u64 pushed_until_ns; /* --push: the intervals up to here were queued */
+	char service[128];     /* --push: the service_name (push_series.h) */
+	char pod[128];	       /* from the environment, "" when unknown */
+	char namespace[128];
+	char container[128];
 	struct history *hist;
 };
 
@@ -42,8 +46,6 @@ struct scoped_stats {
 	__u64 exited_dropped; /* exited processes released early: over --max-exited */
 	__u64 attach_failures;
 	__u64 stacks_collected;
-	__u64 pushes;	     /* atomic: counted without the lock */
-	__u64 push_failures; /* atomic */
 };
 
 struct scoped {
@@ -55,6 +57,7 @@ struct scoped {
 	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
 	struct httpd *http;
 	struct pusher *pusher;
+	struct push_queue *push_q; /* with --push: the thread that sends */
 	struct proc_select *select;
 	struct dtarget **t;
 	size_t cnt;

@@ -14,6 +14,7 @@
 
 #include "probe/collect.h"
 #include "service/select.h"
+#include "service/push_batch.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -91,6 +92,8 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		watch__reconcile(&t->w, d->ap, d->sym);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
+	if (d->o->push_url)
+		push_batch__identify(d, t);
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (d->cnt == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
