@@ -35,11 +35,15 @@ void push_batch__identify(struct scoped *d, struct dtarget *t)
 		push_series__read_env(NULL, t->w.target.pid, &env);
 	/* Kubernetes names a pod's hostname after the pod, and container runtimes pass it as
 	 * HOSTNAME: taken as the pod's name only inside a pod. */
-	pod = env.pod_name[0] ? env.pod_name : t->cg.pod_uid[0] ? env.hostname : "";
-	if (env.pod_name[0] || env.hostname[0] || !t->service[0]) {
-		snprintf(t->pod, sizeof(t->pod), "%s", pod);
-		snprintf(t->namespace, sizeof(t->namespace), "%s", env.namespace);
-		snprintf(t->container, sizeof(t->container), "%s", env.container);
+	pod = env.pod_name[0] ? env.pod_name : env.hostname;
+	/* A host's processes inherit whatever their shell exported: the environment names only
+	 * what the cgroup shows to be a pod or a container. */
+	if (t->alive || !t->service[0]) {
+		snprintf(t->pod, sizeof(t->pod), "%s", t->cg.pod_uid[0] ? pod : "");
+		snprintf(t->namespace, sizeof(t->namespace), "%s",
+			 t->cg.pod_uid[0] ? env.namespace : "");
+		snprintf(t->container, sizeof(t->container), "%s",
+			 t->cg.pod_uid[0] || t->cg.container_id[0] ? env.container : "");
 	}
 	id.pod_name = t->pod;
 	id.namespace = t->namespace;

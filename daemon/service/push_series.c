@@ -84,7 +84,7 @@ enum push_service_source push_series__service(const struct push_identity *id, ch
 			snprintf(buf, len, "%s", owner);
 		return PUSH_SERVICE_POD_OWNER;
 	}
-	if (set(id->container)) {
+	if (set(id->container) && set(id->container_id)) {
 		snprintf(buf, len, "%s", id->container);
 		return PUSH_SERVICE_CONTAINER;
 	}

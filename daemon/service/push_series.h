@@ -29,7 +29,9 @@ enum push_service_source {
 
 /* The service_name into buf, in the order: config rule, "namespace/owner" of the Kubernetes pod
  * (owner: the pod name without the ReplicaSet hash and pod suffix), the container's name, the
- * executable's base name. Returns where it came from. */
+ * executable's base name. Names from the environment count only inside a pod or container (the
+ * cgroup path shows one): a host's processes inherit whatever their shell exported. Returns
+ * where it came from. */
 enum push_service_source push_series__service(const struct push_identity *id, char *buf,
 					      size_t len);
 
