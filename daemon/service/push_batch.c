@@ -44,6 +44,10 @@ void push_batch__identify(struct scoped *d, struct dtarget *t)
 			 t->cg.pod_uid[0] ? env.namespace : "");
 		snprintf(t->container, sizeof(t->container), "%s",
 			 t->cg.pod_uid[0] || t->cg.container_id[0] ? env.container : "");
+		/* Outside Kubernetes, the engine that runs it knows the container's name. */
+		if (!t->container[0] && !t->cg.pod_uid[0] && t->cg.container_id[0])
+			push_series__container_name(NULL, t->cg.container_id, t->container,
+						    sizeof(t->container));
 	}
 	id.pod_name = t->pod;
 	id.namespace = t->namespace;

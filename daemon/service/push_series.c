@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "service/push_series.h"
 #include "util/common.h"
 
@@ -146,6 +148,77 @@ cleanup:
 	free(buf);
 	close(fd);
 	return err;
+}
+
+#define PODMAN_CONTAINERS "/var/lib/containers/storage/overlay-containers/containers.json"
+#define DOCKER_CONTAINERS "/var/lib/docker/containers"
+
+static int podman_name(const char *root, const char *id, char *buf, size_t len)
+{
+	struct json_object *all, *c, *v;
+	char path[512];
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s%s", root, PODMAN_CONTAINERS);
+	if (access(path, R_OK))
+		return -ENOENT;
+	all = json_object_from_file(path);
+	if (!all || !json_object_is_type(all, json_type_array))
+		goto cleanup;
+	for (size_t i = 0; i < json_object_array_length(all); i++) {
+		c = json_object_array_get_idx(all, i);
+		if (!json_object_object_get_ex(c, "id", &v) ||
+		    strcmp(json_object_get_string(v) ?: "", id))
+			continue;
+		if (json_object_object_get_ex(c, "names", &v) &&
+		    json_object_is_type(v, json_type_array) && json_object_array_length(v) &&
+		    *(json_object_get_string(json_object_array_get_idx(v, 0)) ?: "")) {
+			snprintf(buf, len, "%s",
+				 json_object_get_string(json_object_array_get_idx(v, 0)));
+			err = 0;
+		}
+		break;
+	}
+cleanup:
+	json_object_put(all);
+	return err;
+}
+
+static int docker_name(const char *root, const char *id, char *buf, size_t len)
+{
+	struct json_object *cfg, *v;
+	const char *name;
+	char path[512];
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s%s/%s/config.v2.json", root, DOCKER_CONTAINERS, id);
+	if (access(path, R_OK))
+		return -ENOENT;
+	cfg = json_object_from_file(path);
+	if (cfg && json_object_object_get_ex(cfg, "Name", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		name = json_object_get_string(v);
+		name += *name == '/';
+		if (*name) {
+			snprintf(buf, len, "%s", name);
+			err = 0;
+		}
+	}
+	json_object_put(cfg);
+	return err;
+}
+
+int push_series__container_name(const char *root, const char *container_id, char *buf, size_t len)
+{
+	size_t n = strlen(container_id);
+
+	/* Only an ID as the cgroup parser gives it goes into a path. */
+	if (n != 64 || strspn(container_id, "0123456789abcdef") != n)
+		return -EINVAL;
+	root = root ?: "";
+	return podman_name(root, container_id, buf, len) == 0
+		   ? 0
+		   : docker_name(root, container_id, buf, len);
 }
 
 char *push_series__name(const char *service, const struct push_label *labels, size_t cnt)

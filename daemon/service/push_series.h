@@ -52,6 +52,12 @@ int push_series__read_env(const char *proc_root, int pid, struct push_env *out);
 /* The same from an environ block (NUL-separated NAME=value strings) of len bytes. */
 void push_series__parse_env(const char *buf, size_t len, struct push_env *out);
 
+/* The name a container engine gave container_id (64 hex digits), into buf: podman's
+ * storage/overlay-containers/containers.json ("names"), else docker's
+ * containers/<id>/config.v2.json ("Name"), below root (NULL: "/"). 0, or -ENOENT when neither
+ * knows it. Files of the host's engines, not of the container. */
+int push_series__container_name(const char *root, const char *container_id, char *buf, size_t len);
+
 struct push_label {
 	const char *name;
 	const char *value; /* NULL or "": left out */

@@ -4,6 +4,7 @@
 per service under churn, tenant and credentials, and a receiver that hangs, fails and resets
 without delaying a drain."""
 import os
+import re
 import stat
 import subprocess
 import tempfile
@@ -274,4 +275,59 @@ def push_body_reads_in_pprof():
     ok &= check_eq([n for n, _ in p.sample_types],
                    ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"],
                    "sample types")
+    return ok
+
+
+@test
+def push_container_named_by_its_engine():
+    """A process in a podman container (its root: the wave binary and its libraries) pushes as
+    the container's name, which podman's containers.json holds: the service, not the process."""
+    import shutil
+    if not shutil.which("podman"):
+        print("    skipped: podman is not installed (apt-get install podman runc)", flush=True)
+        return True
+    root = tempfile.mkdtemp()
+    image = "localhost/allocscope-push-wave:%d" % os.getpid()
+    name = "allocscope-push-%d" % os.getpid()
+    os.makedirs(os.path.join(root, "bin"))
+    shutil.copy(WAVE, os.path.join(root, "bin", "wave"))
+    for lib in re.findall(r"(/\S+) \(0x", subprocess.run(["ldd", WAVE], capture_output=True,
+                                                          text=True).stdout):
+        dst = root + lib
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(os.path.realpath(lib), dst)
+    tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+    r = subprocess.run(["podman", "import", "-", image], stdin=tar.stdout,
+                       capture_output=True, text=True)
+    tar.wait()
+    shutil.rmtree(root)
+    if not check_eq(r.returncode, 0, "podman import: %s" % r.stderr):
+        return False
+    rcv = Receiver()
+    c = subprocess.Popen(["podman", "run", "--runtime", "runc", "--rm", "-i", "--name", name,
+                          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                          image, "/bin/wave"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    d = None
+    ok = True
+    try:
+        wait_for_line(c.stdout, "ready", timeout=60)
+        pid = int(subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", name],
+                                 capture_output=True, text=True).stdout)
+        d = Daemon("--pid", str(pid), "--interval", "0.3", "--rate", "1", "--push", rcv.url())
+        d.wait_watching(pid)
+        c.stdin.write("go\n")
+        c.stdin.flush()
+        wait_for_line(c.stdout, "ready")
+        ok &= check(rcv.wait(lambda r: any(total(e, "alloc_space", "wave_site")
+                                           for e in r.accepted), 30), "a push with wave_site")
+    finally:
+        if d:
+            stop_and_log(d)
+        c.stdin.close()
+        c.wait(timeout=30)
+        rcv.stop()
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
+    apps = {(e["app"], e["labels"].get("container")) for e in rcv.accepted}
+    ok &= check_eq(apps, {(name, name)}, "service_name and container label")
     return ok

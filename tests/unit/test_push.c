@@ -296,3 +296,55 @@ TEST(push_queue_bound_drops_oldest_and_flush_is_bounded)
 	ASSERT_TRUE(now_mono_ns() - t0 < 2 * NSEC_PER_SEC, "flush bounded by its timeout");
 	ASSERT_EQ(f.calls, 0, "nothing sent");
 }
+
+static bool write_file(const char *dir, const char *rel, const char *text)
+{
+	char path[512], cmd[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s", dir, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	if (!ASSERT_OK(system(cmd), "mkdir"))
+		return false;
+	f = fopen(path, "w");
+	if (!ASSERT_OK_PTR(f, path))
+		return false;
+	fputs(text, f);
+	return ASSERT_OK(fclose(f), "fclose");
+}
+
+TEST(push_container_name_from_engines)
+{
+	static const char podman_id[] =
+	    "03cde80d0c3d94fcf318d5a8a66bf0c20b5047e2a94bc5d601a5411c82965392";
+	static const char docker_id[] =
+	    "f744109d4ec9f788cc9f2f2f766f17bcce0a61d48278cfa6554bc3aa6b7d89b3";
+	char dir[] = "/tmp/allocscope-push-XXXXXX", buf[64], cmd[128];
+
+	if (!ASSERT_OK_PTR(mkdtemp(dir), "mkdtemp"))
+		return;
+	if (!write_file(
+		dir, "/var/lib/containers/storage/overlay-containers/containers.json",
+		"[{\"id\": \"aaaa\", \"names\": [\"other\"]},"
+		" {\"id\": \"03cde80d0c3d94fcf318d5a8a66bf0c20b5047e2a94bc5d601a5411c82965392\","
+		" \"names\": [\"checkout\", \"alias\"]}]") ||
+	    !write_file(dir,
+			"/var/lib/docker/containers/"
+			"f744109d4ec9f788cc9f2f2f766f17bcce0a61d48278cfa6554bc3aa6b7d89b3/"
+			"config.v2.json",
+			"{\"ID\": \"f744\", \"Name\": \"/billing\"}"))
+		goto cleanup;
+	if (ASSERT_OK(push_series__container_name(dir, podman_id, buf, sizeof(buf)), "podman"))
+		ASSERT_STREQ(buf, "checkout", "podman's first name");
+	if (ASSERT_OK(push_series__container_name(dir, docker_id, buf, sizeof(buf)), "docker"))
+		ASSERT_STREQ(buf, "billing", "docker's Name without its slash");
+	ASSERT_EQ(push_series__container_name(dir, "../../etc", buf, sizeof(buf)), -EINVAL,
+		  "not an ID");
+	ASSERT_EQ(push_series__container_name(
+		      dir, "1111111111111111111111111111111111111111111111111111111111111111", buf,
+		      sizeof(buf)),
+		  -ENOENT, "unknown");
+cleanup:
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ASSERT_OK(system(cmd), "rm");
+}
