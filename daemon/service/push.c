@@ -23,7 +23,7 @@ struct pusher {
 	char *tenant_header;
 	struct push_auth auth;
 	long timeout_ms;
-	char last_error[256]; /* not logged again while it repeats */
+	long last_error; /* -errno or the HTTP status: not logged again while it repeats */
 };
 
 void push_request__free(struct push_request *r)
@@ -183,12 +183,13 @@ const char *pusher__url(const struct pusher *p)
 	return p->redacted;
 }
 
-/* Log a failure once while it repeats: a dead receiver must not flood the log. */
-static void failed(struct pusher *p, const char *why)
+/* Log a failure once while it repeats (key: -errno or the HTTP status; the text may vary, e.g.
+ * by the milliseconds waited): a dead receiver must not flood the log. */
+static void failed(struct pusher *p, long key, const char *why)
 {
-	if (!strcmp(p->last_error, why))
+	if (p->last_error == key)
 		return;
-	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	p->last_error = key;
 	log_warn("push to %s: %s", p->redacted, why);
 }
 
@@ -205,7 +206,7 @@ enum push_result pusher__send(struct pusher *p, const struct push_request *r, co
 	    asprintf(&url, "%s/ingest?name=%s&from=%llu&until=%llu&format=pprof", p->base, esc,
 		     (unsigned long long)r->from_s, (unsigned long long)r->until_s) < 0) {
 		url = NULL;
-		failed(p, strerror(ENOMEM));
+		failed(p, -ENOMEM, strerror(ENOMEM));
 		res = PUSH_RETRY;
 		goto cleanup;
 	}
@@ -228,7 +229,7 @@ enum push_result pusher__send(struct pusher *p, const struct push_request *r, co
 	if (err == -ECANCELED) {
 		res = PUSH_ABORTED;
 	} else if (err) {
-		failed(p, rsp.error);
+		failed(p, err, rsp.error);
 		res = PUSH_RETRY;
 	} else if (rsp.status < 200 || rsp.status > 299) {
 		/* Pyroscope answers 429 when over its rate limit and 5xx while it cannot store. */
@@ -237,9 +238,9 @@ enum push_result pusher__send(struct pusher *p, const struct push_request *r, co
 			 rsp.status >= 300 && rsp.status < 400 ? " (redirects are not followed)"
 			 : res == PUSH_REFUSED		       ? ", the profile is dropped"
 							       : "");
-		failed(p, why);
+		failed(p, rsp.status, why);
 	} else {
-		p->last_error[0] = '\0';
+		p->last_error = 0;
 	}
 cleanup:
 	free(rsp.body);

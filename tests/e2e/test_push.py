@@ -213,6 +213,10 @@ def push_receiver_outage_never_delays_drains():
     ok &= check_eq(chain_gaps(rcv.accepted), 0, "intervals missing between pushes")
     ok &= check("url-s3cret" not in log and "tok-s3cret" not in log, "no secret in the log")
     ok &= check("http://127.0.0.1:%d" % rcv.port in log, "the URL is logged without them")
+    # Once per kind of failure in a row (timeout, 500, reset), not once per try.
+    fails = [line for line in log.splitlines() if "push to " in line]
+    ok &= check(3 <= len(fails) <= 6, "failures logged once each: %r" % fails)
+    print("    " + "\n    ".join(fails), flush=True)
     return ok
 
 
