@@ -127,11 +127,14 @@ def push_absolute_inuse_alloc_totals_tenant_basic():
 @test
 def push_churn_one_series_per_service():
     """Processes started and ended under one service push into one series, named by the
-    config file's service_names rule; --push-pid-label would split them (checked on names)."""
-    rcv = Receiver()
+    config file's service_names rule; the config file's push_tenant and push_auth_file are
+    sent."""
+    rcv = Receiver(tenant="team-b", bearer="cfg-token")
+    auth = secret_file("bearer cfg-token\n")
     cfg = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     cfg.write('{"exe": ["*/wave"], "service_names": [{"exe": "*/wave", '
-              '"service_name": "checkout"}]}')
+              '"service_name": "checkout"}], "push_tenant": "team-b", '
+              '"push_auth_file": "%s"}' % auth)
     cfg.close()
     d = Daemon("--config", cfg.name, "--interval", "0.3", "--rate", "1", "--push", rcv.url())
     pids = []
@@ -152,6 +155,8 @@ def push_churn_one_series_per_service():
         stop_and_log(d)
         rcv.stop()
         os.unlink(cfg.name)
+        os.unlink(auth)
+    ok &= check_eq(rcv.refused, [], "refused (tenant, token)")
     series = {e["series"] for e in rcv.accepted}
     ok &= check_eq(len(series), 1, "series for 4 processes of one service: %r" % series)
     ok &= check(all(dict(s).get("service_name") == "checkout" for s in series),
