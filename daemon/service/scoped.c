@@ -99,7 +99,7 @@ static void reload(struct scoped *d)
 			if (d->t[i]->alive && !scoped__selected(d, d->t[i]->w.target.pid))
 				scoped__target_ended(d, d->t[i]);
 		/* Service names may have changed with the rules. */
-		for (size_t i = 0; i < d->cnt; i++)
+		for (size_t i = 0; i < d->cnt && d->o->push_url; i++)
 			if (d->t[i]->alive)
 				push_batch__identify(d, d->t[i]);
 		scoped__scan(d);
