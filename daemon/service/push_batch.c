@@ -30,25 +30,19 @@ void push_batch__identify(struct scoped *d, struct dtarget *t)
 	for (size_t i = 0; i < d->o->svc_rule_cnt && !id.rule; i++)
 		if (proc_select__match(d->select, &d->o->svc_rules[i].sel, 1, t->w.target.pid))
 			id.rule = d->o->svc_rules[i].service;
-	/* An exited process keeps what it had: its environment is gone. */
-	if (t->alive || !t->service[0])
-		push_series__read_env(NULL, t->w.target.pid, &env);
-	/* Kubernetes names a pod's hostname after the pod, and container runtimes pass it as
-	 * HOSTNAME: taken as the pod's name only inside a pod. */
+	push_series__read_env(NULL, t->w.target.pid, &env);
+	/* A pod's hostname is the pod's name, and container runtimes export it as HOSTNAME. A
+	 * host's processes inherit whatever their shell exported: the environment names only what
+	 * the cgroup shows to be a pod or a container. */
 	pod = env.pod_name[0] ? env.pod_name : env.hostname;
-	/* A host's processes inherit whatever their shell exported: the environment names only
-	 * what the cgroup shows to be a pod or a container. */
-	if (t->alive || !t->service[0]) {
-		snprintf(t->pod, sizeof(t->pod), "%s", t->cg.pod_uid[0] ? pod : "");
-		snprintf(t->namespace, sizeof(t->namespace), "%s",
-			 t->cg.pod_uid[0] ? env.namespace : "");
-		snprintf(t->container, sizeof(t->container), "%s",
-			 t->cg.pod_uid[0] || t->cg.container_id[0] ? env.container : "");
-		/* Outside Kubernetes, the engine that runs it knows the container's name. */
-		if (!t->container[0] && !t->cg.pod_uid[0] && t->cg.container_id[0])
-			push_series__container_name(NULL, t->cg.container_id, t->container,
-						    sizeof(t->container));
-	}
+	snprintf(t->pod, sizeof(t->pod), "%s", t->cg.pod_uid[0] ? pod : "");
+	snprintf(t->namespace, sizeof(t->namespace), "%s", t->cg.pod_uid[0] ? env.namespace : "");
+	snprintf(t->container, sizeof(t->container), "%s",
+		 t->cg.pod_uid[0] || t->cg.container_id[0] ? env.container : "");
+	/* Outside Kubernetes, the engine that runs it knows the container's name. */
+	if (!t->container[0] && !t->cg.pod_uid[0] && t->cg.container_id[0])
+		push_series__container_name(NULL, t->cg.container_id, t->container,
+					    sizeof(t->container));
 	id.pod_name = t->pod;
 	id.namespace = t->namespace;
 	id.container = t->container;

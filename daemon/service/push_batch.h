@@ -11,8 +11,8 @@ struct dtarget;
 /* With d's lock held: queue the profile of each target's intervals not queued yet. An interval
  * is queued once, sent or not: Pyroscope would count it twice. */
 void push_batch__queue(struct scoped *d);
-/* With d's lock held: the service_name and the pod, namespace and container names of t (at
- * attach, and again when the config file is reloaded). */
+/* With d's lock held: the service_name and the pod, namespace and container names of t, alive
+ * (at attach, and again when the config file is reloaded). */
 void push_batch__identify(struct scoped *d, struct dtarget *t);
 
 #endif
