@@ -64,8 +64,11 @@ void push_series__pod_owner(const char *pod, char *buf, size_t len)
 	if (!generated(last + 1, pod + n - last - 1, 5, 5))
 		return;
 	prev = memrchr(pod, '-', last - pod);
-	/* Deployment: "<deployment>-<pod-template-hash>-<5>", the hash 6 to 10 characters. */
-	if (prev && prev != pod && generated(prev + 1, last - prev - 1, 6, 10))
+	/* Deployment: "<deployment>-<pod-template-hash>-<5>", the hash 6 to 10 characters;
+	 * CronJob: "<cronjob>-<scheduled minute since the epoch>-<5>". */
+	if (prev && prev != pod &&
+	    (generated(prev + 1, last - prev - 1, 6, 10) ||
+	     (last - prev - 1 >= 8 && digits(prev + 1, last - prev - 1))))
 		last = prev;
 	snprintf(buf, len, "%.*s", (int)(last - pod), pod);
 }

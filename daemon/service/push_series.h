@@ -36,8 +36,8 @@ enum push_service_source push_series__service(const struct push_identity *id, ch
 					      size_t len);
 
 /* The workload that owns a pod, from the pod's name: "web-7d9f8c6b5-x2k4q" (Deployment) ->
- * "web", "agent-x2k4q" (DaemonSet, Job) -> "agent", "db-0" (StatefulSet) -> "db"; a name that
- * looks like none of them stays as it is. */
+ * "web", "agent-x2k4q" (DaemonSet, Job) -> "agent", "report-29012345-x2k4q" (CronJob) ->
+ * "report", "db-0" (StatefulSet) -> "db"; a name that looks like none of them stays as it is. */
 void push_series__pod_owner(const char *pod, char *buf, size_t len);
 
 /* The environment variables a Kubernetes pod (or a container runtime) names a process with,
