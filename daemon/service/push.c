@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "profile/pprof.h"
 #include "util/http_client.h"
 #include "util/log.h"
 #include "service/push.h"
@@ -32,23 +31,8 @@ void push_request__free(struct push_request *r)
 	if (!r)
 		return;
 	free(r->name);
-	pprof__free(r->pb);
 	free(r->body);
 	free(r);
-}
-
-int push_request__encode(struct push_request *r)
-{
-	int err;
-
-	if (r->body || !r->pb)
-		return 0;
-	err = pprof__encode(r->pb, &r->body, &r->len);
-	if (err)
-		return err;
-	pprof__free(r->pb);
-	r->pb = NULL;
-	return 0;
 }
 
 int push_auth__parse(const char *text, struct push_auth *out)

@@ -33,22 +33,14 @@ struct pusher_opts {
 	long timeout_ms;       /* one request, connection included */
 };
 
-struct pprof_builder;
-
 /* One profile to push: what the queue holds. */
 struct push_request {
 	char *name; /* "service{labels}", malloc'ed */
 	__u64 from_s;
 	__u64 until_s;
-	/* The profile as built under the state's lock; the push thread encodes it into body (the
-	 * builder holds copies of its strings), so that gzip runs off the main loop. */
-	struct pprof_builder *pb;
-	void *body; /* gzipped pprof, malloc'ed; NULL until encoded */
+	void *body; /* gzipped pprof, malloc'ed */
 	size_t len;
 };
-
-/* Encode r->pb into r->body, once. 0 or -errno. */
-int push_request__encode(struct push_request *r);
 
 void push_request__free(struct push_request *r); /* the request and what it holds; NULL ok */
 

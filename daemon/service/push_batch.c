@@ -95,11 +95,9 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 	src.cnt = vals.cnt;
 	snprintf(pid, sizeof(pid), "%d", t->w.target.pid);
 	r = calloc(1, sizeof(*r));
-	if (!r || heap_profile__build(&src, 1, d->sym, &ho, &pb, &sum) || !sum.samples)
+	if (!r || heap_profile__build(&src, 1, d->sym, &ho, &pb, &sum) || !sum.samples ||
+	    pprof__encode(pb, &r->body, &r->len))
 		goto cleanup;
-	/* Encoded (gzip) by the push thread, without the lock. */
-	r->pb = pb;
-	pb = NULL;
 	r->name = push_series__name(t->service, l, ARRAY_SIZE(l));
 	r->from_s = start / NSEC_PER_SEC;
 	r->until_s = (end + NSEC_PER_SEC - 1) / NSEC_PER_SEC;

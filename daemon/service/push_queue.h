@@ -18,9 +18,8 @@ struct push_queue_opts {
 	size_t max_queued;   /* profiles waiting, the one being sent not counted */
 	long backoff_min_ms; /* the first retry's wait, doubled each time */
 	long backoff_max_ms; /* and never more */
-	/* Send one request (it may finish building it: encode); called on the queue's thread
-	 * only. */
-	enum push_result (*send)(void *ctx, struct push_request *r, const int *abort_flag);
+	/* Send one request; called on the queue's thread only. */
+	enum push_result (*send)(void *ctx, const struct push_request *r, const int *abort_flag);
 	void *ctx;
 };
 

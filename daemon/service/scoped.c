@@ -40,11 +40,8 @@ static int setup_signals(sigset_t *set)
 	return fd < 0 ? -errno : fd;
 }
 
-static enum push_result push_send(void *ctx, struct push_request *r, const int *abort_flag)
+static enum push_result push_send(void *ctx, const struct push_request *r, const int *abort_flag)
 {
-	/* Out of memory now: maybe not on the next try. */
-	if (push_request__encode(r))
-		return PUSH_RETRY;
 	return pusher__send(ctx, r, abort_flag);
 }
 

@@ -197,7 +197,7 @@ struct fake {
 	size_t sent_cnt;
 };
 
-static enum push_result fake_send(void *ctx, struct push_request *r, const int *abort_flag)
+static enum push_result fake_send(void *ctx, const struct push_request *r, const int *abort_flag)
 {
 	struct fake *f = ctx;
 	enum push_result res;
