@@ -15,6 +15,7 @@
 #include "service/api.h"
 #include "service/metrics.h"
 #include "service/peer.h"
+#include "service/push_queue.h"
 #include "service/state.h"
 #include "symbols/rootfs.h"
 #include "util/common.h"
@@ -285,8 +286,18 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 	in.snapshots_dropped = d->stats.snapshots_dropped;
 	in.exited_dropped = d->stats.exited_dropped;
 	in.attach_failures = d->stats.attach_failures;
-	in.pushes = __atomic_load_n(&d->stats.pushes, __ATOMIC_RELAXED);
-	in.push_failures = __atomic_load_n(&d->stats.push_failures, __ATOMIC_RELAXED);
+	if (d->push_q) {
+		struct push_queue_stats ps;
+
+		push_queue__stats(d->push_q, &ps);
+		in.pushes = ps.sent;
+		in.push_retries = ps.retried;
+		in.push_dropped[METRICS_PUSH_DROP_FULL] = ps.dropped_full;
+		in.push_dropped[METRICS_PUSH_DROP_REFUSED] = ps.dropped_refused;
+		in.push_dropped[METRICS_PUSH_DROP_SHUTDOWN] = ps.dropped_shutdown;
+		in.push_failures = ps.dropped_full + ps.dropped_refused + ps.dropped_shutdown;
+		in.push_queued = ps.queued;
+	}
 	in.rss_bytes = self_rss_bytes();
 	for (int i = 0; i < ROOTFS_REFUSED__CNT; i++)
 		in.files_refused[i] = rootfs__refused(i);

@@ -182,9 +182,20 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    "# HELP allocscope_pushes_total Profiles pushed to --push.\n"
 	    "# TYPE allocscope_pushes_total counter\n"
 	    "allocscope_pushes_total %llu\n"
-	    "# HELP allocscope_push_failures_total Profiles --push could not deliver.\n"
+	    "# HELP allocscope_push_failures_total Profiles --push could not deliver (dropped).\n"
 	    "# TYPE allocscope_push_failures_total counter\n"
 	    "allocscope_push_failures_total %llu\n"
+	    "# HELP allocscope_push_retries_total Push requests that failed and were tried again.\n"
+	    "# TYPE allocscope_push_retries_total counter\n"
+	    "allocscope_push_retries_total %llu\n"
+	    "# HELP allocscope_push_dropped_total Profiles --push dropped, by reason.\n"
+	    "# TYPE allocscope_push_dropped_total counter\n"
+	    "allocscope_push_dropped_total{reason=\"queue_full\"} %llu\n"
+	    "allocscope_push_dropped_total{reason=\"refused\"} %llu\n"
+	    "allocscope_push_dropped_total{reason=\"shutdown\"} %llu\n"
+	    "# HELP allocscope_push_queued Profiles waiting to be pushed.\n"
+	    "# TYPE allocscope_push_queued gauge\n"
+	    "allocscope_push_queued %llu\n"
 	    "# HELP allocscope_daemon_rss_bytes The daemon's resident memory.\n"
 	    "# TYPE allocscope_daemon_rss_bytes gauge\n"
 	    "allocscope_daemon_rss_bytes %ld\n",
@@ -192,7 +203,11 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    in->drain_ns_total / 1e9, in->drain_ns_last / 1e9,
 	    (unsigned long long)in->snapshots_dropped, (unsigned long long)in->exited_dropped,
 	    (unsigned long long)in->attach_failures, (unsigned long long)in->pushes,
-	    (unsigned long long)in->push_failures, in->rss_bytes);
+	    (unsigned long long)in->push_failures, (unsigned long long)in->push_retries,
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_FULL],
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_REFUSED],
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_SHUTDOWN],
+	    (unsigned long long)in->push_queued, in->rss_bytes);
 	fputs("# HELP allocscope_mmap_tracepoints Whether the mmap/munmap tracepoints are attached "
 	      "now, and how: 1 for the current mode (attached only while a watched process needs "
 	      "them).\n"

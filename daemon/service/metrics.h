@@ -46,6 +46,12 @@ struct metrics_bounds {
 	size_t stacks_cached;	/* stacks copied out of the kernel's stack map */
 };
 
+enum metrics_push_drop {
+	METRICS_PUSH_DROP_FULL,	    /* over --push-queue, the oldest */
+	METRICS_PUSH_DROP_REFUSED,  /* the receiver refused it (4xx) */
+	METRICS_PUSH_DROP_SHUTDOWN, /* not sent before the flush at exit ended */
+};
+
 struct metrics_input {
 	const struct metrics_target *targets; /* the live ones */
 	size_t target_cnt;
@@ -63,8 +69,11 @@ struct metrics_input {
 	__u64 snapshots_dropped;
 	__u64 exited_dropped;
 	__u64 attach_failures;
-	__u64 pushes;
-	__u64 push_failures;
+	__u64 pushes;	       /* sent */
+	__u64 push_failures;   /* dropped, for whichever reason */
+	__u64 push_retries;    /* sends tried again */
+	__u64 push_dropped[3]; /* by enum metrics_push_drop */
+	__u64 push_queued;     /* waiting now */
 	long rss_bytes;
 	__u64 files_refused[ROOTFS_REFUSED__CNT]; /* by enum rootfs_refusal */
 	const struct unwind_stats *unwind;	  /* NULL: no CFI unwinder, no unwind metrics */

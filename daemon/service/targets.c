@@ -15,6 +15,7 @@
 #include "probe/collect.h"
 #include "service/peer.h"
 #include "service/select.h"
+#include "service/push_batch.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -96,6 +97,8 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		watch__reconcile(&t->w, d->ap, d->sym);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
+	if (d->o->push_url)
+		push_batch__identify(d, t);
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	n = d->t;
 	if (d->cnt == d->cap) {
