@@ -11,7 +11,7 @@ import tempfile
 import time
 
 import pprof_raw
-from harness import BUILD, check, check_eq, fail, test
+from harness import BUILD, check, check_eq, fail, skip_dep, test
 from pyroscope_receiver import Receiver, total
 from test_daemon import Daemon, metric
 from test_record import wait_for_line
@@ -293,8 +293,7 @@ def push_container_named_by_its_engine():
     the container's name, which podman's containers.json holds: the service, not the process."""
     import shutil
     if not shutil.which("podman"):
-        print("    skipped: podman is not installed (apt-get install podman runc)", flush=True)
-        return True
+        return skip_dep("podman is not installed (deploy/setup-debian.sh installs it)")
     root = tempfile.mkdtemp()
     image = "localhost/allocscope-push-wave:%d" % os.getpid()
     name = "allocscope-push-%d" % os.getpid()
