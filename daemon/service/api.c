@@ -112,6 +112,8 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 			ho.has_go = !d->o->watch.go_every_call;
 			ho.has_go_every_call = d->o->watch.go_every_call;
 		}
+		if (t->w.rate_written && !ho.go_rate_written)
+			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
 		n++;
 	}
@@ -213,6 +215,7 @@ static int op_metrics(void *ctx, char **text)
 		m->container_id = t->cg.container_id;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
+		m->go_rate_written = t->w.rate_written;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		in.target_cnt++;

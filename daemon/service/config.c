@@ -91,7 +91,7 @@ static int config_number(struct json_object *v, double *out)
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload)
 {
 	static const char *const known[] = {"pid",	"exe",	     "comm", "cgroup", "all_go",
-					    "interval", "retention", "rate", "mode",   "listen"};
+					    "interval", "retention", "rate", "mode",   "listen", "go_set_rate"};
 	struct json_object *root, *v;
 	size_t j = 0;
 	int err = 0;
@@ -147,6 +147,16 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 				err = -EINVAL;
 			} else {
 				o->rate = json_object_get_int64(v);
+			}
+		}
+		if (json_object_object_get_ex(root, "go_set_rate", &v)) {
+			if (!json_object_is_type(v, json_type_int) ||
+			    json_object_get_int64(v) < 0) {
+				log_error("%s: \"go_set_rate\" must be a whole number of bytes",
+					  path);
+				err = -EINVAL;
+			} else {
+				o->watch.go_set_rate = json_object_get_int64(v);
 			}
 		}
 		if (json_object_object_get_ex(root, "listen", &v) && !o->listen) {

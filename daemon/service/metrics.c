@@ -55,8 +55,10 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_freed_objects_total", t, fc);
 	write_sample(f, "allocscope_inuse_bytes", t, ib);
 	write_sample(f, "allocscope_inuse_objects", t, ic);
-	if (t->go)
+	if (t->go) {
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+		write_sample(f, "allocscope_go_memprofilerate_written_total", t, t->go_rate_written);
+	}
 }
 
 int metrics__write(FILE *f, const struct metrics_input *in)
@@ -88,7 +90,10 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# HELP allocscope_inuse_objects Objects still in use (estimate).\n"
 	      "# TYPE allocscope_inuse_objects gauge\n"
 	      "# HELP allocscope_gc_cycles_total Go GC cycles seen.\n"
-	      "# TYPE allocscope_gc_cycles_total counter\n",
+	      "# TYPE allocscope_gc_cycles_total counter\n"
+	      "# HELP allocscope_go_memprofilerate_written_total Times --go-set-rate wrote the Go "
+	      "program's runtime.MemProfileRate (only over a 0).\n"
+	      "# TYPE allocscope_go_memprofilerate_written_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pprof_raw
@@ -433,4 +434,60 @@ def go_npm_buf_go127():
                 "buf: cause labels %r" % causes)
     gcs = [x for x in json.load(open(tl))["records"] if x["type"] == "gc"]
     ok &= check(len(gcs) >= 5, "buf: GC cycles seen: %d" % len(gcs))
+    return ok
+
+
+@test
+def go_daemon_set_rate():
+    """allocscoped --go-set-rate: a stripped Go 1.23 net/http service that never links
+    runtime/pprof (the common case) gets its handler's samples, the write is counted in
+    /metrics and named in the profile's comments; without the flag the daemon says why it has
+    no samples."""
+    from test_daemon import Daemon, metric
+    d = os.path.join(GO, "1.23")
+    if not os.path.isdir(d):
+        skip("no Go 1.23 build in %s: install golang-1.23-go (deploy/setup-debian.sh)" % d)
+    exe = os.path.join(d, "gonoprofweb-stripped")
+    ok = True
+    for set_rate in (False, True):
+        svc = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        daemon = None
+        try:
+            addr = re.search(r"listening on (\S+)", svc.stdout.readline()).group(1)
+            args = ["--pid", str(svc.pid), "--interval", "0.5"]
+            daemon = Daemon(*(args + (["--go-set-rate", "512k"] if set_rate else [])))
+            if not daemon.wait_watching(svc.pid):
+                return False
+            for _ in range(200):
+                urllib.request.urlopen("http://%s/report?rows=64" % addr, timeout=10).read()
+            time.sleep(1.2)  # two drain intervals: the samples reach the history
+            status, body = daemon.get("/metrics")
+            written = metric(body.decode(), "allocscope_go_memprofilerate_written_total",
+                             pid=str(svc.pid))
+            f = tmpfile("daemon-setrate.pb.gz")
+            status, prof = daemon.get("/debug/pprof/allocs?pid=%d" % svc.pid)
+            with open(f, "wb") as out:
+                out.write(prof)
+            p = pprof_raw.read(f)
+            handler = sum(p.value(s, "alloc_space") for s in p.samples
+                          if s["stack"] and s["stack"][0] == "main.handleReport")
+            comments = pprof_raw.comments(f)
+        finally:
+            svc.kill()
+            svc.wait()
+            if daemon:
+                daemon.stop()
+        what = "with --go-set-rate" if set_rate else "without --go-set-rate"
+        if set_rate:
+            ok &= check_eq(written, 1, "%s: allocscope_go_memprofilerate_written_total" % what)
+            # 200 requests of 512 KiB: 100 MiB, ~200 samples: within 30% is over 4 sigma.
+            ok &= check(abs(handler - 200 * 64 * 8192) <= 0.3 * 200 * 64 * 8192,
+                        "%s: main.handleReport %d bytes, want 100 MiB" % (what, handler))
+            ok &= check(any("--go-set-rate wrote 524288" in c for c in comments),
+                        "%s: the profile's comments say so: %r" % (what, comments))
+        else:
+            ok &= check_eq(written, 0, "%s: allocscope_go_memprofilerate_written_total" % what)
+            ok &= check_eq(handler, 0, "%s: no samples" % what)
+            ok &= check("MemProfileRate is 0" in daemon.log + daemon.proc.stderr.read(),
+                        "%s: the daemon says why it has no samples" % what)
     return ok
