@@ -90,8 +90,9 @@ static int config_number(struct json_object *v, double *out)
 
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload)
 {
-	static const char *const known[] = {"pid",	"exe",	     "comm", "cgroup", "all_go",
-					    "interval", "retention", "rate", "mode",   "listen", "go_set_rate"};
+	static const char *const known[] = {"pid",    "exe",	  "comm",	"cgroup",
+					    "all_go", "interval", "retention",	"rate",
+					    "mode",   "listen",	  "go_set_rate"};
 	struct json_object *root, *v;
 	size_t j = 0;
 	int err = 0;

@@ -57,7 +57,8 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_inuse_objects", t, ic);
 	if (t->go) {
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
-		write_sample(f, "allocscope_go_memprofilerate_written_total", t, t->go_rate_written);
+		write_sample(f, "allocscope_go_memprofilerate_written_total", t,
+			     t->go_rate_written);
 	}
 }
 

@@ -20,7 +20,7 @@ struct metrics_target {
 	int go;			  /* a Go program: its GC cycles are shown */
 	__u32 gc_cycles;
 	__u32 go_rate_written; /* times --go-set-rate wrote its runtime.MemProfileRate */
-	__u64 rate; /* the sampling rate its totals are scaled by */
+	__u64 rate;	       /* the sampling rate its totals are scaled by */
 	struct proc_totals tot;
 };
 
