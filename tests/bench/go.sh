@@ -116,7 +116,7 @@ http_run() {
 echo "## Go"
 echo
 machine
-echo "go: $(env "${GO_ENV[@]}" go version | awk '{print $3}'); medians of $REPS (allocbench) and" \
+echo "go: $GO_VERSION; medians of $REPS (allocbench) and" \
 	"$HTTP_REPS (httpsvc) runs, --go-every-call of $EVERY_REPS; modes interleaved"
 echo
 declare -A A_RATE A_NS H_RPS H_P50 H_P99
