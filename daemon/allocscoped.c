@@ -45,6 +45,9 @@ static const char usage[] =
     "  -m, --mode MODE          auto, go, malloc or both (default auto)\n"
     "      --go-every-call      probe every runtime.mallocgc call instead of the runtime's\n"
     "                           sampler (for Go programs with MemProfileRate 0)\n"
+    "      --go-set-rate BYTES  write runtime.MemProfileRate into Go programs whose runtime\n"
+    "                           samples nothing (0: they never link runtime.MemProfile);\n"
+    "                           only over a 0, counted in /metrics (writes to their memory)\n"
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
     "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
@@ -96,6 +99,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_TLS_CERT,
 		OPT_TLS_KEY,
 		OPT_EVERY_CALL,
+		OPT_GO_SET_RATE,
 		OPT_MAX_STACKS,
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
@@ -126,6 +130,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"mode", required_argument, NULL, 'm'},
 	    {"go-every-call", no_argument, NULL, OPT_EVERY_CALL},
+	    {"go-set-rate", required_argument, NULL, OPT_GO_SET_RATE},
 	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
@@ -207,6 +212,10 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			break;
 		case OPT_EVERY_CALL:
 			o->watch.go_every_call = 1;
+			break;
+		case OPT_GO_SET_RATE:
+			err = parse_bytes(optarg, &v);
+			o->watch.go_set_rate = v;
 			break;
 		case OPT_MAX_STACKS:
 		case OPT_MAX_LIVE:

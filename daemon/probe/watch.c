@@ -214,6 +214,7 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 				"as --go-set-rate asked\n",
 				(long long)o->go_set_rate, w->target.pid, (long long)rate);
 			rate = o->go_set_rate;
+			w->rate_written++;
 		}
 	}
 	log_debug("pid %d: runtime.MemProfileRate = %lld at 0x%llx", w->target.pid, (long long)rate,

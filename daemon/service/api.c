@@ -142,6 +142,8 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 			ho.has_go = !d->o->watch.go_every_call;
 			ho.has_go_every_call = d->o->watch.go_every_call;
 		}
+		if (t->w.rate_written && !ho.go_rate_written)
+			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
 		n++;
 	}
@@ -255,6 +257,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
+		m->go_rate_written = t->w.rate_written;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */

@@ -209,6 +209,7 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 	    "push_auth_file",
 	    "push_pid_label",
 	    "service_names",
+	    "go_set_rate",
 	};
 	struct json_object *root, *v;
 	size_t j = 0;
@@ -268,6 +269,16 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 				err = -EINVAL;
 			} else {
 				o->rate = json_object_get_int64(v);
+			}
+		}
+		if (json_object_object_get_ex(root, "go_set_rate", &v)) {
+			if (!json_object_is_type(v, json_type_int) ||
+			    json_object_get_int64(v) < 0) {
+				log_error("%s: \"go_set_rate\" must be a whole number of bytes",
+					  path);
+				err = -EINVAL;
+			} else {
+				o->watch.go_set_rate = json_object_get_int64(v);
 			}
 		}
 		if (json_object_object_get_ex(root, "listen", &v) && !o->listen) {

@@ -66,8 +66,11 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_freed_objects_total", t, fc);
 	write_sample(f, "allocscope_inuse_bytes", t, ib);
 	write_sample(f, "allocscope_inuse_objects", t, ic);
-	if (t->go)
+	if (t->go) {
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+		write_sample(f, "allocscope_go_memprofilerate_written_total", t,
+			     t->go_rate_written);
+	}
 	write_sample(f, "allocscope_live_overwrites_total", t, (long long)tot->live_overwrite_cnt);
 	write_sample(f, "allocscope_allocator_never_returned_total", t,
 		     (long long)tot->nest_reset_cnt);
@@ -122,7 +125,10 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# TYPE allocscope_allocator_never_returned_total counter\n"
 	      "# HELP allocscope_frees_unseen_total At --rate 1, frees of an address never seen "
 	      "allocated.\n"
-	      "# TYPE allocscope_frees_unseen_total counter\n",
+	      "# TYPE allocscope_frees_unseen_total counter\n"
+	      "# HELP allocscope_go_memprofilerate_written_total Times --go-set-rate wrote the Go "
+	      "program's runtime.MemProfileRate (only over a 0).\n"
+	      "# TYPE allocscope_go_memprofilerate_written_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);

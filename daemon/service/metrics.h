@@ -22,7 +22,8 @@ struct metrics_target {
 	const char *pod_uid;	  /* "" or NULL: no label */
 	int go;			  /* a Go program: its GC cycles are shown */
 	__u32 gc_cycles;
-	__u64 rate; /* the sampling rate its totals are scaled by */
+	__u32 go_rate_written; /* times --go-set-rate wrote its runtime.MemProfileRate */
+	__u64 rate;	       /* the sampling rate its totals are scaled by */
 	struct proc_totals tot;
 	/* Its entries unsampled per (stack, size) (heap_profile__estimate): preferred to tot
 	 * scaled by its mean sampled size, which is biased when the process mixes sizes. */
