@@ -590,6 +590,14 @@ TEST(bpf_free_of_unseen_address_counted)
 	alloc_probes__totals(f.ap, getpid(), &tot1);
 	ASSERT_EQ(c1[ALLOC_CNT_FREE_UNSEEN] - c0[ALLOC_CNT_FREE_UNSEEN], 1, "an unseen one");
 	ASSERT_EQ(tot1.free_unseen_cnt - tot0.free_unseen_cnt, 1, "... for this process");
+	/* glibc's realloc(p, 0) frees p through free, after realloc's entry took it. */
+	p = wrap_malloc(40);
+	alloc_probes__counters(f.ap, c0);
+	if (wrap_realloc(p, 0) == NULL) {
+		alloc_probes__counters(f.ap, c1);
+		ASSERT_EQ(c1[ALLOC_CNT_FREE_UNSEEN] - c0[ALLOC_CNT_FREE_UNSEEN], 0,
+			  "realloc(p, 0)'s own free is no unseen free");
+	}
 	fixture_close(&f);
 }
 
