@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "profile/heap_profile.h"
@@ -28,7 +29,10 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 	case HTTPD_SEL_COMM:
 		return !strcmp(q->value, t->comm);
 	case HTTPD_SEL_CGROUP:
-		return !strncmp(t->cg.path, q->value, strlen(q->value));
+		return cgroup__path_under(t->cg.path, q->value);
+	case HTTPD_SEL_CONTAINER:
+		return t->cg.container_id[0] &&
+		       !strncasecmp(t->cg.container_id, q->value, strlen(q->value));
 	}
 	return 0;
 }
@@ -211,6 +215,7 @@ static int op_metrics(void *ctx, char **text)
 		m->exe = t->exe;
 		m->comm = t->comm;
 		m->container_id = t->cg.container_id;
+		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
 		m->rate = target_rate(d, t);

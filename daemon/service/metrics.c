@@ -28,8 +28,10 @@ static void write_labels(FILE *f, const struct metrics_target *t)
 	fputs("\",comm=\"", f);
 	label_escape(f, t->comm);
 	fputs("\"", f);
-	if (t->container_id[0])
+	if (t->container_id && t->container_id[0])
 		fprintf(f, ",container_id=\"%s\"", t->container_id);
+	if (t->pod_uid && t->pod_uid[0])
+		fprintf(f, ",pod_uid=\"%s\"", t->pod_uid);
 }
 
 static void write_sample(FILE *f, const char *name, const struct metrics_target *t, long long v)

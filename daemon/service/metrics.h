@@ -18,6 +18,7 @@ struct metrics_target {
 	const char *exe;
 	const char *comm;
 	const char *container_id; /* "": no label */
+	const char *pod_uid;	  /* "" or NULL: no label */
 	int go;			  /* a Go program: its GC cycles are shown */
 	__u32 gc_cycles;
 	__u64 rate; /* the sampling rate its totals are scaled by */

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 import pprof_raw
-from harness import BUILD, Skip, check, check_eq, test
+from harness import BUILD, check, check_eq, skip_dep, test
 from test_record import wait_for_line
 
 ALLOCSCOPE = os.path.join(BUILD, "allocscope")
@@ -50,8 +50,8 @@ def by_site(p):
 def record_with(allocator):
     target = os.path.join(BUILD, "tests", "targets", "with_" + allocator)
     if not os.path.exists(target):
-        raise Skip("%s not built: its Debian package is not installed "
-                   "(deploy/setup-debian.sh)" % target)
+        skip_dep("%s not built: its Debian package is not installed "
+                 "(deploy/setup-debian.sh)" % target)
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), allocator + ".pb.gz")
     # By pid: a command started by record has only libc probed before its libraries load.
     proc = subprocess.Popen([target, "--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
