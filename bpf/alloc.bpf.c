@@ -251,6 +251,7 @@ int BPF_KPROBE(free_enter, void *ptr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_totals *tot;
+	struct task_state *st;
 	struct live_val lv;
 
 	if (live_take(tgid, (__u64)ptr, 0, &lv)) {
@@ -258,8 +259,12 @@ int BPF_KPROBE(free_enter, void *ptr)
 		return 0;
 	}
 	/* Only every-call recording knows every block: sampled, most frees are of blocks never
-	 * sampled. */
+	 * sampled. A free inside an allocator call is its own business: glibc's realloc(p, 0)
+	 * calls free on the block its entry already took. */
 	if (sample_rate > 1 || !ptr)
+		return 0;
+	st = task_state(0);
+	if (st && st->depth)
 		return 0;
 	count(ALLOC_CNT_FREE_UNSEEN);
 	tot = bpf_map_lookup_elem(&totals, &tgid);
