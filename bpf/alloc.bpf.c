@@ -251,6 +251,7 @@ int BPF_KPROBE(free_enter, void *ptr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_totals *tot;
+	struct task_state *st;
 	struct live_val lv;
 
 	if (live_take(tgid, (__u64)ptr, 0, &lv)) {
@@ -258,8 +259,12 @@ int BPF_KPROBE(free_enter, void *ptr)
 		return 0;
 	}
 	/* Only every-call recording knows every block: sampled, most frees are of blocks never
-	 * sampled. */
+	 * sampled. A free inside an allocator call is its own business: glibc's realloc(p, 0)
+	 * calls free on the block its entry already took. */
 	if (sample_rate > 1 || !ptr)
+		return 0;
+	st = task_state(0);
+	if (st && st->depth)
 		return 0;
 	count(ALLOC_CNT_FREE_UNSEEN);
 	tot = bpf_map_lookup_elem(&totals, &tgid);
@@ -275,11 +280,11 @@ static __always_inline int is_target(__u32 tgid)
 	return flags && (*flags & TARGET_F_MMAP);
 }
 
-/* An anonymous mmap of a target is about to be made (addr..fd: its arguments): remember its
- * length and whether it is sampled for the syscall's exit. */
-static __always_inline void mmap_enter(__u32 tgid, __u64 addr, __u64 len, __u64 prot, __u64 flags,
-				       long fd)
+/* An anonymous mmap of a target is about to be made (addr, len, prot, flags, fd: its
+ * arguments): remember its length and whether it is sampled for the syscall's exit. */
+static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 flags, long fd)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_state *st;
 
 	if (!(flags & MAP_ANONYMOUS) && fd != -1)
@@ -333,11 +338,9 @@ static __always_inline void mmap_exit(void *ctx, struct pt_regs *regs, __u32 tgi
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int sys_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (is_target(tgid))
-		mmap_enter(tgid, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3],
-			   (long)ctx->args[4]);
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	mmap_enter(ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], (long)ctx->args[4]);
 	return 0;
 }
 
@@ -377,7 +380,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (id == __NR_munmap)
 		record_free(tgid, regs->di, regs->si);
 	else
-		mmap_enter(tgid, regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8);
+		mmap_enter(regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8);
 	return 0;
 }
 

@@ -556,7 +556,7 @@ static int handle_child_status(struct recording *s, int status, int *exit_code)
 
 static int record_command(struct recording *s, int *exit_code)
 {
-	int gate[2] = {-1, -1}, traced = 0, done = 0, status, err;
+	int gate[2] = {-1, -1}, traced = 0, done = 0, status, our_root, err;
 	char exe[PATH_MAX];
 	pid_t child;
 
@@ -603,9 +603,11 @@ static int record_command(struct recording *s, int *exit_code)
 		waitpid(child, NULL, __WALL);
 		goto cleanup;
 	}
-	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec. */
+	/* The pre-exec snapshot describes allocscope, not the command: start afresh after exec,
+	 * which keeps the root and mount namespace the child shares with us. */
+	our_root = s->ss.w.target.our_root;
 	target__release(&s->ss.w.target);
-	s->ss.w.target = (struct target){.pid = child, .alive = 1};
+	s->ss.w.target = (struct target){.pid = child, .alive = 1, .our_root = our_root};
 
 	s->ss.start_mono_ns = now_mono_ns();
 	s->ss.start_real_ns = now_real_ns();

@@ -30,11 +30,13 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -We
 	-I$(OUT) -I$(OUT)/proto -I. -Idaemon -Icli -I$(FUZZ_SRC) $(FUZZ_SAN)
 FUZZ_LDLIBS := -lelf -ldw -lz -lprotobuf-c -lcapstone -lstdc++ -lm
 
-GOBIN_SRCS := daemon/symbols/gobin.c daemon/symbols/gobin_image.c daemon/symbols/gobin_buildinfo.c
+GOBIN_SRCS := daemon/symbols/gobin.c daemon/symbols/gobin_image.c daemon/symbols/gobin_buildinfo.c \
+	daemon/symbols/rootfs.c
 
 # Each target: its source in tests/fuzz/fuzz_<name>.c and the modules it exercises.
 FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
-FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/util/htab.c $(GOBIN_SRCS)
+FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/symbols/debugfile.c daemon/util/htab.c \
+	$(GOBIN_SRCS)
 FUZZ_MODS_gobin := $(GOBIN_SRCS)
 FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
 FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/profile/pprof_decode.c daemon/util/atomic_file.c \
@@ -43,15 +45,18 @@ FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/profile/pprof_decode.c daemon/u
 FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o
 FUZZ_MODS_probe_place := daemon/probe/probe_place.c
-FUZZ_MODS_httpd := daemon/service/httpd.c daemon/service/http_query.c daemon/util/textenc.c
+FUZZ_MODS_httpd := daemon/service/httpd.c daemon/service/http_query.c daemon/util/textenc.c \
+	daemon/service/peer.c
 FUZZ_LIBS_httpd := -lmicrohttpd
 FUZZ_MODS_config := daemon/service/config.c daemon/util/args.c
 FUZZ_LIBS_config := -ljson-c
 FUZZ_MODS_cgroup := daemon/service/cgroup.c
 FUZZ_MODS_escape := cli/escape.c
+FUZZ_MODS_rootfs := daemon/symbols/rootfs.c
+FUZZ_MODS_peer := daemon/service/peer.c
 
 FUZZ_NAMES := procmaps symbolize gobin goruntime pprof cli_parse probe_place httpd config \
-	cgroup escape
+	cgroup escape rootfs peer
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_NAMES))
 FUZZ_SEEDS := $(addprefix $(FUZZ_OUT)/seeds/,$(addsuffix /.stamp,$(FUZZ_NAMES)))
@@ -153,6 +158,18 @@ $(FUZZ_OUT)/seeds/cgroup/.stamp: $(wildcard $(FUZZ_SRC)/corpus/cgroup/*)
 	$(call msg,SEEDS,$(@D))
 	$(call fuzz_copy_seeds,cgroup)
 	$(Q)cp /proc/self/cgroup $(@D)/self.cgroup
+	$(Q)touch $@
+
+$(FUZZ_OUT)/seeds/rootfs/.stamp: $(wildcard $(FUZZ_SRC)/corpus/rootfs/*)
+	$(call msg,SEEDS,$(@D))
+	$(call fuzz_copy_seeds,rootfs)
+	$(Q)touch $@
+
+$(FUZZ_OUT)/seeds/peer/.stamp: $(wildcard $(FUZZ_SRC)/corpus/peer/*)
+	$(call msg,SEEDS,$(@D))
+	$(call fuzz_copy_seeds,peer)
+	$(Q)cp /proc/net/tcp $(@D)/self.tcp
+	$(Q)cp /proc/net/tcp6 $(@D)/self.tcp6 2>/dev/null || true
 	$(Q)touch $@
 
 $(FUZZ_OUT)/seeds/escape/.stamp: $(wildcard $(FUZZ_SRC)/corpus/escape/*) \

@@ -22,6 +22,7 @@
 #include "probe/alloc_probes.h"
 #include "probe/bpfmap.h"
 #include "probe/links.h"
+#include "symbols/rootfs.h"
 #include "symbols/target.h"
 #include "util/common.h"
 #include "symbols/goruntime.h"
@@ -503,16 +504,12 @@ static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, str
 	return 0;
 }
 
-static int read_code(const char *path, __u64 off, __u8 *buf, size_t len, size_t *got)
+/* From the descriptor checked by rootfs__open(), never from a path opened again. */
+static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 {
 	ssize_t n;
-	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	n = pread(fd, buf, len, off);
-	close(fd);
 	if (n <= 0)
 		return n < 0 ? -errno : -EIO;
 	*got = n;
@@ -580,17 +577,37 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 	return 0;
 }
 
-int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
-				const char *path)
+/*
+ * The file is opened once (rootfs__open: inside the process's root, never blocking, the mapped
+ * file itself when m is given), and everything after reads that very file: the code at the
+ * probe sites from the descriptor, the symbols from the symbolizer's object of the same device
+ * and inode, the uprobes through /proc/self/fd/N. A breakpoint placed from the bytes of one
+ * file into another could land inside an instruction of every process that maps it.
+ */
+static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid, const char *path,
+			 const struct proc_mapping *m)
 {
 	struct site_list enter = {}, ret = {}, frees = {};
 	__u64 seen[ARRAY_SIZE(alloc_funcs)];
+	char fd_path[64];
 	size_t seen_cnt = 0;
 	struct stat st;
-	int probed = 0, has_malloc = 0, err;
+	dev_t sym_dev;
+	ino_t sym_ino;
+	int probed = 0, has_malloc = 0, fd, err;
 
-	if (stat(path, &st))
-		return -errno;
+	fd = rootfs__open(path, m);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino)) {
+		err = 0;
+		goto cleanup;
+	}
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	for (size_t i = 0; i < ARRAY_SIZE(alloc_funcs); i++) {
 		const struct alloc_func *f = &alloc_funcs[i];
 		__u64 vaddr, file_off, size, cookie;
@@ -604,21 +621,28 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 		if (err == -ENOENT)
 			continue;
 		if (err)
-			return err;
+			goto cleanup;
 		if (i == 0)
 			has_malloc = 1;
+		if (!probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
+				sym_dev != st.st_dev || sym_ino != st.st_ino)) {
+			log_warn("%s changed while being probed: not probed", path);
+			err = -ESTALE;
+			goto cleanup;
+		}
 		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
 			;
 		if (j < seen_cnt)
 			continue; /* an alias of a function probed already */
 		seen[seen_cnt++] = vaddr;
 
-		err = read_code(path, file_off, code,
+		err = read_code(fd, file_off, code,
 				size && size < sizeof(code) ? size : sizeof(code), &got);
 		if (!err)
 			err = probe_place__choose(code, got, vaddr, f->keep, &site);
 		if (err && !target__running(pid)) {
-			return -ESRCH;
+			err = -ESRCH;
+			goto cleanup;
 		} else if (err) {
 			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
 				 strerror(-err));
@@ -642,33 +666,43 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 	}
 	/* The return probes first: an entry probe alone, while the process runs, would leave
 	 * every call in between unreturned (counted as allocator_never_returned). */
-	err = attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_exit, &ret, 1,
+	err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret, 1,
 			   "the malloc family") ?:
-	      attach_sites(ap, pid, path, &st, ap->skel->progs.alloc_enter, &enter, 0,
+	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter, &enter, 0,
 			   "the malloc family") ?:
-	      attach_sites(ap, pid, path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+cleanup:
+	close(fd);
 	return err ?: probed;
+}
+
+int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+				const char *path)
+{
+	return attach_object(ap, sym, pid, path, NULL);
 }
 
 /* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
 #define GO_PROBE_COOKIE(probe) COOKIE_PUT(GO_COOKIE_PROBE, probe)
 
-static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-			  const char *name, const struct go_func *f, struct bpf_program *prog,
-			  __u64 cookie, __u32 keep)
+/* path names the file in messages; fd is the file itself (see attach_object()). */
+static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, int fd,
+			  const struct stat *st, const char *name, const struct go_func *f,
+			  struct bpf_program *prog, __u64 cookie, __u32 keep)
 {
 	struct site_list one = {};
 	struct probe_site site = {};
+	char fd_path[64];
 	__u8 code[64];
 	size_t got = 0;
 	int err;
 
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	if (!f->vaddr) {
 		log_warn("%s has no %s: not probed", path, name);
 		return -ENOENT;
 	}
-	err =
-	    read_code(path, f->file_offset, code, min_t(__u64, f->size ?: 64, sizeof(code)), &got);
+	err = read_code(fd, f->file_offset, code, min_t(__u64, f->size ?: 64, sizeof(code)), &got);
 	if (!err)
 		err = probe_place__choose(code, got, f->vaddr, keep, &site);
 	if (err)
@@ -680,7 +714,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, co
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, pid, path, st, prog, &one, 0, name);
+	return attach_sites(ap, pid, fd_path, st, prog, &one, 0, name);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
@@ -691,47 +725,55 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 	__u64 special = COOKIE_PUT(GO_COOKIE_KIND_OFF, gr->special_kind_off) |
 			COOKIE_PUT(GO_COOKIE_PROFILE_KIND, gr->special_kind_profile);
 	struct stat st;
-	int probed = 0, err;
+	int probed = 0, fd, err;
 
-	if (stat(path, &st))
-		return -errno;
+	fd = rootfs__open(path, NULL);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto cleanup;
+	}
 	if (what & GO_ATTACH_SAMPLER) {
-		err = attach_go_func(ap, pid, path, &st, "runtime.mProf_Malloc", &gr->mprof_malloc,
-				     skel->progs.go_mprof_malloc,
+		err = attach_go_func(ap, pid, path, fd, &st, "runtime.mProf_Malloc",
+				     &gr->mprof_malloc, skel->progs.go_mprof_malloc,
 				     GO_PROBE_COOKIE(GO_PROBE_MPROF_MALLOC) |
 					 COOKIE_PUT(GO_COOKIE_ARGS, gr->mprof_args),
 				     keep);
 		if (err)
-			return err;
-		err = attach_go_func(ap, pid, path, &st, "runtime.freeSpecial", &gr->free_special,
-				     skel->progs.go_free_special,
+			goto cleanup;
+		err = attach_go_func(ap, pid, path, fd, &st, "runtime.freeSpecial",
+				     &gr->free_special, skel->progs.go_free_special,
 				     GO_PROBE_COOKIE(GO_PROBE_FREE_SPECIAL) | special, keep);
 		if (err)
-			return err;
+			goto cleanup;
 		probed += 2;
 	}
 	if (what & GO_ATTACH_EVERY_CALL) {
-		err = attach_go_func(ap, pid, path, &st, "runtime.mallocgc", &gr->mallocgc,
+		err = attach_go_func(ap, pid, path, fd, &st, "runtime.mallocgc", &gr->mallocgc,
 				     skel->progs.go_mallocgc, GO_PROBE_COOKIE(GO_PROBE_MALLOCGC),
 				     keep);
 		if (err)
-			return err;
+			goto cleanup;
 		probed++;
 	}
 	if (what & GO_ATTACH_GC) {
 		/* Without them there is no timeline, but the profile is whole: not fatal. */
-		if (!attach_go_func(ap, pid, path, &st, "runtime.gcStart", &gr->gc_start,
+		if (!attach_go_func(ap, pid, path, fd, &st, "runtime.gcStart", &gr->gc_start,
 				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_GC_START), keep))
 			probed++;
-		if (!attach_go_func(ap, pid, path, &st, "runtime.gcMarkTermination",
+		if (!attach_go_func(ap, pid, path, fd, &st, "runtime.gcMarkTermination",
 				    &gr->gc_mark_term, skel->progs.go_gc,
 				    GO_PROBE_COOKIE(GO_PROBE_GC_MARK_TERM), keep))
 			probed++;
-		if (!attach_go_func(ap, pid, path, &st, "main.main", &gr->main_fn,
+		if (!attach_go_func(ap, pid, path, fd, &st, "main.main", &gr->main_fn,
 				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_MAIN), keep))
 			probed++;
 	}
-	return probed;
+	err = 0;
+cleanup:
+	close(fd);
+	return err ?: probed;
 }
 
 /* pid's flags in the targets map (0 when absent). */
@@ -801,7 +843,6 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 	for (size_t i = 0; i < maps->cnt; i++) {
 		const struct proc_mapping *m = &maps->maps[i];
 		char path[4096];
-		struct stat st;
 
 		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_file(m))
 			continue;
@@ -811,11 +852,11 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 				 (unsigned long long)m->start, (unsigned long long)m->end);
 		else
 			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
-		if (stat(path, &st))
+		err = attach_object(ap, sym, pid, path, m);
+		/* Refused (rootfs counted why) or gone: its frames stay addresses. */
+		if (err == -ENOENT || err == -ELOOP || err == -ESTALE || err == -EINVAL ||
+		    err == -EISDIR || err == -EFBIG)
 			continue;
-		if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino))
-			continue;
-		err = alloc_probes__attach_object(ap, sym, pid, path);
 		if (err < 0)
 			return err;
 		if (err > 0)

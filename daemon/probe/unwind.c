@@ -14,6 +14,7 @@
 #include "util/common.h"
 #include "util/htab.h"
 #include "util/log.h"
+#include "symbols/rootfs.h"
 #include "symbols/symbolize.h"
 #include "probe/unwind.h"
 
@@ -99,7 +100,7 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 			*file_name = strdup(path);
 			return -1;
 		}
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = rootfs__open(path, NULL);
 		if (fd >= 0) {
 			*file_name = strdup(path);
 			*elfp = NULL;

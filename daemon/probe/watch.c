@@ -10,6 +10,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "symbols/rootfs.h"
 #include "probe/unwind.h"
 #include "probe/watch.h"
 
@@ -20,7 +21,7 @@ static int elf_is_dynamic(const char *path)
 	size_t n;
 	Elf *elf;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = rootfs__open(path, NULL);
 	if (fd < 0)
 		return 0;
 	elf_version(EV_CURRENT);
@@ -57,9 +58,9 @@ static int attach_expected_libc(struct watch *w, struct alloc_probes *ap, struct
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		/* Opened inside the process's root by rootfs__open(): a FIFO or a link out of it
+		 * there is refused and counted, a missing one skipped. */
 		snprintf(path, sizeof(path), "/proc/%d/root%s", w->target.pid, paths[i]);
-		if (access(path, R_OK))
-			continue;
 		if (alloc_probes__attach_object(ap, sym, w->target.pid, path) > 0)
 			return 0;
 	}
@@ -213,6 +214,7 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 				"as --go-set-rate asked\n",
 				(long long)o->go_set_rate, w->target.pid, (long long)rate);
 			rate = o->go_set_rate;
+			w->rate_written++;
 		}
 	}
 	log_debug("pid %d: runtime.MemProfileRate = %lld at 0x%llx", w->target.pid, (long long)rate,

@@ -461,6 +461,13 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 		    (unsigned long long)o->go_rate);
 		pprof__add_comment(bc->pb, buf);
 	}
+	if (o->go_rate_written) {
+		snprintf(buf, sizeof(buf),
+			 "allocscope: runtime.MemProfileRate was 0 (the program does not link "
+			 "runtime.MemProfile); --go-set-rate wrote %llu into it",
+			 (unsigned long long)o->go_rate_written);
+		pprof__add_comment(bc->pb, buf);
+	}
 	if (o->has_go_every_call) {
 		snprintf(buf, sizeof(buf),
 			 "allocscope: Go allocations sampled on every runtime.mallocgc call, every "

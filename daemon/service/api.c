@@ -14,8 +14,14 @@
 #include "profile/pprof.h"
 #include "service/api.h"
 #include "service/metrics.h"
+#include "service/peer.h"
+#include "service/push_queue.h"
 #include "service/state.h"
+#include "symbols/rootfs.h"
 #include "util/common.h"
+
+/* /healthz fails after this many drain intervals without a drain of the main loop. */
+#define HEALTH_MISSED_INTERVALS 3
 
 static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 {
@@ -35,6 +41,22 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 		       !strncasecmp(t->cg.container_id, q->value, strlen(q->value));
 	}
 	return 0;
+}
+
+/*
+ * Whether viewer may read t (struct httpd_query's viewer): 0 reads everything; a local user the
+ * processes it could ptrace, judged when they were attached and, while alive, again now (a
+ * process can make itself undumpable, and its pid can be reused by another user's).
+ */
+static int target_visible(const struct dtarget *t, uid_t viewer)
+{
+	uid_t now;
+
+	if (!viewer)
+		return 1;
+	if (t->owner != viewer)
+		return 0;
+	return !t->alive || (!peer__pid_owner(NULL, t->w.target.pid, &now) && now == viewer);
 }
 
 /* The rate a target's samples are scaled by: the Go runtime's own, or --rate. */
@@ -59,7 +81,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	};
 	__u64 counters[ALLOC_CNT_MAX], now, since, start = 0;
 	size_t n = 0;
-	int err = 0;
+	int err = 0, denied = 0;
 
 	pthread_mutex_lock(&d->lock);
 	/* Fresh within a second, so a request right after an allocation sees it. */
@@ -86,6 +108,10 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 
 		if (!target_matches(t, q))
 			continue;
+		if (!target_visible(t, q->viewer)) {
+			denied = 1;
+			continue;
+		}
 		if (q->seconds > 0) {
 			err = history__window(t->hist, since, &windows[n], &ws);
 			if (err)
@@ -116,11 +142,15 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 			ho.has_go = !d->o->watch.go_every_call;
 			ho.has_go_every_call = d->o->watch.go_every_call;
 		}
+		if (t->w.rate_written && !ho.go_rate_written)
+			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
 		n++;
 	}
 	if (!n) {
-		err = -ENOENT;
+		/* Another user's pid is refused as such; other selectors only ever see the
+		 * viewer's own targets. */
+		err = denied && q->sel == HTTPD_SEL_PID ? -EACCES : -ENOENT;
 		goto cleanup;
 	}
 	ho.period = ho.has_go ? ho.go_rate : ho.native_rate;
@@ -147,15 +177,20 @@ static int op_timeline(void *ctx, const struct httpd_query *q, char **json)
 {
 	struct scoped *d = ctx;
 	struct dtarget *best = NULL;
-	int err = 0;
+	int err = 0, denied = 0;
 
 	pthread_mutex_lock(&d->lock);
 	/* The newest matching target: the live one if the pid was reused. */
-	for (size_t i = 0; i < d->cnt; i++)
-		if (target_matches(d->t[i], q))
+	for (size_t i = 0; i < d->cnt; i++) {
+		if (!target_matches(d->t[i], q))
+			continue;
+		if (target_visible(d->t[i], q->viewer))
 			best = d->t[i];
+		else
+			denied = 1;
+	}
 	if (!best) {
-		err = -ENOENT;
+		err = denied && q->sel == HTTPD_SEL_PID ? -EACCES : -ENOENT;
 	} else {
 		best->w.tl.rate = target_rate(d, best);
 		*json = timeline__to_json(&best->w.tl);
@@ -181,7 +216,7 @@ static long self_rss_bytes(void)
 
 /* Gather under the lock what metrics__write shows, and write it there too: the names it points
  * at belong to targets the next drain may release. */
-static int op_metrics(void *ctx, char **text)
+static int op_metrics(void *ctx, uid_t viewer, char **text)
 {
 	static const char *const map_names[] = {"stats", "live", "stacks"};
 	struct scoped *d = ctx;
@@ -210,8 +245,9 @@ static int op_metrics(void *ctx, char **text)
 		struct metrics_target *m = &mt[in.target_cnt];
 
 		in.bounds.history_entries += history__entries(t->hist);
-		if (!t->alive) {
-			in.bounds.exited++;
+		if (!t->alive || !target_visible(t, viewer)) {
+			if (!t->alive)
+				in.bounds.exited++;
 			continue;
 		}
 		m->pid = t->w.target.pid;
@@ -221,6 +257,7 @@ static int op_metrics(void *ctx, char **text)
 		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
+		m->go_rate_written = t->w.rate_written;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */
@@ -252,9 +289,21 @@ static int op_metrics(void *ctx, char **text)
 	in.snapshots_dropped = d->stats.snapshots_dropped;
 	in.exited_dropped = d->stats.exited_dropped;
 	in.attach_failures = d->stats.attach_failures;
-	in.pushes = __atomic_load_n(&d->stats.pushes, __ATOMIC_RELAXED);
-	in.push_failures = __atomic_load_n(&d->stats.push_failures, __ATOMIC_RELAXED);
+	if (d->push_q) {
+		struct push_queue_stats ps;
+
+		push_queue__stats(d->push_q, &ps);
+		in.pushes = ps.sent;
+		in.push_retries = ps.retried;
+		in.push_dropped[METRICS_PUSH_DROP_FULL] = ps.dropped_full;
+		in.push_dropped[METRICS_PUSH_DROP_REFUSED] = ps.dropped_refused;
+		in.push_dropped[METRICS_PUSH_DROP_SHUTDOWN] = ps.dropped_shutdown;
+		in.push_failures = ps.dropped_full + ps.dropped_refused + ps.dropped_shutdown;
+		in.push_queued = ps.queued;
+	}
 	in.rss_bytes = self_rss_bytes();
+	for (int i = 0; i < ROOTFS_REFUSED__CNT; i++)
+		in.files_refused[i] = rootfs__refused(i);
 	if (d->uw) {
 		unwinder__stats(d->uw, &us);
 		in.unwind = &us;
@@ -271,10 +320,11 @@ static int op_metrics(void *ctx, char **text)
 	return 0;
 }
 
-static int op_targets(void *ctx, struct httpd_target **out, size_t *cnt)
+static int op_targets(void *ctx, uid_t viewer, struct httpd_target **out, size_t *cnt)
 {
 	struct scoped *d = ctx;
 	struct httpd_target *ts;
+	size_t n = 0;
 
 	pthread_mutex_lock(&d->lock);
 	ts = calloc(d->cnt ? d->cnt : 1, sizeof(*ts));
@@ -284,21 +334,42 @@ static int op_targets(void *ctx, struct httpd_target **out, size_t *cnt)
 	}
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
+		struct httpd_target *o = &ts[n];
 
-		ts[i].pid = t->w.target.pid;
-		ts[i].alive = t->alive;
-		snprintf(ts[i].exe, sizeof(ts[i].exe), "%s", t->exe);
-		snprintf(ts[i].comm, sizeof(ts[i].comm), "%s", t->comm);
-		snprintf(ts[i].cgroup, sizeof(ts[i].cgroup), "%s", t->cg.path);
-		snprintf(ts[i].kind, sizeof(ts[i].kind), "%s",
+		if (!target_visible(t, viewer))
+			continue;
+		o->pid = t->w.target.pid;
+		o->alive = t->alive;
+		snprintf(o->exe, sizeof(o->exe), "%s", t->exe);
+		snprintf(o->comm, sizeof(o->comm), "%s", t->comm);
+		snprintf(o->cgroup, sizeof(o->cgroup), "%s", t->cg.path);
+		snprintf(o->kind, sizeof(o->kind), "%s",
 			 t->w.go && t->w.native ? "go+native"
 			 : t->w.go		? "go"
 						: "native");
+		n++;
 	}
-	*cnt = d->cnt;
+	*cnt = n;
 	pthread_mutex_unlock(&d->lock);
 	*out = ts;
 	return 0;
+}
+
+/* Unhealthy when the main loop has not drained for HEALTH_MISSED_INTERVALS intervals (and a
+ * second): read without the lock, which a stuck loop may hold. */
+static int op_health(void *ctx, char *why, size_t len)
+{
+	struct scoped *d = ctx;
+	__u64 last = __atomic_load_n(&d->stats.loop_drain_mono_ns, __ATOMIC_RELAXED);
+	__u64 interval = __atomic_load_n(&d->stats.interval_ns, __ATOMIC_RELAXED);
+	__u64 now = now_mono_ns();
+
+	if (!last || !interval || now < last ||
+	    now - last <= HEALTH_MISSED_INTERVALS * interval + NSEC_PER_SEC)
+		return 0;
+	snprintf(why, len, "the drain loop has made no progress for %.1f s (interval %.1f s)",
+		 (now - last) / 1e9, interval / 1e9);
+	return -1;
 }
 
 const struct httpd_ops scoped_api_ops = {
@@ -306,4 +377,5 @@ const struct httpd_ops scoped_api_ops = {
     .timeline = op_timeline,
     .metrics = op_metrics,
     .targets = op_targets,
+    .health = op_health,
 };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* allocscoped's HTTP API: routing, strict query validation, bearer-token auth, TLS and request
  * bounds on top of libmicrohttpd (one internal polling thread). Bodies come from struct httpd_ops;
- * the only files this module opens are the token and TLS files, once, at start. */
+ * the only files this module opens are the token and TLS files, once, at start, and (through
+ * peer.c) the socket table, to tell which local user a loopback request comes from. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "util/common.h"
 #include "service/httpd.h"
 #include "service/http_query.h"
+#include "service/peer.h"
 #include "util/textenc.h"
 #include "util/log.h"
 
@@ -46,6 +48,7 @@ static const unsigned int counted_codes[] = {
     MHD_HTTP_OK,	   MHD_HTTP_BAD_REQUEST,	   MHD_HTTP_UNAUTHORIZED,
     MHD_HTTP_NOT_FOUND,	   MHD_HTTP_METHOD_NOT_ALLOWED,	   MHD_HTTP_CONTENT_TOO_LARGE,
     MHD_HTTP_URI_TOO_LONG, MHD_HTTP_INTERNAL_SERVER_ERROR, MHD_HTTP_NOT_IMPLEMENTED,
+    MHD_HTTP_FORBIDDEN,	   MHD_HTTP_SERVICE_UNAVAILABLE,
 };
 
 struct httpd {
@@ -54,6 +57,8 @@ struct httpd {
 	void *ctx;
 	char *token; /* NULL: no authentication */
 	size_t token_len;
+	/* Loopback without a token: each request is served as the local user that connects. */
+	int per_user;
 	char *tls_cert;
 	char *tls_key;
 	size_t tls_key_len;
@@ -147,6 +152,10 @@ static enum MHD_Result respond_op_error(struct httpd *h, struct MHD_Connection *
 	char buf[MAX_SHOWN_BYTES];
 
 	err = err < 0 ? -err : err;
+	if (err == EACCES)
+		return respond_text(h, conn, MHD_HTTP_FORBIDDEN, NULL,
+				    "pid %d is not yours to read: ask as its user or as root",
+				    q->pid);
 	if (err == ENOENT) {
 		if (q->sel == HTTPD_SEL_ALL)
 			return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
@@ -224,7 +233,7 @@ static void put_html(FILE *f, const char *s, size_t max_len)
  * "/debug/pprof" (no slash, whose directory is "/debug/") needs other ones than "/debug/pprof/".
  */
 static enum MHD_Result serve_index(struct httpd *h, struct MHD_Connection *conn, const char *base,
-				   const char *root)
+				   const char *root, uid_t viewer)
 {
 	static const char *const hdrs[] = {"Content-Security-Policy",
 					   "default-src 'none'; frame-ancestors 'none'", NULL};
@@ -238,7 +247,7 @@ static enum MHD_Result serve_index(struct httpd *h, struct MHD_Connection *conn,
 	if (!h->ops->targets)
 		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
 				    "the target list is not served");
-	err = h->ops->targets(h->ctx, &targets, &cnt);
+	err = h->ops->targets(h->ctx, viewer, &targets, &cnt);
 	if (err)
 		return respond_op_error(h, conn, "targets", err, &all);
 
@@ -292,7 +301,7 @@ cleanup:
 		     hdrs);
 }
 
-static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *conn)
+static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *conn, uid_t viewer)
 {
 	static const struct httpd_query all;
 	char *text = NULL, *body = NULL;
@@ -303,7 +312,7 @@ static enum MHD_Result serve_metrics(struct httpd *h, struct MHD_Connection *con
 	if (!h->ops->metrics)
 		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
 				    "metrics are not served");
-	err = h->ops->metrics(h->ctx, &text);
+	err = h->ops->metrics(h->ctx, viewer, &text);
 	if (err)
 		return respond_op_error(h, conn, "metrics", err, &all);
 
@@ -340,6 +349,35 @@ cleanup:
 }
 
 /* Request handling */
+
+/*
+ * Who asks: every target for a bearer token's holder, on a non-loopback --insecure listener, and
+ * for root; otherwise the local user owning the client's socket (-EACCES when no socket of the
+ * table matches: a client that is gone, or a connection from elsewhere through a proxy).
+ */
+static int request_viewer(const struct httpd *h, struct MHD_Connection *conn, uid_t *viewer)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	*viewer = 0;
+	if (!h->per_user)
+		return 0;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return -EACCES;
+	return peer__tcp_uid(NULL, ci->connect_fd, viewer) ? -EACCES : 0;
+}
+
+static enum MHD_Result serve_health(struct httpd *h, struct MHD_Connection *conn)
+{
+	char why[MAX_ERR_BYTES - 8];
+
+	why[0] = '\0';
+	if (h->ops->health && h->ops->health(h->ctx, why, sizeof(why)))
+		return respond_text(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "unhealthy: %s",
+				    why);
+	return respond_text(h, conn, MHD_HTTP_OK, NULL, "ok");
+}
 
 static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
 				  size_t key_len, const char *val, size_t val_len)
@@ -447,6 +485,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	char err[MAX_ERR_BYTES];
 	struct httpd_query q;
 	enum auth_result auth;
+	uid_t viewer;
 
 	/* Every request is answered on its first call, before any body is read; a later call
 	 * could only bring body bytes, refused already. */
@@ -463,24 +502,27 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	if (has_body(conn))
 		return respond_text(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
 				    "request bodies are not accepted");
-	/* Liveness probes carry no credentials; the answer reveals nothing. */
+	/* Liveness probes carry no credentials; the answer reveals nothing of the targets. */
 	if (mark != &req_escaped_path && strcmp(url, "/healthz") == 0)
-		return respond_text(h, conn, MHD_HTTP_OK, NULL, "ok");
+		return serve_health(h, conn);
 	auth = check_auth(h, conn);
 	if (auth != AUTH_OK)
 		return respond_text(h, conn, MHD_HTTP_UNAUTHORIZED,
 				    auth == AUTH_MISSING ? auth_missing_hdrs : auth_invalid_hdrs,
 				    auth == AUTH_MISSING ? "a bearer token is required"
 							 : "invalid bearer token");
+	if (request_viewer(h, conn, &viewer))
+		return respond_text(h, conn, MHD_HTTP_FORBIDDEN, NULL,
+				    "cannot tell which local user is asking");
 	if (mark == &req_escaped_path)
 		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL, "not found");
 
 	if (strcmp(url, "/metrics") == 0)
-		return serve_metrics(h, conn);
+		return serve_metrics(h, conn, viewer);
 	if (strcmp(url, "/debug/pprof/") == 0)
-		return serve_index(h, conn, "", "../../");
+		return serve_index(h, conn, "", "../../", viewer);
 	if (strcmp(url, "/debug/pprof") == 0)
-		return serve_index(h, conn, "pprof/", "../");
+		return serve_index(h, conn, "pprof/", "../", viewer);
 	if (strcmp(url, "/debug/pprof/heap") && strcmp(url, "/debug/pprof/allocs") &&
 	    strcmp(url, "/timeline"))
 		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
@@ -488,6 +530,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 
 	if (request_query(conn, mark, &q, err, sizeof(err)))
 		return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL, "%s", err);
+	q.viewer = viewer;
 	if (strcmp(url, "/timeline") == 0)
 		return serve_timeline(h, conn, &q);
 	return serve_profile(
@@ -713,6 +756,7 @@ struct httpd *httpd__start(const struct httpd_opts *opts, const struct httpd_ops
 	}
 	h->ops = ops;
 	h->ctx = ctx;
+	h->per_user = is_loopback(&ss) && !opts->auth_token_file;
 	if (opts->auth_token_file) {
 		err = read_token(opts->auth_token_file, &h->token, &h->token_len);
 		if (err)

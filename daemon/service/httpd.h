@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* allocscoped's HTTP API on libmicrohttpd: the net/http/pprof-style endpoints, timelines,
  * Prometheus metrics and health, with strict query parsing and bounded requests. The data comes
- * from the daemon through struct httpd_ops; this module never touches BPF or files. */
+ * from the daemon through struct httpd_ops; this module never touches BPF or
+ * a target's files. Over loopback without a token, each request is served as the local user that
+ * connects (service/peer.h). */
 #ifndef ALLOCSCOPE_HTTPD_H
 #define ALLOCSCOPE_HTTPD_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #define HTTPD_DEFAULT_LISTEN "127.0.0.1:6464"
@@ -35,6 +38,9 @@ struct httpd_query {
 	char value[HTTPD_MAX_SELECTOR]; /* exe, comm or cgroup */
 	int seconds;			/* > 0: a delta profile of the last N seconds */
 	int gc;				/* gc=1 was given (accepted for pprof compatibility) */
+	/* Who asks: 0 for every target (root over loopback, a bearer token, --insecure), else
+	 * the local user, who reads only the processes it could ptrace. Set by the server. */
+	uid_t viewer;
 };
 
 struct httpd_target {
@@ -49,14 +55,19 @@ struct httpd_target {
 struct httpd_ops {
 	/*
 	 * Each returns 0 and a malloc'ed body the module frees, -ENOENT when no target matches
-	 * (404), -ERANGE when seconds reaches past the retained window (400), other -errno (500).
-	 * They are called from libmicrohttpd's thread: the daemon locks what they share.
+	 * (404), -EACCES when the pid asked for is not the viewer's to read (403), -ERANGE when
+	 * seconds reaches past the retained window (400), other -errno (500). Targets the viewer
+	 * may not read are left out as if they were not there. They are called from
+	 * libmicrohttpd's thread: the daemon locks what they share.
 	 */
 	int (*profile)(void *ctx, enum httpd_profile kind, const struct httpd_query *q, void **buf,
 		       size_t *len);
 	int (*timeline)(void *ctx, const struct httpd_query *q, char **json);
-	int (*metrics)(void *ctx, char **text);
-	int (*targets)(void *ctx, struct httpd_target **out, size_t *cnt);
+	int (*metrics)(void *ctx, uid_t viewer, char **text);
+	int (*targets)(void *ctx, uid_t viewer, struct httpd_target **out, size_t *cnt);
+	/* 0 when healthy, else -1 and why in a line (/healthz answers 503 with it). Called
+	 * without the daemon's lock, so that a stuck loop still gets an answer. NULL: healthy. */
+	int (*health)(void *ctx, char *why, size_t len);
 };
 
 struct httpd_opts {

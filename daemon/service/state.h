@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "probe/collect.h"
@@ -27,8 +28,13 @@ struct dtarget {
 	struct cgroup_info cg;
 	char exe[256];
 	char comm[32];
+	uid_t owner; /* who besides root may read it (peer__pid_owner at attach); 0: root only */
 	struct entry_set cur;  /* cumulative, as of the last drain */
-	__u64 pushed_until_ns; /* --push: snapshots up to here were sent */
+	__u64 pushed_until_ns; /* --push: the intervals up to here were queued */
+	char service[128];     /* --push: the service_name (push_series.h) */
+	char pod[128];	       /* from the environment, "" when unknown */
+	char namespace[128];
+	char container[128];
 	struct history *hist;
 };
 
@@ -43,8 +49,10 @@ struct scoped_stats {
 	__u64 exited_dropped; /* exited processes released early: over --max-exited */
 	__u64 attach_failures;
 	__u64 stacks_collected;
-	__u64 pushes;	     /* atomic: counted without the lock */
-	__u64 push_failures; /* atomic */
+	/* Written by the main loop after each of its drains, and the interval then: atomic, read
+	 * by /healthz without the lock. */
+	__u64 loop_drain_mono_ns;
+	__u64 interval_ns;
 };
 
 struct scoped {
@@ -56,6 +64,7 @@ struct scoped {
 	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
 	struct httpd *http;
 	struct pusher *pusher;
+	struct push_queue *push_q; /* with --push: the thread that sends */
 	struct proc_select *select;
 	struct dtarget **t;
 	size_t cnt;

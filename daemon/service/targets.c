@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "probe/collect.h"
+#include "service/peer.h"
 #include "service/select.h"
+#include "service/push_batch.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -65,6 +67,9 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
 	proc__read_comm(NULL, pid, t->comm, sizeof(t->comm));
 	cgroup__read(NULL, d->cgroup_ns_root, pid, &t->cg);
+	/* Judged once more at each request while it lives (api.c); gone already: root only. */
+	if (peer__pid_owner(NULL, pid, &t->owner))
+		t->owner = 0;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	if (err) {
@@ -92,6 +97,8 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		watch__reconcile(&t->w, d->ap, d->sym);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
+	if (d->o->push_url)
+		push_batch__identify(d, t);
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
 	n = d->t;
 	if (d->cnt == d->cap) {

@@ -16,6 +16,7 @@
 
 #include "util/common.h"
 #include "symbols/gobin_priv.h"
+#include "symbols/rootfs.h"
 #include "util/log.h"
 #include "util/varint.h"
 
@@ -466,8 +467,8 @@ static bool gofunc_fits(struct gobin *g, __u64 base)
 		if (read_func(g, i, &f) || !(tree = inline_tree(g, &f)))
 			continue;
 		if (!functab_slot(g, i + 1, &next, &dummy) || !in_file_data(g, tree) ||
-		    !read_inl_call(g, tree, 0, &c) || !func_name(g, c.name_off) || c.parent_pc < 0 ||
-		    (__u64)c.parent_pc >= next - f.entry)
+		    !read_inl_call(g, tree, 0, &c) || !func_name(g, c.name_off) ||
+		    c.parent_pc < 0 || (__u64)c.parent_pc >= next - f.entry)
 			ok = false;
 		checked++;
 	}
@@ -521,11 +522,12 @@ static void setup_inline(struct gobin *g)
 
 			if (k && w == first)
 				continue;
-			if (gobin_vaddr_ptr_reloc(g, md + w * g->ptr_size, &v) && in_file_data(g, v) &&
-			    gofunc_fits(g, v)) {
+			if (gobin_vaddr_ptr_reloc(g, md + w * g->ptr_size, &v) &&
+			    in_file_data(g, v) && gofunc_fits(g, v)) {
 				g->gofunc = v;
 				if (w != first)
-					log_debug("moduledata.gofunc at word %llu", (unsigned long long)w);
+					log_debug("moduledata.gofunc at word %llu",
+						  (unsigned long long)w);
 			}
 		}
 	}
@@ -555,30 +557,43 @@ static void fallback_text_start(struct gobin *g)
 
 struct gobin *gobin__open(const char *path)
 {
+	struct gobin *g;
+	int fd, err;
+
+	if (!path) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Gone (most often /proc/PID/exe of a process that just exited) or refused: rootfs says
+	 * why, the caller what it means for it. */
+	fd = rootfs__open(path, NULL);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	g = gobin__open_fd(fd, path);
+	err = errno;
+	close(fd);
+	errno = err;
+	return g;
+}
+
+struct gobin *gobin__open_fd(int fd, const char *path)
+{
 	struct gobin *g = NULL;
 	struct stat st;
 	GElf_Ehdr ehdr;
-	int fd = -1, err, err_bi;
+	int err, err_bi;
 
-	if (!path) {
-		err = -EINVAL;
-		goto cleanup;
-	}
 	g = calloc(1, sizeof(*g));
 	if (!g) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	g->go_major = g->go_minor = -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
+	if (fstat(fd, &st)) {
 		err = -errno;
-		/* Gone: most often /proc/PID/exe of a process that just exited; the caller says
-		 * what it means for it. */
-		if (err == -ENOENT || err == -ESRCH)
-			log_debug("cannot open %s: %s", path, strerror(-err));
-		else
-			log_warn("cannot open %s: %s", path, strerror(-err));
+		log_warn("cannot stat %s: %s", path, strerror(-err));
 		goto cleanup;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size < EI_NIDENT) {
@@ -638,12 +653,9 @@ struct gobin *gobin__open(const char *path)
 	if (g->fmt >= PCLN_GO118 && !g->gofunc)
 		log_debug("%s: moduledata not found, inlined frames are not expanded", path);
 	fallback_text_start(g);
-	close(fd);
 	return g;
 
 cleanup:
-	if (fd >= 0)
-		close(fd);
 	gobin__close(g);
 	errno = -err;
 	return NULL;

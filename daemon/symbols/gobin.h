@@ -33,6 +33,9 @@ struct gobin_frame {
  * build information), EBADMSG when it looks like one but is malformed or truncated, or the
  * errno of open/mmap. */
 struct gobin *gobin__open(const char *path);
+/* The same from a descriptor the caller opened (and keeps: the image is mapped, fd not kept);
+ * path only names the file in messages. */
+struct gobin *gobin__open_fd(int fd, const char *path);
 /* Accepts NULL. */
 void gobin__close(struct gobin *g);
 

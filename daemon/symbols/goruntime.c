@@ -19,6 +19,7 @@
 #include "bpf/alloc.h"
 #include "util/common.h"
 #include "symbols/gobin.h"
+#include "symbols/rootfs.h"
 #include "symbols/goruntime.h"
 #include "util/log.h"
 
@@ -70,9 +71,9 @@ struct elf_file {
 static int elf_file_open(const char *path, struct elf_file *ef)
 {
 	ef->elf = NULL;
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ef->fd = rootfs__open(path, NULL);
 	if (ef->fd < 0)
-		return -errno;
+		return ef->fd;
 	elf_version(EV_CURRENT);
 	ef->elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF) {
@@ -387,9 +388,19 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 	out->special_kind_off = out->minor >= 24 ? 16 : 10;
 	out->special_kind_profile = out->minor >= 25 ? 4 : out->minor >= 23 ? 3 : 2;
 
+	/* The code's witness always, so that it is checked wherever .symtab can check it. */
+	if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_code_vaddr))
+		out->memprofilerate_code_vaddr = 0;
 	if (!rate_from_symtab(ef.elf, &out->memprofilerate_vaddr)) {
 		out->memprofilerate_from_symbol = 1;
-	} else if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_vaddr)) {
+		if (out->memprofilerate_code_vaddr &&
+		    out->memprofilerate_code_vaddr != out->memprofilerate_vaddr)
+			log_warn("%s: runtime.MemProfileRate at 0x%llx, but its code says 0x%llx",
+				 path, (unsigned long long)out->memprofilerate_vaddr,
+				 (unsigned long long)out->memprofilerate_code_vaddr);
+	} else if (out->memprofilerate_code_vaddr) {
+		out->memprofilerate_vaddr = out->memprofilerate_code_vaddr;
+	} else {
 		log_debug("%s: runtime.MemProfileRate not found", path);
 		out->memprofilerate_vaddr = 0;
 	}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <dwarf.h>
@@ -19,7 +20,9 @@
 #include "util/common.h"
 #include "util/htab.h"
 #include "util/log.h"
+#include "symbols/debugfile.h"
 #include "symbols/gobin.h"
+#include "symbols/rootfs.h"
 #include "symbols/symbolize.h"
 
 /* From libstdc++ (the build links -lstdc++); declared here so this file stays C. */
@@ -31,6 +34,8 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
  */
 struct sym_obj {
 	char *key;
+	dev_t dev; /* of the file parsed, to match a mapping against */
+	ino_t ino;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	GElf_Addr bias;	  /* libdwfl address minus file vaddr; 0 unless libdwfl moved the module */
@@ -55,7 +60,11 @@ struct sym_file {
 	char *path;
 	struct sym_obj *obj; /* NULL when err is set */
 	int err;
-	__u64 maps_ino; /* inode /proc/PID/maps showed for this path, 0 when not known */
+	/* The last mapping this path was refused for (not its file): asked again, the same
+	 * answer without opening the file again. */
+	__u64 refused_ino;
+	__u32 refused_major, refused_minor;
+	int refused_err;
 };
 
 struct symbolizer {
@@ -120,18 +129,17 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	}
 	s->demangle = opts && opts->demangle;
 	/*
-	 * Build-ID lookups only search absolute directories of this list; the relative entries keep
-	 * libdwfl's .gnu_debuglink search next to the file. NULL selects libdwfl's default
-	 * (":.debug:/usr/lib/debug").
+	 * Absolute directories only: libdwfl would open the relative entries next to the file with
+	 * a plain open(); debugfile__find() looks there itself, inside the target's root.
 	 */
-	if (opts && opts->debug_root &&
-	    asprintf(&s->debuginfo_path, ":.debug:%s", opts->debug_root) < 0) {
+	if (asprintf(&s->debuginfo_path, "%s",
+		     opts && opts->debug_root ? opts->debug_root : "/usr/lib/debug") < 0) {
 		s->debuginfo_path = NULL;
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	s->cbs.find_elf = dwfl_build_id_find_elf;
-	s->cbs.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cbs.find_debuginfo = debugfile__find;
 	s->cbs.section_address = dwfl_offline_section_address;
 	s->cbs.debuginfo_path = &s->debuginfo_path;
 	err = 0;
@@ -264,8 +272,8 @@ static int check_elf(const char *path, Elf *elf, __u64 file_size, struct sym_obj
 static int sym_obj__load(struct symbolizer *s, const char *path, int fd, __u64 file_size,
 			 struct sym_obj *o)
 {
+	int err, dwfl_fd = fd;
 	Elf *elf = NULL;
-	int err;
 
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	err = check_elf(path, elf, file_size, o);
@@ -296,8 +304,9 @@ static int sym_obj__load(struct symbolizer *s, const char *path, int fd, __u64 f
 		goto cleanup;
 	}
 	o->has_lines = -1;
-	/* Go's names, files, lines and inlined frames come from its pclntab, also when stripped. */
-	o->go = gobin__open(path);
+	/* Go's names, files, lines and inlined frames come from its pclntab, also when stripped;
+	 * read from the descriptor already checked, never from the path again. */
+	o->go = gobin__open_fd(dwfl_fd, path);
 	err = 0;
 cleanup:
 	if (elf)
@@ -307,8 +316,10 @@ cleanup:
 	return err;
 }
 
-/* The object for the file at path, parsed on first use. 0 or -errno. */
-static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
+/* The object for the file at path (the file mapping m maps, when m is not NULL), parsed on
+ * first use. 0 or -errno. */
+static int obj_get(struct symbolizer *s, const char *path, const struct proc_mapping *m,
+		   struct sym_obj **out)
 {
 	struct sym_obj *o = NULL;
 	char key[128];
@@ -317,20 +328,15 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 	__u64 hash;
 	int fd = -1, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Inside the process's root, never blocking, regular, and the mapped file itself. */
+	fd = rootfs__open(path, m);
 	if (fd < 0) {
-		err = -errno;
-		log_debug("cannot open %s: %s", path, strerror(-err));
+		err = fd;
 		goto cleanup;
 	}
 	if (fstat(fd, &st)) {
 		err = -errno;
 		log_warn("cannot stat %s: %s", path, strerror(-err));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		log_warn("%s: not a regular file", path);
 		goto cleanup;
 	}
 	snprintf(key, sizeof(key), "%llx:%llu:%lld:%lld.%09ld", (__u64)st.st_dev, (__u64)st.st_ino,
@@ -350,6 +356,8 @@ static int obj_get(struct symbolizer *s, const char *path, struct sym_obj **out)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
 	err = sym_obj__load(s, path, fd, st.st_size, o);
 	fd = -1;
 	if (err)
@@ -364,70 +372,73 @@ cleanup:
 	return err;
 }
 
-/*
- * The cache entry for path; its err says whether the file could be used. maps_ino, when not 0,
- * is the inode /proc/PID/maps showed: a different one than before means the path may now name a
- * new file (a package upgrade), which is then checked with stat(). NULL with errno on ENOMEM.
- */
-static struct sym_file *file_get(struct symbolizer *s, const char *path, __u64 maps_ino)
+/* Whether o is the file mapping m maps (as far as /proc/PID/maps tells: device and inode). */
+static bool obj_maps(const struct sym_obj *o, const struct proc_mapping *m)
 {
-	__u64 hash = htab__hash_str(path);
+	return !m || !m->inode ||
+	       (o->ino == m->inode && major(o->dev) == m->dev_major &&
+		minor(o->dev) == m->dev_minor);
+}
+
+/*
+ * The loaded object for path, or -errno (remembered per path). With m, the object must be the
+ * file m maps: a path whose cached object is another file (a package upgrade, or a tenant
+ * that swapped it) is opened again and checked; a refusal is remembered for that mapping.
+ */
+static int obj_for(struct symbolizer *s, const char *path, const struct proc_mapping *m,
+		   struct sym_obj **out)
+{
+	__u64 hash;
 	struct sym_obj *o = NULL;
 	struct sym_file *f;
 	uintptr_t found;
 	int err;
 
+	if (!s || !path)
+		return -EINVAL;
+	hash = htab__hash_str(path);
 	/* Room first: once the file is looked at, adding it cannot fail. */
-	if (htab__reserve(&s->files, 1)) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (htab__reserve(&s->files, 1))
+		return -ENOMEM;
 	if (htab__find(&s->files, hash, file_eq, NULL, path, &found)) {
 		f = (struct sym_file *)found;
-		if (!maps_ino || f->maps_ino == maps_ino || f->err)
-			return f;
-		/*
-		 * On overlayfs maps shows the lower file's inode while fstat() shows the overlay's,
-		 * so a new maps inode alone does not prove a new file: obj_get() compares the
-		 * file's identity and only parses it when it really changed. If the path is gone,
-		 * the old object still describes the mapping.
-		 */
-		if (obj_get(s, path, &o) == 0)
+		if (f->err)
+			return f->err;
+		if (!obj_maps(f->obj, m)) {
+			if (f->refused_err && f->refused_ino == m->inode &&
+			    f->refused_major == m->dev_major && f->refused_minor == m->dev_minor)
+				return f->refused_err;
+			err = obj_get(s, path, m, &o);
+			if (err == -ENOMEM)
+				return err;
+			if (err) {
+				f->refused_ino = m->inode;
+				f->refused_major = m->dev_major;
+				f->refused_minor = m->dev_minor;
+				f->refused_err = err;
+				return err;
+			}
+			/* The old object stays in s->objs, which owns it. */
 			f->obj = o;
-		f->maps_ino = maps_ino;
-		return f;
+		}
+		*out = f->obj;
+		return 0;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f || !(f->path = strdup(path))) {
 		free(f);
-		errno = ENOMEM;
-		return NULL;
+		return -ENOMEM;
 	}
-	f->maps_ino = maps_ino;
-	err = obj_get(s, path, &f->obj);
+	err = obj_get(s, path, m, &f->obj);
 	if (err == -ENOMEM) {
 		free(f->path);
 		free(f);
-		errno = ENOMEM;
-		return NULL;
+		return err;
 	}
 	f->err = err;
 	htab__set(&s->files, hash, file_eq, NULL, path, (uintptr_t)f);
-	return f;
-}
-
-/* The loaded object for path, or -errno (remembered per path). */
-static int obj_for(struct symbolizer *s, const char *path, __u64 maps_ino, struct sym_obj **out)
-{
-	struct sym_file *f;
-
-	if (!s || !path)
-		return -EINVAL;
-	f = file_get(s, path, maps_ino);
-	if (!f)
-		return -errno;
-	if (f->err)
-		return f->err;
+	if (err)
+		return err;
 	*out = f->obj;
 	return 0;
 }
@@ -727,7 +738,7 @@ int symbolizer__resolve(struct symbolizer *s, const char *file_path, const struc
 		return -EINVAL;
 	if (m && (addr < m->start || addr >= m->end))
 		return -ERANGE;
-	err = obj_for(s, file_path, m ? m->inode : 0, &o);
+	err = obj_for(s, file_path, m, &o);
 	if (err)
 		return err;
 	/* Process address -> file offset -> file vaddr; without a mapping addr is a vaddr. */
@@ -769,6 +780,19 @@ void symbolizer__forget_pid(struct symbolizer *s, int pid)
 	htab__filter(&s->files, file_keep, &p);
 }
 
+int symbolizer__identity(struct symbolizer *s, const char *file_path, dev_t *dev, ino_t *ino)
+{
+	struct sym_obj *o = NULL;
+	int err;
+
+	err = obj_for(s, file_path, NULL, &o);
+	if (err)
+		return err;
+	*dev = o->dev;
+	*ino = o->ino;
+	return 0;
+}
+
 size_t symbolizer__file_count(const struct symbolizer *s)
 {
 	return htab__count(&s->files);
@@ -780,7 +804,7 @@ Elf *symbolizer__elf(struct symbolizer *s, const char *file_path)
 	Dwarf_Addr bias;
 	Elf *elf;
 
-	if (obj_for(s, file_path, 0, &o) || !o->mod)
+	if (obj_for(s, file_path, NULL, &o) || !o->mod)
 		return NULL;
 	elf = dwfl_module_getelf(o->mod, &bias);
 	if (!elf)
@@ -803,7 +827,7 @@ int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf,
 	if (!buf || !len)
 		return -EINVAL;
 	buf[0] = '\0';
-	err = obj_for(s, file_path, 0, &o);
+	err = obj_for(s, file_path, NULL, &o);
 	if (err)
 		return err;
 	n = dwfl_module_build_id(o->mod, &bits, &note_vaddr);
@@ -842,7 +866,7 @@ int symbolizer__func_offset(struct symbolizer *s, const char *file_path, const c
 
 	if (!name || !*name)
 		return -EINVAL;
-	err = obj_for(s, file_path, 0, &o);
+	err = obj_for(s, file_path, NULL, &o);
 	if (err)
 		return err;
 	/*
@@ -886,7 +910,7 @@ int symbolizer__has_lines(struct symbolizer *s, const char *file_path)
 	size_t nlines;
 	int err;
 
-	err = obj_for(s, file_path, 0, &o);
+	err = obj_for(s, file_path, NULL, &o);
 	if (err)
 		return err;
 	if (o->has_lines >= 0)

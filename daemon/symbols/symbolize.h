@@ -6,6 +6,7 @@
 #define ALLOCSCOPE_SYMBOLIZE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include <libelf.h>
@@ -52,6 +53,9 @@ int symbolizer__build_id(struct symbolizer *s, const char *file_path, char *buf,
  * whose history is gone no longer needs them, and a daemon watching short-lived processes
  * would otherwise keep a few entries for each one forever. */
 void symbolizer__forget_pid(struct symbolizer *s, int pid);
+/* The device and inode of the file parsed for file_path: a caller that opened the file itself
+ * checks that both are the same file. 0 or -errno. */
+int symbolizer__identity(struct symbolizer *s, const char *file_path, dev_t *dev, ino_t *ino);
 /* Paths cached (for tests and metrics). */
 size_t symbolizer__file_count(const struct symbolizer *s);
 /* A new reference to the file's parsed ELF (libelf counts them; release with elf_end()), shared

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/common.h"
 #include "util/log.h"
+#include "symbols/rootfs.h"
 #include "symbols/target.h"
 
 static char *read_small_file(const char *path, size_t *len_out)
@@ -50,6 +52,22 @@ fail:
 	return NULL;
 }
 
+/* Whether pid's root and mount namespace are ours (compared by device and inode). */
+static int shares_our_root(int pid)
+{
+	struct stat mine, theirs, mine_ns, theirs_ns;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/root", pid);
+	if (stat("/", &mine) || stat(path, &theirs))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	if (stat("/proc/self/ns/mnt", &mine_ns) || stat(path, &theirs_ns))
+		return 0;
+	return mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino &&
+	       mine_ns.st_dev == theirs_ns.st_dev && mine_ns.st_ino == theirs_ns.st_ino;
+}
+
 int target__init(struct target *t, int pid)
 {
 	char path[64], exe[PATH_MAX];
@@ -76,6 +94,7 @@ int target__init(struct target *t, int pid)
 			t->comm[strcspn(t->comm, "\n")] = '\0';
 		fclose(f);
 	}
+	t->our_root = shares_our_root(pid);
 	t->alive = 1;
 	return 0;
 }
@@ -97,7 +116,7 @@ static void hold_deleted(struct target *t, const struct proc_maps *pm)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", t->pid,
 			 (unsigned long long)m->start, (unsigned long long)m->end);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = rootfs__open(path, m);
 		if (fd < 0)
 			continue;
 		n = realloc(t->held, (t->held_cnt + 1) * sizeof(*n));
@@ -179,13 +198,9 @@ void target__file_path(const struct target *t, const char *path, char *buf, size
 			return;
 		}
 	}
-	/* The process may be gone without anyone having noticed yet: check the way in. */
-	if (t->alive) {
-		snprintf(buf, len, "/proc/%d/root%s", t->pid, path);
-		if (access(buf, R_OK) == 0)
-			return;
-	}
-	snprintf(buf, len, "%s", path);
+	/* Never the path in our own root, not even once the process is gone: its files were
+	 * the ones in its root, and rootfs__open() resolves them there or refuses them. */
+	snprintf(buf, len, "/proc/%d/root%s", t->our_root ? getpid() : t->pid, path);
 }
 
 void target__release(struct target *t)

@@ -12,6 +12,9 @@
 struct target {
 	int pid;
 	int alive; /* cleared once /proc/PID is gone */
+	/* Its root and mount namespace were ours at init: its paths are our paths, also once it
+	 * is gone (files are then opened inside our own root, checked against the mapping). */
+	int our_root;
 	char *exe; /* readlink of /proc/PID/exe at init */
 	char comm[32];
 	struct proc_maps maps; /* the newest snapshot of /proc/PID/maps */
@@ -41,8 +44,11 @@ int target__running(int pid);
 /* The mapping containing addr in the newest snapshot that has one, or NULL: O(log n). Valid
  * until the next target__refresh_maps. */
 const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr);
-/* Where the mapping's file can be opened from here: inside the process's mount namespace
- * (/proc/PID/root/...) while it is alive, else the path as the process saw it. */
+/* Where the mapping's file can be opened from (with rootfs__open()): inside the process's root,
+ * /proc/PID/root/..., or the descriptor held for a deleted file. A process in another root or
+ * mount namespace is never symbolized from ours: once it is gone, files not parsed or held
+ * before are refused, not guessed. One that shared ours keeps being resolved in it
+ * (/proc/OURPID/root/...), where the mapping's device and inode still decide. */
 void target__file_path(const struct target *t, const char *path, char *buf, size_t len);
 void target__release(struct target *t);
 

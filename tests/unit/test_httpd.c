@@ -64,14 +64,14 @@ static int fake_timeline(void *ctx, const struct httpd_query *q, char **json)
 	return *json ? 0 : -ENOMEM;
 }
 
-static int fake_metrics(void *ctx, char **text)
+static int fake_metrics(void *ctx, uid_t viewer, char **text)
 {
 	/* No trailing newline: the module must add one before its own lines. */
 	*text = strdup("# TYPE allocscope_targets gauge\nallocscope_targets 2");
 	return *text ? 0 : -ENOMEM;
 }
 
-static int fake_targets(void *ctx, struct httpd_target **out, size_t *cnt)
+static int fake_targets(void *ctx, uid_t viewer, struct httpd_target **out, size_t *cnt)
 {
 	struct httpd_target *t = calloc(2, sizeof(*t));
 
