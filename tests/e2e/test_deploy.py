@@ -410,7 +410,7 @@ def deploy_kubernetes_manifests():
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     host = {vols[n]["hostPath"]["path"]: m for n, m in mounts.items()
             if "hostPath" in vols.get(n, {})}
-    ok &= check_eq(sorted(host), ["/sys/fs/cgroup", "/sys/kernel/btf"], "hostPath volumes")
+    ok &= check_eq(sorted(host), ["/sys/fs/cgroup", "/sys/kernel/btf", "/sys/kernel/tracing"], "hostPath volumes")
     ok &= check(all(m.get("readOnly") is True for m in host.values()),
                 "hostPath mounts must be read-only")
     if "--auth-token-file" in args:
