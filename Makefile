@@ -105,6 +105,7 @@ include tests/build.mk
 include tests/fixtures.mk
 include tests/gofixtures.mk
 include deploy/install.mk
+include deploy/image.mk
 include cli/man.mk
 include tests/fuzz.mk
 include tests/cfi.mk
@@ -123,7 +124,7 @@ bench: all
 
 fmt:
 	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*/*.c daemon/*/*.h cli/*.c cli/*.h \
-		tests/unit/*.c tests/unit/*.h)
+		tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/targets/*.c tests/fuzz/*.c)
 
 clean:
 	rm -rf $(OUT)

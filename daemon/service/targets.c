@@ -64,7 +64,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	/* Named before attaching: a short-lived fork child may be gone by the time it is done. */
 	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
 	proc__read_comm(NULL, pid, t->comm, sizeof(t->comm));
-	cgroup__read(NULL, pid, &t->cg);
+	cgroup__read(NULL, d->cgroup_ns_root, pid, &t->cg);
 	/* Judged once more at each request while it lives (api.c); gone already: root only. */
 	if (peer__pid_owner(NULL, pid, &t->owner))
 		t->owner = 0;

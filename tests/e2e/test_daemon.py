@@ -184,18 +184,39 @@ def daemon_seconds_window():
     """seconds=N holds the allocations of the last N seconds only."""
     t = Target("--repeat", "2")
     d = Daemon("--pid", str(t.pid), "--interval", "0.5", "--rate", "1")
+    key = ("alloc_small", "malloc")
+
+    def drained(count):
+        """Until the whole profile holds count alloc_small calls; returns when it was seen."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            got = expected.by_site(d.profile("/debug/pprof/allocs?pid=%d" % t.pid))
+            if got.get(key, (0,))[0] >= count:
+                return time.time()
+            time.sleep(0.1)
+        raise RuntimeError("round never drained: %r" % (got.get(key),))
+
     ok = True
     try:
         t.go()  # round 1
+        round1_seen = drained(1000)
+        # The window must start after round 1's snapshot ended (before round1_seen) and before
+        # round 2 began: a gap of 4 s leaves room for a slow request on either side.
         time.sleep(4)
+        round2_start = time.time()
         t.go()  # round 2
-        time.sleep(1.2)
+        drained(2000)
         whole = expected.by_site(d.profile("/debug/pprof/allocs?pid=%d" % t.pid))
-        recent = d.profile("/debug/pprof/allocs?pid=%d&seconds=2" % t.pid)
+        # Long enough to hold round 2's snapshot (it ended after round2_start), whatever the
+        # request costs (one second to spare); short enough to end after round 1's.
+        seconds = int(time.time() - round2_start) + 2
+        ok &= check(seconds < time.time() - round1_seen,
+                    "the test's own timing leaves a window between the rounds")
+        recent = d.profile("/debug/pprof/allocs?pid=%d&seconds=%d" % (t.pid, seconds))
         window = expected.by_site(recent)
-        key = ("alloc_small", "malloc")
         ok &= check_eq(whole.get(key, (0,))[0], 2000, "both rounds without seconds=")
-        ok &= check_eq(window.get(key, (0,))[0], 1000, "only the last round with seconds=2")
+        ok &= check_eq(window.get(key, (0,))[0], 1000,
+                       "only the last round with seconds=%d" % seconds)
         ok &= check_eq(window.get(("alloc_large", "malloc"), (0, 0))[1], 10 << 20,
                        "alloc_large's bytes in the window")
         status, body = d.get("/debug/pprof/allocs?pid=%d&seconds=99999" % t.pid)

@@ -14,7 +14,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from harness import BUILD, check, check_eq, test
+from harness import BUILD, check, check_eq, skip, skip_dep, test
 from test_daemon import Daemon, Target
 from test_record import ALLOCSCOPE, run_record
 
@@ -288,8 +288,7 @@ def timeline_standalone():
     busy = probe.connect_ex(("127.0.0.1", 6464)) == 0
     probe.close()
     if busy:
-        print("    skipped: something listens on 127.0.0.1:6464, the default daemon address")
-        return True
+        return skip("something listens on 127.0.0.1:6464, the default daemon address")
     t = Target()
     try:
         r = timeline("--pid", str(t.pid), "--since", "1.5s", "--width", "80", timeout=60)
@@ -342,8 +341,7 @@ def timeline_man_pages():
     every command and every option the binaries list."""
     groff, man = shutil.which("groff"), shutil.which("man")
     if not groff and not man:
-        print("    skipped: neither groff nor man is installed (groff-base)")
-        return True
+        return skip_dep("neither groff nor man is installed (groff-base)")
     d = tempfile.mkdtemp(prefix="allocscope-man-")
     atexit.register(shutil.rmtree, d, True)
     ok = True

@@ -57,7 +57,8 @@ static void resolve(struct symbolizer *s, const char *path, const struct proc_ma
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct symbolizer_opts opts = {.demangle = 1, .debug_root = debug_root};
-	struct proc_mapping m = {.start = 0x7f0000000000ULL, .end = 0x7f0000000000ULL + (1ULL << 32)};
+	struct proc_mapping m = {.start = 0x7f0000000000ULL,
+				 .end = 0x7f0000000000ULL + (1ULL << 32)};
 	__u64 entry = 0, vaddr, off, sz;
 	struct symbolizer *s;
 	const char *path;
@@ -75,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err = symbolizer__build_id(s, path, id, sizeof(id));
 	FUZZ_CHECK(err <= 0);
 	if (err)
-		goto cleanup; /* not a usable ELF file: the error is cached, nothing more to reach */
+		goto cleanup; /* not a usable ELF file: the error is cached, nothing more to reach
+			       */
 	FUZZ_CHECK(strlen(id) < sizeof(id));
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		err = symbolizer__func_offset(s, path, names[i], &vaddr, &off, &sz);

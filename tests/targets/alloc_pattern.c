@@ -9,6 +9,8 @@
  *               and again before exiting
  *   --repeat N  run the whole pattern N times (for sampled-rate tests); with --wait, each
  *               round waits for its own line
+ *   --delay-ms N  sleep N ms before the first allocation of the pattern (for churn tests: a
+ *               process that lives long enough after exec for a daemon to attach)
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -19,16 +21,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SMALL_CNT 1000
-#define SMALL_SIZE 64
-#define LARGE_CNT 10
-#define LARGE_SIZE (1 << 20)
-#define CALLOC_CNT 200
-#define REALLOC_CNT 10
-#define MEMALIGN_CNT 50
-#define MMAP_CNT 3
-#define MMAP_SIZE (4 << 20)
-#define THREAD_CNT 2
+#define SMALL_CNT     1000
+#define SMALL_SIZE    64
+#define LARGE_CNT     10
+#define LARGE_SIZE    (1 << 20)
+#define CALLOC_CNT    200
+#define REALLOC_CNT   10
+#define MEMALIGN_CNT  50
+#define MMAP_CNT      3
+#define MMAP_SIZE     (4 << 20)
+#define THREAD_CNT    2
 #define THREAD_ALLOCS 500
 
 static void *keep[4096];
@@ -192,18 +194,22 @@ static void wait_line(void)
 
 int main(int argc, char **argv)
 {
-	int wait = 0, repeat = 1;
+	int wait = 0, repeat = 1, delay_ms = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--wait"))
 			wait = 1;
 		else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
 			repeat = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--delay-ms") && i + 1 < argc)
+			delay_ms = atoi(argv[++i]);
 	}
 	/* stdio's buffers are allocated before the pattern starts. */
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (wait)
 		wait_line();
+	if (delay_ms > 0)
+		usleep((useconds_t)delay_ms * 1000);
 	for (int r = 0; r < repeat; r++) {
 		/* With --wait and --repeat, every round waits for its own line. */
 		if (wait && r > 0)

@@ -21,8 +21,12 @@ bool test__fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Path of a fixture built next to the test binary (build/tests/fixtures/NAME). */
 const char *test__fixture(const char *name);
-/* Skip the running test with a reason that is printed in the summary. */
+/* Skip the running test with a reason that is printed in the summary: for what no CI machine
+ * has either (a kernel feature, root where the suite runs unprivileged). */
 void test__skip(const char *reason);
+/* Skip for want of something that .ci/run installs or the build makes (a tool, a fixture): a
+ * skip outside CI, a failure when the environment has CI set, where its absence is a bug. */
+void test__skip_dep(const char *reason);
 
 #define TEST(name)                                                                                 \
 	static void test_##name(void);                                                             \

@@ -212,7 +212,7 @@ static struct escape_log *read_fixture(const char *name)
 	FILE *f;
 
 	if (!source_fixture(name, path, sizeof(path))) {
-		test__skip("tests/fixtures/escape not found (run from the repository's root)");
+		test__skip_dep("tests/fixtures/escape not found (run from the repository's root)");
 		return NULL;
 	}
 	f = fopen(path, "r");

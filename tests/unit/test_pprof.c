@@ -269,7 +269,7 @@ TEST(pprof_go_tool_reads_heap_profile)
 	char *out = NULL;
 
 	if (!have_go()) {
-		test__skip("go not installed");
+		test__skip_dep("go is not installed (deploy/setup-debian.sh installs golang-go)");
 		return;
 	}
 	dir = make_tmp_dir();
@@ -365,7 +365,7 @@ TEST(pprof_go_tool_default_sample_type)
 	char *out = NULL;
 
 	if (!have_go()) {
-		test__skip("go not installed");
+		test__skip_dep("go is not installed (deploy/setup-debian.sh installs golang-go)");
 		return;
 	}
 	dir = make_tmp_dir();
