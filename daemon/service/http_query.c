@@ -25,7 +25,8 @@ enum query_key {
 
 static const char *const query_keys[QK_CNT] = {
     [QK_PID] = "pid",	      [QK_EXE] = "exe", [QK_COMM] = "comm",   [QK_CGROUP] = "cgroup",
-    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug", [QK_CONTAINER] = "container",
+    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug",
+    [QK_CONTAINER] = "container",
 };
 
 static const enum httpd_selector query_sels[] = {
@@ -123,8 +124,7 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 				i++;
 			if (i < val_len || val_len > 64)
 				return http_query__fail(
-				    st,
-				    "container must be a container ID or its prefix: hex digits");
+				    st, "container must be a container ID or its prefix: hex digits");
 		}
 		q->sel = query_sels[k];
 		if (k == QK_PID && http_query__parse_uint(val, val_len, 1, HTTPD_MAX_PID, &q->pid))
