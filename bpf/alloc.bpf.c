@@ -251,6 +251,7 @@ int BPF_KPROBE(free_enter, void *ptr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_totals *tot;
+	struct task_state *st;
 	struct live_val lv;
 
 	if (live_take(tgid, (__u64)ptr, 0, &lv)) {
@@ -258,8 +259,12 @@ int BPF_KPROBE(free_enter, void *ptr)
 		return 0;
 	}
 	/* Only every-call recording knows every block: sampled, most frees are of blocks never
-	 * sampled. */
+	 * sampled. A free inside an allocator call is its own business: glibc's realloc(p, 0)
+	 * calls free on the block its entry already took. */
 	if (sample_rate > 1 || !ptr)
+		return 0;
+	st = task_state(0);
+	if (st && st->depth)
 		return 0;
 	count(ALLOC_CNT_FREE_UNSEEN);
 	tot = bpf_map_lookup_elem(&totals, &tgid);
@@ -275,77 +280,120 @@ static __always_inline int is_target(__u32 tgid)
 	return flags && (*flags & TARGET_F_MMAP);
 }
 
+/* An anonymous mmap of a target is about to be made (addr, len, prot, flags, fd: its
+ * arguments): remember its length and whether it is sampled for the syscall's exit. */
+static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 flags, long fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *st;
+
+	if (!(flags & MAP_ANONYMOUS) && fd != -1)
+		return;
+	st = task_state(1);
+	if (!st)
+		return;
+	/* malloc's own mmaps for large blocks are already counted as the malloc. */
+	if (st->depth) {
+		st->mmap_len = 0;
+		return;
+	}
+	/* A reservation of address space is no memory: counted apart. Over a tracked mapping
+	 * (MAP_FIXED, as allocators give memory back) it ends that one. */
+	if (prot == PROT_NONE) {
+		st->mmap_len = 0;
+		count(ALLOC_CNT_MMAP_PROT_NONE);
+		if (flags & MAP_FIXED)
+			record_free(tgid, addr, len);
+		return;
+	}
+	st->mmap_len = len;
+	st->mmap_sampled = take_sample(st, len);
+}
+
+/* The mmap remembered by mmap_enter returned addr: record it when sampled. */
+static __always_inline void mmap_exit(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr)
+{
+	struct task_state *st;
+	__u64 len, hint;
+
+	st = task_state(0);
+	if (!st || !st->mmap_len)
+		return;
+	len = st->mmap_len;
+	st->mmap_len = 0;
+	if (addr >= (__u64)-MAX_ERRNO || !st->mmap_sampled)
+		return;
+	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)BPF_CORE_READ(regs, sp)))
+		hint = 0;
+	record_alloc(ctx, regs, tgid, addr, len, ALLOC_KIND_MMAP, hint);
+}
+
 /*
- * BTF tracepoints on every syscall rather than syscalls/sys_enter_mmap: those need tracefs, which
- * is not mounted on every host, to find their IDs. The syscall number is checked first, so other
- * syscalls cost a compare.
+ * Two ways to see a target's mmap and munmap, attached by user space only while some target
+ * needs them (TARGET_F_MMAP), so that a host with none pays nothing per syscall. Preferred: the
+ * per-syscall tracepoints (syscalls/sys_enter_mmap...), which run no program for other syscalls;
+ * their ids come from tracefs. Without tracefs: BTF tracepoints on every syscall, where other
+ * syscalls cost a program run and a compare.
  */
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int sys_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	mmap_enter(ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], (long)ctx->args[4]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int sys_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pt_regs *regs;
+
+	if (!is_target(tgid))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	mmap_exit(ctx, regs, tgid, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int sys_enter_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (is_target(tgid))
+		record_free(tgid, ctx->args[0], ctx->args[1]);
+	return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 tgid;
-	struct task_state *st;
-	__u64 len, flags;
-	long fd;
 
 	if (id != __NR_mmap && id != __NR_munmap)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!is_target(tgid))
 		return 0;
-	if (id == __NR_munmap) {
+	if (id == __NR_munmap)
 		record_free(tgid, regs->di, regs->si);
-		return 0;
-	}
-	len = regs->si;
-	flags = regs->r10;
-	fd = (long)regs->r8;
-	if (!(flags & MAP_ANONYMOUS) && fd != -1)
-		return 0;
-	st = task_state(1);
-	if (!st)
-		return 0;
-	/* malloc's own mmaps for large blocks are already counted as the malloc. */
-	if (st->depth) {
-		st->mmap_len = 0;
-		return 0;
-	}
-	/* A reservation of address space is no memory: counted apart. Over a tracked mapping
-	 * (MAP_FIXED, as allocators give memory back) it ends that one. */
-	if (regs->dx == PROT_NONE) {
-		st->mmap_len = 0;
-		count(ALLOC_CNT_MMAP_PROT_NONE);
-		if (flags & MAP_FIXED)
-			record_free(tgid, regs->di, len);
-		return 0;
-	}
-	st->mmap_len = len;
-	st->mmap_sampled = take_sample(st, len);
+	else
+		mmap_enter(regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8);
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 addr = ret, len, hint;
-	struct task_state *st;
 	__u32 tgid;
 
 	if (regs->orig_ax != __NR_mmap)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!is_target(tgid))
-		return 0;
-	st = task_state(0);
-	if (!st || !st->mmap_len)
-		return 0;
-	len = st->mmap_len;
-	st->mmap_len = 0;
-	if (addr >= (__u64)-MAX_ERRNO || !st->mmap_sampled)
-		return 0;
-	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)regs->sp))
-		hint = 0;
-	record_alloc(ctx, regs, tgid, addr, len, ALLOC_KIND_MMAP, hint);
+	if (is_target(tgid))
+		mmap_exit(ctx, regs, tgid, ret);
 	return 0;
 }
 

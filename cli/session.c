@@ -168,6 +168,7 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	    .has_native = w->native,
 	    .has_go = w->go && !every_call,
 	    .has_go_every_call = w->go && every_call,
+	    .go_rate_written = w->rate_written ? watch__go_rate(w) : 0,
 	};
 	int err;
 

@@ -35,8 +35,8 @@ static const char usage[] =
     "Options:\n"
     "  -i, --interval SECS      drain the kernel maps every SECS seconds (default 10)\n"
     "      --retention MINUTES  history kept for seconds= queries (default 15)\n"
-    "      --max-history-entries N  bound on retained entries (default 2000000)\n"
-    "      --max-exited N       exited processes kept for queries (default 10000)\n"
+    "      --max-history-entries N  bound on retained entries (default 1000000)\n"
+    "      --max-exited N       exited processes kept for queries (default 1000)\n"
     "  -l, --listen ADDR:PORT   HTTP address (default " HTTPD_DEFAULT_LISTEN ")\n"
     "      --auth-token-file F  require 'Authorization: Bearer <token in F>'\n"
     "      --insecure           allow a non-loopback address without a token\n"
@@ -45,6 +45,9 @@ static const char usage[] =
     "  -m, --mode MODE          auto, go, malloc or both (default auto)\n"
     "      --go-every-call      probe every runtime.mallocgc call instead of the runtime's\n"
     "                           sampler (for Go programs with MemProfileRate 0)\n"
+    "      --go-set-rate BYTES  write runtime.MemProfileRate into Go programs whose runtime\n"
+    "                           samples nothing (0: they never link runtime.MemProfile);\n"
+    "                           only over a 0, counted in /metrics (writes to their memory)\n"
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
     "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
@@ -52,9 +55,17 @@ static const char usage[] =
     "                           cfi walks sampled stacks through code without frame\n"
     "                           pointers from .eh_frame (auto: all but Go programs)\n"
     "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
-    "      --push URL           send each interval's allocations to Grafana Pyroscope\n"
-    "                           (URL/ingest?format=pprof), labelled with host, pid,\n"
-    "                           container and pod\n"
+    "      --push URL           send each interval's allocations and in-use to Grafana\n"
+    "                           Pyroscope (URL/ingest?format=pprof), one series per\n"
+    "                           service_name, labelled with host, namespace, pod, container\n"
+    "      --push-tenant ID     send X-Scope-OrgID: ID\n"
+    "      --push-auth-file F   credentials for --push: one line, 'basic USER:PASSWORD' or\n"
+    "                           'bearer TOKEN' (never logged)\n"
+    "      --push-pid-label     label pushes with the pid too (a series per process)\n"
+    "      --push-timeout SECS  bound on one push request and on the flush at exit\n"
+    "                           (default 10)\n"
+    "      --push-queue N       profiles waiting to be pushed, the oldest dropped beyond\n"
+    "                           (default 1024)\n"
     "  -v, --verbose            log every event\n"
     "\n"
     "Endpoints: /debug/pprof/ (index), /debug/pprof/heap, /debug/pprof/allocs\n"
@@ -88,11 +99,17 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_TLS_CERT,
 		OPT_TLS_KEY,
 		OPT_EVERY_CALL,
+		OPT_GO_SET_RATE,
 		OPT_MAX_STACKS,
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
 		OPT_STACK_COPY,
 		OPT_PUSH,
+		OPT_PUSH_TENANT,
+		OPT_PUSH_AUTH,
+		OPT_PUSH_PID,
+		OPT_PUSH_TIMEOUT,
+		OPT_PUSH_QUEUE,
 	};
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -113,12 +130,18 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"mode", required_argument, NULL, 'm'},
 	    {"go-every-call", no_argument, NULL, OPT_EVERY_CALL},
+	    {"go-set-rate", required_argument, NULL, OPT_GO_SET_RATE},
 	    {"max-stacks", required_argument, NULL, OPT_MAX_STACKS},
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
 	    {"push", required_argument, NULL, OPT_PUSH},
+	    {"push-tenant", required_argument, NULL, OPT_PUSH_TENANT},
+	    {"push-auth-file", required_argument, NULL, OPT_PUSH_AUTH},
+	    {"push-pid-label", no_argument, NULL, OPT_PUSH_PID},
+	    {"push-timeout", required_argument, NULL, OPT_PUSH_TIMEOUT},
+	    {"push-queue", required_argument, NULL, OPT_PUSH_QUEUE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -190,6 +213,10 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		case OPT_EVERY_CALL:
 			o->watch.go_every_call = 1;
 			break;
+		case OPT_GO_SET_RATE:
+			err = parse_bytes(optarg, &v);
+			o->watch.go_set_rate = v;
+			break;
 		case OPT_MAX_STACKS:
 		case OPT_MAX_LIVE:
 		case OPT_MAX_STATS:
@@ -213,6 +240,24 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			break;
 		case OPT_PUSH:
 			o->push_url = optarg;
+			break;
+		case OPT_PUSH_TENANT:
+			/* A header value: no line breaks, nothing empty. */
+			err = *optarg && !strpbrk(optarg, "\r\n") ? 0 : -EINVAL;
+			o->push_tenant = optarg;
+			break;
+		case OPT_PUSH_AUTH:
+			o->push_auth_file = optarg;
+			break;
+		case OPT_PUSH_PID:
+			o->push_pid_label = 1;
+			break;
+		case OPT_PUSH_TIMEOUT:
+			err = parse_positive(optarg, &o->push_timeout_s);
+			break;
+		case OPT_PUSH_QUEUE:
+			err = parse_count(optarg, 1, 1L << 20, &n);
+			o->push_queue_max = n;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -245,9 +290,11 @@ int main(int argc, char **argv)
 	struct scoped_opts o = {
 	    .interval_s = 10,
 	    .retention_min = 15,
-	    .max_history_entries = 2000000,
-	    .max_exited = 10000,
+	    .max_history_entries = 1000000,
+	    .max_exited = 1000,
 	    .rate = SAMPLE_RATE_DEFAULT,
+	    .push_timeout_s = 10,
+	    .push_queue_max = 1024,
 	};
 	int err;
 

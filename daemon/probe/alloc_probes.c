@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Loads bpf/alloc.bpf.c and attaches it: uprobes on the malloc family, placed by probe_place.c,
  * filtered to one process each (uprobe_multi links where the kernel has them, else perf-event
- * uprobes); tracepoints for anonymous mmap/munmap. */
+ * uprobes); tracepoints for anonymous mmap/munmap, attached only while a target needs them. */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -162,6 +163,11 @@ struct alloc_probes {
 	size_t link_cnt;
 	size_t link_cap;
 	struct link_reaper *reaper; /* closes detached links in the background */
+	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
+	struct bpf_link *mmap_links[3];
+	enum mmap_tracing mmap_mode;
+	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
+	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
 	__u64 sample_rate;
 	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
 };
@@ -257,6 +263,112 @@ static __u32 stack_id_space(__u32 entries)
 	return space;
 }
 
+/* libbpf finds a syscall tracepoint's id below debugfs's tracing folder when that exists, else
+ * below tracefs's own mount point. */
+static const char *const tracefs_ids[] = {
+    "/sys/kernel/debug/tracing/events/syscalls/sys_enter_mmap/id",
+    "/sys/kernel/tracing/events/syscalls/sys_enter_mmap/id",
+};
+
+/* Whether libbpf can find the syscall tracepoints' ids: tracefs is mounted where it looks, or
+ * can be (it is not mounted at boot on every host; mounting it changes nothing else). */
+static int tracefs_ready(void)
+{
+	const char *id =
+	    access("/sys/kernel/debug/tracing", F_OK) ? tracefs_ids[1] : tracefs_ids[0];
+
+	if (!access(id, R_OK))
+		return 1;
+	if (id == tracefs_ids[0] || mount("tracefs", "/sys/kernel/tracing", "tracefs",
+					  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		return 0;
+	log_debug("mounted tracefs on /sys/kernel/tracing for the syscall tracepoints");
+	return !access(id, R_OK);
+}
+
+static void mmap_tracing_detach(struct alloc_probes *ap)
+{
+	/* The entry first: an exit without its entry records nothing, the reverse would leave a
+	 * length behind for an unrelated mmap. */
+	for (size_t i = 0; i < ARRAY_SIZE(ap->mmap_links); i++) {
+		bpf_link__destroy(ap->mmap_links[i]);
+		ap->mmap_links[i] = NULL;
+	}
+}
+
+static int mmap_tracing_attach(struct alloc_probes *ap)
+{
+	struct alloc_bpf *skel = ap->skel;
+	struct bpf_program *syscall_progs[] = {
+	    skel->progs.sys_enter_munmap, skel->progs.sys_enter_mmap, skel->progs.sys_exit_mmap};
+	struct bpf_program *btf_progs[] = {skel->progs.sys_enter, skel->progs.sys_exit};
+	struct bpf_program **progs = syscall_progs;
+	size_t cnt = ARRAY_SIZE(syscall_progs);
+	int err = 0;
+
+	if (ap->mmap_mode != MMAP_TRACING_EVERY_SYSCALL && !tracefs_ready()) {
+		log_info("no tracefs: mmap tracking runs on every syscall while a native target "
+			 "is watched");
+		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
+	}
+	if (ap->mmap_mode == MMAP_TRACING_EVERY_SYSCALL) {
+		progs = btf_progs;
+		cnt = ARRAY_SIZE(btf_progs);
+	}
+	/* Exits before entries (the reverse of mmap_tracing_detach). */
+	for (size_t i = cnt; i > 0; i--) {
+		ap->mmap_links[i - 1] = bpf_program__attach(progs[i - 1]);
+		if (!ap->mmap_links[i - 1]) {
+			err = -errno;
+			break;
+		}
+	}
+	if (err) {
+		mmap_tracing_detach(ap);
+		if (ap->mmap_mode == MMAP_TRACING_EVERY_SYSCALL) {
+			log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
+			return err;
+		}
+		log_warn("cannot attach the syscall tracepoints (%s): mmap tracking runs on every "
+			 "syscall while a native target is watched",
+			 strerror(-err));
+		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
+		return mmap_tracing_attach(ap);
+	}
+	if (ap->mmap_mode == MMAP_TRACING_OFF)
+		ap->mmap_mode = MMAP_TRACING_SYSCALLS;
+	ap->mmap_attaches++;
+	log_debug("mmap tracepoints attached (%s)",
+		  ap->mmap_mode == MMAP_TRACING_SYSCALLS ? "per syscall" : "every syscall");
+	return 0;
+}
+
+/* Attach the mmap tracepoints when a target needs them, detach them when none does. */
+static int mmap_tracing_sync(struct alloc_probes *ap)
+{
+	int attached = ap->mmap_links[0] != NULL;
+
+	if (ap->mmap_targets && !attached)
+		return mmap_tracing_attach(ap);
+	if (!ap->mmap_targets && attached) {
+		mmap_tracing_detach(ap);
+		log_debug("mmap tracepoints detached: no target needs them");
+	}
+	return 0;
+}
+
+enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
+					     size_t *targets)
+{
+	if (attaches)
+		*attaches = ap->mmap_attaches;
+	if (targets)
+		*targets = ap->mmap_targets;
+	if (!ap->mmap_links[0])
+		return MMAP_TRACING_OFF;
+	return ap->mmap_mode;
+}
+
 struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 {
 	struct alloc_probes *ap;
@@ -313,9 +425,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 			  strerror(-err));
 		goto cleanup;
 	}
-	/* Tracepoints see every process; the programs keep to the targets map. */
-	skel->links.sys_enter = bpf_program__attach(skel->progs.sys_enter);
-	skel->links.sys_exit = bpf_program__attach(skel->progs.sys_exit);
+	/* The mmap tracepoints wait for the first target that needs them (mmap_tracing_sync). */
 	if (opts->watch_procs) {
 		skel->links.proc_exec = bpf_program__attach(skel->progs.proc_exec);
 		skel->links.proc_fork = bpf_program__attach(skel->progs.proc_fork);
@@ -325,11 +435,6 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 				  strerror(-err));
 			goto cleanup;
 		}
-	}
-	if (!skel->links.sys_enter || !skel->links.sys_exit) {
-		err = -errno;
-		log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
-		goto cleanup;
 	}
 	/* One consume reads the rings in the order added: a process's samples before the exec
 	 * that ends its old program, so that they are unwound with that program's modules. */
@@ -364,6 +469,7 @@ void alloc_probes__free(struct alloc_probes *ap)
 {
 	if (!ap)
 		return;
+	mmap_tracing_detach(ap);
 	link_reaper__add(ap->reaper, ap->links, ap->link_cnt);
 	/* Every link is closed before the programs they run go. */
 	link_reaper__free(ap->reaper);
@@ -488,7 +594,7 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 	struct stat st;
 	dev_t sym_dev;
 	ino_t sym_ino;
-	int probed = 0, has_malloc = 0, checked = 0, fd, err;
+	int probed = 0, has_malloc = 0, fd, err;
 
 	fd = rootfs__open(path, m);
 	if (fd < 0)
@@ -516,15 +622,14 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 			continue;
 		if (err)
 			goto cleanup;
-		if (!checked && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
-				 sym_dev != st.st_dev || sym_ino != st.st_ino)) {
+		if (i == 0)
+			has_malloc = 1;
+		if (!probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
+				sym_dev != st.st_dev || sym_ino != st.st_ino)) {
 			log_warn("%s changed while being probed: not probed", path);
 			err = -ESTALE;
 			goto cleanup;
 		}
-		checked = 1;
-		if (i == 0)
-			has_malloc = 1;
 		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
 			;
 		if (j < seen_cnt)
@@ -671,14 +776,40 @@ cleanup:
 	return err ?: probed;
 }
 
+/* pid's flags in the targets map (0 when absent). */
+static __u32 target_flags(const struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid, val = 0;
+
+	if (bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val), 0))
+		return 0;
+	return val;
+}
+
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 {
-	__u32 key = pid, val = flags;
+	__u32 key = pid, val = flags, old = target_flags(ap, pid);
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))
 		return -errno;
-	return 0;
+	if (!(old & TARGET_F_MMAP) && (flags & TARGET_F_MMAP))
+		ap->mmap_targets++;
+	else if ((old & TARGET_F_MMAP) && !(flags & TARGET_F_MMAP))
+		ap->mmap_targets--;
+	return mmap_tracing_sync(ap);
+}
+
+/* pid leaves the targets map; the tracepoints go with the last target that needed them. */
+static void remove_target(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid, old = target_flags(ap, pid);
+
+	if (bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0))
+		return;
+	if (old & TARGET_F_MMAP)
+		ap->mmap_targets--;
+	mmap_tracing_sync(ap);
 }
 
 int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l)
@@ -693,10 +824,7 @@ int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct g
 
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
 {
-	__u32 key = pid, val = 0;
-
-	bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val), 0);
-	return alloc_probes__add_target(ap, pid, val | flags);
+	return alloc_probes__add_target(ap, pid, target_flags(ap, pid) | flags);
 }
 
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
@@ -740,7 +868,6 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 {
 	struct probe_link *gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
-	__u32 key = pid;
 	size_t j = 0, n = 0;
 
 	for (size_t i = 0; i < ap->link_cnt; i++) {
@@ -756,7 +883,7 @@ void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 	free(gone);
 	if (wait)
 		link_reaper__wait(ap->reaper);
-	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+	remove_target(ap, pid);
 }
 
 int alloc_probes__stats_fd(const struct alloc_probes *ap)
@@ -798,7 +925,7 @@ void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
 	__u32 key = pid;
 
 	bpf_map__delete_elem(ap->skel->maps.totals, &key, sizeof(key), 0);
-	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+	remove_target(ap, pid);
 	bpf_map__delete_elem(ap->skel->maps.go_layouts, &key, sizeof(key), 0);
 }
 

@@ -24,8 +24,8 @@ struct alloc_probes_opts {
 
 struct alloc_probes;
 
-/* Open, configure and load the BPF object, and attach the mmap/munmap tracepoints. NULL and
- * errno on failure (logged). */
+/* Open, configure and load the BPF object. NULL and errno on failure (logged). The mmap/munmap
+ * tracepoints are attached later, while some target has TARGET_F_MMAP. */
 struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts);
 void alloc_probes__free(struct alloc_probes *ap);
 
@@ -66,8 +66,20 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 			      int (*gc_cb)(void *ctx, const struct gc_event *e),
 			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx);
 
-/* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). */
+/* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). The tracepoints
+ * are attached while some process has TARGET_F_MMAP, and detached when the last one leaves
+ * (alloc_probes__detach_pid, alloc_probes__forget_totals); -errno when they cannot be. */
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
+/* How the mmap/munmap tracepoints are attached now. */
+enum mmap_tracing {
+	MMAP_TRACING_OFF,	    /* not attached: no target needs them */
+	MMAP_TRACING_SYSCALLS,	    /* syscalls/sys_{enter,exit}_mmap, sys_enter_munmap */
+	MMAP_TRACING_EVERY_SYSCALL, /* BTF sys_enter/sys_exit (no tracefs) */
+};
+/* attaches (may be NULL): how many times they were attached so far; targets (may be NULL): the
+ * processes that need them now. */
+enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
+					     size_t *targets);
 /* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
 /* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,

@@ -20,19 +20,6 @@ struct stack_cache {
 	size_t cnt;
 };
 
-struct stack *stack__get(struct stack *s)
-{
-	if (s)
-		s->refs++;
-	return s;
-}
-
-void stack__put(struct stack *s)
-{
-	if (s && --s->refs == 0)
-		free(s);
-}
-
 struct stack_cache *stack_cache__new(void)
 {
 	return calloc(1, sizeof(struct stack_cache));
@@ -77,12 +64,9 @@ static struct stack *cache_lookup(struct stack_cache *c, int stacks_fd, __s32 id
 		c->by_id = n;
 		c->cap = cap;
 	}
-	s = malloc(sizeof(*s) + nr * sizeof(__u64));
+	s = stack__new(v.ips, nr); /* the cache's reference */
 	if (!s)
 		return NULL;
-	s->refs = 1; /* the cache's */
-	s->nr = nr;
-	memcpy(s->ips, v.ips, nr * sizeof(__u64));
 	c->by_id[id] = s;
 	c->cnt++;
 	return s;
@@ -245,6 +229,22 @@ int packed_set__unpack(const struct packed_set *p, struct entry_set *out)
 		prev = e;
 	}
 	return 0;
+}
+
+void packed_iter__init(struct packed_iter *it, const struct packed_set *p)
+{
+	memset(it, 0, sizeof(*it));
+	it->p = p;
+}
+
+bool packed_iter__next(struct packed_iter *it)
+{
+	struct alloc_entry prev = it->cur;
+
+	if (it->i >= it->p->cnt || !unpack_one(it->p, &it->pos, it->i ? &prev : NULL, &it->cur))
+		return false;
+	it->i++;
+	return true;
 }
 
 void packed_set__clear(struct packed_set *p)

@@ -5,23 +5,13 @@
 #ifndef ALLOCSCOPE_COLLECT_H
 #define ALLOCSCOPE_COLLECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
 #include "bpf/alloc.h"
 #include "probe/alloc_probes.h"
-
-/* The last frame of a stack that could not be unwound to the thread's first frame. */
-#define STACK_IP_TRUNCATED ((__u64)-2)
-
-struct stack {
-	__u32 refs;
-	__u32 nr;
-	__u64 ips[]; /* leaf first */
-};
-
-struct stack *stack__get(struct stack *s);
-void stack__put(struct stack *s);
+#include "probe/stack.h"
 
 struct alloc_entry {
 	struct alloc_key key;
@@ -83,5 +73,17 @@ int packed_set__pack(struct packed_set *p, const struct entry_set *s);
 /* Append p's entries to out, in the order they were packed; 0 or -ENOMEM. */
 int packed_set__unpack(const struct packed_set *p, struct entry_set *out);
 void packed_set__clear(struct packed_set *p);
+
+/* Reading a packed set entry by entry, in packing order, without unpacking it. */
+struct packed_iter {
+	const struct packed_set *p;
+	__u64 pos;
+	size_t i;
+	struct alloc_entry cur; /* valid after packed_iter__next returned true; no reference */
+};
+
+void packed_iter__init(struct packed_iter *it, const struct packed_set *p);
+/* The next entry into it->cur; false past the end. */
+bool packed_iter__next(struct packed_iter *it);
 
 #endif

@@ -26,7 +26,7 @@ struct proc_unwind {
 	__u32 tgid;
 	int attached;
 	Dwfl *dwfl;
-	size_t reported_snaps; /* the target's snap_cnt when its modules were reported */
+	size_t reported_snaps; /* the target's maps_gen when its modules were reported */
 	__u64 last_used_ns;
 };
 
@@ -219,7 +219,7 @@ static int report_modules(struct unwinder *u, struct proc_unwind *p, struct targ
 		err = -ESRCH;
 	}
 	dwfl_report_end(p->dwfl, NULL, NULL);
-	p->reported_snaps = t ? t->snap_cnt : 0;
+	p->reported_snaps = t ? t->maps_gen : 0;
 	if (err)
 		return err;
 	if (!p->attached) {
@@ -395,7 +395,7 @@ static bool entry_eq(const void *ctx, uintptr_t idx, const void *key)
 	const struct entry_key *k = key;
 
 	return e->tgid == k->tgid && e->kind == k->kind && e->size == k->size &&
-	       e->stack->nr == k->nr && !memcmp(e->stack->ips, k->ips, k->nr * sizeof(*k->ips));
+	       stack__equal(e->stack, k->ips, k->nr);
 }
 
 /* The entry of (tgid, kind, size, ips[0..nr)), created when new; its index or -errno. */
@@ -423,12 +423,9 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, __u64 size, co
 		u->entries = n;
 		u->cap = cap;
 	}
-	st = malloc(sizeof(*st) + nr * sizeof(__u64));
+	st = stack__new(ips, nr);
 	if (!st)
 		return -ENOMEM;
-	st->refs = 1;
-	st->nr = nr;
-	memcpy(st->ips, ips, nr * sizeof(*ips));
 	u->entries[u->cnt] = (struct cfi_entry){
 	    .tgid = tgid, .kind = kind, .serial = ++u->next_serial, .size = size, .stack = st};
 	htab__set(&u->by_stack, h, entry_eq, u, &key, u->cnt);
@@ -468,17 +465,17 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	p = proc_get(u, ev->tgid);
 	if (p) {
 		err = 0;
-		if (!p->attached || (t && t->snap_cnt != p->reported_snaps))
+		if (!p->attached || (t && t->maps_gen != p->reported_snaps))
 			err = report_modules(u, p, t);
 		/* An address in no reported module: a library mapped since the last snapshot. */
 		if (!err && t && t->alive && !dwfl_addrmodule(p->dwfl, ev->regs[16]) &&
-		    target__refresh_maps(t) == 0 && t->snap_cnt != p->reported_snaps)
+		    target__refresh_maps(t) == 0 && t->maps_gen != p->reported_snaps)
 			err = report_modules(u, p, t);
 		if (!err && p->attached) {
 			complete = walk(u, p);
 			/* Stopped at a module not reported yet: refresh once and walk again. */
 			if (!complete && !u->outside_copy && t && t->alive &&
-			    target__refresh_maps(t) == 0 && t->snap_cnt != p->reported_snaps &&
+			    target__refresh_maps(t) == 0 && t->maps_gen != p->reported_snaps &&
 			    !report_modules(u, p, t))
 				complete = walk(u, p);
 			if (ev->go_nr && u->nr)

@@ -71,11 +71,10 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 {
 	int n;
 
-	if (!w->native || !w->target.snap_cnt || w->reconciled_snaps == w->target.snap_cnt)
+	if (!w->native || !w->target.maps_gen || w->reconciled_snaps == w->target.maps_gen)
 		return 0;
-	w->reconciled_snaps = w->target.snap_cnt;
-	n = alloc_probes__attach_pid(ap, sym, w->target.pid,
-				     &w->target.snaps[w->target.snap_cnt - 1]);
+	w->reconciled_snaps = w->target.maps_gen;
+	n = alloc_probes__attach_pid(ap, sym, w->target.pid, &w->target.maps);
 	if (n > 0)
 		log_info("pid %d: probing %d more allocator objects", w->target.pid, n);
 	return n > 0 ? n : 0;
@@ -84,13 +83,13 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 			 const char *exe, int pre_exec)
 {
-	const struct proc_maps *maps = &w->target.snaps[w->target.snap_cnt - 1];
+	const struct proc_maps *maps = &w->target.maps;
 	int err, n;
 
 	err = alloc_probes__attach_pid(ap, sym, w->target.pid, maps);
 	if (err == -ENOENT && !pre_exec && elf_is_dynamic(exe))
 		err = attach_expected_libc(w, ap, sym);
-	w->reconciled_snaps = w->target.snap_cnt;
+	w->reconciled_snaps = w->target.maps_gen;
 	if (pre_exec) {
 		/* A statically linked command brings its own malloc. */
 		n = alloc_probes__attach_object(ap, sym, w->target.pid, exe);
@@ -179,9 +178,9 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 		log_debug("pid %d: no runtime.MemProfileRate to read", w->target.pid);
 		return;
 	}
-	if (target__refresh_maps(&w->target) == -ESRCH || !w->target.snap_cnt)
+	if (target__refresh_maps(&w->target) == -ESRCH || !w->target.maps_gen)
 		return;
-	maps = &w->target.snaps[w->target.snap_cnt - 1];
+	maps = &w->target.maps;
 	/* The path as the process's maps show it: the executable's own mapping. */
 	for (size_t i = 0; i < maps->cnt && !w->rate_addr; i++) {
 		if (!proc_mapping__is_file(&maps->maps[i]))
@@ -215,6 +214,7 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 				"as --go-set-rate asked\n",
 				(long long)o->go_set_rate, w->target.pid, (long long)rate);
 			rate = o->go_set_rate;
+			w->rate_written++;
 		}
 	}
 	log_debug("pid %d: runtime.MemProfileRate = %lld at 0x%llx", w->target.pid, (long long)rate,

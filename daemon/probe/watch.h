@@ -39,6 +39,7 @@ struct watch {
 	__u64 rate_addr;	 /* process address of runtime.MemProfileRate, 0 if unknown */
 	__s64 go_rate;		 /* last value read, -1 before any read */
 	int rate_reported;	 /* the "samples nothing" message was given */
+	__u32 rate_written;	 /* times --go-set-rate wrote runtime.MemProfileRate */
 	size_t reconciled_snaps; /* maps snapshots already checked for new allocators */
 	struct timeline tl;
 };

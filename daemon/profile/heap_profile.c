@@ -38,19 +38,13 @@ struct loc_cache {
 	size_t cap;
 };
 
-/* Mapping ids by snapshot entry: a snapshot entry is one pprof mapping. */
-struct map_ids {
-	const struct proc_mapping **maps;
-	__u64 *ids;
-	size_t cnt;
-	size_t cap;
-};
-
 struct builder_ctx {
 	struct pprof_builder *pb;
 	struct symbolizer *sym;
 	struct loc_cache locs;
-	struct map_ids mids;
+	/* pprof mapping ids by snapshot entry (its address: htab__hash_u64 of it is the key): a
+	 * snapshot entry is one pprof mapping */
+	struct htab mids;
 	__u64 kind_locs[ALLOC_KIND_MAX];
 	__u64 lost_loc;
 	__u64 truncated_loc;
@@ -122,23 +116,15 @@ static long mapping_id(struct builder_ctx *bc, const struct target *t, const str
 	char path[4096], build_id[128] = "";
 	long id;
 
-	for (size_t i = 0; i < bc->mids.cnt; i++)
-		if (bc->mids.maps[i] == m)
-			return bc->mids.ids[i];
-	if (bc->mids.cnt == bc->mids.cap) {
-		size_t cap = bc->mids.cap ? bc->mids.cap * 2 : 64;
-		const struct proc_mapping **nm = realloc(bc->mids.maps, cap * sizeof(*nm));
-		__u64 *ni;
+	__u64 h = htab__hash_u64((uintptr_t)m);
+	uintptr_t val;
+	int err;
 
-		if (!nm)
-			return -ENOMEM;
-		bc->mids.maps = nm;
-		ni = realloc(bc->mids.ids, cap * sizeof(*ni));
-		if (!ni)
-			return -ENOMEM;
-		bc->mids.ids = ni;
-		bc->mids.cap = cap;
-	}
+	if (htab__find(&bc->mids, h, NULL, NULL, NULL, &val))
+		return (long)val;
+	err = htab__reserve(&bc->mids, 1);
+	if (err)
+		return err;
 	d.memory_start = m->start;
 	d.memory_limit = m->end;
 	d.file_offset = m->offset;
@@ -155,8 +141,7 @@ static long mapping_id(struct builder_ctx *bc, const struct target *t, const str
 	id = pprof__add_mapping(bc->pb, &d);
 	if (id < 0)
 		return id;
-	bc->mids.maps[bc->mids.cnt] = m;
-	bc->mids.ids[bc->mids.cnt++] = id;
+	htab__set(&bc->mids, h, NULL, NULL, NULL, id); /* cannot fail: reserved */
 	return id;
 }
 
@@ -361,7 +346,7 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 
 	bc->sum->raw_allocs += v->alloc_cnt;
 	if (e->stack)
-		memcpy(ips, e->stack->ips, e->stack->nr * sizeof(__u64));
+		stack__ips(e->stack, ips);
 	if (!e->stack) {
 		bc->sum->lost_stacks += v->alloc_cnt;
 		id = named_location(bc, &bc->lost_loc, "[stack lost]");
@@ -476,6 +461,13 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 		    (unsigned long long)o->go_rate);
 		pprof__add_comment(bc->pb, buf);
 	}
+	if (o->go_rate_written) {
+		snprintf(buf, sizeof(buf),
+			 "allocscope: runtime.MemProfileRate was 0 (the program does not link "
+			 "runtime.MemProfile); --go-set-rate wrote %llu into it",
+			 (unsigned long long)o->go_rate_written);
+		pprof__add_comment(bc->pb, buf);
+	}
 	if (o->has_go_every_call) {
 		snprintf(buf, sizeof(buf),
 			 "allocscope: Go allocations sampled on every runtime.mallocgc call, every "
@@ -532,9 +524,9 @@ int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struc
 		struct target *t = srcs[i].target;
 		const struct proc_maps *pm;
 
-		if (!t->snap_cnt)
+		if (!t->maps_gen)
 			continue;
-		pm = &t->snaps[t->snap_cnt - 1];
+		pm = &t->maps;
 		for (size_t j = 0; j < pm->cnt; j++) {
 			if (!proc_mapping__is_file(&pm->maps[j]))
 				continue;
@@ -559,8 +551,7 @@ int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struc
 cleanup:
 	pprof__free(bc.pb);
 	loc_cache_free(&bc.locs);
-	free(bc.mids.maps);
-	free(bc.mids.ids);
+	htab__free(&bc.mids);
 	free(bc.info);
 	return err;
 }

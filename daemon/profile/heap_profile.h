@@ -19,6 +19,7 @@ struct heap_profile_opts {
 	const char *default_sample_type; /* NULL: "inuse_space" */
 	__u64 native_rate;     /* the BPF sampling rate (malloc family, mmap, every-call Go mode) */
 	__u64 go_rate;	       /* the Go program's MemProfileRate, for samples of its runtime */
+	__u64 go_rate_written; /* != 0: --go-set-rate wrote this MemProfileRate over a 0 */
 	__u64 period;	       /* the profile's period: the rate that dominates it */
 	int delta;	       /* entries are differences: in-use may be negative */
 	const __u64 *counters; /* ALLOC_CNT_MAX counters for the comments, or NULL */

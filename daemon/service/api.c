@@ -15,6 +15,7 @@
 #include "service/api.h"
 #include "service/metrics.h"
 #include "service/peer.h"
+#include "service/push_queue.h"
 #include "service/state.h"
 #include "symbols/rootfs.h"
 #include "util/common.h"
@@ -141,6 +142,8 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 			ho.has_go = !d->o->watch.go_every_call;
 			ho.has_go_every_call = d->o->watch.go_every_call;
 		}
+		if (t->w.rate_written && !ho.go_rate_written)
+			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
 		n++;
 	}
@@ -241,8 +244,12 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		struct dtarget *t = d->t[i];
 		struct metrics_target *m = &mt[in.target_cnt];
 
-		if (!t->alive || !target_visible(t, viewer))
+		in.bounds.history_entries += history__entries(t->hist);
+		if (!t->alive || !target_visible(t, viewer)) {
+			if (!t->alive)
+				in.bounds.exited++;
 			continue;
+		}
 		m->pid = t->w.target.pid;
 		m->exe = t->exe;
 		m->comm = t->comm;
@@ -250,6 +257,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
+		m->go_rate_written = t->w.rate_written;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */
@@ -269,14 +277,30 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		maps[i].entries = alloc_probes__map_fill(d->ap, map_names[i], &maps[i].capacity);
 	}
 	in.probes_attached = alloc_probes__link_count(d->ap);
+	in.bounds.history_entries_max = d->o->max_history_entries;
+	in.bounds.exited_max = d->o->max_exited;
+	in.bounds.frames_interned = stack__frame_count();
+	in.bounds.stacks_cached = stack_cache__size(d->cache);
+	in.mmap_tracing =
+	    alloc_probes__mmap_tracing(d->ap, &in.mmap_tracing_attaches, &in.mmap_tracing_targets);
 	in.drains = d->stats.drains;
 	in.drain_ns_total = d->stats.drain_ns_total;
 	in.drain_ns_last = d->stats.drain_ns_last;
 	in.snapshots_dropped = d->stats.snapshots_dropped;
 	in.exited_dropped = d->stats.exited_dropped;
 	in.attach_failures = d->stats.attach_failures;
-	in.pushes = __atomic_load_n(&d->stats.pushes, __ATOMIC_RELAXED);
-	in.push_failures = __atomic_load_n(&d->stats.push_failures, __ATOMIC_RELAXED);
+	if (d->push_q) {
+		struct push_queue_stats ps;
+
+		push_queue__stats(d->push_q, &ps);
+		in.pushes = ps.sent;
+		in.push_retries = ps.retried;
+		in.push_dropped[METRICS_PUSH_DROP_FULL] = ps.dropped_full;
+		in.push_dropped[METRICS_PUSH_DROP_REFUSED] = ps.dropped_refused;
+		in.push_dropped[METRICS_PUSH_DROP_SHUTDOWN] = ps.dropped_shutdown;
+		in.push_failures = ps.dropped_full + ps.dropped_refused + ps.dropped_shutdown;
+		in.push_queued = ps.queued;
+	}
 	in.rss_bytes = self_rss_bytes();
 	for (int i = 0; i < ROOTFS_REFUSED__CNT; i++)
 		in.files_refused[i] = rootfs__refused(i);

@@ -88,10 +88,129 @@ static int config_number(struct json_object *v, double *out)
 	return 0;
 }
 
+/* A string setting the command line did not give already. */
+static int config_string(struct json_object *root, const char *key, const char *path,
+			 const char **val, char **owned)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(root, key, &v) || *val)
+		return 0;
+	if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v)) {
+		log_error("%s: \"%s\" must be a non-empty string", path, key);
+		return -EINVAL;
+	}
+	*val = *owned = strdup(json_object_get_string(v));
+	return *owned ? 0 : -ENOMEM;
+}
+
+/* "service_names": [{"exe": GLOB | "comm": NAME | "cgroup": PREFIX | "pid": N,
+ * "service_name": NAME}, ...]: replaces the rules of the previous load. */
+static int config_service_names(struct scoped_opts *o, struct json_object *root, const char *path)
+{
+	static const struct {
+		const char *key;
+		enum selector_kind kind;
+	} kinds[] = {{"pid", SELECT_PID},
+		     {"exe", SELECT_EXE},
+		     {"comm", SELECT_COMM},
+		     {"cgroup", SELECT_CGROUP}};
+	struct service_rule *rules = NULL;
+	struct json_object *arr, *e, *v;
+	size_t cnt = 0, n;
+	int err = 0;
+
+	if (!json_object_object_get_ex(root, "service_names", &arr))
+		goto done;
+	if (!json_object_is_type(arr, json_type_array)) {
+		log_error("%s: \"service_names\" must be an array", path);
+		return -EINVAL;
+	}
+	n = json_object_array_length(arr);
+	rules = calloc(n ? n : 1, sizeof(*rules));
+	if (!rules)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct service_rule *r = &rules[cnt];
+		struct scoped_opts one = {};
+		const char *name;
+		size_t k, found = 0;
+
+		e = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(e, json_type_object) ||
+		    !json_object_object_get_ex(e, "service_name", &v) ||
+		    !json_object_is_type(v, json_type_string) ||
+		    !*(name = json_object_get_string(v)) || strlen(name) >= sizeof(r->service)) {
+			log_error("%s: \"service_names\"[%zu] needs a \"service_name\" string of "
+				  "1 to %zu characters",
+				  path, i, sizeof(r->service) - 1);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		snprintf(r->service, sizeof(r->service), "%s", name);
+		for (k = 0; k < ARRAY_SIZE(kinds); k++) {
+			char buf[32];
+			const char *s;
+
+			if (!json_object_object_get_ex(e, kinds[k].key, &v))
+				continue;
+			found++;
+			if (kinds[k].kind == SELECT_PID && json_object_is_type(v, json_type_int)) {
+				snprintf(buf, sizeof(buf), "%d", json_object_get_int(v));
+				s = buf;
+			} else {
+				s = json_object_is_type(v, json_type_string)
+					? json_object_get_string(v)
+					: "";
+			}
+			/* One selector, parsed as the selectors are. */
+			if (scoped_opts__add_selector(&one, kinds[k].kind, s, 1)) {
+				free(one.sels);
+				found = 2;
+				break;
+			}
+			r->sel = one.sels[0];
+			free(one.sels);
+		}
+		if (found != 1) {
+			log_error(
+			    "%s: \"service_names\"[%zu] needs exactly one valid pid, exe, comm "
+			    "or cgroup",
+			    path, i);
+			err = -EINVAL;
+			goto cleanup;
+		}
+		cnt++;
+	}
+done:
+	free(o->svc_rules);
+	o->svc_rules = rules;
+	o->svc_rule_cnt = cnt;
+	return 0;
+cleanup:
+	free(rules);
+	return err;
+}
+
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload)
 {
-	static const char *const known[] = {"pid",	"exe",	     "comm", "cgroup", "all_go",
-					    "interval", "retention", "rate", "mode",   "listen"};
+	static const char *const known[] = {
+	    "pid",
+	    "exe",
+	    "comm",
+	    "cgroup",
+	    "all_go",
+	    "interval",
+	    "retention",
+	    "rate",
+	    "mode",
+	    "listen",
+	    "push_tenant",
+	    "push_auth_file",
+	    "push_pid_label",
+	    "service_names",
+	    "go_set_rate",
+	};
 	struct json_object *root, *v;
 	size_t j = 0;
 	int err = 0;
@@ -128,6 +247,9 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 		goto cleanup;
 	if (json_object_object_get_ex(root, "all_go", &v) && json_object_get_boolean(v))
 		scoped_opts__add_selector(o, SELECT_ALL_GO, NULL, 1);
+	err = config_service_names(o, root, path);
+	if (err)
+		goto cleanup;
 	if (!reload) {
 		/* Settings that shape the BPF maps or the listener apply at start only. */
 		if (json_object_object_get_ex(root, "interval", &v) &&
@@ -149,6 +271,16 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 				o->rate = json_object_get_int64(v);
 			}
 		}
+		if (json_object_object_get_ex(root, "go_set_rate", &v)) {
+			if (!json_object_is_type(v, json_type_int) ||
+			    json_object_get_int64(v) < 0) {
+				log_error("%s: \"go_set_rate\" must be a whole number of bytes",
+					  path);
+				err = -EINVAL;
+			} else {
+				o->watch.go_set_rate = json_object_get_int64(v);
+			}
+		}
 		if (json_object_object_get_ex(root, "listen", &v) && !o->listen) {
 			if (!json_object_is_type(v, json_type_string)) {
 				log_error("%s: \"listen\" must be a string (ADDR:PORT)", path);
@@ -158,6 +290,17 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 				err = -ENOMEM;
 			}
 		}
+		err = err ?: config_string(root, "push_tenant", path, &o->push_tenant,
+					   &o->push_tenant_owned) ?:
+			      config_string(root, "push_auth_file", path, &o->push_auth_file,
+					    &o->push_auth_file_owned);
+		if (o->push_tenant && strpbrk(o->push_tenant, "\r\n")) {
+			log_error("%s: \"push_tenant\" may not hold a line break", path);
+			err = -EINVAL;
+		}
+		if (json_object_object_get_ex(root, "push_pid_label", &v) &&
+		    json_object_get_boolean(v))
+			o->push_pid_label = 1;
 		if (json_object_object_get_ex(root, "mode", &v) &&
 		    (!json_object_is_type(v, json_type_string) ||
 		     watch_mode__parse(json_object_get_string(v), &o->watch.mode))) {
@@ -181,4 +324,11 @@ void scoped_opts__free_config(struct scoped_opts *o)
 	o->sel_cnt = 0;
 	free(o->listen_owned);
 	o->listen_owned = NULL;
+	free(o->push_tenant_owned);
+	o->push_tenant_owned = NULL;
+	free(o->push_auth_file_owned);
+	o->push_auth_file_owned = NULL;
+	free(o->svc_rules);
+	o->svc_rules = NULL;
+	o->svc_rule_cnt = 0;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Snapshots hold packed deltas (struct packed_set), so that an hour of history costs about a
- * quarter of what the same entries unpacked would; windows unpack and sum them on request. */
+ * quarter of what the same entries unpacked would; windows merge them, sorted as they are, on
+ * request, unpacking one entry per snapshot at a time. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,11 @@
 #include "util/common.h"
 
 struct history {
-	struct snapshot *s; /* oldest first */
+	struct snapshot *s; /* s[head..head + cnt): oldest first */
+	size_t head;	    /* dropped from the front without moving the rest */
 	size_t cnt;
 	size_t cap;
+	size_t entries; /* the sum of their delta.cnt */
 };
 
 struct history *history__new(void)
@@ -24,7 +27,7 @@ void history__free(struct history *h)
 	if (!h)
 		return;
 	for (size_t i = 0; i < h->cnt; i++)
-		packed_set__clear(&h->s[i].delta);
+		packed_set__clear(&h->s[h->head + i].delta);
 	free(h->s);
 	free(h);
 }
@@ -100,7 +103,13 @@ int history__diff(const struct entry_set *now, const struct entry_set *prev,
 
 static int history_add(struct history *h, const struct snapshot *s)
 {
-	if (h->cnt == h->cap) {
+	if (h->head + h->cnt == h->cap && h->head >= h->cap / 2) {
+		/* Half the array is dropped snapshots: move the rest down, once per cap / 2 adds.
+		 */
+		memmove(h->s, h->s + h->head, h->cnt * sizeof(*h->s));
+		h->head = 0;
+	}
+	if (h->head + h->cnt == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 16;
 		struct snapshot *n = realloc(h->s, cap * sizeof(*n));
 
@@ -109,7 +118,8 @@ static int history_add(struct history *h, const struct snapshot *s)
 		h->s = n;
 		h->cap = cap;
 	}
-	h->s[h->cnt++] = *s;
+	h->s[h->head + h->cnt++] = *s;
+	h->entries += s->delta.cnt;
 	return 0;
 }
 
@@ -134,58 +144,104 @@ size_t history__count(const struct history *h)
 
 size_t history__entries(const struct history *h)
 {
-	size_t total = 0;
-
-	for (size_t k = 0; k < h->cnt; k++)
-		total += h->s[k].delta.cnt;
-	return total;
+	return h->entries;
 }
 
 const struct snapshot *history__at(const struct history *h, size_t i)
 {
-	return i < h->cnt ? &h->s[i] : NULL;
+	return i < h->cnt ? &h->s[h->head + i] : NULL;
 }
 
 __u64 history__newest_end(const struct history *h)
 {
-	return h->cnt ? h->s[h->cnt - 1].end_ns : 0;
+	return h->cnt ? h->s[h->head + h->cnt - 1].end_ns : 0;
+}
+
+/* The end of the oldest snapshot; call with cnt > 0. */
+static __u64 oldest_end(const struct history *h)
+{
+	return h->s[h->head].end_ns;
+}
+
+/* A min-heap of n iterators by their current key (sift down from i). */
+static void iter_sift(struct packed_iter **heap, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct packed_iter *t;
+
+		if (l < n && key_cmp(&heap[l]->cur, &heap[m]->cur) < 0)
+			m = l;
+		if (l + 1 < n && key_cmp(&heap[l + 1]->cur, &heap[m]->cur) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		t = heap[i];
+		heap[i] = heap[m];
+		heap[m] = t;
+		i = m;
+	}
 }
 
 int history__window(const struct history *h, __u64 since_ns, struct entry_set *out, __u64 *start_ns)
 {
-	size_t j = 0;
-	int err;
+	struct packed_iter *its = NULL, **heap = NULL;
+	size_t first = 0, n = 0, k;
+	int err = 0;
 
 	*start_ns = 0;
-	for (size_t k = 0; k < h->cnt; k++) {
-		const struct snapshot *s = &h->s[k];
+	/* Snapshots end in order: the window is a suffix. */
+	while (first < h->cnt && history__at(h, first)->end_ns <= since_ns)
+		first++;
+	if (first == h->cnt)
+		return 0;
+	its = calloc(h->cnt - first, sizeof(*its));
+	heap = calloc(h->cnt - first, sizeof(*heap));
+	if (!its || !heap) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (k = first; k < h->cnt; k++) {
+		const struct snapshot *s = history__at(h, k);
 
-		if (s->end_ns <= since_ns)
-			continue;
 		if (!*start_ns || s->start_ns < *start_ns)
 			*start_ns = s->start_ns;
-		err = packed_set__unpack(&s->delta, out);
-		if (err)
-			return err;
+		packed_iter__init(&its[n], &s->delta);
+		if (packed_iter__next(&its[n]))
+			heap[n] = &its[n], n++;
 	}
-	history__sort(out);
-	for (size_t i = 0; i < out->cnt; i++) {
-		if (j && !key_cmp(&out->e[j - 1], &out->e[i])) {
-			stats_add(&out->e[j - 1].stats, &out->e[i].stats);
-			stack__put(out->e[i].stack);
+	for (k = n / 2; k > 0; k--)
+		iter_sift(heap, n, k - 1);
+	/* Each delta is sorted by key: merging them gives the sum sorted, one entry per key,
+	 * holding no more than the result. */
+	while (n) {
+		struct alloc_entry e = heap[0]->cur;
+
+		if (packed_iter__next(heap[0]))
+			iter_sift(heap, n, 0);
+		else if (--n)
+			heap[0] = heap[n], iter_sift(heap, n, 0);
+		if (out->cnt && !key_cmp(&out->e[out->cnt - 1], &e)) {
+			stats_add(&out->e[out->cnt - 1].stats, &e.stats);
 			continue;
 		}
-		out->e[j++] = out->e[i];
+		err = entry_set__add(out, &e);
+		if (err)
+			goto cleanup;
 	}
-	out->cnt = j;
-	return 0;
+cleanup:
+	free(its);
+	free(heap);
+	return err;
 }
 
 static void drop_oldest(struct history *h)
 {
-	packed_set__clear(&h->s[0].delta);
-	memmove(h->s, h->s + 1, (h->cnt - 1) * sizeof(*h->s));
-	h->cnt--;
+	h->entries -= h->s[h->head].delta.cnt;
+	packed_set__clear(&h->s[h->head].delta);
+	h->head++;
+	if (!--h->cnt)
+		h->head = 0;
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -212,6 +268,54 @@ static __u64 exited_cutoff(const struct history_item *items, size_t cnt, size_t 
 	return cut;
 }
 
+/* A min-heap of histories by the end of their oldest snapshot (sift down from i). */
+static void hist_sift(struct history **heap, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct history *t;
+
+		if (l < n && oldest_end(heap[l]) < oldest_end(heap[m]))
+			m = l;
+		if (l + 1 < n && oldest_end(heap[l + 1]) < oldest_end(heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		t = heap[i];
+		heap[i] = heap[m];
+		heap[m] = t;
+		i = m;
+	}
+}
+
+/* Drop the oldest snapshots of all until at most max entries are left: a heap of the histories
+ * by their oldest snapshot, so each drop costs log(processes). Returns how many were dropped. */
+static size_t drop_over(struct history_item *items, size_t n, size_t total, size_t max)
+{
+	struct history **heap = calloc(n ?: 1, sizeof(*heap));
+	size_t cnt = 0, dropped = 0;
+
+	if (!heap)
+		return 0; /* out of memory: the bound waits for the next expiry */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].h->cnt)
+			heap[cnt++] = items[i].h;
+	for (size_t k = cnt / 2; k > 0; k--)
+		hist_sift(heap, cnt, k - 1);
+	while (cnt && total > max) {
+		struct history *oldest = heap[0];
+
+		total -= oldest->s[oldest->head].delta.cnt;
+		drop_oldest(oldest);
+		dropped++;
+		if (!oldest->cnt)
+			heap[0] = heap[--cnt];
+		hist_sift(heap, cnt, 0);
+	}
+	free(heap);
+	return dropped;
+}
+
 void history__expire(struct history_item *items, size_t n, __u64 now_ns,
 		     const struct history_retention *r, struct history_expiry *out)
 {
@@ -224,26 +328,13 @@ void history__expire(struct history_item *items, size_t n, __u64 now_ns,
 
 		items[i].release = items[i].over = 0;
 		exited += !items[i].alive;
-		while (h->cnt && h->s[0].end_ns + r->keep_ns < now_ns)
+		while (h->cnt && oldest_end(h) + r->keep_ns < now_ns)
 			drop_oldest(h);
 		total += history__entries(h);
 	}
 	/* Over the bound: the oldest snapshot of all goes first, and is counted. */
-	while (r->max_entries && total > r->max_entries) {
-		struct history *oldest = NULL;
-
-		for (size_t i = 0; i < n; i++) {
-			struct history *h = items[i].h;
-
-			if (h->cnt && (!oldest || h->s[0].end_ns < oldest->s[0].end_ns))
-				oldest = h;
-		}
-		if (!oldest)
-			break;
-		total -= oldest->s[0].delta.cnt;
-		drop_oldest(oldest);
-		out->snapshots_dropped++;
-	}
+	if (r->max_entries && total > r->max_entries)
+		out->snapshots_dropped = drop_over(items, n, total, r->max_entries);
 	/* Exited processes go once their history has expired, or the longest gone first when more
 	 * than max_exited are kept (each holds ~30 KiB besides its history). */
 	if (exited > r->max_exited) {

@@ -66,13 +66,22 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_freed_objects_total", t, fc);
 	write_sample(f, "allocscope_inuse_bytes", t, ib);
 	write_sample(f, "allocscope_inuse_objects", t, ic);
-	if (t->go)
+	if (t->go) {
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+		write_sample(f, "allocscope_go_memprofilerate_written_total", t,
+			     t->go_rate_written);
+	}
 	write_sample(f, "allocscope_live_overwrites_total", t, (long long)tot->live_overwrite_cnt);
 	write_sample(f, "allocscope_allocator_never_returned_total", t,
 		     (long long)tot->nest_reset_cnt);
 	write_sample(f, "allocscope_frees_unseen_total", t, (long long)tot->free_unseen_cnt);
 }
+
+static const char *const mmap_tracing_names[] = {
+    [MMAP_TRACING_OFF] = "off",
+    [MMAP_TRACING_SYSCALLS] = "syscalls",
+    [MMAP_TRACING_EVERY_SYSCALL] = "every_syscall",
+};
 
 int metrics__write(FILE *f, const struct metrics_input *in)
 {
@@ -116,7 +125,10 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# TYPE allocscope_allocator_never_returned_total counter\n"
 	      "# HELP allocscope_frees_unseen_total At --rate 1, frees of an address never seen "
 	      "allocated.\n"
-	      "# TYPE allocscope_frees_unseen_total counter\n",
+	      "# TYPE allocscope_frees_unseen_total counter\n"
+	      "# HELP allocscope_go_memprofilerate_written_total Times --go-set-rate wrote the Go "
+	      "program's runtime.MemProfileRate (only over a 0).\n"
+	      "# TYPE allocscope_go_memprofilerate_written_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);
@@ -176,9 +188,20 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    "# HELP allocscope_pushes_total Profiles pushed to --push.\n"
 	    "# TYPE allocscope_pushes_total counter\n"
 	    "allocscope_pushes_total %llu\n"
-	    "# HELP allocscope_push_failures_total Profiles --push could not deliver.\n"
+	    "# HELP allocscope_push_failures_total Profiles --push could not deliver (dropped).\n"
 	    "# TYPE allocscope_push_failures_total counter\n"
 	    "allocscope_push_failures_total %llu\n"
+	    "# HELP allocscope_push_retries_total Push requests that failed and were tried again.\n"
+	    "# TYPE allocscope_push_retries_total counter\n"
+	    "allocscope_push_retries_total %llu\n"
+	    "# HELP allocscope_push_dropped_total Profiles --push dropped, by reason.\n"
+	    "# TYPE allocscope_push_dropped_total counter\n"
+	    "allocscope_push_dropped_total{reason=\"queue_full\"} %llu\n"
+	    "allocscope_push_dropped_total{reason=\"refused\"} %llu\n"
+	    "allocscope_push_dropped_total{reason=\"shutdown\"} %llu\n"
+	    "# HELP allocscope_push_queued Profiles waiting to be pushed.\n"
+	    "# TYPE allocscope_push_queued gauge\n"
+	    "allocscope_push_queued %llu\n"
 	    "# HELP allocscope_daemon_rss_bytes The daemon's resident memory.\n"
 	    "# TYPE allocscope_daemon_rss_bytes gauge\n"
 	    "allocscope_daemon_rss_bytes %ld\n",
@@ -186,7 +209,54 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    in->drain_ns_total / 1e9, in->drain_ns_last / 1e9,
 	    (unsigned long long)in->snapshots_dropped, (unsigned long long)in->exited_dropped,
 	    (unsigned long long)in->attach_failures, (unsigned long long)in->pushes,
-	    (unsigned long long)in->push_failures, in->rss_bytes);
+	    (unsigned long long)in->push_failures, (unsigned long long)in->push_retries,
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_FULL],
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_REFUSED],
+	    (unsigned long long)in->push_dropped[METRICS_PUSH_DROP_SHUTDOWN],
+	    (unsigned long long)in->push_queued, in->rss_bytes);
+	fputs("# HELP allocscope_mmap_tracepoints Whether the mmap/munmap tracepoints are attached "
+	      "now, and how: 1 for the current mode (attached only while a watched process needs "
+	      "them).\n"
+	      "# TYPE allocscope_mmap_tracepoints gauge\n",
+	      f);
+	for (int m = MMAP_TRACING_OFF; m <= MMAP_TRACING_EVERY_SYSCALL; m++)
+		fprintf(f, "allocscope_mmap_tracepoints{mode=\"%s\"} %d\n", mmap_tracing_names[m],
+			in->mmap_tracing == (enum mmap_tracing)m);
+	fprintf(
+	    f,
+	    "# HELP allocscope_mmap_tracepoint_attaches_total Times the mmap/munmap tracepoints "
+	    "were attached.\n"
+	    "# TYPE allocscope_mmap_tracepoint_attaches_total counter\n"
+	    "allocscope_mmap_tracepoint_attaches_total %llu\n"
+	    "# HELP allocscope_mmap_targets Watched processes whose anonymous mmaps are tracked "
+	    "(native ones): the mmap tracepoints are attached while there is one.\n"
+	    "# TYPE allocscope_mmap_targets gauge\n"
+	    "allocscope_mmap_targets %zu\n",
+	    (unsigned long long)in->mmap_tracing_attaches, in->mmap_tracing_targets);
+	fprintf(
+	    f,
+	    "# HELP allocscope_history_entries Entries held by the targets' histories.\n"
+	    "# TYPE allocscope_history_entries gauge\n"
+	    "allocscope_history_entries %zu\n"
+	    "# HELP allocscope_history_entries_max --max-history-entries (as fitted to the "
+	    "memory limit).\n"
+	    "# TYPE allocscope_history_entries_max gauge\n"
+	    "allocscope_history_entries_max %zu\n"
+	    "# HELP allocscope_exited_targets Exited processes kept for queries.\n"
+	    "# TYPE allocscope_exited_targets gauge\n"
+	    "allocscope_exited_targets %zu\n"
+	    "# HELP allocscope_exited_targets_max --max-exited (as fitted to the memory "
+	    "limit).\n"
+	    "# TYPE allocscope_exited_targets_max gauge\n"
+	    "allocscope_exited_targets_max %zu\n"
+	    "# HELP allocscope_stacks_cached Stacks copied out of the kernel's stack map.\n"
+	    "# TYPE allocscope_stacks_cached gauge\n"
+	    "allocscope_stacks_cached %zu\n"
+	    "# HELP allocscope_stack_frames_interned Distinct stack frames stored (each once).\n"
+	    "# TYPE allocscope_stack_frames_interned gauge\n"
+	    "allocscope_stack_frames_interned %zu\n",
+	    in->bounds.history_entries, in->bounds.history_entries_max, in->bounds.exited,
+	    in->bounds.exited_max, in->bounds.stacks_cached, in->bounds.frames_interned);
 	fputs("# HELP allocscope_target_files_refused_total Files of targets not read, by reason: "
 	      "outside the process's root or a link (link), not a regular file (not_regular), not "
 	      "the mapped file (mismatch), too large, the process gone (exited), missing, error. "

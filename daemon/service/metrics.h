@@ -22,7 +22,8 @@ struct metrics_target {
 	const char *pod_uid;	  /* "" or NULL: no label */
 	int go;			  /* a Go program: its GC cycles are shown */
 	__u32 gc_cycles;
-	__u64 rate; /* the sampling rate its totals are scaled by */
+	__u32 go_rate_written; /* times --go-set-rate wrote its runtime.MemProfileRate */
+	__u64 rate;	       /* the sampling rate its totals are scaled by */
 	struct proc_totals tot;
 	/* Its entries unsampled per (stack, size) (heap_profile__estimate): preferred to tot
 	 * scaled by its mean sampled size, which is biased when the process mixes sizes. */
@@ -36,6 +37,22 @@ struct metrics_map {
 	__u32 capacity;
 };
 
+/* The daemon's own bounds and how full they are. */
+struct metrics_bounds {
+	size_t history_entries; /* across every target's history */
+	size_t history_entries_max;
+	size_t exited; /* exited processes kept for queries */
+	size_t exited_max;
+	size_t frames_interned; /* distinct stack frames (never released) */
+	size_t stacks_cached;	/* stacks copied out of the kernel's stack map */
+};
+
+enum metrics_push_drop {
+	METRICS_PUSH_DROP_FULL,	    /* over --push-queue, the oldest */
+	METRICS_PUSH_DROP_REFUSED,  /* the receiver refused it (4xx) */
+	METRICS_PUSH_DROP_SHUTDOWN, /* not sent before the flush at exit ended */
+};
+
 struct metrics_input {
 	const struct metrics_target *targets; /* the live ones */
 	size_t target_cnt;
@@ -43,14 +60,21 @@ struct metrics_input {
 	const struct metrics_map *maps;
 	size_t map_cnt;
 	size_t probes_attached;
+	enum mmap_tracing mmap_tracing; /* how the mmap tracepoints are attached now */
+	__u64 mmap_tracing_attaches;
+	size_t mmap_tracing_targets; /* processes that need them now */
+	struct metrics_bounds bounds;
 	__u64 drains;
 	__u64 drain_ns_total;
 	__u64 drain_ns_last;
 	__u64 snapshots_dropped;
 	__u64 exited_dropped;
 	__u64 attach_failures;
-	__u64 pushes;
-	__u64 push_failures;
+	__u64 pushes;	       /* sent */
+	__u64 push_failures;   /* dropped, for whichever reason */
+	__u64 push_retries;    /* sends tried again */
+	__u64 push_dropped[3]; /* by enum metrics_push_drop */
+	__u64 push_queued;     /* waiting now */
 	long rss_bytes;
 	__u64 files_refused[ROOTFS_REFUSED__CNT]; /* by enum rootfs_refusal */
 	const struct unwind_stats *unwind;	  /* NULL: no CFI unwinder, no unwind metrics */

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* --push on every interval: the profile of each target's snapshots not pushed yet, built under
- * the state's lock, then sent through push.c without it (the network may be slow). */
+/* --push on every interval: for each target, the interval's allocations and the in-use at its
+ * end as one profile, named as its series (push_series.h), built under the state's lock and
+ * handed to the push thread's queue (push_queue.h), which sends it without the lock. */
 #ifndef ALLOCSCOPE_PUSH_BATCH_H
 #define ALLOCSCOPE_PUSH_BATCH_H
 
 struct scoped;
-struct push_batch;
+struct dtarget;
 
-/* With d's lock held. Marks what it takes as pushed, sent or not: an interval is never sent
- * twice. NULL when out of memory. */
-struct push_batch *push_batch__prepare(struct scoped *d);
-/* Without the lock: send each profile to d's pusher, count it, free the batch (NULL: nothing). */
-void push_batch__send(struct push_batch *b, struct scoped *d);
+/* With d's lock held: queue the profile of each target's intervals not queued yet. An interval
+ * is queued once, sent or not: Pyroscope would count it twice. */
+void push_batch__queue(struct scoped *d);
+/* With d's lock held: the service_name and the pod, namespace and container names of t, alive
+ * (at attach, and again when the config file is reloaded). */
+void push_batch__identify(struct scoped *d, struct dtarget *t);
 
 #endif

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * allocscoped's loop. The main thread owns it: it waits for signals and BPF events, drains on
- * every interval (drain.c) and then pushes (push_batch.c); libmicrohttpd's thread answers
- * requests (api.c) from the same state under one lock. SIGHUP reloads the config file.
+ * every interval (drain.c) and queues that interval's pushes (push_batch.c) for the push thread
+ * (push_queue.c), which alone waits on the network; libmicrohttpd's thread answers requests
+ * (api.c) from the same state under one lock. SIGHUP reloads the config file.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,9 +16,11 @@
 #include <unistd.h>
 
 #include "service/api.h"
+#include "service/budget.h"
 #include "service/httpd.h"
 #include "service/push.h"
 #include "service/push_batch.h"
+#include "service/push_queue.h"
 #include "service/scoped.h"
 #include "service/select.h"
 #include "service/state.h"
@@ -38,6 +41,52 @@ static int setup_signals(sigset_t *set)
 	return fd < 0 ? -errno : fd;
 }
 
+static enum push_result push_send(void *ctx, const struct push_request *r, const int *abort_flag)
+{
+	return pusher__send(ctx, r, abort_flag);
+}
+
+static int start_push(struct scoped *d)
+{
+	const struct scoped_opts *o = d->o;
+	struct pusher_opts po = {
+	    .url = o->push_url,
+	    .tenant = o->push_tenant,
+	    .auth_file = o->push_auth_file,
+	    .timeout_ms = o->push_timeout_s * 1000,
+	};
+	struct push_queue_opts qo = {
+	    .max_queued = o->push_queue_max,
+	    .backoff_min_ms = PUSH_BACKOFF_MIN_MS,
+	    .backoff_max_ms = PUSH_BACKOFF_MAX_MS,
+	    .send = push_send,
+	};
+
+	d->pusher = pusher__new(&po);
+	if (!d->pusher)
+		return -errno;
+	qo.ctx = d->pusher;
+	d->push_q = push_queue__new(&qo);
+	if (!d->push_q) {
+		log_error("cannot start the push thread: %s", strerror(errno));
+		return -errno;
+	}
+	log_info("pushing to %s", pusher__url(d->pusher));
+	return 0;
+}
+
+/* SIGTERM with --push: the interval so far is drained and queued, and the queue flushed, for
+ * at most --push-timeout. */
+static void final_push(struct scoped *d)
+{
+	pthread_mutex_lock(&d->lock);
+	scoped__drain(d);
+	push_batch__queue(d);
+	pthread_mutex_unlock(&d->lock);
+	push_queue__flush_free(d->push_q, d->o->push_timeout_s * 1000);
+	d->push_q = NULL;
+}
+
 static void reload(struct scoped *d)
 {
 	if (!d->o->config_path) {
@@ -50,10 +99,41 @@ static void reload(struct scoped *d)
 		for (size_t i = 0; i < d->cnt; i++)
 			if (d->t[i]->alive && !scoped__selected(d, d->t[i]->w.target.pid))
 				scoped__target_ended(d, d->t[i]);
+		/* Service names may have changed with the rules. */
+		for (size_t i = 0; i < d->cnt && d->o->push_url; i++)
+			if (d->t[i]->alive)
+				push_batch__identify(d, d->t[i]);
 		scoped__scan(d);
 		log_info("reloaded %s: %zu selectors", d->o->config_path, d->o->sel_cnt);
 	}
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* Lower the retention bounds rather than be OOM-killed later when the configured ones cannot fit
+ * under the memory limit of the daemon's own cgroup (BPF maps are charged to it too). */
+static void fit_memory_limit(struct scoped_opts *o)
+{
+	__u64 limit = budget__cgroup_limit(NULL, NULL);
+	size_t hist = o->max_history_entries, exited = o->max_exited;
+	struct budget b;
+	int r;
+
+	r = budget__fit(o, limit, &b);
+	if (!r) {
+		log_debug("memory budget: ~%llu MiB (BPF maps %llu MiB) of a %llu MiB limit",
+			  (unsigned long long)(b.total_bytes >> 20),
+			  (unsigned long long)(b.bpf_bytes >> 20),
+			  (unsigned long long)(limit >> 20));
+		return;
+	}
+	log_warn(
+	    "memory limit %llu MiB (this cgroup) is below what the bounds need: "
+	    "--max-history-entries %zu -> %zu, --max-exited %zu -> %zu (~%llu MiB, BPF maps "
+	    "%llu MiB)%s",
+	    (unsigned long long)(limit >> 20), hist, o->max_history_entries, exited, o->max_exited,
+	    (unsigned long long)(b.total_bytes >> 20), (unsigned long long)(b.bpf_bytes >> 20),
+	    r < 0 ? "; the BPF maps alone do not fit: lower --max-live/--max-stacks/--max-stats"
+		  : "");
 }
 
 int scoped__run(struct scoped_opts *o)
@@ -81,6 +161,7 @@ int scoped__run(struct scoped_opts *o)
 	int sigfd = -1, status = 1;
 
 	pthread_mutex_init(&d.lock, NULL);
+	fit_memory_limit(o);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");
 	/* Never fetch debug info over the network from a production host. */
@@ -100,11 +181,8 @@ int scoped__run(struct scoped_opts *o)
 		log_error("out of memory");
 		goto cleanup;
 	}
-	if (o->push_url) {
-		d.pusher = pusher__new(o->push_url);
-		if (!d.pusher)
-			goto cleanup;
-	}
+	if (o->push_url && start_push(&d))
+		goto cleanup;
 	if (o->unwind != UNWIND_MODE_FP) {
 		ao.stack_copy_bytes = o->stack_copy_bytes ?: UNWIND_STACK_COPY_DEFAULT;
 		d.uw = unwinder__new(d.sym);
@@ -145,6 +223,8 @@ int scoped__run(struct scoped_opts *o)
 				reload(&d);
 			} else {
 				log_info("signal %d: detaching and exiting", si.ssi_signo);
+				if (d.push_q)
+					final_push(&d);
 				status = 0;
 				break;
 			}
@@ -152,28 +232,27 @@ int scoped__run(struct scoped_opts *o)
 		pthread_mutex_lock(&d.lock);
 		scoped__poll_events(&d);
 		if (now_mono_ns() >= next_drain) {
-			struct push_batch *b = NULL;
-
 			scoped__drain(&d);
 			__atomic_store_n(&d.stats.loop_drain_mono_ns, now_mono_ns(),
 					 __ATOMIC_RELAXED);
 			next_drain += (__u64)(o->interval_s * NSEC_PER_SEC);
 			if (next_drain < now_mono_ns())
 				next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
-			if (d.pusher)
-				b = push_batch__prepare(&d);
-			pthread_mutex_unlock(&d.lock);
-			push_batch__send(b, &d);
-			continue;
+			/* Queued, never sent here: the network never delays a drain. */
+			if (d.push_q)
+				push_batch__queue(&d);
 		}
 		pthread_mutex_unlock(&d.lock);
 	}
 cleanup:
 	httpd__stop(d.http);
+	/* An error path: nothing more is sent. */
+	push_queue__flush_free(d.push_q, 0);
 	pusher__free(d.pusher);
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget__free(d.t[i]);
 	free(d.t);
+	htab__free(&d.alive);
 	proc_select__free(d.select);
 	/* Links go with the BPF object: nothing stays attached after exit. */
 	alloc_probes__free(d.ap);

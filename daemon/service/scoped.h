@@ -12,6 +12,12 @@
 #include "probe/watch.h"
 #include "service/select.h"
 
+/* The config file's "service_names": the processes a selector matches push as service. */
+struct service_rule {
+	struct selector sel;
+	char service[128];
+};
+
 struct scoped_opts {
 	struct selector *sels;
 	size_t sel_cnt;
@@ -28,6 +34,15 @@ struct scoped_opts {
 	const char *tls_cert;
 	const char *tls_key;
 	const char *push_url;
+	const char *push_tenant;    /* X-Scope-OrgID */
+	char *push_tenant_owned;    /* push_tenant, when the config file gave it */
+	const char *push_auth_file; /* "basic USER:PASSWORD" or "bearer TOKEN" */
+	char *push_auth_file_owned;
+	int push_pid_label;		/* a pid label on pushes: a series per process */
+	double push_timeout_s;		/* one request */
+	size_t push_queue_max;		/* profiles waiting to be sent */
+	struct service_rule *svc_rules; /* the config file's "service_names" */
+	size_t svc_rule_cnt;
 	const char *config_path;
 	__u32 max_stacks;
 	__u32 max_live;

@@ -14,11 +14,17 @@
 #include "service/cgroup.h"
 #include "service/select.h"
 #include "symbols/goruntime.h"
+#include "util/htab.h"
 #include "util/log.h"
 
+/* Executables whose Go-ness is remembered; past that, the oldest remembered is forgotten. */
+#define GO_CACHE_MAX 4096
+
+/* An executable by identity: the same path rewritten in place keeps its inode, not its mtime. */
 struct go_cache_entry {
 	dev_t dev;
 	ino_t ino;
+	struct timespec mtime;
 	int is_go;
 };
 
@@ -26,8 +32,10 @@ struct proc_select {
 	char *proc_root;
 	int self_pid;
 	char cgroup_ns_root[CGROUP_PATH_MAX];
-	struct go_cache_entry *go_cache;
+	struct go_cache_entry *go_cache; /* a ring of GO_CACHE_MAX, filled in order */
 	size_t go_cache_cnt;
+	size_t go_cache_next; /* the slot the next entry takes (the oldest once full) */
+	struct htab go_index; /* by identity: indices into go_cache */
 };
 
 static const char *root_of(const char *proc_root)
@@ -88,33 +96,74 @@ void proc_select__free(struct proc_select *ps)
 	if (!ps)
 		return;
 	free(ps->go_cache);
+	htab__free(&ps->go_index);
 	free(ps->proc_root);
 	free(ps);
 }
 
-/* Whether the process runs a Go executable; one parse per (device, inode). */
+static __u64 go_cache_hash(const struct go_cache_entry *e)
+{
+	return htab__hash_u64(
+	    e->dev ^ htab__hash_u64(e->ino ^ htab__hash_u64((__u64)e->mtime.tv_sec * 1000000000ULL +
+							    (__u64)e->mtime.tv_nsec)));
+}
+
+static bool go_cache_eq(const void *ctx, uintptr_t idx, const void *key)
+{
+	const struct go_cache_entry *e = &((const struct proc_select *)ctx)->go_cache[idx],
+				    *k = key;
+
+	return e->dev == k->dev && e->ino == k->ino && e->mtime.tv_sec == k->mtime.tv_sec &&
+	       e->mtime.tv_nsec == k->mtime.tv_nsec;
+}
+
+/* Remember key's Go-ness, forgetting the oldest entry when full; nothing on ENOMEM. */
+static void go_cache_add(struct proc_select *ps, const struct go_cache_entry *key)
+{
+	size_t slot = ps->go_cache_next;
+
+	if (!ps->go_cache) {
+		ps->go_cache = calloc(GO_CACHE_MAX, sizeof(*ps->go_cache));
+		if (!ps->go_cache)
+			return;
+	}
+	if (htab__reserve(&ps->go_index, 1))
+		return;
+	if (ps->go_cache_cnt == GO_CACHE_MAX)
+		htab__remove(&ps->go_index, go_cache_hash(&ps->go_cache[slot]), go_cache_eq, ps,
+			     &ps->go_cache[slot], NULL);
+	else
+		ps->go_cache_cnt++;
+	ps->go_cache[slot] = *key;
+	htab__set(&ps->go_index, go_cache_hash(key), go_cache_eq, ps, key, slot);
+	ps->go_cache_next = (slot + 1) % GO_CACHE_MAX;
+}
+
+/* Whether the process runs a Go executable; one parse per executable (device, inode, mtime). */
 static int is_go_process(struct proc_select *ps, int pid)
 {
+	struct go_cache_entry key = {};
 	struct go_runtime gr;
 	char path[PATH_MAX];
 	struct stat st;
-	struct go_cache_entry *n;
-	int is_go;
+	uintptr_t idx;
 
 	snprintf(path, sizeof(path), "%s/%d/exe", root_of(ps->proc_root), pid);
 	if (stat(path, &st))
 		return 0;
-	for (size_t i = 0; i < ps->go_cache_cnt; i++)
-		if (ps->go_cache[i].dev == st.st_dev && ps->go_cache[i].ino == st.st_ino)
-			return ps->go_cache[i].is_go;
-	is_go = goruntime__inspect(path, &gr) == 0;
-	n = realloc(ps->go_cache, (ps->go_cache_cnt + 1) * sizeof(*n));
-	if (n) {
-		ps->go_cache = n;
-		ps->go_cache[ps->go_cache_cnt++] =
-		    (struct go_cache_entry){st.st_dev, st.st_ino, is_go};
-	}
-	return is_go;
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	key.mtime = st.st_mtim;
+	if (htab__find(&ps->go_index, go_cache_hash(&key), go_cache_eq, ps, &key, &idx))
+		return ps->go_cache[idx].is_go;
+	key.is_go = goruntime__inspect(path, &gr) == 0;
+	go_cache_add(ps, &key);
+	return key.is_go;
+}
+
+size_t proc_select__go_cache_size(const struct proc_select *ps)
+{
+	return ps->go_cache_cnt;
 }
 
 bool proc_select__match(struct proc_select *ps, const struct selector *sels, size_t cnt, int pid)

@@ -50,4 +50,7 @@ bool proc_select__match(struct proc_select *ps, const struct selector *sels, siz
 int proc_select__scan(struct proc_select *ps, const struct selector *sels, size_t cnt,
 		      void (*fn)(void *ctx, int pid), void *ctx);
 
+/* Executables whose Go-ness is remembered now (at most 4096, the oldest forgotten first). */
+size_t proc_select__go_cache_size(const struct proc_select *ps);
+
 #endif

@@ -15,6 +15,7 @@
 #include "service/cgroup.h"
 #include "service/history.h"
 #include "service/scoped.h"
+#include "util/htab.h"
 
 /* A watched process, alive or exited (kept with its history until its retention ends). */
 struct dtarget {
@@ -29,7 +30,11 @@ struct dtarget {
 	char comm[32];
 	uid_t owner; /* who besides root may read it (peer__pid_owner at attach); 0: root only */
 	struct entry_set cur;  /* cumulative, as of the last drain */
-	__u64 pushed_until_ns; /* --push: snapshots up to here were sent */
+	__u64 pushed_until_ns; /* --push: the intervals up to here were queued */
+	char service[128];     /* --push: the service_name (push_series.h) */
+	char pod[128];	       /* from the environment, "" when unknown */
+	char namespace[128];
+	char container[128];
 	struct history *hist;
 };
 
@@ -48,8 +53,6 @@ struct scoped_stats {
 	 * by /healthz without the lock. */
 	__u64 loop_drain_mono_ns;
 	__u64 interval_ns;
-	__u64 pushes;	     /* atomic: counted without the lock */
-	__u64 push_failures; /* atomic */
 };
 
 struct scoped {
@@ -61,10 +64,14 @@ struct scoped {
 	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
 	struct httpd *http;
 	struct pusher *pusher;
+	struct push_queue *push_q; /* with --push: the thread that sends */
 	struct proc_select *select;
 	struct dtarget **t;
 	size_t cnt;
 	size_t cap;
+	/* The alive targets by pid (htab__hash_u64 of the pid is the key; the value a struct
+	 * dtarget *): looked up on every GC, lifecycle and CFI event. */
+	struct htab alive;
 	char host[256];
 	char cgroup_ns_root[CGROUP_PATH_MAX]; /* cgroup__ns_root(): "" in the host's namespace */
 	int forgotten;			      /* processes forgotten since the last stack GC */

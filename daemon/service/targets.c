@@ -15,16 +15,18 @@
 #include "probe/collect.h"
 #include "service/peer.h"
 #include "service/select.h"
+#include "service/push_batch.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
 
 struct dtarget *scoped__find_alive(struct scoped *d, int pid)
 {
-	for (size_t i = 0; i < d->cnt; i++)
-		if (d->t[i]->alive && d->t[i]->w.target.pid == pid)
-			return d->t[i];
-	return NULL;
+	uintptr_t t;
+
+	if (!htab__find(&d->alive, htab__hash_u64((__u32)pid), NULL, NULL, NULL, &t))
+		return NULL;
+	return (struct dtarget *)t;
 }
 
 bool scoped__selected(struct scoped *d, int pid)
@@ -95,20 +97,26 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		watch__reconcile(&t->w, d->ap, d->sym);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
+	if (d->o->push_url)
+		push_batch__identify(d, t);
 	t->pidfd = syscall(SYS_pidfd_open, pid, 0);
+	n = d->t;
 	if (d->cnt == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-
-		n = realloc(d->t, cap * sizeof(*n));
-		if (!n) {
-			alloc_probes__detach_pid(d->ap, pid, 1);
-			dtarget__free(t);
-			return -ENOMEM;
-		}
-		d->t = n;
-		d->cap = cap;
+		d->cap = d->cap ? d->cap * 2 : 16;
+		n = realloc(d->t, d->cap * sizeof(*n));
+		if (n)
+			d->t = n;
+		else
+			d->cap = d->cnt;
+	}
+	if (!n || htab__reserve(&d->alive, 1)) {
+		alloc_probes__detach_pid(d->ap, pid, 1);
+		dtarget__free(t);
+		return -ENOMEM;
 	}
 	d->t[d->cnt++] = t;
+	/* Cannot fail: reserved above. */
+	htab__set(&d->alive, htab__hash_u64((__u32)pid), NULL, NULL, NULL, (uintptr_t)t);
 	log_info("watching pid %d (%s%s%s), %s", pid, t->exe, t->w.go ? ", Go " : "",
 		 t->w.go ? t->w.gr.version : "", why);
 	return 0;
@@ -120,6 +128,7 @@ void scoped__target_ended(struct scoped *d, struct dtarget *t)
 	if (!t->alive)
 		return;
 	t->alive = 0;
+	htab__remove(&d->alive, htab__hash_u64((__u32)t->w.target.pid), NULL, NULL, NULL, NULL);
 	t->exit_ns = now_real_ns();
 	/* Exited: nothing fires any more, the links can close later. Exec'ed: wait, so that no
 	 * record of the new program lands after the forget below. */

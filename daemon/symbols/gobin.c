@@ -467,8 +467,8 @@ static bool gofunc_fits(struct gobin *g, __u64 base)
 		if (read_func(g, i, &f) || !(tree = inline_tree(g, &f)))
 			continue;
 		if (!functab_slot(g, i + 1, &next, &dummy) || !in_file_data(g, tree) ||
-		    !read_inl_call(g, tree, 0, &c) || !func_name(g, c.name_off) || c.parent_pc < 0 ||
-		    (__u64)c.parent_pc >= next - f.entry)
+		    !read_inl_call(g, tree, 0, &c) || !func_name(g, c.name_off) ||
+		    c.parent_pc < 0 || (__u64)c.parent_pc >= next - f.entry)
 			ok = false;
 		checked++;
 	}
@@ -522,11 +522,12 @@ static void setup_inline(struct gobin *g)
 
 			if (k && w == first)
 				continue;
-			if (gobin_vaddr_ptr_reloc(g, md + w * g->ptr_size, &v) && in_file_data(g, v) &&
-			    gofunc_fits(g, v)) {
+			if (gobin_vaddr_ptr_reloc(g, md + w * g->ptr_size, &v) &&
+			    in_file_data(g, v) && gofunc_fits(g, v)) {
 				g->gofunc = v;
 				if (w != first)
-					log_debug("moduledata.gofunc at word %llu", (unsigned long long)w);
+					log_debug("moduledata.gofunc at word %llu",
+						  (unsigned long long)w);
 			}
 		}
 	}

@@ -187,10 +187,12 @@ int gobin_load_buildversion(struct gobin *g)
 
 		if ((s->flags & (PF_W | PF_X)) != PF_W)
 			continue;
-		for (__u64 off = 0; off + 2 * g->elf_ptr_size <= s->filesz; off += g->elf_ptr_size) {
+		for (__u64 off = 0; off + 2 * g->elf_ptr_size <= s->filesz;
+		     off += g->elf_ptr_size) {
 			const __u8 *p = g->img + s->off + off;
 			__u64 ptr = gobin_load_uint(p, g->elf_ptr_size, g->big_endian);
-			__u64 len = gobin_load_uint(p + g->elf_ptr_size, g->elf_ptr_size, g->big_endian);
+			__u64 len =
+			    gobin_load_uint(p + g->elf_ptr_size, g->elf_ptr_size, g->big_endian);
 			const char *str;
 
 			if (len < 5 || len > MAX_VERSION_LEN)
@@ -199,8 +201,8 @@ int gobin_load_buildversion(struct gobin *g)
 			if (!str || !is_go_version(str, len))
 				continue;
 			if (found && (found_len != len || memcmp(found, str, len))) {
-				log_debug("two Go versions in the data: %.*s and %.*s", (int)found_len,
-					  found, (int)len, str);
+				log_debug("two Go versions in the data: %.*s and %.*s",
+					  (int)found_len, found, (int)len, str);
 				return -ENOENT;
 			}
 			found = str;

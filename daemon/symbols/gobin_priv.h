@@ -40,7 +40,7 @@
 #define MD_GOFUNC_120 40
 /* The last word tried as gofunc when the version's own is wrong (Go 1.27 moved it). */
 #define MD_GOFUNC_LAST 50
-#define MD_WORDS      51
+#define MD_WORDS       51
 
 enum pcln_fmt {
 	PCLN_GO12,

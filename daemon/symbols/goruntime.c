@@ -388,9 +388,19 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 	out->special_kind_off = out->minor >= 24 ? 16 : 10;
 	out->special_kind_profile = out->minor >= 25 ? 4 : out->minor >= 23 ? 3 : 2;
 
+	/* The code's witness always, so that it is checked wherever .symtab can check it. */
+	if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_code_vaddr))
+		out->memprofilerate_code_vaddr = 0;
 	if (!rate_from_symtab(ef.elf, &out->memprofilerate_vaddr)) {
 		out->memprofilerate_from_symbol = 1;
-	} else if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_vaddr)) {
+		if (out->memprofilerate_code_vaddr &&
+		    out->memprofilerate_code_vaddr != out->memprofilerate_vaddr)
+			log_warn("%s: runtime.MemProfileRate at 0x%llx, but its code says 0x%llx",
+				 path, (unsigned long long)out->memprofilerate_vaddr,
+				 (unsigned long long)out->memprofilerate_code_vaddr);
+	} else if (out->memprofilerate_code_vaddr) {
+		out->memprofilerate_vaddr = out->memprofilerate_code_vaddr;
+	} else {
 		log_debug("%s: runtime.MemProfileRate not found", path);
 		out->memprofilerate_vaddr = 0;
 	}

@@ -30,13 +30,14 @@ struct go_runtime {
 	struct go_func mallocgc; /* the every-call hook; see mallocgc_workers for Go 1.24+ */
 	struct go_func gc_start;
 	struct go_func gc_mark_term;
-	struct go_func main_fn;		/* main.main */
-	__u32 mprof_args;		/* GO_ARGS_* */
-	__u32 special_kind_off;		/* offsetof(special, kind) */
-	__u32 special_kind_profile;	/* _KindSpecialProfile */
-	__u64 memprofilerate_vaddr;	/* 0 when it could not be found */
-	__u64 load_base;		/* p_vaddr of the segment at file offset 0 */
-	int memprofilerate_from_symbol; /* 1: .symtab, 0: found in schedinit/mallocgc code */
+	struct go_func main_fn;		 /* main.main */
+	__u32 mprof_args;		 /* GO_ARGS_* */
+	__u32 special_kind_off;		 /* offsetof(special, kind) */
+	__u32 special_kind_profile;	 /* _KindSpecialProfile */
+	__u64 memprofilerate_vaddr;	 /* 0 when it could not be found */
+	__u64 load_base;		 /* p_vaddr of the segment at file offset 0 */
+	int memprofilerate_from_symbol;	 /* 1: .symtab, 0: found in schedinit/mallocgc code */
+	__u64 memprofilerate_code_vaddr; /* what the code says, also with .symtab; 0: nothing */
 };
 
 /* -ENOEXEC when path is not a Go executable; other -errno when it cannot be read. */

@@ -257,3 +257,107 @@ void proc_maps__clear(struct proc_maps *pm)
 	pm->maps = NULL;
 	pm->cnt = 0;
 }
+
+static int same_mapping(const struct proc_mapping *a, const struct proc_mapping *b)
+{
+	return a->start == b->start && a->end == b->end && a->offset == b->offset &&
+	       a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && a->perms == b->perms &&
+	       !strcmp(a->path ?: "", b->path ?: "");
+}
+
+/* Whether pm holds m identically. */
+static int holds(const struct proc_maps *pm, const struct proc_mapping *m)
+{
+	const struct proc_mapping *f = proc_maps__find(pm, m->start);
+
+	return f && same_mapping(f, m);
+}
+
+/* Whether any mapping of pm (sorted, disjoint) overlaps [start, end). */
+static int overlaps(const struct proc_maps *pm, __u64 start, __u64 end)
+{
+	size_t lo = 0, hi = pm->cnt, mid;
+
+	/* The first mapping that ends after start. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (pm->maps[mid].end <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < pm->cnt && pm->maps[lo].start < end;
+}
+
+int proc_maps__overlay(struct proc_maps *past, const struct proc_maps *old,
+		       const struct proc_maps *now, __u32 gen, size_t max)
+{
+	struct proc_maps fresh = {}, out = {};
+	size_t i = 0, j = 0, k, n;
+	__u32 min_gen;
+
+	fresh.maps = calloc(old->cnt ?: 1, sizeof(*fresh.maps));
+	out.maps = calloc(old->cnt + past->cnt ?: 1, sizeof(*out.maps));
+	if (!fresh.maps || !out.maps)
+		goto nomem;
+	for (k = 0; k < old->cnt; k++) {
+		const struct proc_mapping *m = &old->maps[k];
+
+		if (!(m->perms & PMAP_PERM_EXEC) || holds(now, m))
+			continue;
+		fresh.maps[fresh.cnt] = *m;
+		fresh.maps[fresh.cnt].gen = gen;
+		fresh.maps[fresh.cnt].path = strdup(m->path ?: "");
+		if (!fresh.maps[fresh.cnt++].path)
+			goto nomem;
+	}
+	/* Merge by start: the past ones that survive, and the fresh ones. */
+	while (i < past->cnt || j < fresh.cnt) {
+		struct proc_mapping *p = i < past->cnt ? &past->maps[i] : NULL;
+
+		if (p && (j == fresh.cnt || p->start < fresh.maps[j].start)) {
+			i++;
+			if (overlaps(&fresh, p->start, p->end) || holds(now, p))
+				continue;
+			out.maps[out.cnt] = *p;
+			out.maps[out.cnt++].path = NULL; /* moved below, once nothing can fail */
+			continue;
+		}
+		out.maps[out.cnt++] = fresh.maps[j++];
+	}
+	/* Over the bound: the oldest generations go first. */
+	while (max && out.cnt > max) {
+		min_gen = out.maps[0].gen;
+		for (k = 1; k < out.cnt; k++)
+			if (out.maps[k].gen < min_gen)
+				min_gen = out.maps[k].gen;
+		for (k = n = 0; k < out.cnt; k++) {
+			if (out.maps[k].gen == min_gen && out.cnt - (k - n) > max) {
+				free(out.maps[k].path);
+				continue;
+			}
+			out.maps[n++] = out.maps[k];
+		}
+		out.cnt = n;
+	}
+	/* Move the surviving past paths over; free the rest with the old array. */
+	for (k = 0, i = 0; k < out.cnt; k++) {
+		if (out.maps[k].path)
+			continue;
+		while (past->maps[i].start != out.maps[k].start || !past->maps[i].path)
+			i++;
+		out.maps[k].path = past->maps[i].path;
+		past->maps[i].path = NULL;
+	}
+	proc_maps__clear(past);
+	free(fresh.maps);
+	*past = out;
+	return 0;
+nomem:
+	for (k = 0; k < fresh.cnt; k++)
+		free(fresh.maps[k].path);
+	free(fresh.maps);
+	free(out.maps);
+	return -ENOMEM;
+}

@@ -20,8 +20,8 @@ struct proc_mapping {
 	__u32 dev_major;
 	__u32 dev_minor;
 	__u32 perms; /* PMAP_PERM_* */
-	__u32 pad;
-	char *path; /* as /proc shows it: "/usr/lib/...", "[heap]", "" for anonymous; owned */
+	__u32 gen;   /* proc_maps__overlay: the snapshot that last held it (0 in a parsed one) */
+	char *path;  /* as /proc shows it: "/usr/lib/...", "[heap]", "" for anonymous; owned */
 };
 
 struct proc_maps {
@@ -43,5 +43,15 @@ int proc_mapping__is_file(const struct proc_mapping *m);
  * " (deleted)" and no longer names the mapped file. */
 int proc_mapping__is_deleted(const struct proc_mapping *m);
 void proc_maps__clear(struct proc_maps *pm);
+/*
+ * What a process's older snapshots still tell, in one sorted array: fold into past the
+ * executable mappings of old (the snapshot being replaced, numbered gen) that now (its
+ * successor) does not hold identically; an old mapping replaces the past ones it overlaps.
+ * Past entries that now holds identically go, and beyond max entries the oldest (lowest gen)
+ * first. Looking addr up in now and then in past finds what the newest snapshot holding addr
+ * held. 0 or -ENOMEM (past unchanged).
+ */
+int proc_maps__overlay(struct proc_maps *past, const struct proc_maps *old,
+		       const struct proc_maps *now, __u32 gen, size_t max);
 
 #endif

@@ -134,7 +134,7 @@ static void hold_deleted(struct target *t, const struct proc_maps *pm)
 
 int target__refresh_maps(struct target *t)
 {
-	struct proc_maps *snaps, pm = {};
+	struct proc_maps pm = {};
 	char path[64], *text;
 	size_t len;
 	FILE *f;
@@ -171,14 +171,15 @@ int target__refresh_maps(struct target *t)
 		return err;
 	}
 	hold_deleted(t, &pm);
-	snaps = realloc(t->snaps, (t->snap_cnt + 1) * sizeof(*snaps));
-	if (!snaps) {
+	err = proc_maps__overlay(&t->past, &t->maps, &pm, (__u32)t->maps_gen, TARGET_MAX_PAST);
+	if (err) {
 		proc_maps__clear(&pm);
 		free(text);
-		return -ENOMEM;
+		return err;
 	}
-	t->snaps = snaps;
-	t->snaps[t->snap_cnt++] = pm;
+	proc_maps__clear(&t->maps);
+	t->maps = pm;
+	t->maps_gen++;
 	free(t->last_maps_text);
 	t->last_maps_text = text;
 	return 0;
@@ -186,13 +187,7 @@ int target__refresh_maps(struct target *t)
 
 const struct proc_mapping *target__find_mapping(const struct target *t, __u64 addr)
 {
-	for (size_t i = t->snap_cnt; i > 0; i--) {
-		const struct proc_mapping *m = proc_maps__find(&t->snaps[i - 1], addr);
-
-		if (m)
-			return m;
-	}
-	return NULL;
+	return proc_maps__find(&t->maps, addr) ?: proc_maps__find(&t->past, addr);
 }
 
 void target__file_path(const struct target *t, const char *path, char *buf, size_t len)
@@ -210,9 +205,8 @@ void target__file_path(const struct target *t, const char *path, char *buf, size
 
 void target__release(struct target *t)
 {
-	for (size_t i = 0; i < t->snap_cnt; i++)
-		proc_maps__clear(&t->snaps[i]);
-	free(t->snaps);
+	proc_maps__clear(&t->maps);
+	proc_maps__clear(&t->past);
 	free(t->last_maps_text);
 	free(t->exe);
 	for (size_t i = 0; i < t->held_cnt; i++) {

@@ -90,6 +90,8 @@ static int errno_of(CURLcode rc)
 		return -ETIMEDOUT;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
 	default:
 		return -EIO;
 	}
@@ -111,6 +113,13 @@ static int add_header(struct curl_slist **hdrs, const char *name, const char *va
 		return -ENOMEM;
 	*hdrs = h;
 	return 0;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return __atomic_load_n((const int *)ud, __ATOMIC_RELAXED) != 0;
 }
 
 int http_client__send(struct http_client *c, const struct http_request *rq,
@@ -135,6 +144,17 @@ int http_client__send(struct http_client *c, const struct http_request *rq,
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
 	if (rq->connect_only)
 		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	if (rq->abort_flag) {
+		/* Called about once a second while stalled, more often while data flows. */
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)rq->abort_flag);
+	}
+	if (rq->basic_user && !rq->bearer_token) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, rq->basic_user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, rq->basic_password ?: "");
+	}
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &k);
 	if (rq->body) {
@@ -144,6 +164,8 @@ int http_client__send(struct http_client *c, const struct http_request *rq,
 	}
 	err = add_header(&hdrs, "Content-Type: ", rq->content_type)
 		  ?: add_header(&hdrs, "Authorization: Bearer ", rq->bearer_token);
+	for (size_t i = 0; !err && rq->headers && rq->headers[i]; i++)
+		err = add_header(&hdrs, "", rq->headers[i]);
 	if (err)
 		goto cleanup;
 	if (hdrs)
@@ -196,6 +218,40 @@ char *http_escape(const char *s)
 	copy = strdup(esc);
 	curl_free(esc);
 	return copy;
+}
+
+/* Where the authority of an http(s) URL starts and ends (before its path, query or fragment). */
+static const char *authority(const char *url, const char **end)
+{
+	const char *a = strstr(url, "://");
+
+	a = a ? a + 3 : url;
+	*end = a + strcspn(a, "/?#");
+	return a;
+}
+
+int http_url_has_userinfo(const char *url)
+{
+	const char *end, *a = authority(url, &end);
+	const char *at = memchr(a, '@', end - a);
+
+	return at != NULL;
+}
+
+char *http_redact_url(const char *url)
+{
+	const char *end, *a = authority(url, &end), *at = NULL;
+	char *out;
+
+	/* The last '@' of the authority ends the userinfo: a password may hold another. */
+	for (const char *p = a; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (asprintf(&out, "%.*s%s", (int)(a - url), url, at ? at + 1 : a) < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return out;
 }
 
 int http_is_url(const char *s)

@@ -22,7 +22,11 @@ if [ "$SMOKE" = 1 ]; then
 	HTTP_SECS=2
 	HTTP_WARM=1
 fi
-GOBIN=$BUILD/tests/bench/go
+# BENCH_GO picks the toolchain (e.g. /usr/lib/go-1.23/bin/go: the newest that builds here),
+# so that the same benchmark runs with Go versions side by side; each gets its own folder.
+BENCH_GO=${BENCH_GO:-go}
+GO_VERSION=$("$BENCH_GO" env GOVERSION 2>/dev/null || echo unknown)
+GOBIN=$BUILD/tests/bench/go/$GO_VERSION
 WRK=(wrk -t1 -c8 --latency)
 # The service and the load generator on separate CPUs, so they take turns less (2-CPU machines).
 SVC_CPU=1
@@ -33,7 +37,8 @@ declare -A MODE_NAME=([unprofiled]="unprofiled" [default]="\`record\` (default G
 	[everycall]="\`record --go-every-call\`")
 
 [ -x "$REC" ] || { echo "go.sh: build first (make)" >&2; exit 1; }
-has go || { echo "go.sh: n/a (go not installed)"; exit 0; }
+has "$BENCH_GO" || { echo "go.sh: n/a ($BENCH_GO not installed)"; exit 0; }
+echo "Go toolchain: $GO_VERSION ($BENCH_GO)"
 build_go ./allocbench ./httpsvc || { echo "go.sh: cannot build tests/bench/go" >&2; exit 1; }
 
 # alloc_run MODE: one run of allocbench; prints "allocs_per_s ns_per_alloc" or "err err".
@@ -111,7 +116,7 @@ http_run() {
 echo "## Go"
 echo
 machine
-echo "go: $(env "${GO_ENV[@]}" go version | awk '{print $3}'); medians of $REPS (allocbench) and" \
+echo "go: $GO_VERSION; medians of $REPS (allocbench) and" \
 	"$HTTP_REPS (httpsvc) runs, --go-every-call of $EVERY_REPS; modes interleaved"
 echo
 declare -A A_RATE A_NS H_RPS H_P50 H_P99
@@ -187,7 +192,7 @@ awk -v a="$(median ${A_RATE[default]})" -v ab="$base_rate" -v h="$(median ${H_RP
 		isnum(h) && isnum(hb) ? sprintf("%.3f (%s)", h / hb, h / hb >= 0.99 ? "met" : "missed") : "n/a" }'
 echo
 echo "commands:"
-echo "- build: cd tests/bench/go && ${GO_ENV[*]} go build -o $GOBIN/ ./allocbench ./httpsvc"
+echo "- build: cd tests/bench/go && ${GO_ENV[*]} $BENCH_GO build -o $GOBIN/ ./allocbench ./httpsvc"
 echo "- allocbench: [$REC record [--go-every-call] -o FILE --] $GOBIN/allocbench -n $ALLOCS"
 echo "- httpsvc: taskset -c $SVC_CPU $GOBIN/httpsvc (listens on 127.0.0.1:0); then"
 echo "  $REC record --pid PID [--go-every-call] --duration 60 -o FILE (stopped by SIGINT after the load);"

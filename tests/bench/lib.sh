@@ -55,8 +55,9 @@ need_tracefs() {
 GO_ENV=(GOCACHE="$BUILD/gocache" GOPATH="$BUILD/gopath" GOPROXY=off GOFLAGS=-mod=mod
 	GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=0)
 build_go() {
-	mkdir -p "$BUILD/tests/bench/go"
-	(cd "$ROOT/tests/bench/go" && env "${GO_ENV[@]}" go build -o "$BUILD/tests/bench/go/" "$@")
+	mkdir -p "$GOBIN"
+	(cd "$ROOT/tests/bench/go" && env "${GO_ENV[@]}" GOTOOLCHAIN=local "$BENCH_GO" build \
+		-o "$GOBIN/" "$@")
 }
 
 # wait_for FILE PATTERN SECONDS: waits until FILE has a line matching PATTERN (0) or time is up.

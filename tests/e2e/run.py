@@ -10,6 +10,7 @@ import test_record  # noqa: E402,F401  (registers its tests)
 import test_cfi  # noqa: E402,F401
 import test_go  # noqa: E402,F401
 import test_daemon  # noqa: E402,F401
+import test_push  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
 import test_deploy  # noqa: E402,F401
 import test_cli  # noqa: E402,F401
@@ -17,6 +18,7 @@ import test_allocators  # noqa: E402,F401
 import test_accuracy  # noqa: E402,F401
 import test_top  # noqa: E402,F401
 import test_timeline_cli  # noqa: E402,F401
+import test_overhead  # noqa: E402,F401
 import test_tenants  # noqa: E402,F401
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pprof_raw
@@ -61,6 +62,7 @@ def by_leaf(p, prefix="main."):
 
 
 _recordings = {}
+_recording_files = {}
 
 
 def record_goalloc(d, binary, name):
@@ -76,6 +78,7 @@ def record_goalloc(d, binary, name):
         fail("%s: exit %d: %s" % (path, r.returncode, r.stderr))
         return None, None
     _recordings[path] = pprof_raw.read(out), pprof_raw.read(own)
+    _recording_files[path] = out
     return _recordings[path]
 
 
@@ -146,13 +149,12 @@ def go_cause_labels(d, v):
         ok &= check(by_cause and max(by_cause, key=by_cause.get) == cause and
                     set(by_cause) <= {cause, "slice-growth"},
                     "%s: cause of %s: %r, want mostly %s" % (v, fn, by_cause, cause))
-    out = tmpfile("causes%s.pb.gz" % v)
-    r = run_record(["-o", out, "--", os.path.join(d, "goalloc")], timeout=300)
+    out = _recording_files[os.path.join(d, "goalloc")]
     top = pprof_raw.pprof("-top", "-tagfocus", "cause=slice-growth", "-sample_index=alloc_space",
                           out).stdout
     flat = [l.split()[-1] for l in top.splitlines() if l.strip().endswith(("growSlices",
                                                                           "growMaps"))]
-    ok &= check(r.returncode == 0 and "main.growSlices" in flat and "main.growMaps" not in flat,
+    ok &= check("main.growSlices" in flat and "main.growMaps" not in flat,
                 "%s: -tagfocus cause=slice-growth keeps growSlices only:\n%s" % (v, top))
     return ok
 
@@ -433,4 +435,60 @@ def go_npm_buf_go127():
                 "buf: cause labels %r" % causes)
     gcs = [x for x in json.load(open(tl))["records"] if x["type"] == "gc"]
     ok &= check(len(gcs) >= 5, "buf: GC cycles seen: %d" % len(gcs))
+    return ok
+
+
+@test
+def go_daemon_set_rate():
+    """allocscoped --go-set-rate: a stripped Go 1.23 net/http service that never links
+    runtime/pprof (the common case) gets its handler's samples, the write is counted in
+    /metrics and named in the profile's comments; without the flag the daemon says why it has
+    no samples."""
+    from test_daemon import Daemon, metric
+    d = os.path.join(GO, "1.23")
+    if not os.path.isdir(d):
+        skip("no Go 1.23 build in %s: install golang-1.23-go (deploy/setup-debian.sh)" % d)
+    exe = os.path.join(d, "gonoprofweb-stripped")
+    ok = True
+    for set_rate in (False, True):
+        svc = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        daemon = None
+        try:
+            addr = re.search(r"listening on (\S+)", svc.stdout.readline()).group(1)
+            args = ["--pid", str(svc.pid), "--interval", "0.5"]
+            daemon = Daemon(*(args + (["--go-set-rate", "512k"] if set_rate else [])))
+            if not daemon.wait_watching(svc.pid):
+                return False
+            for _ in range(200):
+                urllib.request.urlopen("http://%s/report?rows=64" % addr, timeout=10).read()
+            time.sleep(1.2)  # two drain intervals: the samples reach the history
+            status, body = daemon.get("/metrics")
+            written = metric(body.decode(), "allocscope_go_memprofilerate_written_total",
+                             pid=str(svc.pid))
+            f = tmpfile("daemon-setrate.pb.gz")
+            status, prof = daemon.get("/debug/pprof/allocs?pid=%d" % svc.pid)
+            with open(f, "wb") as out:
+                out.write(prof)
+            p = pprof_raw.read(f)
+            handler = sum(p.value(s, "alloc_space") for s in p.samples
+                          if s["stack"] and s["stack"][0] == "main.handleReport")
+            comments = pprof_raw.comments(f)
+        finally:
+            svc.kill()
+            svc.wait()
+            if daemon:
+                daemon.stop()
+        what = "with --go-set-rate" if set_rate else "without --go-set-rate"
+        if set_rate:
+            ok &= check_eq(written, 1, "%s: allocscope_go_memprofilerate_written_total" % what)
+            # 200 requests of 512 KiB: 100 MiB, ~200 samples: within 30% is over 4 sigma.
+            ok &= check(abs(handler - 200 * 64 * 8192) <= 0.3 * 200 * 64 * 8192,
+                        "%s: main.handleReport %d bytes, want 100 MiB" % (what, handler))
+            ok &= check(any("--go-set-rate wrote 524288" in c for c in comments),
+                        "%s: the profile's comments say so: %r" % (what, comments))
+        else:
+            ok &= check_eq(written, 0, "%s: allocscope_go_memprofilerate_written_total" % what)
+            ok &= check_eq(handler, 0, "%s: no samples" % what)
+            ok &= check("MemProfileRate is 0" in daemon.log + daemon.proc.stderr.read(),
+                        "%s: the daemon says why it has no samples" % what)
     return ok

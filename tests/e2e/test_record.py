@@ -2,10 +2,11 @@
 """End to end: `allocscope record` with real BPF programs on real processes whose allocations are
 known exactly; every profile is read back through `go tool pprof`."""
 import os
-import select
+import queue
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import expected
@@ -29,19 +30,30 @@ def run_record(args, timeout=120, **kw):
 
 
 def wait_for_line(proc_stream, needle, timeout=30):
-    """Read lines from a pipe until one contains needle; return all read so far."""
-    deadline = time.time() + timeout
-    seen = ""
-    while time.time() < deadline:
-        r, _, _ = select.select([proc_stream], [], [], 0.2)
-        if r:
+    """Read lines from a pipe until one contains needle; return all read so far. Blocking
+    readline() in a thread: a select() on the pipe would miss lines already in the stream's
+    buffer (two lines arriving in one read) and wait for them in vain."""
+    seen = []
+    done = queue.Queue()
+
+    def reader():
+        while True:
             line = proc_stream.readline()
             if not line:
-                break
-            seen += line
+                done.put(False)
+                return
+            seen.append(line)
             if needle in line:
-                return seen
-    raise TimeoutError("no line with %r within %ss; got %r" % (needle, timeout, seen))
+                done.put(True)
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        if done.get(timeout=timeout):
+            return "".join(seen)
+    except queue.Empty:
+        pass
+    raise TimeoutError("no line with %r within %ss; got %r" % (needle, timeout, "".join(seen)))
 
 
 def assert_pattern(p, rounds=1):

@@ -9,15 +9,11 @@
 
 static struct stack *new_stack(__u32 nr)
 {
-	struct stack *s = calloc(1, sizeof(*s) + nr * sizeof(__u64));
+	__u64 ips[ALLOC_MAX_STACK_DEPTH];
 
-	if (s) {
-		s->refs = 1;
-		s->nr = nr;
-		for (__u32 i = 0; i < nr; i++)
-			s->ips[i] = 0x401000 + i * 16;
-	}
-	return s;
+	for (__u32 i = 0; i < nr; i++)
+		ips[i] = 0x401000 + i * 16;
+	return stack__new(ips, nr);
 }
 
 static __u64 rnd64(void)

@@ -10,14 +10,7 @@
 
 static struct stack *new_stack(__u64 ip)
 {
-	struct stack *s = calloc(1, sizeof(*s) + sizeof(__u64));
-
-	if (s) {
-		s->refs = 1;
-		s->nr = 1;
-		s->ips[0] = ip;
-	}
-	return s;
+	return stack__new(&ip, 1);
 }
 
 /* One entry of process tgid with the key stack_id, allocs/bytes and frees/bytes. */
@@ -299,4 +292,52 @@ TEST(history_expire_exited_processes)
 cleanup:
 	for (int i = 0; i < 5; i++)
 		history__free(items[i].h);
+}
+
+TEST(history_expire_many_processes_oldest_first)
+{
+	/* 100 processes, 40 snapshots of one entry each; process p's snapshot i ends at
+	 * i * 1000 + p: the bound of 1000 entries keeps exactly those ending after 29,999
+	 * (snapshots 30..39 of every process), whatever the order the heap visits them in. */
+	enum { PROCS = 100, SNAPS = 40 };
+	struct history_item items[PROCS] = {};
+	struct history_retention r = {.keep_ns = 1000000, .max_entries = 1000, .max_exited = 10};
+	struct history_expiry ex;
+	__u64 ends[SNAPS];
+	size_t per[SNAPS];
+	bool ok = true;
+
+	for (int p = 0; p < PROCS && ok; p++) {
+		for (int i = 0; i < SNAPS; i++) {
+			ends[i] = (__u64)i * 1000 + p + 1;
+			per[i] = 1;
+		}
+		items[p].h = make_history(ends, per, SNAPS);
+		items[p].alive = 1;
+		ok = ASSERT_OK_PTR(items[p].h, "history");
+	}
+	if (!ok)
+		goto cleanup;
+	history__expire(items, PROCS, 40000, &r, &ex);
+	ASSERT_EQ(ex.snapshots_dropped, PROCS * 30, "dropped over the bound");
+	for (int p = 0; p < PROCS; p++) {
+		if (!ASSERT_EQ(history__count(items[p].h), 10, "each keeps its newest 10") ||
+		    !ASSERT_EQ(history__at(items[p].h, 0)->end_ns, 30000 + p + 1, "oldest kept") ||
+		    !ASSERT_EQ(history__entries(items[p].h), 10, "entries counted"))
+			break;
+	}
+	/* Dropped from the front, the history still takes new snapshots in order. */
+	{
+		struct entry_set cur = {}, prev = {};
+
+		add(&cur, 1, 0, 5, 0, 0, 0, NULL);
+		ASSERT_OK(history__record(items[0].h, 49000, 50000, &cur, &prev), "record");
+		entry_set__clear(&cur);
+	}
+	ASSERT_EQ(history__count(items[0].h), 11, "one more");
+	ASSERT_EQ(history__newest_end(items[0].h), 50000, "newest last");
+	ASSERT_EQ(history__at(items[0].h, 0)->end_ns, 30001, "oldest first");
+cleanup:
+	for (int p = 0; p < PROCS; p++)
+		history__free(items[p].h);
 }

@@ -178,3 +178,28 @@ TEST(http_client_refused_and_escape)
 		ASSERT_STREQ(esc, "app%7Bpid%3D1%2Cx%20y%7D", "escaped");
 	free(esc);
 }
+
+TEST(http_client_basic_auth_tenant_header_no_redirect)
+{
+	static const char *const hdrs[] = {"X-Scope-OrgID: team-a", NULL};
+	struct one_shot o;
+	struct http_request rq = {.body = "BODY",
+				  .body_len = 4,
+				  .basic_user = "alice",
+				  .basic_password = "pw",
+				  .headers = hdrs,
+				  .timeout_ms = 5000};
+	struct http_response rsp;
+
+	if (!listen_once(&o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/"
+			     "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		return;
+	if (ASSERT_OK(exchange(&o, &rq, &rsp), rsp.error))
+		ASSERT_EQ(rsp.status, 307, "the redirect is the answer, not followed");
+	/* base64("alice:pw") */
+	ASSERT_TRUE(strstr(o.request, "\r\nAuthorization: Basic YWxpY2U6cHc=\r\n") != NULL,
+		    o.request);
+	ASSERT_TRUE(strstr(o.request, "\r\nX-Scope-OrgID: team-a\r\n") != NULL, o.request);
+	ASSERT_EQ(o.served, 1, "one request");
+	free(rsp.body);
+}

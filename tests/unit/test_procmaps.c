@@ -2,6 +2,7 @@
 /* procmaps: parsing of maps text fixtures (paths with spaces, "(deleted)", pseudo-paths,
  * anonymous and malformed lines), lookup boundaries, and reading a fixture /proc tree. */
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "symbols/procmaps.h"
@@ -201,4 +202,72 @@ TEST(procmaps_read_self)
 			break;
 cleanup:
 	proc_maps__clear(&pm);
+}
+
+/* Parse maps text given inline. */
+static bool parse_text(const char *text, struct proc_maps *pm)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int err;
+
+	if (!ASSERT_OK_PTR(f, "fmemopen"))
+		return false;
+	err = proc_maps__parse(f, pm, NULL);
+	fclose(f);
+	return ASSERT_OK(err, "parse");
+}
+
+static const char *path_at(const struct proc_maps *now, const struct proc_maps *past, __u64 addr)
+{
+	const struct proc_mapping *m = proc_maps__find(now, addr) ?: proc_maps__find(past, addr);
+
+	return m ? m->path : "(none)";
+}
+
+TEST(procmaps_overlay_keeps_what_older_snapshots_tell)
+{
+	struct proc_maps s1 = {}, s2 = {}, s3 = {}, past = {};
+
+	if (!parse_text("1000-2000 r-xp 00000000 08:01 11 /lib/a.so\n"
+			"3000-4000 rw-p 00000000 00:00 0 [heap]\n"
+			"5000-6000 r-xp 00000000 08:01 12 /lib/b.so\n",
+			&s1) ||
+	    !parse_text("1000-2000 r-xp 00000000 08:01 11 /lib/a.so\n"
+			"5000-5800 r-xp 00000000 08:01 13 /lib/c.so\n",
+			&s2) ||
+	    !parse_text("1000-2000 r-xp 00000000 08:01 11 /lib/a.so\n", &s3))
+		goto cleanup;
+	/* b.so unloaded, c.so loaded over part of it: only b.so is kept (a.so is still there,
+	 * the heap is no code). */
+	if (!ASSERT_OK(proc_maps__overlay(&past, &s1, &s2, 1, 16), "overlay 1"))
+		goto cleanup;
+	ASSERT_EQ(past.cnt, 1, "one past mapping");
+	ASSERT_STREQ(path_at(&s2, &past, 0x1800), "/lib/a.so", "kept in the newest");
+	ASSERT_STREQ(path_at(&s2, &past, 0x5100), "/lib/c.so", "the newest wins");
+	ASSERT_STREQ(path_at(&s2, &past, 0x5900), "/lib/b.so", "unloaded, still found");
+	ASSERT_STREQ(path_at(&s2, &past, 0x3800), "(none)", "the old heap is not kept");
+	/* c.so unloaded too: it replaces the b.so it overlaps. */
+	if (!ASSERT_OK(proc_maps__overlay(&past, &s2, &s3, 2, 16), "overlay 2"))
+		goto cleanup;
+	ASSERT_EQ(past.cnt, 1, "c.so replaced b.so");
+	ASSERT_STREQ(path_at(&s3, &past, 0x5100), "/lib/c.so", "c.so from the past");
+	/* A bound of 1 with a new unloaded library elsewhere: the older generation goes. */
+	proc_maps__clear(&s1);
+	if (!parse_text("1000-2000 r-xp 00000000 08:01 11 /lib/a.so\n"
+			"9000-a000 r-xp 00000000 08:01 14 /lib/d.so\n",
+			&s1) ||
+	    !ASSERT_OK(proc_maps__overlay(&past, &s1, &s3, 3, 1), "overlay 3"))
+		goto cleanup;
+	ASSERT_EQ(past.cnt, 1, "bounded");
+	ASSERT_STREQ(path_at(&s3, &past, 0x9100), "/lib/d.so", "the newest kept");
+	ASSERT_STREQ(path_at(&s3, &past, 0x5100), "(none)", "the oldest dropped");
+	/* Loaded again at the same place: the past copy goes. */
+	if (!ASSERT_OK(proc_maps__overlay(&past, &s3, &s1, 4, 16), "overlay 4"))
+		goto cleanup;
+	ASSERT_EQ(past.cnt, 0, "identical to the newest: not kept twice");
+cleanup:
+	proc_maps__clear(&s1);
+	proc_maps__clear(&s2);
+	proc_maps__clear(&s3);
+	proc_maps__clear(&past);
 }

@@ -2,7 +2,9 @@
 /* allocscoped's selectors against the fixture /proc tree: 4242 runs the native prog_o0 in a
  * Kubernetes pod as "checkout", 4250 the Go fixture in a systemd service as "gofix", 4251 has
  * only a comm ("worker": its exe and cgroup cannot be read). */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "service/select.h"
 #include "test.h"
@@ -89,8 +91,35 @@ TEST(select_all_go)
 	if (!ASSERT_OK_PTR(ps, "new"))
 		return;
 	ASSERT_EQ(matches(ps, SELECT_ALL_GO, NULL), 2, "only the Go program");
-	/* Again, answered from the (device, inode) cache: the same. */
+	/* Again, answered from the (device, inode, mtime) cache: the same. */
 	ASSERT_EQ(matches(ps, SELECT_ALL_GO, NULL), 2, "cached");
+	ASSERT_EQ(proc_select__go_cache_size(ps), 2, "two readable executables remembered");
+	proc_select__free(ps);
+}
+
+TEST(select_go_cache_keyed_by_mtime)
+{
+	struct proc_select *ps = fixture_select(1);
+	struct timespec times[2];
+	char exe[4096];
+	struct stat st;
+
+	/* test__fixture's buffer is reused by the next call. */
+	snprintf(exe, sizeof(exe), "%s", test__fixture("go/gofix"));
+	if (!ASSERT_OK_PTR(ps, "new") || !ASSERT_OK(stat(exe, &st), "stat"))
+		goto cleanup;
+	ASSERT_EQ(matches(ps, SELECT_ALL_GO, NULL), 2, "the Go program");
+	/* Rewritten in place (same inode, new mtime): inspected again, not taken from before. */
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	times[1].tv_sec++;
+	if (!ASSERT_OK(utimensat(AT_FDCWD, exe, times, 0), "utimensat"))
+		goto cleanup;
+	ASSERT_EQ(matches(ps, SELECT_ALL_GO, NULL), 2, "still the Go program");
+	ASSERT_EQ(proc_select__go_cache_size(ps), 3, "the new mtime is a new entry");
+	times[1] = st.st_mtim;
+	utimensat(AT_FDCWD, exe, times, 0);
+cleanup:
 	proc_select__free(ps);
 }
 

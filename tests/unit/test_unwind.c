@@ -89,12 +89,13 @@ TEST(unwind_own_stack_and_match_frees)
 	ASSERT_EQ(set.e[0].stats.alloc_bytes, 200, "sampled bytes");
 	ASSERT_EQ(set.e[0].stats.free_cnt, 1, "frees matched by token");
 	ASSERT_EQ(set.e[0].stats.free_bytes, 100, "freed bytes");
-	ASSERT_EQ(st->ips[0], e->regs[16], "leaf is the captured pc");
+	ASSERT_EQ(stack__ip(st, 0), e->regs[16], "leaf is the captured pc");
 	for (__u32 i = 1; i < st->nr; i++)
-		found |= st->ips[i] == ret;
+		found |= stack__ip(st, i) == ret;
 	ASSERT_TRUE(found, "the test function's return address is the next frame's pc");
 	ASSERT_TRUE(st->nr >= 4, "walk goes past the test runner");
-	ASSERT_TRUE(st->ips[st->nr - 1] != STACK_IP_TRUNCATED, "walk reaches the first frame");
+	ASSERT_TRUE(stack__ip(st, st->nr - 1) != STACK_IP_TRUNCATED,
+		    "walk reaches the first frame");
 
 	unwinder__forget_pid(u, getpid());
 	entry_set__clear(&set);
@@ -172,7 +173,7 @@ TEST(unwind_forget_keeps_other_processes)
 		goto cleanup;
 	for (size_t i = 0; i < set_b.cnt; i++) {
 		const struct alloc_entry *be = &set_b.e[i];
-		__u64 extra = be->stack->ips[0] == 0x2000;
+		__u64 extra = stack__ip(be->stack, 0) == 0x2000;
 
 		ASSERT_EQ(be->stats.alloc_cnt, 10 + extra, "samples of one stack");
 		ASSERT_EQ(be->stats.free_cnt, 10, "its frees");
