@@ -12,6 +12,7 @@
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/api.h"
+#include "service/capture.h"
 #include "service/metrics.h"
 #include "service/state.h"
 #include "util/common.h"
@@ -238,6 +239,7 @@ static int op_metrics(void *ctx, char **text)
 		in.unwind = &us;
 	}
 	metrics__write(f, &in);
+	snapshot_store__write_metrics(capture__store(d->capture), f);
 	pthread_mutex_unlock(&d->lock);
 	free(mt);
 	err = fclose(f) ? -errno : 0;
@@ -279,9 +281,61 @@ static int op_targets(void *ctx, struct httpd_target **out, size_t *cnt)
 	return 0;
 }
 
+static int op_snapshot_take(void *ctx, int pid, char **json)
+{
+	struct scoped *d = ctx;
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	err = capture__request(d, pid, json);
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_list(void *ctx, char **json)
+{
+	struct scoped *d = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	*json = snapshot_store__list_json(capture__store(d->capture));
+	if (!*json)
+		err = -errno;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_get(void *ctx, const char *id, char **json)
+{
+	struct scoped *d = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	*json = snapshot_store__get_json(capture__store(d->capture), id);
+	if (!*json)
+		err = -errno;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_pprof(void *ctx, const char *id, void **buf, size_t *len)
+{
+	struct scoped *d = ctx;
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	err = snapshot_store__pprof(capture__store(d->capture), id, buf, len);
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
 const struct httpd_ops scoped_api_ops = {
     .profile = op_profile,
     .timeline = op_timeline,
     .metrics = op_metrics,
     .targets = op_targets,
+    .snapshot_take = op_snapshot_take,
+    .snapshot_list = op_snapshot_list,
+    .snapshot_get = op_snapshot_get,
+    .snapshot_pprof = op_snapshot_pprof,
 };

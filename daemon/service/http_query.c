@@ -19,12 +19,13 @@ enum query_key {
 	QK_SECONDS,
 	QK_GC,
 	QK_DEBUG,
+	QK_SNAPSHOT,
 	QK_CNT,
 };
 
 static const char *const query_keys[QK_CNT] = {
     [QK_PID] = "pid",	      [QK_EXE] = "exe", [QK_COMM] = "comm",   [QK_CGROUP] = "cgroup",
-    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug",
+    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug", [QK_SNAPSHOT] = "snapshot",
 };
 
 static const enum httpd_selector query_sels[] = {
@@ -134,6 +135,17 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 	case QK_DEBUG:
 		if (val_len != 1 || val[0] != '0')
 			return http_query__fail(st, "only debug=0 (protobuf) is served");
+		return 0;
+	case QK_SNAPSHOT:
+		/* Snapshot IDs: digits, lower-case letters and '-' (service/snapshot.h). */
+		if (val_len >= sizeof(q->snapshot) || val[0] == '-')
+			return http_query__fail(st, "snapshot is not a snapshot ID");
+		for (size_t i = 0; i < val_len; i++)
+			if (!((val[i] >= '0' && val[i] <= '9') ||
+			      (val[i] >= 'a' && val[i] <= 'z') || val[i] == '-'))
+				return http_query__fail(st, "snapshot is not a snapshot ID");
+		memcpy(q->snapshot, val, val_len);
+		q->snapshot[val_len] = '\0';
 		return 0;
 	}
 	return http_query__fail(st, "unknown parameter \"%s\"", name);

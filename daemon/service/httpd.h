@@ -34,6 +34,7 @@ struct httpd_query {
 	char value[HTTPD_MAX_SELECTOR]; /* exe, comm or cgroup */
 	int seconds;			/* > 0: a delta profile of the last N seconds */
 	int gc;				/* gc=1 was given (accepted for pprof compatibility) */
+	char snapshot[48]; /* /debug/pprof/heap?snapshot=ID: a stored snapshot's profile */
 };
 
 struct httpd_target {
@@ -56,6 +57,13 @@ struct httpd_ops {
 	int (*timeline)(void *ctx, const struct httpd_query *q, char **json);
 	int (*metrics)(void *ctx, char **text);
 	int (*targets)(void *ctx, struct httpd_target **out, size_t *cnt);
+	/* Heap snapshots: take one of pid now (POST /snapshot?pid=N; -ENOENT: no such target), the
+	 * list (GET /snapshots), one's JSON (GET /snapshots/ID) and its pprof (GET
+	 * /debug/pprof/heap?snapshot=ID); -ENOENT: no such snapshot. */
+	int (*snapshot_take)(void *ctx, int pid, char **json);
+	int (*snapshot_list)(void *ctx, char **json);
+	int (*snapshot_get)(void *ctx, const char *id, char **json);
+	int (*snapshot_pprof)(void *ctx, const char *id, void **buf, size_t *len);
 };
 
 struct httpd_opts {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "service/api.h"
+#include "service/capture.h"
 #include "service/httpd.h"
 #include "service/push.h"
 #include "service/push_batch.h"
@@ -116,6 +117,11 @@ int scoped__run(struct scoped_opts *o)
 	pthread_mutex_lock(&d.lock);
 	scoped__scan(&d);
 	pthread_mutex_unlock(&d.lock);
+	d.capture = capture__new(&d);
+	if (!d.capture) {
+		log_error("out of memory");
+		goto cleanup;
+	}
 	d.http = httpd__start(&hopts, &scoped_api_ops, &d);
 	if (!d.http)
 		goto cleanup;
@@ -124,15 +130,16 @@ int scoped__run(struct scoped_opts *o)
 
 	next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[2 + CAPTURE_MAX_FDS] = {
 		    {.fd = sigfd, .events = POLLIN},
 		    {.fd = alloc_probes__gc_fd(d.ap), .events = POLLIN},
 		};
+		size_t npfd = 2 + capture__fds(d.capture, pfd + 2, CAPTURE_MAX_FDS);
 		__u64 now = now_mono_ns();
 		int timeout = now >= next_drain ? 0 : (next_drain - now) / NSEC_PER_MSEC + 1;
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, npfd, timeout) < 0 && errno != EINTR)
 			break;
 		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
@@ -145,10 +152,12 @@ int scoped__run(struct scoped_opts *o)
 		}
 		pthread_mutex_lock(&d.lock);
 		scoped__poll_events(&d);
+		capture__on_wake(&d, pfd + 2, npfd - 2);
 		if (now_mono_ns() >= next_drain) {
 			struct push_batch *b = NULL;
 
 			scoped__drain(&d);
+			capture__after_drain(&d);
 			next_drain += (__u64)(o->interval_s * NSEC_PER_SEC);
 			if (next_drain < now_mono_ns())
 				next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
@@ -162,6 +171,7 @@ int scoped__run(struct scoped_opts *o)
 	}
 cleanup:
 	httpd__stop(d.http);
+	capture__free(d.capture);
 	pusher__free(d.pusher);
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget__free(d.t[i]);

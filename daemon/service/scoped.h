@@ -10,6 +10,7 @@
 
 #include "probe/unwind.h"
 #include "probe/watch.h"
+#include "service/capture.h"
 #include "service/select.h"
 
 struct scoped_opts {
@@ -34,6 +35,7 @@ struct scoped_opts {
 	__u32 max_stats;
 	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
 	__u32 stack_copy_bytes;
+	struct capture_opts snap; /* heap snapshots and their triggers */
 	int verbose;
 };
 

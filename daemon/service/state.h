@@ -56,6 +56,7 @@ struct scoped {
 	struct httpd *http;
 	struct pusher *pusher;
 	struct proc_select *select;
+	struct capture *capture; /* heap snapshots (capture.c) */
 	struct dtarget **t;
 	size_t cnt;
 	size_t cap;

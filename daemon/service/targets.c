@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "probe/collect.h"
+#include "service/capture.h"
 #include "service/select.h"
 #include "service/state.h"
 #include "util/common.h"
@@ -115,6 +116,8 @@ void scoped__target_ended(struct scoped *d, struct dtarget *t)
 {
 	if (!t->alive)
 		return;
+	/* An OOM victim's snapshot, before its kernel state goes. */
+	capture__target_ending(d, t);
 	t->alive = 0;
 	t->exit_ns = now_real_ns();
 	/* Exited: nothing fires any more, the links can close later. Exec'ed: wait, so that no
