@@ -15,6 +15,7 @@ import test_deploy  # noqa: E402,F401
 import test_cli  # noqa: E402,F401
 import test_top  # noqa: E402,F401
 import test_timeline_cli  # noqa: E402,F401
+import test_snapshot  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(harness.main(None, sys.argv[1:]))

@@ -1,0 +1,279 @@
+# SPDX-License-Identifier: MIT
+"""Heap snapshots end to end: a real OOM kill in a memory cgroup with a limit, POST /snapshot,
+the snapshot directory across a restart and an unwritable one. Every snapshot profile is read
+by go tool pprof."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pprof_raw
+from harness import BUILD, check, check_eq, fail, skip, test
+from test_daemon import Daemon, metric
+from test_record import wait_for_line
+
+OOM_LEAK = os.path.join(BUILD, "tests", "targets", "oom_leak")
+ALLOCSCOPE = os.path.join(BUILD, "allocscope")
+MEMCG_V1 = "/sys/fs/cgroup/memory"
+MIB = 1 << 20
+# Rate far below the 1 MiB blocks: every leak_site block is sampled, the bytes are exact.
+RATE = "64k"
+
+
+def post(daemon, path):
+    req = urllib.request.Request(daemon.base + path, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def site_inuse(profile, fn):
+    """inuse_space of the samples whose stack has fn, and of all samples."""
+    total = sum(profile.value(s, "inuse_space") for s in profile.samples)
+    mine = sum(profile.value(s, "inuse_space") for s in profile.samples if fn in s["stack"])
+    return mine, total
+
+
+def top_inuse_site(profile):
+    """The function that called the allocator (the frame below the allocator leaf) with the
+    most inuse_space: what `go tool pprof -top` lists first."""
+    sums = {}
+    for s in profile.samples:
+        if len(s["stack"]) > 1:
+            site = s["stack"][1]
+            sums[site] = sums.get(site, 0) + profile.value(s, "inuse_space")
+    return max(sums, key=sums.get) if sums else None
+
+
+def near(got, want, what, slack=64):
+    """Exact but for the rounding of unsampling (1 MiB blocks at a 64k rate: p = 1 - e^-16)."""
+    return check(abs(got - want) <= slack, "%s: got %d, want %d" % (what, got, want))
+
+
+def fetch_snapshot_profile(daemon, sid):
+    status, body = daemon.get("/debug/pprof/heap?snapshot=" + sid)
+    check_eq(status, 200, "GET /debug/pprof/heap?snapshot=%s" % sid)
+    f = tempfile.NamedTemporaryFile(suffix=".pb.gz", delete=False)
+    f.write(body)
+    f.close()
+    try:
+        return pprof_raw.read(f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def wait_snapshot(daemon, pid, trigger, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, body = daemon.get("/snapshots")
+        if status == 200:
+            for s in json.loads(body):
+                if s["pid"] == pid and s["trigger"] == trigger:
+                    return s
+        time.sleep(0.2)
+    return fail("no %s snapshot of pid %d within %ds" % (trigger, pid, timeout))
+
+
+class Memcg:
+    """A child of the v1 memory controller with a limit, removed at the end."""
+
+    def __init__(self, limit_bytes):
+        self.path = os.path.join(MEMCG_V1, "allocscope-test-%d" % os.getpid())
+        os.mkdir(self.path)
+        with open(os.path.join(self.path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(limit_bytes))
+        swap = os.path.join(self.path, "memory.memsw.limit_in_bytes")
+        if os.path.exists(swap):
+            with open(swap, "w") as f:
+                f.write(str(limit_bytes))
+
+    def add(self, pid):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def remove(self):
+        deadline = time.time() + 10
+        while os.path.exists(self.path) and time.time() < deadline:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                time.sleep(0.1)
+
+
+@test
+def snapshot_oom_kill():
+    """A C target leaks from leak_site in a 64 MiB memory cgroup until the kernel OOM-kills it:
+    the snapshot exists afterwards, records the trigger oom, and names leak_site first in
+    inuse_space with at least 80% of the bytes and about the limit's worth of them."""
+    if not os.path.isdir(MEMCG_V1):
+        return skip("no cgroup v1 memory controller at %s" % MEMCG_V1)
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return skip("no kernel BTF: no oom/mark_victim tracepoint")
+    limit = 64 * MIB
+    cg = Memcg(limit)
+    target = daemon = None
+    ok = True
+    try:
+        target = subprocess.Popen([OOM_LEAK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        wait_for_line(target.stdout, "ready")
+        cg.add(target.pid)
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--interval", "1",
+                        "--snapshot-on", "oom")
+        if "no OOM snapshots" in daemon.log:
+            return skip("the daemon has no OOM trigger here: " + daemon.log)
+        daemon.wait_watching(target.pid)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        rc = target.wait(timeout=120)
+        ok &= check_eq(rc, -9, "the target's exit (killed by SIGKILL)")
+        with open(os.path.join(cg.path, "memory.oom_control")) as f:
+            ok &= check("oom_kill 1" in f.read(), "the cgroup counted one OOM kill")
+        snap = wait_snapshot(daemon, target.pid, "oom")
+        if not snap:
+            return False
+        ok &= check_eq(snap["executable"], os.path.realpath(OOM_LEAK), "executable")
+        ok &= check("OOM killer" in snap["detail"], "detail names the OOM killer: %s" % snap["detail"])
+        ok &= check(snap["cgroup"]["limit_bytes"] == limit,
+              "the cgroup's limit recorded: %s" % snap["cgroup"])
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        leak, total = site_inuse(profile, "leak_site")
+        ok &= check_eq(top_inuse_site(profile), "leak_site", "first function in inuse_space")
+        ok &= check(leak >= 0.8 * total, "leak_site holds %d of %d in-use bytes" % (leak, total))
+        # Killed near the limit: everything leak_site touched, less what did not fit.
+        ok &= check(limit // 2 <= leak <= limit + 8 * MIB,
+              "leak_site in use %d bytes, limit %d" % (leak, limit))
+        blocks = round(leak / MIB)
+        ok &= near(leak, blocks * MIB, "leak_site bytes are whole 1 MiB blocks")
+        text = daemon.get("/metrics")[1].decode()
+        ok &= check_eq(metric(text, "allocscope_snapshots_total", trigger="oom"), 1.0,
+                 "allocscope_snapshots_total{trigger=oom}")
+        one = json.loads(daemon.get("/snapshots/" + snap["id"])[1])
+        ok &= check(one["timeline"] is not None and len(one["timeline"]) > 0,
+              "the snapshot keeps the timeline before it")
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
+        cg.remove()
+
+
+def run_hold_target():
+    target = subprocess.Popen([OOM_LEAK, "--hold"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    wait_for_line(target.stdout, "ready")
+    return target
+
+
+@test
+def snapshot_post_request():
+    """POST /snapshot?pid=N takes a snapshot (32 MiB held by leak_site, exact at this rate),
+    listed at /snapshots and served as pprof; the directory lists it again after a restart;
+    GET /snapshot, unknown IDs and pids are refused."""
+    tmp = tempfile.mkdtemp(prefix="allocscope-snap-")
+    target = daemon = None
+    ok = True
+    try:
+        target = run_hold_target()
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--snapshot-on", "none",
+                        "--snapshot-dir", tmp)
+        daemon.wait_watching(target.pid)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "held")
+        status, body = post(daemon, "/snapshot?pid=%d" % target.pid)
+        ok &= check_eq(status, 200, "POST /snapshot: %s" % body[:200])
+        snap = json.loads(body)
+        for key in ("id", "pid", "executable", "trigger", "time"):
+            ok &= check(key in snap, "the snapshot has %s" % key)
+        ok &= check_eq(snap["trigger"], "request", "trigger")
+        ok &= check_eq(snap["pid"], target.pid, "pid")
+        listed = json.loads(daemon.get("/snapshots")[1])
+        ok &= check_eq([s["id"] for s in listed], [snap["id"]], "/snapshots")
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        leak, _ = site_inuse(profile, "leak_site")
+        ok &= near(leak, 32 * MIB, "leak_site inuse_space")
+        ok &= check_eq(profile.default_type, "inuse_space", "default sample type")
+        ok &= check_eq(sorted(t for t, _ in profile.sample_types),
+                 ["alloc_objects", "alloc_space", "inuse_objects", "inuse_space"],
+                 "sample types")
+        files = sorted(os.listdir(tmp))
+        ok &= check_eq(files, [snap["id"] + ".json", snap["id"] + ".pb.gz"], "files in the directory")
+        ok &= check_eq(post(daemon, "/snapshot?pid=1")[0], 404, "POST /snapshot of a non-target")
+        ok &= check_eq(post(daemon, "/snapshot")[0], 400, "POST /snapshot without pid")
+        ok &= check_eq(daemon.get("/snapshot?pid=%d" % target.pid)[0], 405, "GET /snapshot")
+        ok &= check_eq(daemon.get("/snapshots/1-2-request")[0], 404, "an unknown snapshot")
+        ok &= check_eq(daemon.get("/debug/pprof/heap?snapshot=../x")[0], 400, "a malformed ID")
+        ok &= check_eq(daemon.get("/debug/pprof/heap?snapshot=%s&pid=1" % snap["id"])[0], 400,
+                 "snapshot with pid")
+        text = daemon.get("/metrics")[1].decode()
+        ok &= check_eq(metric(text, "allocscope_snapshots_total", trigger="request"), 1.0,
+                 "allocscope_snapshots_total{trigger=request}")
+        ok &= check_eq(metric(text, "allocscope_snapshots_on_disk"), 1.0, "on disk")
+        daemon.stop()
+        target.stdin.write("end\n")
+        target.stdin.flush()
+        target.wait(timeout=10)
+
+        # A restart lists it again, and serves its profile though the process is gone.
+        daemon = Daemon("--snapshot-dir", tmp)
+        listed = json.loads(daemon.get("/snapshots")[1])
+        ok &= check_eq([s["id"] for s in listed], [snap["id"]], "/snapshots after a restart")
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        ok &= near(site_inuse(profile, "leak_site")[0], 32 * MIB, "leak_site after a restart")
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
+def snapshot_dir_unwritable():
+    """An unwritable --snapshot-dir is reported and counted, never fatal: the snapshot is kept in
+    memory and served."""
+    target = daemon = None
+    ok = True
+    try:
+        target = run_hold_target()
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--snapshot-on", "none",
+                        "--snapshot-dir", "/proc/allocscope-no-such-dir")
+        daemon.wait_watching(target.pid)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "held")
+        out = os.path.join(tempfile.gettempdir(), "allocscope-snap-%d.pb.gz" % os.getpid())
+        r = subprocess.run([ALLOCSCOPE, "snapshot", "--daemon", daemon.base, "--pid",
+                            str(target.pid), "-o", out], capture_output=True, text=True,
+                           timeout=60)
+        ok &= check_eq(r.returncode, 0, "allocscope snapshot: %s" % r.stderr)
+        snap = json.loads(r.stdout)
+        ok &= check_eq(snap["trigger"], "request", "trigger")
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        ok &= near(site_inuse(profile, "leak_site")[0], 32 * MIB, "leak_site inuse_space")
+        saved = pprof_raw.read(out)
+        os.unlink(out)
+        ok &= near(site_inuse(saved, "leak_site")[0], 32 * MIB, "the profile snapshot -o wrote")
+        text = daemon.get("/metrics")[1].decode()
+        ok &= check_eq(metric(text, "allocscope_snapshot_write_failures_total"), 1.0,
+                 "write failures counted")
+        ok &= check(daemon.proc.poll() is None, "the daemon still runs")
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
