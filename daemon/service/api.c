@@ -239,7 +239,7 @@ static int op_metrics(void *ctx, char **text)
 		in.unwind = &us;
 	}
 	metrics__write(f, &in);
-	snapshot_store__write_metrics(capture__store(d->capture), f);
+	capture__write_metrics(d, f);
 	pthread_mutex_unlock(&d->lock);
 	free(mt);
 	err = fclose(f) ? -errno : 0;

@@ -19,6 +19,7 @@
 #include "profile/pprof.h"
 #include "profile/timeline.h"
 #include "service/capture.h"
+#include "service/metrics.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -33,6 +34,7 @@ struct ctarget {
 	__u64 attach_ns;
 	__u64 last_auto_ns; /* monotonic: the last automatic snapshot, for the cooldown */
 	__u64 inuse_bytes;  /* as of the last drain */
+	double grew;	    /* in-use growth over the window, as of the last drain */
 	int memcg_version;  /* 0: unknown */
 	char memcg_path[256];
 	char v2_path[256];
@@ -608,6 +610,7 @@ void capture__after_drain(struct scoped *d)
 		__u64 objects;
 		char detail[384];
 		double grew;
+		bool fired;
 
 		if (!t->alive)
 			continue;
@@ -618,9 +621,10 @@ void capture__after_drain(struct scoped *d)
 		learn_cgroup(c, ct);
 		inuse_estimate(d, t, &ct->inuse_bytes, &objects);
 		growth__record(&ct->g, now, ct->inuse_bytes, window);
-		if (enabled(c, TRIGGER_GROWTH) &&
-		    growth__check(&ct->g, window, c->o.growth_fraction, c->o.growth_min_bytes,
-				  &grew)) {
+		fired = growth__check(&ct->g, window, c->o.growth_fraction, c->o.growth_min_bytes,
+				      &grew);
+		ct->grew = grew;
+		if (enabled(c, TRIGGER_GROWTH) && fired) {
 			snprintf(detail, sizeof(detail),
 				 "in use grew by %.0f%% in %.0f s, to ~%llu bytes", grew * 100,
 				 c->o.growth_window_s, (unsigned long long)ct->inuse_bytes);
@@ -665,4 +669,31 @@ int capture__request(struct scoped *d, int pid, char **json)
 	if (!t)
 		return -ENOENT;
 	return take(d, t, TRIGGER_REQUEST, "requested", json);
+}
+
+void capture__write_metrics(struct scoped *d, FILE *f)
+{
+	struct capture *c = d->capture;
+
+	if (!c)
+		return;
+	snapshot_store__write_metrics(c->store, f);
+	fprintf(f, "# HELP allocscope_target_inuse_growth_ratio Growth of a target's in-use bytes "
+		   "over --snapshot-growth-window (1 = +100%%; 0 when not growing or watched for "
+		   "less than the window).\n"
+		   "# TYPE allocscope_target_inuse_growth_ratio gauge\n");
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+
+		if (!t->alive)
+			continue;
+		for (size_t k = 0; k < c->ct_cnt; k++) {
+			if (c->ct[k].pid != t->w.target.pid || c->ct[k].attach_ns != t->attach_ns)
+				continue;
+			fprintf(f, "allocscope_target_inuse_growth_ratio{pid=\"%d\",executable=\"",
+				t->w.target.pid);
+			metrics__label_value(f, t->exe);
+			fprintf(f, "\"} %.6f\n", c->ct[k].grew);
+		}
+	}
 }

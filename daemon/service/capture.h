@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 
 #include "service/snapshot.h"
@@ -57,5 +58,7 @@ void capture__target_ending(struct scoped *d, struct dtarget *t);
 /* Snapshot pid now (POST /snapshot). 0 with the new snapshot's JSON, -ENOENT, or -errno. */
 int capture__request(struct scoped *d, int pid, char **json);
 struct snapshot_store *capture__store(struct capture *c);
+/* The snapshot counters and each target's growth ratio, as Prometheus text. */
+void capture__write_metrics(struct scoped *d, FILE *f);
 
 #endif

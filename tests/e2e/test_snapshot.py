@@ -277,3 +277,110 @@ def snapshot_dir_unwritable():
             target.wait()
         if daemon:
             daemon.stop()
+
+
+def drains(daemon):
+    return metric(daemon.get("/metrics")[1].decode(), "allocscope_drains_total") or 0
+
+
+@test
+def snapshot_limit_cooldown():
+    """A target fills its memory cgroup (32 MiB held in 40 MiB) without being killed: the limit
+    trigger takes one snapshot with the cgroup's figures, and the cooldown holds over the drains
+    after it (one snapshot, not one per drain)."""
+    if not os.path.isdir(MEMCG_V1):
+        return skip("no cgroup v1 memory controller at %s" % MEMCG_V1)
+    limit = 40 * MIB
+    cg = Memcg(limit)
+    target = daemon = None
+    ok = True
+    try:
+        target = run_hold_target()
+        cg.add(target.pid)
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--interval", "0.5",
+                        "--snapshot-on", "limit", "--snapshot-limit-ratio", "0.8")
+        daemon.wait_watching(target.pid)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "held")
+        snap = wait_snapshot(daemon, target.pid, "limit")
+        if not snap:
+            return False
+        ok &= check(snap["cgroup"]["limit_bytes"] == limit and
+                    snap["cgroup"]["usage_bytes"] >= 0.8 * limit,
+                    "the cgroup's figures: %s" % snap["cgroup"])
+        ok &= check(snap["cgroup"]["anon_bytes"] >= 32 * MIB, "anon: %s" % snap["cgroup"])
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        ok &= near(site_inuse(profile, "leak_site")[0], 32 * MIB, "leak_site inuse_space")
+        # Five more drains: the trigger still holds, the cooldown (300 s) keeps it to one.
+        start = drains(daemon)
+        deadline = time.time() + 60
+        while drains(daemon) < start + 5 and time.time() < deadline:
+            time.sleep(0.2)
+        listed = [s for s in json.loads(daemon.get("/snapshots")[1]) if s["trigger"] == "limit"]
+        ok &= check_eq(len(listed), 1, "limit snapshots")
+        text = daemon.get("/metrics")[1].decode()
+        ok &= check((metric(text, "allocscope_snapshots_suppressed_total") or 0) >= 4,
+                    "suppressed by the cooldown counted")
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
+        cg.remove()
+
+
+@test
+def snapshot_growth():
+    """A target whose in-use grows from a few MiB to 32 MiB in 3 s: the growth trigger (+100%
+    over a 1 s window) takes a snapshot; a steady target (in-use held) takes none; the growth
+    ratio shows in /metrics for the first and not the second."""
+    target = steady = daemon = None
+    ok = True
+    try:
+        target = subprocess.Popen([OOM_LEAK, "--slow"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        wait_for_line(target.stdout, "ready")
+        steady = run_hold_target()
+        steady.stdin.write("go\n")
+        steady.stdin.flush()
+        wait_for_line(steady.stdout, "held")
+        daemon = Daemon("--pid", str(target.pid), "--pid", str(steady.pid), "--rate", RATE,
+                        "--interval", "0.25", "--snapshot-on", "growth", "--snapshot-growth", "1",
+                        "--snapshot-growth-window", "1", "--snapshot-growth-min", "2m")
+        daemon.wait_watching(target.pid)
+        daemon.wait_watching(steady.pid)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        snap = wait_snapshot(daemon, target.pid, "growth")
+        if not snap:
+            return False
+        ok &= check("grew by" in snap["detail"], "detail: %s" % snap["detail"])
+        profile = fetch_snapshot_profile(daemon, snap["id"])
+        ok &= check_eq(top_inuse_site(profile), "leak_site", "first function in inuse_space")
+        text = daemon.get("/metrics")[1].decode()
+        grew = metric(text, "allocscope_target_inuse_growth_ratio", pid=str(target.pid))
+        ok &= check(grew is not None and grew > 1, "growth ratio of the leaking target: %s" % grew)
+        wait_for_line(target.stdout, "held")
+        listed = json.loads(daemon.get("/snapshots")[1])
+        ok &= check(not [s for s in listed if s["pid"] == steady.pid],
+                    "no snapshot of the steady target")
+        text = daemon.get("/metrics")[1].decode()
+        still = metric(text, "allocscope_target_inuse_growth_ratio", pid=str(steady.pid))
+        ok &= check(still is not None and still < 0.05, "steady growth ratio: %s" % still)
+        promtool = shutil.which("promtool")
+        if not promtool:
+            return fail("promtool not installed (deploy/setup-debian.sh installs it)")
+        r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                           capture_output=True)
+        ok &= check_eq(r.returncode, 0, "promtool check metrics: %s" % (r.stdout + r.stderr))
+        return ok
+    finally:
+        for p in (target, steady):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        if daemon:
+            daemon.stop()

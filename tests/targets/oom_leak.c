@@ -5,8 +5,9 @@
  * has attached), then leak_site allocates and touches 1 MiB blocks forever; other_site holds a
  * few small blocks so that the leak is not the only stack.
  *
- * Usage: oom_leak [--hold]   (--hold: stop after 32 MiB and wait, for the pressure/limit and
- *                             request tests)
+ * Usage: oom_leak [--hold | --slow]
+ *   --hold: stop after 32 MiB and wait, for the limit and request tests
+ *   --slow: the same, one block every 100 ms, for the growth test
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ __attribute__((noinline)) void other_site(void)
 
 int main(int argc, char **argv)
 {
-	int hold = argc == 2 && !strcmp(argv[1], "--hold");
+	int slow = argc == 2 && !strcmp(argv[1], "--slow");
+	int hold = slow || (argc == 2 && !strcmp(argv[1], "--hold"));
 	char line[16];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -62,7 +64,9 @@ int main(int argc, char **argv)
 	for (int i = 0; !hold || i < HOLD_BLOCKS; i++) {
 		leak_site();
 		/* Slow enough that a drain or two sees it grow. */
-		if (i % 8 == 7)
+		if (slow)
+			usleep(100000);
+		else if (i % 8 == 7)
 			usleep(20000);
 	}
 	printf("held\n");
