@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,29 +223,41 @@ static struct ctarget *ctarget_of(struct capture *c, const struct dtarget *t)
 	return n;
 }
 
-/* Its memory cgroup's paths, read once while the process lives (an OOM victim may be gone by
- * the time its snapshot is written). */
+/* Its memory cgroup's paths, read while the process lives: at attach and at every drain (it may
+ * be moved), so that a victim already gone when its snapshot is written still has them. */
 static void learn_cgroup(struct capture *c, struct ctarget *ct)
 {
 	char path[64], text[4096];
 	ssize_t n;
 	int fd, v;
 
-	if (ct->memcg_version)
-		return;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", ct->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
-	if (n <= 0)
+	/* An exiting process's may show the root already: keep what was learnt alive. */
+	if (n <= 0 || kill(ct->pid, 0))
 		return;
 	text[n] = '\0';
 	if (memcg__path_parse(text, 0, &ct->memcg_version, ct->memcg_path, sizeof(ct->memcg_path)))
 		ct->memcg_version = 0;
 	if (memcg__path_parse(text, 1, &v, ct->v2_path, sizeof(ct->v2_path)))
 		ct->v2_path[0] = '\0';
+}
+
+void capture__target_started(struct scoped *d, struct dtarget *t)
+{
+	struct ctarget *ct;
+
+	if (!d->capture)
+		return;
+	ct = ctarget_of(d->capture, t);
+	if (ct) {
+		ct->seen = 1;
+		learn_cgroup(d->capture, ct);
+	}
 }
 
 /* The timeline's points of the last timeline_s seconds, as JSON. */
@@ -330,7 +343,8 @@ static int take(struct scoped *d, struct dtarget *t, enum trigger_kind kind, con
 	snprintf(m.comm, sizeof(m.comm), "%s", t->comm);
 	snprintf(m.detail, sizeof(m.detail), "%s", detail);
 	if (ct) {
-		learn_cgroup(c, ct);
+		if (t->alive && t->w.target.alive)
+			learn_cgroup(c, ct);
 		if (ct->memcg_version &&
 		    !memcg__read(c->o.sys_root, ct->memcg_version, ct->memcg_path, &m.cg)) {
 			m.has_cg = 1;

@@ -52,6 +52,8 @@ size_t capture__fds(struct capture *c, struct pollfd *pfd, size_t max);
 void capture__on_wake(struct scoped *d, const struct pollfd *pfd, size_t n);
 /* After each drain: growth and cgroup limits. */
 void capture__after_drain(struct scoped *d);
+/* A target was attached: learn its cgroup while it lives. */
+void capture__target_started(struct scoped *d, struct dtarget *t);
 /* A target ends (called before its kernel state is forgotten): an OOM victim's snapshot is
  * taken now if it was not yet. */
 void capture__target_ending(struct scoped *d, struct dtarget *t);

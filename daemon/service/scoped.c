@@ -114,14 +114,15 @@ int scoped__run(struct scoped_opts *o)
 		goto cleanup;
 	if (d.uw)
 		alloc_probes__set_unwind_cb(d.ap, scoped__on_unwind, &d);
-	pthread_mutex_lock(&d.lock);
-	scoped__scan(&d);
-	pthread_mutex_unlock(&d.lock);
+	/* Before the first scan: it learns each target's cgroup at attach. */
 	d.capture = capture__new(&d);
 	if (!d.capture) {
 		log_error("out of memory");
 		goto cleanup;
 	}
+	pthread_mutex_lock(&d.lock);
+	scoped__scan(&d);
+	pthread_mutex_unlock(&d.lock);
 	d.http = httpd__start(&hopts, &scoped_api_ops, &d);
 	if (!d.http)
 		goto cleanup;

@@ -106,6 +106,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 		d->cap = cap;
 	}
 	d->t[d->cnt++] = t;
+	capture__target_started(d, t);
 	log_info("watching pid %d (%s%s%s), %s", pid, t->exe, t->w.go ? ", Go " : "",
 		 t->w.go ? t->w.gr.version : "", why);
 	return 0;

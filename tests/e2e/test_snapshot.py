@@ -18,6 +18,7 @@ from test_record import wait_for_line
 
 OOM_LEAK = os.path.join(BUILD, "tests", "targets", "oom_leak")
 ALLOCSCOPE = os.path.join(BUILD, "allocscope")
+GOOOM = os.path.join(BUILD, "tests", "targets", "go", "gooom")
 MEMCG_V1 = "/sys/fs/cgroup/memory"
 MIB = 1 << 20
 # Rate far below the 1 MiB blocks: every leak_site block is sampled, the bytes are exact.
@@ -106,11 +107,21 @@ class Memcg:
                 time.sleep(0.1)
 
 
-@test
-def snapshot_oom_kill():
-    """A C target leaks from leak_site in a 64 MiB memory cgroup until the kernel OOM-kills it:
-    the snapshot exists afterwards, records the trigger oom, and names leak_site first in
-    inuse_space with at least 80% of the bytes and about the limit's worth of them."""
+def top_site_of(profile, functions):
+    """Of functions, the one with the most inuse_space, each sample counted for the first of
+    them on its stack (leaf first)."""
+    sums = {}
+    for s in profile.samples:
+        site = next((fn for fn in s["stack"] if fn in functions), None)
+        if site:
+            sums[site] = sums.get(site, 0) + profile.value(s, "inuse_space")
+    return max(sums, key=sums.get) if sums else None
+
+
+def oom_case(argv, site, functions):
+    """argv leaks from site in a 64 MiB memory cgroup until the kernel OOM-kills it: the
+    snapshot exists afterwards, records the trigger oom, and names site first in inuse_space
+    with at least 80% of the bytes and about the limit's worth of them."""
     if not os.path.isdir(MEMCG_V1):
         return skip("no cgroup v1 memory controller at %s" % MEMCG_V1)
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
@@ -120,7 +131,7 @@ def snapshot_oom_kill():
     target = daemon = None
     ok = True
     try:
-        target = subprocess.Popen([OOM_LEAK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        target = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True)
         wait_for_line(target.stdout, "ready")
         cg.add(target.pid)
@@ -138,25 +149,29 @@ def snapshot_oom_kill():
         snap = wait_snapshot(daemon, target.pid, "oom")
         if not snap:
             return False
-        ok &= check_eq(snap["executable"], os.path.realpath(OOM_LEAK), "executable")
-        ok &= check("OOM killer" in snap["detail"], "detail names the OOM killer: %s" % snap["detail"])
+        ok &= check_eq(snap["executable"], os.path.realpath(argv[0]), "executable")
+        ok &= check("OOM killer" in snap["detail"],
+                    "detail names the OOM killer: %s" % snap["detail"])
         ok &= check(snap["cgroup"]["limit_bytes"] == limit,
-              "the cgroup's limit recorded: %s" % snap["cgroup"])
+                    "the cgroup's limit recorded: %s" % snap["cgroup"])
+        # Taken before the kill took the memory: the process still held it.
+        ok &= check(snap["cgroup"]["usage_bytes"] >= limit // 2,
+                    "the cgroup's usage at the snapshot: %s" % snap["cgroup"])
         profile = fetch_snapshot_profile(daemon, snap["id"])
-        leak, total = site_inuse(profile, "leak_site")
-        ok &= check_eq(top_inuse_site(profile), "leak_site", "first function in inuse_space")
-        ok &= check(leak >= 0.8 * total, "leak_site holds %d of %d in-use bytes" % (leak, total))
-        # Killed near the limit: everything leak_site touched, less what did not fit.
+        leak, total = site_inuse(profile, site)
+        ok &= check_eq(top_site_of(profile, functions), site, "first function in inuse_space")
+        ok &= check(leak >= 0.8 * total, "%s holds %d of %d in-use bytes" % (site, leak, total))
+        # Killed near the limit: everything site touched, less what did not fit.
         ok &= check(limit // 2 <= leak <= limit + 8 * MIB,
-              "leak_site in use %d bytes, limit %d" % (leak, limit))
+                    "%s in use %d bytes, limit %d" % (site, leak, limit))
         blocks = round(leak / MIB)
-        ok &= near(leak, blocks * MIB, "leak_site bytes are whole 1 MiB blocks")
+        ok &= near(leak, blocks * MIB, "%s bytes are whole 1 MiB blocks" % site)
         text = daemon.get("/metrics")[1].decode()
         ok &= check_eq(metric(text, "allocscope_snapshots_total", trigger="oom"), 1.0,
-                 "allocscope_snapshots_total{trigger=oom}")
+                       "allocscope_snapshots_total{trigger=oom}")
         one = json.loads(daemon.get("/snapshots/" + snap["id"])[1])
         ok &= check(one["timeline"] is not None and len(one["timeline"]) > 0,
-              "the snapshot keeps the timeline before it")
+                    "the snapshot keeps the timeline before it")
         return ok
     finally:
         if target and target.poll() is None:
@@ -165,6 +180,18 @@ def snapshot_oom_kill():
         if daemon:
             daemon.stop()
         cg.remove()
+
+
+@test
+def snapshot_oom_kill():
+    """A C target OOM-killed in its memory cgroup: leak_site's snapshot (oom_case)."""
+    return oom_case([OOM_LEAK], "leak_site", ["leak_site", "other_site", "main"])
+
+
+@test
+def snapshot_oom_kill_go():
+    """A Go target OOM-killed in its memory cgroup: main.leakSite's snapshot (oom_case)."""
+    return oom_case([GOOOM], "main.leakSite", ["main.leakSite", "main.main"])
 
 
 def run_hold_target():
