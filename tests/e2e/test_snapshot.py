@@ -411,3 +411,58 @@ def snapshot_growth():
                 p.wait()
         if daemon:
             daemon.stop()
+
+
+@test
+def snapshot_auth():
+    """With --auth-token-file, POST /snapshot and the snapshot endpoints need the token as the
+    profile endpoints do; allocscope snapshot --auth-token-file sends it."""
+    tmp = tempfile.mkdtemp(prefix="allocscope-snap-auth-")
+    token = os.path.join(tmp, "token")
+    with open(token, "w") as f:
+        f.write("s3cret-token-0123456789abcdef\n")
+    target = daemon = None
+    ok = True
+    try:
+        target = run_hold_target()
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--snapshot-on", "none",
+                        "--auth-token-file", token)
+        ok &= check_eq(post(daemon, "/snapshot?pid=%d" % target.pid)[0], 401,
+                       "POST /snapshot without the token")
+        ok &= check_eq(daemon.get("/snapshots")[0], 401, "GET /snapshots without the token")
+        ok &= check_eq(daemon.get("/debug/pprof/heap?snapshot=1-2-oom")[0], 401,
+                       "a snapshot's profile without the token")
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "held")
+        base = [ALLOCSCOPE, "snapshot", "--daemon", daemon.base]
+        r = subprocess.run(base + ["--pid", str(target.pid)], capture_output=True, text=True,
+                           timeout=60)
+        ok &= check(r.returncode != 0 and "401" in r.stderr,
+                    "the CLI without the token: %d %s" % (r.returncode, r.stderr))
+        r = subprocess.run(base + ["--auth-token-file", token, "--pid", str(target.pid)],
+                           capture_output=True, text=True, timeout=60)
+        ok &= check_eq(r.returncode, 0, "the CLI with the token: %s" % r.stderr)
+        if r.returncode:
+            return False
+        sid = json.loads(r.stdout)["id"]
+        out = os.path.join(tmp, "heap.pb.gz")
+        r = subprocess.run(base + ["--auth-token-file", token, "--get", sid, "-o", out],
+                           capture_output=True, text=True, timeout=60)
+        ok &= check_eq(r.returncode, 0, "snapshot --get: %s" % r.stderr)
+        ok &= near(site_inuse(pprof_raw.read(out), "leak_site")[0], 32 * MIB,
+                   "leak_site in the saved profile")
+        r = subprocess.run(base + ["--auth-token-file", token, "--list"], capture_output=True,
+                           text=True, timeout=60)
+        ok &= check_eq([s["id"] for s in json.loads(r.stdout)], [sid], "snapshot --list")
+        r = subprocess.run([ALLOCSCOPE, "snapshot", "--list", "--pid", "1"],
+                           capture_output=True, text=True, timeout=60)
+        ok &= check_eq(r.returncode, 2, "--list with --pid is a usage error")
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
