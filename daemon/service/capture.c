@@ -18,6 +18,8 @@
 #include "probe/sampling.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
+#include "profile/pprof_decode.h"
+#include "profile/site.h"
 #include "profile/timeline.h"
 #include "service/capture.h"
 #include "service/metrics.h"
@@ -25,9 +27,12 @@
 #include "util/common.h"
 #include "util/log.h"
 
-#define MAX_PENDING   64
-#define MAX_CG_PSI    8
-#define PSI_WINDOW_US 2000000 /* unprivileged PSI triggers need a multiple of 2 s */
+#define MAX_PENDING 64
+#define TOP_GROWING 3 /* growing sites per target in /metrics */
+/* heap_profile\'s sample types: alloc_objects, alloc_space, inuse_objects, inuse_space. */
+#define INUSE_SPACE_IDX 3
+#define MAX_CG_PSI	8
+#define PSI_WINDOW_US	2000000 /* unprivileged PSI triggers need a multiple of 2 s */
 
 /* What capture keeps per watched process; matched to a dtarget by pid and attach time. */
 struct ctarget {
@@ -36,7 +41,12 @@ struct ctarget {
 	__u64 last_auto_ns; /* monotonic: the last automatic snapshot, for the cooldown */
 	__u64 inuse_bytes;  /* as of the last drain */
 	double grew;	    /* in-use growth over the window, as of the last drain */
-	int memcg_version;  /* 0: unknown */
+	__u64 sites_ns;	    /* monotonic: when top[] was worked out */
+	struct growing_site {
+		char function[128];
+		__s64 bytes; /* in-use growth over the window, unsampled */
+	} top[TOP_GROWING];
+	int memcg_version; /* 0: unknown */
 	char memcg_path[256];
 	char v2_path[256];
 	int has_cg;
@@ -607,6 +617,58 @@ static void update_cg_psi(struct scoped *d)
 	}
 }
 
+/* The functions whose in-use grew most over the growth window (bounded by the history kept):
+ * the window's delta profile, by function, largest in-use growth first. */
+static void find_growing_sites(struct scoped *d, struct dtarget *t, struct ctarget *ct)
+{
+	struct capture *c = d->capture;
+	__u64 now = now_real_ns(), window = (__u64)(c->o.growth_window_s * NSEC_PER_SEC);
+	struct pprof_label label = {.key = "executable", .str = t->exe};
+	struct heap_profile_opts ho = {.native_rate = d->o->rate, .delta = 1};
+	struct site_set_opts so = {.by = SITE_BY_FUNCTION};
+	struct profile_source src = {.target = &t->w.target, .labels = &label, .label_cnt = 1};
+	struct heap_profile_summary sum;
+	struct pprof_builder *pb = NULL;
+	struct pprof_profile *p = NULL;
+	struct site_set *sites = NULL;
+	struct entry_set win = {};
+	void *buf = NULL;
+	size_t len = 0, n = 0;
+	__u64 ws = 0;
+
+	memset(ct->top, 0, sizeof(ct->top));
+	if (history__window(t->hist, now > window ? now - window : 0, &win, &ws) || !win.cnt)
+		goto cleanup;
+	src.entries = win.e;
+	src.cnt = win.cnt;
+	if (t->w.go) {
+		ho.go_rate = watch__go_rate(&t->w);
+		ho.has_go = !d->o->watch.go_every_call;
+	}
+	ho.period = ho.has_go ? ho.go_rate : ho.native_rate;
+	if (heap_profile__build(&src, 1, d->sym, &ho, &pb, &sum) || pprof__encode(pb, &buf, &len))
+		goto cleanup;
+	p = pprof__decode(buf, len);
+	sites = p ? site_set__new(p, &so) : NULL;
+	if (!sites || site_set__value_cnt(sites) <= INUSE_SPACE_IDX)
+		goto cleanup;
+	site_set__sort(sites, INUSE_SPACE_IDX);
+	for (size_t i = 0; i < site_set__cnt(sites) && n < TOP_GROWING; i++) {
+		const struct site *st = site_set__get(sites, i);
+
+		if (st->values[INUSE_SPACE_IDX] <= 0)
+			break;
+		snprintf(ct->top[n].function, sizeof(ct->top[n].function), "%s", st->function);
+		ct->top[n++].bytes = st->values[INUSE_SPACE_IDX];
+	}
+cleanup:
+	site_set__free(sites);
+	pprof__profile_free(p);
+	free(buf);
+	pprof__free(pb);
+	entry_set__clear(&win);
+}
+
 void capture__after_drain(struct scoped *d)
 {
 	struct capture *c = d->capture;
@@ -638,6 +700,11 @@ void capture__after_drain(struct scoped *d)
 		fired = growth__check(&ct->g, window, c->o.growth_fraction, c->o.growth_min_bytes,
 				      &grew);
 		ct->grew = grew;
+		/* A profile build per target: every tenth of the window, at most every drain. */
+		if (!ct->sites_ns || now - ct->sites_ns >= window / 10) {
+			find_growing_sites(d, t, ct);
+			ct->sites_ns = now;
+		}
 		if (enabled(c, TRIGGER_GROWTH) && fired) {
 			snprintf(detail, sizeof(detail),
 				 "in use grew by %.0f%% in %.0f s, to ~%llu bytes", grew * 100,
@@ -708,6 +775,33 @@ void capture__write_metrics(struct scoped *d, FILE *f)
 				t->w.target.pid);
 			metrics__label_value(f, t->exe);
 			fprintf(f, "\"} %.6f\n", c->ct[k].grew);
+		}
+	}
+	fprintf(f,
+		"# HELP allocscope_site_inuse_growth_bytes In-use bytes a function's allocations "
+		"added over --snapshot-growth-window (at most 3 functions per target, the "
+		"largest growth first).\n"
+		"# TYPE allocscope_site_inuse_growth_bytes gauge\n");
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+
+		if (!t->alive)
+			continue;
+		for (size_t k = 0; k < c->ct_cnt; k++) {
+			struct ctarget *ct = &c->ct[k];
+
+			if (ct->pid != t->w.target.pid || ct->attach_ns != t->attach_ns)
+				continue;
+			for (size_t j = 0; j < TOP_GROWING && ct->top[j].function[0]; j++) {
+				fprintf(
+				    f,
+				    "allocscope_site_inuse_growth_bytes{pid=\"%d\",executable=\"",
+				    t->w.target.pid);
+				metrics__label_value(f, t->exe);
+				fputs("\",function=\"", f);
+				metrics__label_value(f, ct->top[j].function);
+				fprintf(f, "\"} %lld\n", (long long)ct->top[j].bytes);
+			}
 		}
 	}
 }

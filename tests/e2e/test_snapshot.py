@@ -359,11 +359,16 @@ def snapshot_limit_cooldown():
         cg.remove()
 
 
+def growth_bytes(text, pid, function):
+    return metric(text, "allocscope_site_inuse_growth_bytes", pid=str(pid), function=function)
+
+
 @test
 def snapshot_growth():
-    """A target whose in-use grows from a few MiB to 32 MiB in 3 s: the growth trigger (+100%
-    over a 1 s window) takes a snapshot; a steady target (in-use held) takes none; the growth
-    ratio shows in /metrics for the first and not the second."""
+    """A steady target (32 MiB allocated once, then held) and a leaking one (from a few MiB to
+    32 MiB in 3 s): the growth trigger (+100% over a 1 s window) snapshots the leaking one and
+    not the steady one; /metrics shows the leaking one's growth ratio and leak_site among its
+    growing functions, and neither for the steady one; promtool accepts the exposition."""
     target = steady = daemon = None
     ok = True
     try:
@@ -371,32 +376,41 @@ def snapshot_growth():
                                   stdout=subprocess.PIPE, text=True)
         wait_for_line(target.stdout, "ready")
         steady = run_hold_target()
-        steady.stdin.write("go\n")
-        steady.stdin.flush()
-        wait_for_line(steady.stdout, "held")
         daemon = Daemon("--pid", str(target.pid), "--pid", str(steady.pid), "--rate", RATE,
                         "--interval", "0.25", "--snapshot-on", "growth", "--snapshot-growth", "1",
                         "--snapshot-growth-window", "1", "--snapshot-growth-min", "2m")
         daemon.wait_watching(target.pid)
         daemon.wait_watching(steady.pid)
+        # The steady one's allocation is seen, then held for more than a window: not growth.
+        steady.stdin.write("go\n")
+        steady.stdin.flush()
+        wait_for_line(steady.stdout, "held")
+        start = drains(daemon)
+        deadline = time.time() + 60
+        while drains(daemon) < start + 8 and time.time() < deadline:
+            time.sleep(0.1)
         target.stdin.write("go\n")
         target.stdin.flush()
         snap = wait_snapshot(daemon, target.pid, "growth")
         if not snap:
             return False
+        text = daemon.get("/metrics")[1].decode()
         ok &= check("grew by" in snap["detail"], "detail: %s" % snap["detail"])
         profile = fetch_snapshot_profile(daemon, snap["id"])
         ok &= check_eq(top_inuse_site(profile), "leak_site", "first function in inuse_space")
-        text = daemon.get("/metrics")[1].decode()
         grew = metric(text, "allocscope_target_inuse_growth_ratio", pid=str(target.pid))
         ok &= check(grew is not None and grew > 1, "growth ratio of the leaking target: %s" % grew)
+        leak = growth_bytes(text, target.pid, "leak_site")
+        ok &= check(leak is not None and leak >= 2 * MIB,
+                    "leak_site's in-use growth over the window: %s" % leak)
         wait_for_line(target.stdout, "held")
         listed = json.loads(daemon.get("/snapshots")[1])
         ok &= check(not [s for s in listed if s["pid"] == steady.pid],
                     "no snapshot of the steady target")
-        text = daemon.get("/metrics")[1].decode()
         still = metric(text, "allocscope_target_inuse_growth_ratio", pid=str(steady.pid))
         ok &= check(still is not None and still < 0.05, "steady growth ratio: %s" % still)
+        ok &= check(growth_bytes(text, steady.pid, "leak_site") is None,
+                    "no growing function for the steady target")
         promtool = shutil.which("promtool")
         if not promtool:
             return fail("promtool not installed (deploy/setup-debian.sh installs it)")
