@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "profile/timeline.h"
 #include "service/capture.h"
 #include "service/metrics.h"
+#include "service/push.h"
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -32,6 +34,7 @@
 /* heap_profile\'s sample types: alloc_objects, alloc_space, inuse_objects, inuse_space. */
 #define INUSE_SPACE_IDX 3
 #define MAX_CG_PSI	8
+#define MAX_PUSH_QUEUE	16	/* snapshots waiting for --push */
 #define PSI_WINDOW_US	2000000 /* unprivileged PSI triggers need a multiple of 2 s */
 
 /* What capture keeps per watched process; matched to a dtarget by pid and attach time. */
@@ -78,6 +81,10 @@ struct capture {
 	struct pending_oom pending[MAX_PENDING];
 	size_t pending_cnt;
 	int consuming; /* inside oom_watch__poll */
+	/* Snapshots to push (--push), by ID: sent by the loop outside the lock. */
+	char push_queue[MAX_PUSH_QUEUE][SNAPSHOT_ID_MAX];
+	size_t push_cnt;
+	__u64 push_dropped;
 	__u64 last_id_ms;
 };
 
@@ -385,6 +392,12 @@ static int take(struct scoped *d, struct dtarget *t, enum trigger_kind kind, con
 		*json = snapshot_store__get_json(c->store, m.id);
 		if (!*json)
 			return -errno;
+	}
+	if (d->pusher) {
+		if (c->push_cnt < MAX_PUSH_QUEUE)
+			snprintf(c->push_queue[c->push_cnt++], SNAPSHOT_ID_MAX, "%s", m.id);
+		else
+			c->push_dropped++;
 	}
 	log_info("snapshot %s of pid %d (%s): %s; in use ~%llu bytes", m.id, m.pid, t->exe,
 		 trigger__name(kind), (unsigned long long)m.inuse_bytes);
@@ -759,6 +772,13 @@ void capture__write_metrics(struct scoped *d, FILE *f)
 	if (!c)
 		return;
 	snapshot_store__write_metrics(c->store, f);
+	fprintf(
+	    f,
+	    "# HELP allocscope_snapshot_pushes_dropped_total Snapshots not pushed (--push): more "
+	    "than %d waited for the next interval.\n"
+	    "# TYPE allocscope_snapshot_pushes_dropped_total counter\n"
+	    "allocscope_snapshot_pushes_dropped_total %llu\n",
+	    MAX_PUSH_QUEUE, (unsigned long long)c->push_dropped);
 	fprintf(f, "# HELP allocscope_target_inuse_growth_ratio Growth of a target's in-use bytes "
 		   "over --snapshot-growth-window (1 = +100%%; 0 when not growing or watched for "
 		   "less than the window).\n"
@@ -803,5 +823,64 @@ void capture__write_metrics(struct scoped *d, FILE *f)
 				fprintf(f, "\"} %lld\n", (long long)ct->top[j].bytes);
 			}
 		}
+	}
+}
+
+struct push_item {
+	struct snap_meta m;
+	void *body;
+	size_t len;
+};
+
+void capture__push_pending(struct scoped *d)
+{
+	struct capture *c = d->capture;
+	struct push_item items[MAX_PUSH_QUEUE];
+	char pid[16];
+	size_t n = 0;
+
+	if (!c || !d->pusher)
+		return;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < c->push_cnt; i++) {
+		struct snapshot_store *s = c->store;
+
+		for (size_t k = snapshot_store__count(s); k-- > 0;) {
+			const struct snap_meta *m = snapshot_store__at(s, k);
+
+			if (strcmp(m->id, c->push_queue[i]))
+				continue;
+			items[n].m = *m;
+			if (!snapshot_store__pprof(s, m->id, &items[n].body, &items[n].len))
+				n++;
+			break;
+		}
+	}
+	c->push_cnt = 0;
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(items[i].m.exe, '/');
+		char app[300];
+		struct push_label l[] = {
+		    {"host", d->host},
+		    {"pid", pid},
+		    {"trigger", trigger__name(items[i].m.trigger)},
+		    {"snapshot", items[i].m.id},
+		};
+		__u64 at = items[i].m.time_ns / NSEC_PER_SEC;
+		int err;
+
+		/* An application of its own: a snapshot is a whole heap, not an interval's delta,
+		 * and must not be summed into the interval series. */
+		snprintf(app, sizeof(app), "%s.heap_snapshot",
+			 base		     ? base + 1
+			 : items[i].m.exe[0] ? items[i].m.exe
+					     : "unknown");
+		snprintf(pid, sizeof(pid), "%d", items[i].m.pid);
+		err = pusher__push(d->pusher, app, l, ARRAY_SIZE(l), at, at + 1, items[i].body,
+				   items[i].len);
+		if (err)
+			log_warn("snapshot %s: push failed: %s", items[i].m.id, strerror(-err));
+		free(items[i].body);
 	}
 }

@@ -60,6 +60,9 @@ void capture__target_ending(struct scoped *d, struct dtarget *t);
 /* Snapshot pid now (POST /snapshot). 0 with the new snapshot's JSON, -ENOENT, or -errno. */
 int capture__request(struct scoped *d, int pid, char **json);
 struct snapshot_store *capture__store(struct capture *c);
+/* With --push: send the snapshots taken since the last call, each as an application of its
+ * own ("<executable>.heap_snapshot"). Takes the lock itself: call it without. */
+void capture__push_pending(struct scoped *d);
 /* The snapshot counters and each target's growth ratio, as Prometheus text. */
 void capture__write_metrics(struct scoped *d, FILE *f);
 

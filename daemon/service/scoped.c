@@ -166,6 +166,7 @@ int scoped__run(struct scoped_opts *o)
 				b = push_batch__prepare(&d);
 			pthread_mutex_unlock(&d.lock);
 			push_batch__send(b, &d);
+			capture__push_pending(&d);
 			continue;
 		}
 		pthread_mutex_unlock(&d.lock);

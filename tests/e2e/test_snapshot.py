@@ -480,3 +480,69 @@ def snapshot_auth():
         if daemon:
             daemon.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
+def snapshot_pushed():
+    """With --push, a snapshot goes to the Pyroscope-style ingest endpoint as an application of
+    its own (<executable>.heap_snapshot) labelled with its trigger and ID; go tool pprof reads
+    the body: leak_site's 32 MiB."""
+    import http.server
+    import threading
+    import urllib.parse
+
+    got = []
+
+    class Ingest(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            got.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Ingest)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    target = daemon = None
+    ok = True
+    try:
+        target = run_hold_target()
+        daemon = Daemon("--pid", str(target.pid), "--rate", RATE, "--interval", "0.5",
+                        "--snapshot-on", "none", "--push", "http://127.0.0.1:%d" % srv.server_port)
+        target.stdin.write("go\n")
+        target.stdin.flush()
+        wait_for_line(target.stdout, "held")
+        status, body = post(daemon, "/snapshot?pid=%d" % target.pid)
+        if not check_eq(status, 200, "POST /snapshot"):
+            return False
+        sid = json.loads(body)["id"]
+        pushed = None
+        deadline = time.time() + 30
+        while not pushed and time.time() < deadline:
+            for path, body in list(got):
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(path).query)
+                name = q.get("name", [""])[0]
+                if name.startswith("oom_leak.heap_snapshot{"):
+                    pushed = (name, body)
+            time.sleep(0.2)
+        if not check(pushed, "the snapshot was pushed"):
+            return False
+        name, body = pushed
+        ok &= check("trigger=request" in name and "snapshot=%s" % sid in name and
+                    "pid=%d" % target.pid in name, "labels: %s" % name)
+        f = tempfile.NamedTemporaryFile(suffix=".pb.gz", delete=False)
+        f.write(body)
+        f.close()
+        ok &= near(site_inuse(pprof_raw.read(f.name), "leak_site")[0], 32 * MIB,
+                   "leak_site in the pushed profile")
+        os.unlink(f.name)
+        return ok
+    finally:
+        if target and target.poll() is None:
+            target.kill()
+            target.wait()
+        if daemon:
+            daemon.stop()
+        srv.shutdown()
