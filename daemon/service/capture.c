@@ -565,7 +565,17 @@ void capture__on_wake(struct scoped *d, const struct pollfd *pfd, size_t n)
 		if (!(pfd[i].revents & (POLLPRI | POLLERR)))
 			continue;
 		if (pfd[i].fd == c->psi_fd) {
-			on_pressure(d, NULL);
+			if (pfd[i].revents & POLLERR) {
+				/* Not to be polled again: it would wake the loop for ever. */
+				log_warn(
+				    "the PSI trigger on %s failed: no more system-wide pressure "
+				    "snapshots",
+				    c->o.psi_path);
+				close(c->psi_fd);
+				c->psi_fd = -1;
+			} else {
+				on_pressure(d, NULL);
+			}
 			continue;
 		}
 		for (size_t k = 0; k < MAX_CG_PSI; k++) {
@@ -713,8 +723,11 @@ void capture__after_drain(struct scoped *d)
 		fired = growth__check(&ct->g, window, c->o.growth_fraction, c->o.growth_min_bytes,
 				      &grew);
 		ct->grew = grew;
-		/* A profile build per target: every tenth of the window, at most every drain. */
-		if (!ct->sites_ns || now - ct->sites_ns >= window / 10) {
+		/* A profile build per growing target: every tenth of the window, at most every
+		 * drain. One that does not grow has no growing functions. */
+		if (grew <= 0) {
+			memset(ct->top, 0, sizeof(ct->top));
+		} else if (!ct->sites_ns || now - ct->sites_ns >= window / 10) {
 			find_growing_sites(d, t, ct);
 			ct->sites_ns = now;
 		}
