@@ -767,9 +767,8 @@ int capture__request(struct scoped *d, int pid, char **json)
 
 	if (!d->capture)
 		return -EOPNOTSUPP;
-	/* Fresh within a second, as the profile endpoints are. */
-	if (now_mono_ns() - d->stats.last_drain_mono_ns > NSEC_PER_SEC)
-		scoped__drain(d);
+	/* The heap at this moment: a drain now, not the last one. */
+	scoped__drain(d);
 	for (size_t i = 0; i < d->cnt; i++)
 		if (d->t[i]->w.target.pid == pid)
 			t = d->t[i]; /* the newest: the live one if the pid was reused */

@@ -293,8 +293,10 @@ bool growth__check(const struct growth_window *g, __u64 window_ns, double fracti
 		return false;
 	from = g->inuse_bytes[base];
 	to = g->inuse_bytes[last];
-	if (to <= from)
+	/* Nothing in use at the start: no fraction to compare with (a process attached while idle
+	 * starts from 0 as seen from here). */
+	if (to <= from || !from)
 		return false;
-	*grew = from ? (double)(to - from) / (double)from : 1e9;
+	*grew = (double)(to - from) / (double)from;
 	return to - from >= min_bytes && *grew > fraction;
 }

@@ -81,7 +81,7 @@ void growth__record(struct growth_window *g, __u64 now_ns, __u64 inuse_bytes, __
 /*
  * Whether in-use grew by more than fraction (0.5: +50%) from the newest point at least window_ns
  * old to the newest point, by min_bytes at least. *grew: that fraction (0 when no point is old
- * enough). A process younger than the window never fires.
+ * enough, or nothing was in use then). A process younger than the window never fires.
  */
 bool growth__check(const struct growth_window *g, __u64 window_ns, double fraction, __u64 min_bytes,
 		   double *grew);

@@ -207,6 +207,11 @@ TEST(trigger_growth_window)
 	growth__record(g, 100 * SEC, 100 * MIB, 60 * SEC);
 	growth__record(g, 200 * SEC, 110 * MIB, 60 * SEC);
 	ASSERT_TRUE(!growth__check(g, 60 * SEC, 0.5, MIB, &grew), "+10% since the point 100 s ago");
+	/* From nothing in use: no fraction to compare with. */
+	memset(g, 0, sizeof(*g));
+	growth__record(g, 0, 0, 60 * SEC);
+	growth__record(g, 100 * SEC, 100 * MIB, 60 * SEC);
+	ASSERT_TRUE(!growth__check(g, 60 * SEC, 0.5, MIB, &grew), "from 0");
 	/* More points than the ring holds within a window: the oldest go, no overflow. */
 	memset(g, 0, sizeof(*g));
 	for (int i = 0; i < 3 * GROWTH_MAX_POINTS; i++)
