@@ -105,6 +105,7 @@ include tests/build.mk
 include tests/fixtures.mk
 include tests/gofixtures.mk
 include deploy/install.mk
+include deploy/image.mk
 include cli/man.mk
 include tests/fuzz.mk
 include tests/cfi.mk

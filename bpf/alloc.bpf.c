@@ -14,6 +14,8 @@
 #include "alloc.h"
 
 #define MAP_ANONYMOUS 0x20
+#define MAP_FIXED     0x10
+#define PROT_NONE     0x0
 #define __NR_mmap     9 /* x86-64 */
 #define __NR_munmap   11
 #define MAX_ERRNO     4095
@@ -108,31 +110,68 @@ struct {
 #include "record.bpf.h"
 #include "go.bpf.h"
 
+/* realloc-like kinds: the old block goes at the call's entry, not at its return (see below). */
+static __always_inline int is_realloc_kind(__u32 kind)
+{
+	return kind == ALLOC_KIND_REALLOC || kind == ALLOC_KIND_REALLOCARRAY ||
+	       kind == ALLOC_KIND_RALLOCX || kind == ALLOC_KIND_XALLOCX ||
+	       kind == ALLOC_KIND_REALLOCF || kind == ALLOC_KIND_MI_REALLOC ||
+	       kind == ALLOC_KIND_MI_REALLOCN;
+}
+
+/* A realloc's old block taken at its entry, that its return never settled: it was freed. */
+static __always_inline void settle_old(struct task_state *st, __u32 tgid)
+{
+	if (!st->has_old)
+		return;
+	st->has_old = 0;
+	account_free(tgid, &st->old);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter)
 {
 	__u32 kind = COOKIE_FIELD(bpf_get_attach_cookie(ctx), ALLOC_COOKIE_KIND);
 	__u64 sp = PT_REGS_SP(ctx), size, aux = 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_totals *tot;
 	struct task_state *st;
 
 	st = task_state(1);
-	if (!st || nest_enter(st, sp))
+	if (!st)
 		return 0;
+	if (st->depth) {
+		if (nest_enter(st, sp))
+			return 0;
+		tot = bpf_map_lookup_elem(&totals, &tgid);
+		if (tot)
+			__sync_fetch_and_add(&tot->nest_reset_cnt, 1);
+		settle_old(st, tgid);
+	}
 
 	switch (kind) {
 	case ALLOC_KIND_MALLOC:
 	case ALLOC_KIND_VALLOC:
 	case ALLOC_KIND_PVALLOC:
+	case ALLOC_KIND_MALLOCX:
+	case ALLOC_KIND_NEW:
+	case ALLOC_KIND_MI_MALLOC:
 		size = PT_REGS_PARM1(ctx);
 		break;
 	case ALLOC_KIND_CALLOC:
+	case ALLOC_KIND_MI_CALLOC:
 		size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
 		break;
 	case ALLOC_KIND_REALLOC:
+	case ALLOC_KIND_RALLOCX:
+	case ALLOC_KIND_XALLOCX:
+	case ALLOC_KIND_REALLOCF:
+	case ALLOC_KIND_MI_REALLOC:
 		aux = PT_REGS_PARM1(ctx);
 		size = PT_REGS_PARM2(ctx);
 		break;
 	case ALLOC_KIND_REALLOCARRAY:
+	case ALLOC_KIND_MI_REALLOCN:
 		aux = PT_REGS_PARM1(ctx);
 		size = PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
 		break;
@@ -153,6 +192,14 @@ int BPF_KPROBE(alloc_enter)
 	st->size = size;
 	st->aux = aux;
 	st->sampled = take_sample(st, size);
+	/*
+	 * The old block leaves the live map now, while the caller still owns it: once realloc has
+	 * freed it, another thread may be given the same address, and retiring it at our return
+	 * would retire that thread's block. Its accounting waits for the return: a failed realloc
+	 * leaves it allocated, and it goes back.
+	 */
+	if (is_realloc_kind(kind) && aux)
+		st->has_old = live_take(tgid, aux, 0, &st->old);
 	return 0;
 }
 
@@ -161,32 +208,63 @@ int BPF_KRETPROBE(alloc_exit)
 {
 	__u64 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_state *st;
-	__u64 addr;
+	struct live_key lk = {};
+	__u64 addr, size;
 
 	st = task_state(0);
 	if (!st || !nest_exit(st))
 		return 0;
 
 	addr = PT_REGS_RC(ctx);
+	size = st->size;
 	if (st->kind == ALLOC_KIND_POSIX_MEMALIGN) {
 		/* Returns an error number; the block is stored through memptr. */
 		if (addr || bpf_probe_read_user(&addr, sizeof(addr), (void *)st->aux))
 			return 0;
+	} else if (st->kind == ALLOC_KIND_XALLOCX) {
+		/* Resizes in place and returns the block's real size (its old one on failure). */
+		size = addr;
+		addr = st->aux;
+	}
+	if (st->has_old) {
+		st->has_old = 0;
+		/* Failed: the old block is still the caller's (but reallocf freed it, and
+		 * realloc(p, 0) may free it and return NULL). */
+		if (!addr && size && st->kind != ALLOC_KIND_REALLOCF) {
+			lk.addr = st->aux;
+			lk.tgid = tgid;
+			if (live_insert(tgid, &lk, &st->old))
+				account_free(tgid, &st->old);
+		} else {
+			account_free(tgid, &st->old);
+		}
 	}
 	if (!addr)
-		return 0; /* failed allocation, or realloc(p, 0): its free is seen by free's probe
-			   */
-	if (st->kind == ALLOC_KIND_REALLOC || st->kind == ALLOC_KIND_REALLOCARRAY)
-		record_free(tgid, st->aux, 0);
+		return 0; /* failed allocation, or realloc(p, 0) */
 	if (st->sampled)
-		record_alloc(ctx, ctx, tgid, addr, st->size, st->kind, 0);
+		record_alloc(ctx, ctx, tgid, addr, size, st->kind, 0);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(free_enter, void *ptr)
 {
-	record_free(bpf_get_current_pid_tgid() >> 32, (__u64)ptr, 0);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_totals *tot;
+	struct live_val lv;
+
+	if (live_take(tgid, (__u64)ptr, 0, &lv)) {
+		account_free(tgid, &lv);
+		return 0;
+	}
+	/* Only every-call recording knows every block: sampled, most frees are of blocks never
+	 * sampled. */
+	if (sample_rate > 1 || !ptr)
+		return 0;
+	count(ALLOC_CNT_FREE_UNSEEN);
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot)
+		__sync_fetch_and_add(&tot->free_unseen_cnt, 1);
 	return 0;
 }
 
@@ -230,6 +308,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	/* malloc's own mmaps for large blocks are already counted as the malloc. */
 	if (st->depth) {
 		st->mmap_len = 0;
+		return 0;
+	}
+	/* A reservation of address space is no memory: counted apart. Over a tracked mapping
+	 * (MAP_FIXED, as allocators give memory back) it ends that one. */
+	if (regs->dx == PROT_NONE) {
+		st->mmap_len = 0;
+		count(ALLOC_CNT_MMAP_PROT_NONE);
+		if (flags & MAP_FIXED)
+			record_free(tgid, regs->di, len);
 		return 0;
 	}
 	st->mmap_len = len;

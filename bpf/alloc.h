@@ -9,6 +9,10 @@
 #include <linux/types.h>
 #endif
 
+/* Ids tried from a stack's hash before it counts as lost (bpf/stackid.bpf.h); user space's
+ * garbage collection follows the same probe sequence. */
+#define STACK_ID_PROBES 16
+
 /* The kernel's default perf_event_max_stack; deeper stacks are cut at the root end. */
 #define ALLOC_MAX_STACK_DEPTH 127
 
@@ -41,6 +45,18 @@ enum alloc_kind {
 	ALLOC_KIND_MMAP,
 	ALLOC_KIND_GO,		/* sampled by the Go runtime (runtime.mProf_Malloc) */
 	ALLOC_KIND_GO_MALLOCGC, /* sampled by us on every runtime.mallocgc call */
+	/* Other allocators' own entry points (jemalloc, tcmalloc, mimalloc, C++ operator new in an
+	 * allocator that replaces it), by argument layout and name. */
+	ALLOC_KIND_MALLOCX,	/* jemalloc mallocx(size, flags) */
+	ALLOC_KIND_RALLOCX,	/* jemalloc rallocx(ptr, size, flags): realloc's layout */
+	ALLOC_KIND_XALLOCX,	/* jemalloc xallocx(ptr, size, extra, flags): in place, returns
+				   the block's new real size */
+	ALLOC_KIND_NEW,		/* operator new and new[], every variant: size first */
+	ALLOC_KIND_REALLOCF,	/* reallocf(ptr, size): frees ptr also when it fails */
+	ALLOC_KIND_MI_MALLOC,	/* mimalloc mi_malloc, mi_zalloc, mi_*_aligned...: size first */
+	ALLOC_KIND_MI_CALLOC,	/* mi_calloc(count, size), mi_mallocn */
+	ALLOC_KIND_MI_REALLOC,	/* mi_realloc(p, size), mi_realloc_aligned */
+	ALLOC_KIND_MI_REALLOCN, /* mi_reallocn(p, count, size) */
 	ALLOC_KIND_MAX,
 };
 
@@ -110,6 +126,12 @@ struct proc_totals {
 	__u64 alloc_bytes;
 	__u64 free_cnt;
 	__u64 free_bytes;
+	/* Per process, what the global counters ALLOC_CNT_LIVE_OVERWRITE, ALLOC_CNT_NEST_RESET and
+	 * ALLOC_CNT_FREE_UNSEEN count for all. */
+	__u64 live_overwrite_cnt;
+	__u64 nest_reset_cnt;
+	__u64 free_unseen_cnt; /* ALLOC_CNT_FREE_UNSEEN */
+	__u64 pad;
 };
 
 /* A GC event of a Go process, sent through a ring buffer. */
@@ -143,6 +165,16 @@ enum alloc_counter {
 	ALLOC_CNT_STACK_UNREADABLE, /* no stack: the kernel could not take it (its per-CPU callchain
 				       buffer held by a preempted probe on the same CPU, or no
 				       per-thread buffer); counted under a "lost stack" key */
+	ALLOC_CNT_LIVE_OVERWRITE,   /* a new block at the address of a tracked one whose free was
+				       not seen (a missed free, MAP_FIXED over a mapping): the old
+				       one is retired as freed */
+	ALLOC_CNT_STACK_REPAIRED,   /* a stack id that user space's garbage collection deleted while
+				       a sample was taking it: stored again */
+	ALLOC_CNT_FREE_UNSEEN,	    /* at rate 1: frees of an address no probe saw allocated (made
+				       before the probes were attached, or by an allocator entry
+				       point not probed) */
+	ALLOC_CNT_MMAP_PROT_NONE,   /* anonymous PROT_NONE mappings: address space, no memory; not
+				       counted as allocated */
 	ALLOC_CNT_MAX,
 };
 
@@ -177,8 +209,9 @@ struct alloc_key {
 	 * return address into the caller of a frameless libc wrapper such as mmap) and at Go entry
 	 * probes (before the prologue pushes a frame). 0 for the malloc family's return probes. */
 	__u64 caller_hint;
-	/* Go runtime samples: the object's size. runtime/pprof keeps a bucket per stack and size
-	 * and unsamples each with its own size; so do we. 0 otherwise. */
+	/* The object's size, when samples are unsampled (Go's runtime samples, and ours at a rate
+	 * above 1): runtime/pprof keeps a bucket per stack and size and unsamples each with its own
+	 * size, the only way that is exact for a stack that mixes sizes; so do we. 0 otherwise. */
 	__u64 size;
 };
 
@@ -218,6 +251,7 @@ struct live_val {
 #define UNWIND_F_UNTRACKED 0x1 /* not in the live map: its free will not be seen */
 #define UNWIND_F_STACK_END 0x2 /* the copy reaches the end of the stack's mapping */
 #define UNWIND_F_GO_WHOLE  0x4 /* go_ips end at the goroutine's first frame */
+#define UNWIND_F_SIZE_KEY  0x8 /* aggregate by size too (sampled at a rate above 1) */
 
 enum unwind_event_type {
 	UNWIND_EV_ALLOC = 1,

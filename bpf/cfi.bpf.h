@@ -8,8 +8,10 @@
 
 #include "maps.bpf.h"
 
-/* Tokens of CFI samples: per-CPU sequence numbers with the CPU in the low bits, unique without
- * an atomic. */
+/* Tokens of CFI samples: per-CPU sequence numbers with the CPU in the low bits. The increment is
+ * atomic: uprobe programs run with migration off but preemptible, so two tasks can be in
+ * next_token on one CPU at once, and a plain ++ could give both one token (and a free then
+ * retire the other's sample). */
 #define UNWIND_TOKEN_CPU_BITS 12
 
 struct {
@@ -93,7 +95,7 @@ static __always_inline __u64 next_token(void)
 
 	if (!seq)
 		return 0;
-	return (++*seq << UNWIND_TOKEN_CPU_BITS) |
+	return ((__sync_fetch_and_add(seq, 1) + 1) << UNWIND_TOKEN_CPU_BITS) |
 	       (bpf_get_smp_processor_id() & ((1u << UNWIND_TOKEN_CPU_BITS) - 1));
 }
 

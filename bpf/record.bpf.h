@@ -17,6 +17,96 @@ static __always_inline struct proc_totals *proc_totals(__u32 tgid)
 	return map_lookup_or_init(&totals, &tgid, &zero);
 }
 
+/* Account for a live block that was just deleted from the live map (by its deleter alone). */
+static __always_inline void account_free(__u32 tgid, const struct live_val *lv)
+{
+	struct proc_totals *tot;
+	struct alloc_stats *v;
+
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot) {
+		__sync_fetch_and_add(&tot->free_cnt, 1);
+		__sync_fetch_and_add(&tot->free_bytes, lv->size);
+	}
+	if (lv->token) {
+		struct unwind_free_event *fe;
+
+		fe = bpf_ringbuf_reserve(&unwind_events, sizeof(*fe), 0);
+		if (!fe) {
+			count(ALLOC_CNT_UNWIND_FREE_LOST);
+			return;
+		}
+		fe->type = UNWIND_EV_FREE;
+		fe->tgid = tgid;
+		fe->token = lv->token;
+		fe->size = lv->size;
+		bpf_ringbuf_submit(fe, 0);
+		return;
+	}
+	v = bpf_map_lookup_elem(&stats, &lv->key);
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->free_cnt, 1);
+	__sync_fetch_and_add(&v->free_bytes, lv->size);
+}
+
+/*
+ * Take the live block at addr out of the live map into *out: 1 when this caller deleted it (and
+ * so owns its accounting), 0 when there was none or a racing free of the same address (a double
+ * free in the target) deleted it first. len != 0 (munmap): a shorter length leaves it in place.
+ */
+static __always_inline int live_take(__u32 tgid, __u64 addr, __u64 len, struct live_val *out)
+{
+	struct live_key lk = {};
+	struct live_val *lvp;
+
+	if (!addr)
+		return 0;
+	lk.addr = addr;
+	lk.tgid = tgid;
+	lvp = bpf_map_lookup_elem(&live, &lk);
+	if (!lvp)
+		return 0;
+	if (len && len < lvp->size) {
+		count(ALLOC_CNT_MUNMAP_PARTIAL);
+		return 0;
+	}
+	*out = *lvp;
+	return !bpf_map_delete_elem(&live, &lk);
+}
+
+/* Retire a live block. len == 0 means the whole block (free); munmap passes its length. */
+static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
+{
+	struct live_val lv;
+
+	if (live_take(tgid, addr, len, &lv))
+		account_free(tgid, &lv);
+}
+
+/*
+ * Insert a new live block. An entry already at its address is a block whose free was never seen
+ * (a missed free, a MAP_FIXED mapping over a tracked one): it is retired as freed and counted,
+ * rather than overwritten and left in use for ever. Non-zero when the map is full.
+ */
+static __always_inline long live_insert(__u32 tgid, struct live_key *lk, struct live_val *lv)
+{
+	struct proc_totals *tot;
+	struct live_val old;
+	long err;
+
+	err = bpf_map_update_elem(&live, lk, lv, BPF_NOEXIST);
+	if (err != -EEXIST)
+		return err;
+	count(ALLOC_CNT_LIVE_OVERWRITE);
+	tot = bpf_map_lookup_elem(&totals, &tgid);
+	if (tot)
+		__sync_fetch_and_add(&tot->live_overwrite_cnt, 1);
+	if (live_take(tgid, lk->addr, 0, &old))
+		account_free(tgid, &old);
+	return bpf_map_update_elem(&live, lk, lv, BPF_NOEXIST);
+}
+
 static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, __u64 addr,
 					     __u64 size, __u32 kind, struct unwind_event *e)
 {
@@ -25,6 +115,8 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	struct live_val lv = {};
 
 	count(ALLOC_CNT_SAMPLED);
+	if (sample_rate > 1)
+		e->flags |= UNWIND_F_SIZE_KEY;
 	tot = proc_totals(tgid);
 	if (tot) {
 		__sync_fetch_and_add(&tot->alloc_cnt, 1);
@@ -39,7 +131,7 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	lv.token = e->token;
 	/* In the live map before the event is submitted: a free of the block, which cannot come
 	 * before this allocator returns, is reserved in the ring after it. */
-	if (!addr || bpf_map_update_elem(&live, &lk, &lv, BPF_ANY)) {
+	if (!addr || live_insert(tgid, &lk, &lv)) {
 		if (addr)
 			count(ALLOC_CNT_LIVE_FULL);
 		e->flags |= UNWIND_F_UNTRACKED;
@@ -69,7 +161,8 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	key.tgid = tgid;
 	key.kind = kind;
 	key.caller_hint = caller_hint;
-	key.size = kind == ALLOC_KIND_GO ? size : 0;
+	/* Go's samples are at the runtime's rate; ours at sample_rate. */
+	key.size = kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0;
 	id = stack_id(ctx); /* < 0: counted, and kept under a lost-stack key */
 	key.stack_id = id;
 
@@ -81,6 +174,7 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	count(ALLOC_CNT_SAMPLED);
 	__sync_fetch_and_add(&v->alloc_cnt, 1);
 	__sync_fetch_and_add(&v->alloc_bytes, size);
+	stack_id_keep(id);
 	tot = proc_totals(tgid);
 	if (tot) {
 		__sync_fetch_and_add(&tot->alloc_cnt, 1);
@@ -97,62 +191,11 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	lk.tgid = tgid;
 	lv.size = size;
 	lv.key = key;
-	if (bpf_map_update_elem(&live, &lk, &lv, BPF_ANY)) {
+	if (live_insert(tgid, &lk, &lv)) {
 		count(ALLOC_CNT_LIVE_FULL);
 		__sync_fetch_and_add(&v->untracked_cnt, 1);
 		__sync_fetch_and_add(&v->untracked_bytes, size);
 	}
-}
-
-/* Retire a live block. len == 0 means the whole block (free); munmap passes its length. */
-static __always_inline void record_free(__u32 tgid, __u64 addr, __u64 len)
-{
-	struct live_key lk = {};
-	struct live_val *lvp, lv;
-	struct proc_totals *tot;
-	struct alloc_stats *v;
-
-	if (!addr)
-		return;
-	lk.addr = addr;
-	lk.tgid = tgid;
-	lvp = bpf_map_lookup_elem(&live, &lk);
-	if (!lvp)
-		return;
-	if (len && len < lvp->size) {
-		count(ALLOC_CNT_MUNMAP_PARTIAL);
-		return;
-	}
-	lv = *lvp;
-	/* Whoever deletes the entry accounts for it: a racing free of the same address (a double
-	 * free in the target) must not count twice. */
-	if (bpf_map_delete_elem(&live, &lk))
-		return;
-	tot = bpf_map_lookup_elem(&totals, &tgid);
-	if (tot) {
-		__sync_fetch_and_add(&tot->free_cnt, 1);
-		__sync_fetch_and_add(&tot->free_bytes, lv.size);
-	}
-	if (lv.token) {
-		struct unwind_free_event *fe;
-
-		fe = bpf_ringbuf_reserve(&unwind_events, sizeof(*fe), 0);
-		if (!fe) {
-			count(ALLOC_CNT_UNWIND_FREE_LOST);
-			return;
-		}
-		fe->type = UNWIND_EV_FREE;
-		fe->tgid = tgid;
-		fe->token = lv.token;
-		fe->size = lv.size;
-		bpf_ringbuf_submit(fe, 0);
-		return;
-	}
-	v = bpf_map_lookup_elem(&stats, &lv.key);
-	if (!v)
-		return;
-	__sync_fetch_and_add(&v->free_cnt, 1);
-	__sync_fetch_and_add(&v->free_bytes, lv.size);
 }
 
 #endif

@@ -26,7 +26,6 @@ struct {
  * probing's runs of taken ids lost ~1% of 100k stacks at 38% fill, each stack hashing into a long
  * run every time; with independent probes the chance is the fill to the 16th power.
  */
-#define STACK_ID_PROBES 16
 
 /*
  * The id of the current user stack in the stacks map, inserting it if new; < 0 if it cannot be
@@ -84,6 +83,26 @@ static __always_inline long stack_id(void *ctx)
 	}
 	count(ALLOC_CNT_STACK_LOST);
 	return -EEXIST;
+}
+
+/*
+ * After a sample's stats entry names stack id (taken by stack_id above): user space's garbage
+ * collection (collect__gc_stacks) deletes ids no stats entry names, and may have deleted this
+ * one between stack_id and the stats update. Store it again from this thread's buffer, which
+ * still holds it. User space, after deleting, rereads the stats and restores the ids they name:
+ * whichever of the two comes second sees the other's work, so no id stays deleted under a
+ * sample.
+ */
+static __always_inline void stack_id_keep(long id)
+{
+	struct stack_val *b;
+	__u32 key = id;
+
+	if (id < 0 || bpf_map_lookup_elem(&stacks, &key))
+		return;
+	b = bpf_task_storage_get(&stack_bufs, bpf_get_current_task_btf(), 0, 0);
+	if (b && !bpf_map_update_elem(&stacks, &key, b, BPF_NOEXIST))
+		count(ALLOC_CNT_STACK_REPAIRED);
 }
 
 #endif

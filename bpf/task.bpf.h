@@ -12,10 +12,15 @@ struct task_state {
 	__u64 size;	 /* requested size of the call in progress */
 	__u64 aux;	 /* realloc: old pointer; posix_memalign: memptr */
 	__u64 mmap_len;	 /* length of an anonymous mmap in progress, 0 if none */
+	__u64 entry_ret; /* the return address at entry_sp when the outermost call began */
 	__u32 depth;	 /* allocator calls in progress (glibc's realloc calls malloc...) */
 	__u32 kind;
 	__u32 sampled;
 	__u32 mmap_sampled;
+	/* realloc's old block, taken out of the live map at its entry (see alloc_enter). */
+	struct live_val old;
+	__u32 has_old;
+	__u32 pad;
 };
 
 /* Task storage rather than a tid-keyed hash: it is freed with the thread. */
@@ -38,15 +43,23 @@ static __always_inline struct task_state *task_state(int create)
 }
 
 /*
- * At an allocator's entry with stack pointer sp: 1 when the call is nested in one in progress
- * (counted in depth, and not recorded itself). A call that is not deeper on the stack than the
- * outer one means the outer call left without its return probe firing: reset and start over.
+ * At an allocator's entry with stack pointer sp, while a call is in progress (depth != 0): 1 when
+ * this call is nested in it (counted in depth, and not recorded itself), 0 when the outer call
+ * left without its return probe firing (counted; the caller starts over).
+ *
+ * Nested calls sit deeper on the stack, except tail calls: glibc 2.36's realloc(NULL, n) jumps
+ * to malloc with realloc's frame, so malloc's entry has the same sp. They are told from a new
+ * call out of the same frame by the word at sp: the outer call's return probe has replaced its
+ * return address there (with the kernel's trampoline), while a new call wrote its own; both
+ * return probes then fire at the one return. Reading it costs a probe_read, on this path only.
  */
 static __always_inline int nest_enter(struct task_state *st, __u64 sp)
 {
-	if (!st->depth)
-		return 0;
-	if (sp < st->entry_sp) {
+	__u64 ret = 0;
+
+	if (sp < st->entry_sp ||
+	    (sp == st->entry_sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) &&
+	     ret != st->entry_ret)) {
 		st->depth++;
 		return 1;
 	}
@@ -59,6 +72,8 @@ static __always_inline void nest_begin(struct task_state *st, __u64 sp)
 {
 	st->depth = 1;
 	st->entry_sp = sp;
+	if (bpf_probe_read_user(&st->entry_ret, sizeof(st->entry_ret), (void *)sp))
+		st->entry_ret = 0;
 }
 
 /* At an allocator's return: 1 when it ends the outermost call, the one to record. */

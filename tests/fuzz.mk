@@ -246,7 +246,8 @@ ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:log_pat
 # them as gcc builds them (clang folds alloc_pattern's failing malloc away), and `all` then
 # finds them up to date.
 test-asan:
-	$(Q)$(MAKE) --no-print-directory OUT=$(ASAN_OUT) test-targets test-fixtures
+	$(Q)$(MAKE) --no-print-directory OUT=$(ASAN_OUT) GO_CACHE=$(abspath $(OUT))/gocache \
+		test-targets test-fixtures
 	$(Q)$(MAKE) --no-print-directory OUT=$(ASAN_OUT) CC=$(ASAN_CC) EXTRA_CFLAGS="$(ASAN_CFLAGS)" all
 	$(Q)rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
 	$(Q)$(ASAN_ENV) OUT=$(ASAN_OUT) tests/run; st=$$?; \

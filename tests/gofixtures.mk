@@ -16,7 +16,8 @@ GOFIX_SRC := tests/fixtures/go
 GOFIX_OUT := $(FIXTURE_DIR)/go
 GOFIX_SRCS := $(wildcard $(GOFIX_SRC)/*.go) $(GOFIX_SRC)/go.mod
 # No cgo: the internal linker only, so the builds need no C toolchain and stay reproducible.
-GOFIX_ENV := GOCACHE=$(abspath $(OUT))/gocache GOPATH=$(abspath $(OUT))/gopath GOFLAGS=-mod=mod \
+GO_CACHE ?= $(abspath $(OUT))/gocache
+GOFIX_ENV := GOCACHE=$(GO_CACHE) GOPATH=$(abspath $(OUT))/gopath GOFLAGS=-mod=mod \
 	GOPROXY=off GO111MODULE=on GOTOOLCHAIN=local CGO_ENABLED=0
 GOFIX_BINS := $(GOFIX_OUT)/gofix $(GOFIX_OUT)/gofix.stripped $(GOFIX_OUT)/gofix.pie \
 	$(GOFIX_OUT)/gofix.pie.stripped

@@ -360,9 +360,10 @@ void collect__forget_pid(struct alloc_probes *ap, __u32 tgid)
 }
 
 struct gc_ctx {
-	__u8 *used; /* by stack id */
+	__u8 *used; /* by stack id: named by a stats entry, or kept */
 	__u32 max;
-	__u32 *dead;
+	__u32 *ids; /* every id in the stacks map, and its stack's hash */
+	__u64 *hashes;
 	__u32 cnt;
 	__u32 cap;
 };
@@ -377,47 +378,151 @@ static int mark_used(const void *key, const void *value, void *ctx)
 	return 0;
 }
 
-static int find_dead(const void *key, const void *value, void *ctx)
+static int list_stack(const void *key, const void *value, void *ctx)
 {
+	const struct stack_val *v = value;
 	struct gc_ctx *g = ctx;
-	__u32 id = *(const __u32 *)key, *n;
+	__u32 id = *(const __u32 *)key;
 
-	if (id < g->max && g->used[id])
+	if (id >= g->max)
 		return 0;
 	if (g->cnt == g->cap) {
 		__u32 cap = g->cap ? g->cap * 2 : 256;
+		__u32 *ni = realloc(g->ids, cap * sizeof(*ni));
+		__u64 *nh;
 
-		n = realloc(g->dead, cap * sizeof(*n));
-		if (!n)
+		if (!ni)
 			return -ENOMEM;
-		g->dead = n;
+		g->ids = ni;
+		nh = realloc(g->hashes, cap * sizeof(*nh));
+		if (!nh)
+			return -ENOMEM;
+		g->hashes = nh;
 		g->cap = cap;
 	}
-	g->dead[g->cnt++] = id;
+	g->ids[g->cnt] = id;
+	g->hashes[g->cnt++] = v->hash;
 	return 0;
 }
 
+/*
+ * Keep every id that a kept stack's probe sequence (bpf/stackid.bpf.h) passes before reaching
+ * its own: deleting one would let that stack's next sample stop at the hole and store it again
+ * under a second id. Kept stacks pin others in turn, hence the loop to a fixed point.
+ */
+static void pin_chains(struct gc_ctx *g)
+{
+	__u32 mask = g->max - 1;
+	int changed = 1;
+
+	while (changed) {
+		changed = 0;
+		for (__u32 i = 0; i < g->cnt; i++) {
+			__u64 h = g->hashes[i];
+			__u32 step = (__u32)(h >> 32) | 1;
+
+			if (!g->used[g->ids[i]])
+				continue;
+			for (__u32 p = 0; p < STACK_ID_PROBES; p++) {
+				__u32 id = ((__u32)h + p * step) & mask;
+
+				if (id == g->ids[i])
+					break;
+				if (!g->used[id]) {
+					g->used[id] = 1;
+					changed = 1;
+				}
+			}
+		}
+	}
+}
+
+struct restore_ctx {
+	const __s32 *slot; /* by stack id: index into saved, or -1 */
+	const struct stack_val *saved;
+	__u8 *restored;
+	__u32 max;
+	int stacks_fd;
+};
+
+static int restore_named(const void *key, const void *value, void *ctx)
+{
+	const struct alloc_key *k = key;
+	struct restore_ctx *r = ctx;
+	__u32 id = k->stack_id;
+	__s32 s;
+
+	if (k->stack_id < 0 || id >= r->max || (s = r->slot[id]) < 0 || r->restored[s])
+		return 0;
+	/* Fails when the BPF side stored it again first (stack_id_keep), or another stack took
+	 * the id meanwhile (that one is then counted by the BPF side as a lost stack). */
+	bpf_map_update_elem(r->stacks_fd, &id, &r->saved[s], BPF_NOEXIST);
+	r->restored[s] = 1;
+	return 0;
+}
+
+/*
+ * The BPF side keeps taking ids while this runs: a stack unreferenced when the stats were read
+ * can be taken by a sample before it is deleted here. So deleted stacks are kept in memory, the
+ * stats are read again after the deletions, and any stack they name is stored again; the BPF
+ * side, after updating a stats entry, stores its stack again if it is gone (stack_id_keep).
+ * Whichever of the two runs second sees the other's work.
+ */
 int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache)
 {
 	int stats_fd = alloc_probes__stats_fd(ap), stacks_fd = alloc_probes__stacks_fd(ap);
 	struct gc_ctx g = {.max = alloc_probes__stack_id_space(ap)};
+	struct restore_ctx r = {.max = g.max, .stacks_fd = stacks_fd};
+	struct stack_val *saved = NULL;
+	__s32 *slot = NULL;
+	__u8 *restored = NULL;
+	__u32 nsaved = 0;
 	int deleted = 0;
 	long err;
 
 	g.used = calloc(g.max ? g.max : 1, 1);
-	if (!g.used)
-		return -ENOMEM;
+	slot = malloc((g.max ? g.max : 1) * sizeof(*slot));
+	if (!g.used || !slot) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	memset(slot, 0xff, g.max * sizeof(*slot));
 	err = bpfmap__walk(stats_fd, sizeof(struct alloc_key), sizeof(struct alloc_stats),
 			   mark_used, &g);
 	if (err < 0)
 		goto cleanup; /* a stack not marked would be deleted while in use */
-	/* Collect the ids first: deleting while walking would restart the walk. Out of memory
-	 * part way, the ids found so far go. */
-	bpfmap__walk(stacks_fd, sizeof(__u32), sizeof(struct stack_val), find_dead, &g);
+	/* Collect the ids first: deleting while walking would restart the walk. */
+	err = bpfmap__walk(stacks_fd, sizeof(__u32), sizeof(struct stack_val), list_stack, &g);
+	if (err < 0)
+		goto cleanup;
+	pin_chains(&g);
+	for (__u32 i = 0; i < g.cnt; i++)
+		nsaved += !g.used[g.ids[i]];
+	saved = malloc((nsaved ?: 1) * sizeof(*saved));
+	restored = calloc(nsaved ?: 1, 1);
+	if (!saved || !restored) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	nsaved = 0;
 	for (__u32 i = 0; i < g.cnt; i++) {
-		__u32 id = g.dead[i];
+		__u32 id = g.ids[i];
 
-		if (bpf_map_delete_elem(stacks_fd, &id))
+		if (g.used[id] || bpf_map_lookup_elem(stacks_fd, &id, &saved[nsaved]) ||
+		    bpf_map_delete_elem(stacks_fd, &id))
+			continue;
+		slot[id] = nsaved++;
+	}
+	r.slot = slot;
+	r.saved = saved;
+	r.restored = restored;
+	/* Out of memory part way cannot happen here: the walk allocates nothing. */
+	bpfmap__walk(stats_fd, sizeof(struct alloc_key), sizeof(struct alloc_stats), restore_named,
+		     &r);
+	for (__u32 i = 0; i < g.cnt; i++) {
+		__u32 id = g.ids[i];
+
+		if (slot[id] < 0 || restored[slot[id]])
 			continue;
 		deleted++;
 		if (id < cache->cap && cache->by_id[id]) {
@@ -428,7 +533,11 @@ int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache)
 	}
 	err = deleted;
 cleanup:
-	free(g.dead);
+	free(restored);
+	free(saved);
+	free(slot);
+	free(g.ids);
+	free(g.hashes);
 	free(g.used);
 	return (int)err;
 }

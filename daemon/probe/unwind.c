@@ -33,6 +33,7 @@ struct cfi_entry {
 	__u32 tgid;
 	__u32 kind;
 	__u32 serial; /* unique and stable: the entry's identity in alloc_key.pad */
+	__u64 size;   /* alloc_key.size: per size when sampled (UNWIND_F_SIZE_KEY), else 0 */
 	struct stack *stack;
 	struct alloc_stats stats;
 };
@@ -43,7 +44,7 @@ struct unwinder {
 	struct cfi_entry *entries;
 	size_t cnt, cap;
 	__u32 next_serial;
-	struct htab by_stack; /* entry indices by (tgid, kind, stack) */
+	struct htab by_stack; /* entry indices by (tgid, kind, size, stack) */
 	struct htab tokens;   /* entry indices by the token of a live sample (hash_token) */
 	/* The event being unwound, for the thread callbacks. */
 	const struct unwind_event *ev;
@@ -368,9 +369,10 @@ static int join_goroutine(struct unwinder *u, struct proc_unwind *p, int *whole)
 	return 1;
 }
 
-static __u64 hash_entry(__u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
+static __u64 hash_entry(__u32 tgid, __u32 kind, __u64 size, const __u64 *ips, __u32 nr)
 {
-	__u64 h = 1469598103934665603ULL ^ ((__u64)tgid << 32 | kind);
+	__u64 h =
+	    (1469598103934665603ULL ^ ((__u64)tgid << 32 | kind)) + size * 0x9e3779b97f4a7c15ULL;
 
 	for (__u32 i = 0; i < nr; i++) {
 		h ^= ips[i];
@@ -382,6 +384,7 @@ static __u64 hash_entry(__u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
 
 struct entry_key {
 	__u32 tgid, kind, nr;
+	__u64 size;
 	const __u64 *ips;
 };
 
@@ -390,15 +393,16 @@ static bool entry_eq(const void *ctx, uintptr_t idx, const void *key)
 	const struct cfi_entry *e = &((const struct unwinder *)ctx)->entries[idx];
 	const struct entry_key *k = key;
 
-	return e->tgid == k->tgid && e->kind == k->kind && e->stack->nr == k->nr &&
-	       !memcmp(e->stack->ips, k->ips, k->nr * sizeof(*k->ips));
+	return e->tgid == k->tgid && e->kind == k->kind && e->size == k->size &&
+	       e->stack->nr == k->nr && !memcmp(e->stack->ips, k->ips, k->nr * sizeof(*k->ips));
 }
 
-/* The entry of (tgid, kind, ips[0..nr)), created when new; its index or -errno. */
-static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *ips, __u32 nr)
+/* The entry of (tgid, kind, size, ips[0..nr)), created when new; its index or -errno. */
+static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, __u64 size, const __u64 *ips,
+		      __u32 nr)
 {
-	struct entry_key key = {.tgid = tgid, .kind = kind, .nr = nr, .ips = ips};
-	__u64 h = hash_entry(tgid, kind, ips, nr);
+	struct entry_key key = {.tgid = tgid, .kind = kind, .nr = nr, .size = size, .ips = ips};
+	__u64 h = hash_entry(tgid, kind, size, ips, nr);
 	struct stack *st;
 	uintptr_t idx;
 	int err;
@@ -424,8 +428,8 @@ static long entry_get(struct unwinder *u, __u32 tgid, __u32 kind, const __u64 *i
 	st->refs = 1;
 	st->nr = nr;
 	memcpy(st->ips, ips, nr * sizeof(*ips));
-	u->entries[u->cnt] =
-	    (struct cfi_entry){.tgid = tgid, .kind = kind, .serial = ++u->next_serial, .stack = st};
+	u->entries[u->cnt] = (struct cfi_entry){
+	    .tgid = tgid, .kind = kind, .serial = ++u->next_serial, .size = size, .stack = st};
 	htab__set(&u->by_stack, h, entry_eq, u, &key, u->cnt);
 	return u->cnt++;
 }
@@ -494,7 +498,9 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	u->stats.events++;
 	u->stats.bpf_ns += ev->bpf_ns;
 	u->stats.stack_bytes += ev->stack_len;
-	idx = entry_get(u, ev->tgid, ev->kind, u->ips, u->nr);
+	/* Per size when sampled, as the kernel's keys are: unsampling is exact only per size. */
+	idx = entry_get(u, ev->tgid, ev->kind, ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips,
+			u->nr);
 	u->stats.unwind_ns += now_mono_ns() - t0;
 	if (idx < 0)
 		return idx;
@@ -542,7 +548,11 @@ int unwinder__read(struct unwinder *u, struct entry_set *(*set_for)(void *ctx, _
 		struct alloc_entry e = {
 		    /* Kernel keys have pad 0; a serial keeps CFI stacks apart where the daemon
 		     * matches entries by key from one drain to the next. */
-		    .key = {.tgid = ce->tgid, .kind = ce->kind, .stack_id = -1, .pad = ce->serial},
+		    .key = {.tgid = ce->tgid,
+			    .kind = ce->kind,
+			    .stack_id = -1,
+			    .pad = ce->serial,
+			    .size = ce->size},
 		    .stats = ce->stats,
 		    .stack = ce->stack,
 		};

@@ -130,7 +130,18 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 			return err;
 		w->native = !err;
 	}
-	if (mode == WATCH_MODE_GO || mode == WATCH_MODE_BOTH) {
+	if ((mode == WATCH_MODE_GO || mode == WATCH_MODE_BOTH) && !w->gr.known &&
+	    !o->go_every_call) {
+		/* The sampler's hooks change between versions (mProf_Malloc's arguments, the
+		 * special record's layout): guessing them could give a wrong profile. mallocgc's
+		 * signature is frozen since Go 1.23 (go.dev/issue/67401). */
+		log_error("pid %d runs %s, a Go version allocscope does not know (it knows 1.%d to "
+			  "1.%d): its runtime's heap sampler is not probed. --go-every-call works "
+			  "(allocations only, no in-use); --mode malloc for cgo code",
+			  pid, w->gr.version, GO_OLDEST_KNOWN_MINOR, GO_NEWEST_KNOWN_MINOR);
+		if (!w->native)
+			return -EOPNOTSUPP;
+	} else if (mode == WATCH_MODE_GO || mode == WATCH_MODE_BOTH) {
 		what = GO_ATTACH_GC | (o->go_every_call ? GO_ATTACH_EVERY_CALL : GO_ATTACH_SAMPLER);
 		err = alloc_probes__attach_go(ap, pid, exe, &w->gr, what);
 		if (err < 0)

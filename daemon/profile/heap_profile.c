@@ -410,6 +410,33 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	return pprof__add_sample(bc->pb, locs + first, nloc - first, values, labels, nlabels);
 }
 
+void heap_profile__estimate(const struct alloc_entry *entries, size_t cnt, __u64 native_rate,
+			    __u64 go_rate, struct heap_estimate *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < cnt; i++) {
+		const struct alloc_stats *v = &entries[i].stats;
+		__u64 rate =
+		    entries[i].key.kind == ALLOC_KIND_GO && go_rate ? go_rate : native_rate;
+		__u64 live_cnt = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
+		__u64 live_bytes = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
+		__s64 c, b;
+
+		sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &c, &b);
+		out->alloc_cnt += c;
+		out->alloc_bytes += b;
+		sampling__scale(v->free_cnt, v->free_bytes, rate, &c, &b);
+		out->free_cnt += c;
+		out->free_bytes += b;
+		/* Read while the BPF side updates them: a negative in-use is none. */
+		if ((__s64)live_cnt <= 0 || (__s64)live_bytes <= 0)
+			continue;
+		sampling__scale(live_cnt, live_bytes, rate, &c, &b);
+		out->inuse_cnt += c;
+		out->inuse_bytes += b;
+	}
+}
+
 static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts *o)
 {
 	static const char *const what[ALLOC_CNT_MAX] = {
@@ -425,6 +452,13 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	    [ALLOC_CNT_UNWIND_LOST] = "CFI samples kept with the frame-pointer stack (unwind ring "
 				      "buffer full)",
 	    [ALLOC_CNT_UNWIND_FREE_LOST] = "frees of CFI samples lost (unwind ring buffer full)",
+	    [ALLOC_CNT_LIVE_OVERWRITE] = "sampled blocks whose free was not seen, retired when a "
+					 "new block took their address",
+	    [ALLOC_CNT_STACK_REPAIRED] = "stacks stored again after a garbage collection raced a "
+					 "sample",
+	    [ALLOC_CNT_FREE_UNSEEN] = "frees of an address never seen allocated (allocated before "
+				      "the probes were attached, or by an entry point not probed)",
+	    [ALLOC_CNT_MMAP_PROT_NONE] = "PROT_NONE mappings (address space only) not counted",
 	};
 	char buf[256];
 

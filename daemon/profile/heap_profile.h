@@ -54,4 +54,19 @@ int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struc
 			const struct heap_profile_opts *opts, struct pprof_builder **out,
 			struct heap_profile_summary *sum);
 
+/* Unsampled totals of a set of entries. */
+struct heap_estimate {
+	__s64 alloc_cnt, alloc_bytes;
+	__s64 free_cnt, free_bytes;
+	__s64 inuse_cnt, inuse_bytes;
+};
+
+/*
+ * Sum entries[0..cnt) unsampled one by one, as the profile does: exact per (stack, size) bucket,
+ * where scaling a process's totals by its mean sampled size is not. Samples of the Go runtime
+ * (ALLOC_KIND_GO) are at go_rate (0: native_rate), the rest at native_rate.
+ */
+void heap_profile__estimate(const struct alloc_entry *entries, size_t cnt, __u64 native_rate,
+			    __u64 go_rate, struct heap_estimate *out);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "profile/heap_profile.h"
@@ -29,7 +30,10 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 	case HTTPD_SEL_COMM:
 		return !strcmp(q->value, t->comm);
 	case HTTPD_SEL_CGROUP:
-		return !strncmp(t->cg.path, q->value, strlen(q->value));
+		return cgroup__path_under(t->cg.path, q->value);
+	case HTTPD_SEL_CONTAINER:
+		return t->cg.container_id[0] &&
+		       !strncasecmp(t->cg.container_id, q->value, strlen(q->value));
 	}
 	return 0;
 }
@@ -212,10 +216,19 @@ static int op_metrics(void *ctx, char **text)
 		m->exe = t->exe;
 		m->comm = t->comm;
 		m->container_id = t->cg.container_id;
+		m->pod_uid = t->cg.pod_uid;
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
 		m->rate = target_rate(d, t);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
+		/* As of the last drain; CFI samples are in the entries only. */
+		if (t->cur.cnt) {
+			heap_profile__estimate(
+			    t->cur.e, t->cur.cnt, d->o->rate,
+			    t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : 0,
+			    &m->est);
+			m->has_est = 1;
+		}
 		in.target_cnt++;
 	}
 	in.targets = mt;

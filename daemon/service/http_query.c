@@ -16,6 +16,7 @@ enum query_key {
 	QK_EXE,
 	QK_COMM,
 	QK_CGROUP,
+	QK_CONTAINER,
 	QK_SECONDS,
 	QK_GC,
 	QK_DEBUG,
@@ -24,8 +25,9 @@ enum query_key {
 };
 
 static const char *const query_keys[QK_CNT] = {
-    [QK_PID] = "pid",	      [QK_EXE] = "exe", [QK_COMM] = "comm",   [QK_CGROUP] = "cgroup",
-    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug", [QK_SNAPSHOT] = "snapshot",
+    [QK_PID] = "pid",	    [QK_EXE] = "exe",		[QK_COMM] = "comm",
+    [QK_CGROUP] = "cgroup", [QK_SECONDS] = "seconds",	[QK_GC] = "gc",
+    [QK_DEBUG] = "debug",   [QK_SNAPSHOT] = "snapshot", [QK_CONTAINER] = "container",
 };
 
 static const enum httpd_selector query_sels[] = {
@@ -33,6 +35,7 @@ static const enum httpd_selector query_sels[] = {
     [QK_EXE] = HTTPD_SEL_EXE,
     [QK_COMM] = HTTPD_SEL_COMM,
     [QK_CGROUP] = HTTPD_SEL_CGROUP,
+    [QK_CONTAINER] = HTTPD_SEL_CONTAINER,
 };
 
 const char *http_query__shown(const char *s, size_t len, char *buf, size_t buf_len)
@@ -111,9 +114,20 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 	case QK_EXE:
 	case QK_COMM:
 	case QK_CGROUP:
+	case QK_CONTAINER:
 		if (q->sel != HTTPD_SEL_ALL)
-			return http_query__fail(st,
-						"only one of pid, exe, comm, cgroup may be given");
+			return http_query__fail(
+			    st, "only one of pid, exe, comm, cgroup, container may be given");
+		if (k == QK_CONTAINER) {
+			size_t i = 0;
+
+			while (i < val_len && hex_digit_val(val[i]) >= 0)
+				i++;
+			if (i < val_len || val_len > 64)
+				return http_query__fail(
+				    st,
+				    "container must be a container ID or its prefix: hex digits");
+		}
 		q->sel = query_sels[k];
 		if (k == QK_PID && http_query__parse_uint(val, val_len, 1, HTTPD_MAX_PID, &q->pid))
 			return http_query__fail(st, "pid must be an integer in 1..%d",

@@ -17,9 +17,10 @@
 enum httpd_selector {
 	HTTPD_SEL_ALL, /* no selector given */
 	HTTPD_SEL_PID,
-	HTTPD_SEL_EXE,	  /* executable path, exact or glob (fnmatch) */
-	HTTPD_SEL_COMM,	  /* /proc/PID/comm, exact */
-	HTTPD_SEL_CGROUP, /* cgroup path prefix, e.g. a container's */
+	HTTPD_SEL_EXE,	     /* executable path, exact or glob (fnmatch) */
+	HTTPD_SEL_COMM,	     /* /proc/PID/comm, exact */
+	HTTPD_SEL_CGROUP,    /* cgroup path prefix, e.g. a container's */
+	HTTPD_SEL_CONTAINER, /* container ID or a prefix of it, as docker ps shows it */
 };
 
 enum httpd_profile {

@@ -28,8 +28,10 @@ static void write_labels(FILE *f, const struct metrics_target *t)
 	fputs("\",comm=\"", f);
 	label_escape(f, t->comm);
 	fputs("\"", f);
-	if (t->container_id[0])
+	if (t->container_id && t->container_id[0])
 		fprintf(f, ",container_id=\"%s\"", t->container_id);
+	if (t->pod_uid && t->pod_uid[0])
+		fprintf(f, ",pod_uid=\"%s\"", t->pod_uid);
 }
 
 static void write_sample(FILE *f, const char *name, const struct metrics_target *t, long long v)
@@ -44,11 +46,20 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	const struct proc_totals *tot = &t->tot;
 	__s64 ac, ab, fc, fb, ic, ib;
 
-	sampling__scale(tot->alloc_cnt, tot->alloc_bytes, t->rate, &ac, &ab);
-	sampling__scale(tot->free_cnt, tot->free_bytes, t->rate, &fc, &fb);
-	sampling__scale(tot->alloc_cnt - min_t(__u64, tot->free_cnt, tot->alloc_cnt),
-			tot->alloc_bytes - min_t(__u64, tot->free_bytes, tot->alloc_bytes), t->rate,
-			&ic, &ib);
+	if (t->has_est) {
+		ac = t->est.alloc_cnt;
+		ab = t->est.alloc_bytes;
+		fc = t->est.free_cnt;
+		fb = t->est.free_bytes;
+		ic = t->est.inuse_cnt;
+		ib = t->est.inuse_bytes;
+	} else {
+		sampling__scale(tot->alloc_cnt, tot->alloc_bytes, t->rate, &ac, &ab);
+		sampling__scale(tot->free_cnt, tot->free_bytes, t->rate, &fc, &fb);
+		sampling__scale(tot->alloc_cnt - min_t(__u64, tot->free_cnt, tot->alloc_cnt),
+				tot->alloc_bytes - min_t(__u64, tot->free_bytes, tot->alloc_bytes),
+				t->rate, &ic, &ib);
+	}
 	write_sample(f, "allocscope_alloc_bytes_total", t, ab);
 	write_sample(f, "allocscope_alloc_objects_total", t, ac);
 	write_sample(f, "allocscope_freed_bytes_total", t, fb);
@@ -57,6 +68,10 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_inuse_objects", t, ic);
 	if (t->go)
 		write_sample(f, "allocscope_gc_cycles_total", t, t->gc_cycles);
+	write_sample(f, "allocscope_live_overwrites_total", t, (long long)tot->live_overwrite_cnt);
+	write_sample(f, "allocscope_allocator_never_returned_total", t,
+		     (long long)tot->nest_reset_cnt);
+	write_sample(f, "allocscope_frees_unseen_total", t, (long long)tot->free_unseen_cnt);
 }
 
 int metrics__write(FILE *f, const struct metrics_input *in)
@@ -73,6 +88,10 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    [ALLOC_CNT_GC_EVENTS_LOST] = "gc_events_lost",
 	    [ALLOC_CNT_LIFE_EVENTS_LOST] = "lifecycle_events_lost",
 	    [ALLOC_CNT_STACK_UNREADABLE] = "stack_unreadable",
+	    [ALLOC_CNT_LIVE_OVERWRITE] = "live_overwrite",
+	    [ALLOC_CNT_STACK_REPAIRED] = "stack_repaired",
+	    [ALLOC_CNT_FREE_UNSEEN] = "free_unseen",
+	    [ALLOC_CNT_MMAP_PROT_NONE] = "mmap_prot_none",
 	};
 
 	fputs("# HELP allocscope_alloc_bytes_total Bytes allocated by the target (estimate).\n"
@@ -88,7 +107,16 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# HELP allocscope_inuse_objects Objects still in use (estimate).\n"
 	      "# TYPE allocscope_inuse_objects gauge\n"
 	      "# HELP allocscope_gc_cycles_total Go GC cycles seen.\n"
-	      "# TYPE allocscope_gc_cycles_total counter\n",
+	      "# TYPE allocscope_gc_cycles_total counter\n"
+	      "# HELP allocscope_live_overwrites_total Sampled blocks whose free was not seen, "
+	      "found when a new block took their address (retired as freed).\n"
+	      "# TYPE allocscope_live_overwrites_total counter\n"
+	      "# HELP allocscope_allocator_never_returned_total Allocator calls whose return was "
+	      "not seen.\n"
+	      "# TYPE allocscope_allocator_never_returned_total counter\n"
+	      "# HELP allocscope_frees_unseen_total At --rate 1, frees of an address never seen "
+	      "allocated.\n"
+	      "# TYPE allocscope_frees_unseen_total counter\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);

@@ -11,16 +11,22 @@
 #include "bpf/alloc.h"
 #include "probe/alloc_probes.h"
 #include "probe/unwind.h"
+#include "profile/heap_profile.h"
 
 struct metrics_target {
 	int pid;
 	const char *exe;
 	const char *comm;
 	const char *container_id; /* "": no label */
+	const char *pod_uid;	  /* "" or NULL: no label */
 	int go;			  /* a Go program: its GC cycles are shown */
 	__u32 gc_cycles;
 	__u64 rate; /* the sampling rate its totals are scaled by */
 	struct proc_totals tot;
+	/* Its entries unsampled per (stack, size) (heap_profile__estimate): preferred to tot
+	 * scaled by its mean sampled size, which is biased when the process mixes sizes. */
+	int has_est;
+	struct heap_estimate est;
 };
 
 struct metrics_map {

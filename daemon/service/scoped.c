@@ -93,6 +93,9 @@ int scoped__run(struct scoped_opts *o)
 	}
 	d.sym = symbolizer__new(&so);
 	d.cache = stack_cache__new();
+	/* Before selection: --cgroup and cgroup= compare absolute paths. */
+	cgroup__ns_root(NULL, NULL, getpid(), d.cgroup_ns_root, sizeof(d.cgroup_ns_root));
+	pso.cgroup_ns_root = d.cgroup_ns_root;
 	d.select = proc_select__new(&pso);
 	if (!d.sym || !d.cache || !d.select) {
 		log_error("out of memory");

@@ -25,6 +25,7 @@ struct go_cache_entry {
 struct proc_select {
 	char *proc_root;
 	int self_pid;
+	char cgroup_ns_root[CGROUP_PATH_MAX];
 	struct go_cache_entry *go_cache;
 	size_t go_cache_cnt;
 };
@@ -70,6 +71,7 @@ struct proc_select *proc_select__new(const struct proc_select_opts *opts)
 	if (!ps)
 		return NULL;
 	ps->self_pid = opts->self_pid;
+	snprintf(ps->cgroup_ns_root, sizeof(ps->cgroup_ns_root), "%s", opts->cgroup_ns_root ?: "");
 	if (opts->proc_root) {
 		ps->proc_root = strdup(opts->proc_root);
 		if (!ps->proc_root) {
@@ -149,8 +151,10 @@ bool proc_select__match(struct proc_select *ps, const struct selector *sels, siz
 			break;
 		case SELECT_CGROUP:
 			if (!have_cg)
-				have_cg = cgroup__read(ps->proc_root, pid, &cg) ? -1 : 1;
-			if (have_cg > 0 && !strncmp(cg.path, s->value, strlen(s->value)))
+				have_cg = cgroup__read(ps->proc_root, ps->cgroup_ns_root, pid, &cg)
+					      ? -1
+					      : 1;
+			if (have_cg > 0 && cgroup__path_under(cg.path, s->value))
 				return true;
 			break;
 		case SELECT_ALL_GO:

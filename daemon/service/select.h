@@ -11,7 +11,7 @@ enum selector_kind {
 	SELECT_PID,
 	SELECT_EXE,    /* executable path, fnmatch glob */
 	SELECT_COMM,   /* exact /proc/PID/comm */
-	SELECT_CGROUP, /* cgroup path prefix */
+	SELECT_CGROUP, /* cgroup path prefix, whole components */
 	SELECT_ALL_GO, /* every Go program */
 };
 
@@ -30,6 +30,8 @@ int proc__read_exe(const char *proc_root, int pid, char *buf, size_t len);
 struct proc_select_opts {
 	const char *proc_root; /* NULL: "/proc" */
 	int self_pid;	       /* never selected: the daemon does not watch itself */
+	/* cgroup__ns_root(): where cgroup paths seen from here are rooted; NULL: the host's */
+	const char *cgroup_ns_root;
 };
 
 /* The selection state: the options, and which executables are Go programs (one parse per device

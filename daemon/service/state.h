@@ -61,7 +61,8 @@ struct scoped {
 	size_t cnt;
 	size_t cap;
 	char host[256];
-	int forgotten; /* processes forgotten since the last stack GC */
+	char cgroup_ns_root[CGROUP_PATH_MAX]; /* cgroup__ns_root(): "" in the host's namespace */
+	int forgotten;			      /* processes forgotten since the last stack GC */
 	struct scoped_stats stats;
 };
 

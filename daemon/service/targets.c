@@ -64,7 +64,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	/* Named before attaching: a short-lived fork child may be gone by the time it is done. */
 	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
 	proc__read_comm(NULL, pid, t->comm, sizeof(t->comm));
-	cgroup__read(NULL, pid, &t->cg);
+	cgroup__read(NULL, d->cgroup_ns_root, pid, &t->cg);
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	if (err) {

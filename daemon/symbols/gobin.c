@@ -433,6 +433,48 @@ static __u64 find_moduledata(struct gobin *g)
 	return fallback;
 }
 
+/* Whether vaddr lies in the file's data of a loaded segment that is not executable, as the
+ * go:func.* data (moduledata.gofunc) does (read-only, or RELRO in a PIE). */
+static bool in_file_data(const struct gobin *g, __u64 vaddr)
+{
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+
+		if (!(s->flags & PF_X) && vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether base, as moduledata.gofunc, gives inline trees that read right: for up to 64
+ * functions spread over the table, the first entry of each tree lies in the file, names a
+ * function and points back inside its function. At least one tree must be checked.
+ */
+static bool gofunc_fits(struct gobin *g, __u64 base)
+{
+	__u64 saved = g->gofunc, step = g->nfunc / 64 + 1;
+	int checked = 0;
+	bool ok = true;
+
+	g->gofunc = base;
+	for (__u64 i = 0; i < g->nfunc && ok; i += step) {
+		struct go_func f;
+		struct inl_call c;
+		__u64 tree, next, dummy;
+
+		if (read_func(g, i, &f) || !(tree = inline_tree(g, &f)))
+			continue;
+		if (!functab_slot(g, i + 1, &next, &dummy) || !in_file_data(g, tree) ||
+		    !read_inl_call(g, tree, 0, &c) || !func_name(g, c.name_off) || c.parent_pc < 0 ||
+		    (__u64)c.parent_pc >= next - f.entry)
+			ok = false;
+		checked++;
+	}
+	g->gofunc = saved;
+	return ok && checked > 0;
+}
+
 static void setup_inline(struct gobin *g)
 {
 	__u64 md = 0;
@@ -468,10 +510,26 @@ static void setup_inline(struct gobin *g)
 		return;
 
 	if (md) {
-		__u64 gofunc_word = g->fmt == PCLN_GO118 ? MD_GOFUNC_118 : MD_GOFUNC_120;
+		/* moduledata.gofunc: word 38 (1.18-1.19) or 40 (1.20-1.26), but Go 1.27 moved
+		 * it; each candidate word is checked against the inline trees it would give. */
+		__u64 first = g->fmt == PCLN_GO118 ? MD_GOFUNC_118 : MD_GOFUNC_120;
 
-		if (!gobin_vaddr_ptr_reloc(g, md + gofunc_word * g->ptr_size, &g->gofunc))
-			g->gofunc = 0;
+		g->gofunc = 0;
+		for (__u64 k = 0; k <= MD_GOFUNC_LAST - MD_TEXT && !g->gofunc; k++) {
+			/* first, then every word after text (MD_TEXT) up to MD_GOFUNC_LAST. */
+			__u64 w = k == 0 ? first : MD_TEXT + k, v;
+
+			if (k && w == first)
+				continue;
+			if (gobin_vaddr_ptr_reloc(g, md + w * g->ptr_size, &v) && in_file_data(g, v) &&
+			    gofunc_fits(g, v)) {
+				g->gofunc = v;
+				if (w != first)
+					log_debug("moduledata.gofunc at word %llu", (unsigned long long)w);
+			}
+		}
+	}
+	if (md) {
 		/* Go 1.26 stores 0 in pcHeader.textStart; the module's text start is the base. */
 		if (!g->text_start)
 			gobin_vaddr_ptr_reloc(g, md + MD_TEXT * g->ptr_size, &g->text_start);
@@ -572,6 +630,10 @@ struct gobin *gobin__open(const char *path)
 	}
 	if (err_bi && err_bi != -ENOENT)
 		log_warn("%s: malformed Go build information", path);
+	if (!g->version && gobin_load_buildversion(g) == -ENOMEM) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	setup_inline(g);
 	if (g->fmt >= PCLN_GO118 && !g->gofunc)
 		log_debug("%s: moduledata not found, inlined frames are not expanded", path);
@@ -701,7 +763,11 @@ int gobin__resolve(struct gobin *g, __u64 pc, struct gobin_frame *frames, int ma
 		struct gobin_frame *fr = &frames[n];
 
 		file_line(g, &f, pc, fr);
-		if (ix < 0 || depth >= MAX_INLINE_DEPTH || !read_inl_call(g, tree, ix, &c)) {
+		/* An inline entry whose name is outside the name table (seen on Go 1.27 release
+		 * binaries, whose inline tree allocscope does not read right yet): the physical
+		 * function, which the functab names for sure, rather than no name at all. */
+		if (ix < 0 || depth >= MAX_INLINE_DEPTH || !read_inl_call(g, tree, ix, &c) ||
+		    !func_name(g, c.name_off)) {
 			fr->function = func_name(g, f.name_off);
 			n++;
 			break;

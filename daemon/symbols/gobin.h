@@ -36,7 +36,8 @@ struct gobin *gobin__open(const char *path);
 /* Accepts NULL. */
 void gobin__close(struct gobin *g);
 
-/* "go1.19.8" from .go.buildinfo, or NULL when the binary has none (Go < 1.13). */
+/* "go1.19.8" from .go.buildinfo, else from runtime.buildVersion in the data (release builds that
+ * drop the build information); NULL when neither is found. */
 const char *gobin__version(const struct gobin *g);
 /* Major and minor of gobin__version() ("go1.19.8" -> 1, 19): 0, -ENOENT or -EINVAL. */
 int gobin__version_num(const struct gobin *g, int *major, int *minor);

@@ -152,3 +152,66 @@ int gobin_load_buildinfo(struct gobin *g)
 	}
 	return -ENOENT;
 }
+
+/* Whether s[0..len) reads "go1.N", "go1.N.P" or either followed by " X:experiments", as the
+ * linker writes runtime.buildVersion. */
+static bool is_go_version(const char *s, __u64 len)
+{
+	__u64 i = 4;
+	int dots = 0;
+
+	if (len < 5 || memcmp(s, "go1.", 4) || s[4] < '0' || s[4] > '9')
+		return false;
+	for (; i < len && s[i] != ' '; i++) {
+		if (s[i] == '.' && s[i - 1] != '.' && ++dots <= 1)
+			continue;
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	}
+	return s[i - 1] != '.';
+}
+
+/*
+ * Without build information (some release builds drop .go.buildinfo, e.g. esbuild's since Go
+ * 1.25): the version from runtime.buildVersion, a Go string header {ptr, len} in the writable
+ * data that points at "go1.N.P". Every 8-byte aligned header of the data segments is tried; two
+ * different versions give none.
+ */
+int gobin_load_buildversion(struct gobin *g)
+{
+	const char *found = NULL;
+	__u64 found_len = 0;
+
+	for (int i = 0; i < g->nsegs; i++) {
+		const struct load_seg *s = &g->segs[i];
+
+		if ((s->flags & (PF_W | PF_X)) != PF_W)
+			continue;
+		for (__u64 off = 0; off + 2 * g->elf_ptr_size <= s->filesz; off += g->elf_ptr_size) {
+			const __u8 *p = g->img + s->off + off;
+			__u64 ptr = gobin_load_uint(p, g->elf_ptr_size, g->big_endian);
+			__u64 len = gobin_load_uint(p + g->elf_ptr_size, g->elf_ptr_size, g->big_endian);
+			const char *str;
+
+			if (len < 5 || len > MAX_VERSION_LEN)
+				continue;
+			str = (const char *)gobin_vaddr_bytes(g, ptr, len);
+			if (!str || !is_go_version(str, len))
+				continue;
+			if (found && (found_len != len || memcmp(found, str, len))) {
+				log_debug("two Go versions in the data: %.*s and %.*s", (int)found_len,
+					  found, (int)len, str);
+				return -ENOENT;
+			}
+			found = str;
+			found_len = len;
+		}
+	}
+	if (!found)
+		return -ENOENT;
+	g->version = strndup(found, found_len);
+	if (!g->version)
+		return -ENOMEM;
+	parse_version_num(g);
+	return 0;
+}

@@ -38,7 +38,9 @@
 #define MD_TEXT	      22
 #define MD_GOFUNC_118 38
 #define MD_GOFUNC_120 40
-#define MD_WORDS      41
+/* The last word tried as gofunc when the version's own is wrong (Go 1.27 moved it). */
+#define MD_GOFUNC_LAST 50
+#define MD_WORDS      51
 
 enum pcln_fmt {
 	PCLN_GO12,
@@ -140,5 +142,7 @@ void gobin_load_segments(struct gobin *g);
 /* .go.buildinfo (gobin_buildinfo.c): 0 when found and parsed, -ENOENT when there is none,
  * -errno otherwise. */
 int gobin_load_buildinfo(struct gobin *g);
+/* The version from runtime.buildVersion when there is no build information: 0 or -errno. */
+int gobin_load_buildversion(struct gobin *g);
 
 #endif

@@ -233,6 +233,94 @@ cleanup:
 	return err;
 }
 
+/*
+ * runtime.MemProfileRate as the variable runtime.schedinit clears when the linker left
+ * runtime.MemProfile out ("if disableMemoryProfiling { MemProfileRate = 0 }", proc.go):
+ * CMPB disableMemoryProfiling(SB), $0; JE; MOVQ $0, MemProfileRate(SB). The same three
+ * instructions in Go 1.19 to 1.27, also where mallocgc's own test of the rate moved into its
+ * size-class paths (1.23+). Exactly one candidate, or none.
+ */
+static int rate_from_schedinit(struct elf_file *ef, const struct go_func *f, __u64 *vaddr)
+{
+	cs_insn *insns = NULL;
+	__u8 *code = NULL;
+	csh cs = 0;
+	size_t cnt = 0;
+	int err = -ENOENT, found = 0;
+
+	if (!f->vaddr || !f->size || f->size > (1 << 20))
+		return -ENOENT;
+	code = malloc(f->size);
+	if (!code)
+		return -ENOMEM;
+	if (pread(ef->fd, code, f->size, f->file_offset) != (ssize_t)f->size) {
+		err = -EIO;
+		goto cleanup;
+	}
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	cnt = cs_disasm(cs, code, f->size, f->vaddr, 0, &insns);
+	for (size_t i = 0; i + 2 < cnt; i++) {
+		const cs_x86 *c = &insns[i].detail->x86, *m = &insns[i + 2].detail->x86;
+		__u64 flag, target;
+
+		if (insns[i].id != X86_INS_CMP || c->op_count != 2 ||
+		    c->operands[0].type != X86_OP_MEM || c->operands[0].mem.base != X86_REG_RIP ||
+		    c->operands[0].size != 1 || c->operands[1].type != X86_OP_IMM ||
+		    c->operands[1].imm != 0 || insns[i + 1].id != X86_INS_JE)
+			continue;
+		if (insns[i + 2].id != X86_INS_MOV || m->op_count != 2 ||
+		    m->operands[0].type != X86_OP_MEM || m->operands[0].mem.base != X86_REG_RIP ||
+		    m->operands[0].size != 8 || m->operands[1].type != X86_OP_IMM ||
+		    m->operands[1].imm != 0)
+			continue;
+		flag = insns[i].address + insns[i].size + c->operands[0].mem.disp;
+		target = insns[i + 2].address + insns[i + 2].size + m->operands[0].mem.disp;
+		if (!in_data(ef->elf, flag) || !in_data(ef->elf, target))
+			continue;
+		if (found && *vaddr != target) {
+			log_debug("two candidates for runtime.MemProfileRate in schedinit: 0x%llx "
+				  "and 0x%llx",
+				  (unsigned long long)*vaddr, (unsigned long long)target);
+			err = -ENOENT;
+			goto cleanup;
+		}
+		*vaddr = target;
+		found = 1;
+		err = 0;
+	}
+cleanup:
+	if (insns)
+		cs_free(insns, cnt);
+	if (cs)
+		cs_close(&cs);
+	free(code);
+	return err;
+}
+
+/* Without .symtab: schedinit's witness, checked against mallocgc's where that one is found
+ * too; two witnesses that disagree give none (a wrong address would be written to). */
+static int rate_from_code_witnesses(struct elf_file *ef, const struct go_runtime *gr,
+				    const struct go_func *schedinit, __u64 *vaddr)
+{
+	__u64 a = 0, b = 0;
+	int ea = rate_from_schedinit(ef, schedinit, &a);
+	int eb = rate_from_code(ef, &gr->mallocgc, &b);
+
+	if (!ea && !eb && a != b) {
+		log_debug("runtime.MemProfileRate: schedinit says 0x%llx, mallocgc 0x%llx",
+			  (unsigned long long)a, (unsigned long long)b);
+		return -ENOENT;
+	}
+	if (ea && eb)
+		return -ENOENT;
+	*vaddr = ea ? b : a;
+	return 0;
+}
+
 /* p_vaddr - p_offset of the segment that maps the file's start: process address = vaddr -
  * load_base + the start of the mapping at file offset 0. */
 static __u64 load_base(Elf *elf)
@@ -265,6 +353,7 @@ static int lookup_func(struct gobin *g, Elf *elf, const char *name, struct go_fu
 int goruntime__inspect(const char *path, struct go_runtime *out)
 {
 	struct elf_file ef = {.fd = -1};
+	struct go_func schedinit;
 	struct gobin *g = NULL;
 	int major = 0, err;
 
@@ -281,6 +370,8 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 			  out->version);
 	if (out->minor <= 0)
 		out->minor = 99;
+	out->known = major == 1 && out->minor >= GO_OLDEST_KNOWN_MINOR &&
+		     out->minor <= GO_NEWEST_KNOWN_MINOR;
 
 	lookup_func(g, ef.elf, "runtime.mProf_Malloc", &out->mprof_malloc);
 	lookup_func(g, ef.elf, "runtime.freeSpecial", &out->free_special);
@@ -288,8 +379,8 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 	lookup_func(g, ef.elf, "runtime.gcStart", &out->gc_start);
 	lookup_func(g, ef.elf, "runtime.gcMarkTermination", &out->gc_mark_term);
 	/* Not runtime.main: the runtime package's own init sets MemProfileRate after it starts. */
-	/* Not runtime.main: the runtime package's own init sets MemProfileRate after it starts. */
 	lookup_func(g, ef.elf, "main.main", &out->main_fn);
+	lookup_func(g, ef.elf, "runtime.schedinit", &schedinit);
 
 	/* Signatures and layouts by version (../shared/reference/go-runtime.md, section 2). */
 	out->mprof_args = out->minor >= 23 ? GO_ARGS_P_RBX_SIZE_RCX : GO_ARGS_P_RAX_SIZE_RBX;
@@ -298,7 +389,7 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 
 	if (!rate_from_symtab(ef.elf, &out->memprofilerate_vaddr)) {
 		out->memprofilerate_from_symbol = 1;
-	} else if (rate_from_code(&ef, &out->mallocgc, &out->memprofilerate_vaddr)) {
+	} else if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_vaddr)) {
 		log_debug("%s: runtime.MemProfileRate not found", path);
 		out->memprofilerate_vaddr = 0;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What allocscope needs to know of a Go executable's runtime, per Go version: where its heap
  * sampler, allocator and GC hooks are, how their arguments are passed, and where
- * runtime.MemProfileRate lives, also in stripped binaries (found from the code that reads it). */
+ * runtime.MemProfileRate lives, also in stripped binaries (found from the code that clears or
+ * reads it). */
 #ifndef ALLOCSCOPE_GORUNTIME_H
 #define ALLOCSCOPE_GORUNTIME_H
 
@@ -15,9 +16,15 @@ struct go_func {
 	__u64 file_offset;
 };
 
+/* The Go versions whose runtime hooks allocscope knows (the table in goruntime.c): tested with
+ * programs built here (1.19, 1.21-1.23) or with release binaries (1.25-1.27). */
+#define GO_OLDEST_KNOWN_MINOR 18
+#define GO_NEWEST_KNOWN_MINOR 27
+
 struct go_runtime {
 	char version[32]; /* "go1.19.8" */
 	int minor;	  /* 19 */
+	int known;	  /* 1 when minor is in GO_{OLDEST,NEWEST}_KNOWN_MINOR */
 	struct go_func mprof_malloc;
 	struct go_func free_special;
 	struct go_func mallocgc; /* the every-call hook; see mallocgc_workers for Go 1.24+ */
@@ -29,7 +36,7 @@ struct go_runtime {
 	__u32 special_kind_profile;	/* _KindSpecialProfile */
 	__u64 memprofilerate_vaddr;	/* 0 when it could not be found */
 	__u64 load_base;		/* p_vaddr of the segment at file offset 0 */
-	int memprofilerate_from_symbol; /* 1: .symtab, 0: found in mallocgc's code */
+	int memprofilerate_from_symbol; /* 1: .symtab, 0: found in schedinit/mallocgc code */
 };
 
 /* -ENOEXEC when path is not a Go executable; other -errno when it cannot be read. */

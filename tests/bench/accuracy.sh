@@ -18,6 +18,7 @@ if [ "$SMOKE" = 1 ]; then
 fi
 LOOP=$BUILD/tests/bench/malloc_loop
 PATTERN=$BUILD/tests/targets/alloc_pattern
+MIXED=$BUILD/tests/targets/mixed_sizes
 GOALLOC=$BUILD/tests/targets/go/goalloc
 TUNABLES=glibc.malloc.trim_threshold=1073741824
 MANIFEST=$WORK/manifest
@@ -55,6 +56,7 @@ C_CASES=(
 	"loop4k|malloc_loop 4 KiB, keep 1000, 2 thr|$LOOP $LOOP_N 4096 2 1000 1"
 	"pattern|alloc_pattern|$PATTERN"
 	"pattern_rep|alloc_pattern --repeat $REPEAT|$PATTERN --repeat $REPEAT"
+	"mixed|mixed_sizes: stacks mixing 16 B with 10 MiB, and 8 B..1 MiB|$MIXED"
 )
 if has valgrind; then
 	for c in "${C_CASES[@]}"; do
@@ -64,6 +66,8 @@ if has valgrind; then
 		rates="1 524288"
 		[ $name = pattern_rep ] && rates=524288 # --rate 1 of the single pattern says it all
 		[ $name = pattern ] && rates=1
+		# Per-size unsampling matters where samples are few per size: also at 64 KiB.
+		[ $name = mixed ] && rates="65536 524288"
 		for rate in $rates; do
 			# shellcheck disable=SC2086
 			record "$WORK/$name.$rate.pb.gz" --rate $rate -- $cmd &&
@@ -89,7 +93,7 @@ fi
 python3 "$ROOT/tests/bench/accuracy.py" "$MANIFEST" || BENCH_ERRORS=$((BENCH_ERRORS + 1))
 echo "commands (every C command under GLIBC_TUNABLES=$TUNABLES):"
 echo "- truth: valgrind --tool=dhat --dhat-out-file=FILE COMMAND (the parent's file)"
-echo "- allocscope: $REC record --rate 1|--rate 524288 -o FILE -- COMMAND"
+echo "- allocscope: $REC record --rate 1|--rate 65536 (mixed_sizes)|--rate 524288 -o FILE -- COMMAND"
 for c in "${C_CASES[@]}"; do echo "  COMMAND: ${c##*|}"; done
 echo "- Go: $REC record [--go-every-call --rate 1] -o FILE -- $GOALLOC -rounds $GO_ROUNDS -heap RUNTIME_FILE"
 echo "- read: go tool pprof -raw FILE (both profiles; DHAT's JSON as written)"

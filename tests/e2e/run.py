@@ -13,6 +13,8 @@ import test_daemon  # noqa: E402,F401
 import test_faults  # noqa: E402,F401
 import test_deploy  # noqa: E402,F401
 import test_cli  # noqa: E402,F401
+import test_allocators  # noqa: E402,F401
+import test_accuracy  # noqa: E402,F401
 import test_top  # noqa: E402,F401
 import test_timeline_cli  # noqa: E402,F401
 import test_snapshot  # noqa: E402,F401

@@ -442,26 +442,14 @@ def containerfile_instructions():
             for l in (x.strip() for x in text.splitlines()) if l]
 
 
-def runtime_packages(ins):
-    """Packages the last stage installs with apt-get."""
-    last = max(i for i, (k, _) in enumerate(ins) if k == "FROM")
-    pkgs = set()
-    for k, arg in ins[last:]:
-        if k == "RUN" and "apt-get install" in arg:
-            seg = arg.split("apt-get install", 1)[1].split("&&")[0]
-            pkgs |= {w for w in seg.split() if not w.startswith("-")}
-    return pkgs
-
-
 @test
 def deploy_containerfile():
-    """Two stages on Debian 12 (bookworm, then bookworm-slim), the runtime copying from the
-    build stage, nothing fetched from the network outside apt, exec-form ENTRYPOINT at a copied
-    binary, the default arguments authenticated."""
+    """Two stages: Debian 12 (bookworm) builds, the runtime is scratch with only what the build
+    stage's deploy/image-rootfs.sh collected, nothing fetched from the network outside apt,
+    exec-form ENTRYPOINT at a copied binary, the default arguments authenticated."""
     ins = containerfile_instructions()
     froms = [a.split() for k, a in ins if k == "FROM"]
-    ok = check_eq([f[0] for f in froms], ["debian:bookworm", "debian:bookworm-slim"],
-                  "FROM images")
+    ok = check_eq([f[0] for f in froms], ["debian:bookworm", "scratch"], "FROM images")
     ok &= check(len(froms[0]) == 3 and froms[0][1].upper() == "AS", "build stage not named")
     stage = froms[0][2] if len(froms[0]) == 3 else None
     copies = [a.split() for k, a in ins if k == "COPY" and a.startswith("--from=")]
@@ -477,8 +465,12 @@ def deploy_containerfile():
                 "build stage does not use deploy/setup-debian.sh")
     entry = [a for k, a in ins if k == "ENTRYPOINT"]
     ok &= check_eq(entry, ['["/usr/local/sbin/allocscoped"]'], "ENTRYPOINT (exec form)")
-    ok &= check("/usr/local/sbin/allocscoped" in [c[-1] for c in copies],
-                "ENTRYPOINT binary is not copied in")
+    ok &= check_eq([c[1:] for c in copies], [["/rootfs/", "/"]], "the runtime is the rootfs")
+    ok &= check(any(k == "RUN" and "image-rootfs.sh /rootfs" in a for k, a in ins),
+                "the build stage makes /rootfs with deploy/image-rootfs.sh")
+    with open(os.path.join(DEPLOY, "image-rootfs.sh")) as f:
+        ok &= check('"$dest/usr/local/sbin/allocscoped"' in f.read(),
+                    "image-rootfs.sh puts the daemon where ENTRYPOINT runs it")
     cmd = [a for k, a in ins if k == "CMD"]
     ok &= check(cmd and ("--auth-token-file" in cmd[0] or "--insecure" in cmd[0]),
                 "CMD listens beyond loopback without a token or --insecure: %r" % cmd)
@@ -487,43 +479,30 @@ def deploy_containerfile():
     return ok
 
 
-def needed_packages(binary):
-    """Debian packages that hold the libraries binary links directly (ELF NEEDED)."""
-    out = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True).stdout
-    sonames = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
-    cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
-    pkgs = {}
-    for so in sonames:
-        m = re.search(r"^\s*%s \(libc6,x86-64[^)]*\) => (\S+)" % re.escape(so), cache, re.M)
-        if not m:
-            pkgs[so] = None
-            continue
-        path = m.group(1)
-        cands = {path, os.path.realpath(path)}
-        cands |= {"/usr" + p for p in cands if p.startswith("/lib")}
-        cands |= {p[len("/usr"):] for p in cands if p.startswith("/usr/lib")}
-        pkg = None
-        for p in cands:
-            r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
-            if r.returncode == 0:
-                pkg = r.stdout.split(":")[0]
-                break
-        pkgs[so] = pkg
-    return pkgs
-
-
 @test
-def deploy_containerfile_runtime_libraries():
-    """Every library the built binaries link directly comes from a package the runtime stage
-    installs (or from libc6/libgcc-s1, which bookworm-slim has)."""
-    if not shutil.which("readelf") or not shutil.which("dpkg"):
-        return skip_dep("readelf or dpkg missing")
-    have = runtime_packages(containerfile_instructions()) | {"libc6", "libgcc-s1"}
-    ok = True
-    for b in ("allocscope", "allocscoped"):
-        for so, pkg in needed_packages(os.path.join(BUILD, b)).items():
-            ok &= check(pkg in have, "%s links %s (package %s), not installed in the runtime "
-                        "stage" % (b, so, pkg))
+def deploy_image_rootfs_runs_both_binaries():
+    """deploy/image-rootfs.sh, which makes the runtime image's whole file system, collects every
+    library the two binaries load: both run chrooted into what it made, and nothing else is
+    there (no shell)."""
+    if not shutil.which("ldd") or not shutil.which("chroot"):
+        return skip_dep("ldd or chroot missing (libc-bin, coreutils)")
+    dest = tempfile.mkdtemp(prefix="allocscope-rootfs-")
+    try:
+        r = subprocess.run([os.path.join(DEPLOY, "image-rootfs.sh"), dest,
+                            os.path.join(BUILD, "allocscoped"), os.path.join(BUILD, "allocscope")],
+                           capture_output=True, text=True, timeout=60)
+        ok = check_eq(r.returncode, 0, "image-rootfs.sh: " + r.stderr)
+        for b in ("/usr/local/sbin/allocscoped", "/usr/local/bin/allocscope"):
+            r = subprocess.run(["chroot", dest, b, "--help"], capture_output=True, text=True,
+                               timeout=30)
+            ok &= check(r.returncode == 0 and "Usage" in r.stdout,
+                        "%s --help in the rootfs: %d %s" % (b, r.returncode, r.stderr[-300:]))
+        ok &= check(not os.path.exists(os.path.join(dest, "bin", "sh")), "no shell in the image")
+        size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(dest)
+                   for f in fs if not os.path.islink(os.path.join(dp, f)))
+        print("    rootfs: %.1f MB" % (size / 1e6), flush=True)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
     return ok
 
 
@@ -544,4 +523,37 @@ def deploy_capabilities_agree():
     args = c["args"]
     if m and "--auth-token-file" in args:
         ok &= check_eq(args[args.index("--auth-token-file") + 1], m.group(1), "token path")
+    return ok
+
+
+@test
+def deploy_manifests_validate_against_kubernetes_schema():
+    """Every document of deploy/kubernetes/allocscope.yaml validates against the Kubernetes
+    OpenAPI schema (kubernetes-models from npm, pinned in tests/e2e/k8s), and a manifest with one
+    wrongly typed field does not: the validator is real."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return skip_dep("node and npm are missing (the machine's Node.js)")
+    src = os.path.join(ROOT, "tests", "e2e", "k8s")
+    work = os.path.join(BUILD, "k8s-validate")
+    os.makedirs(work, exist_ok=True)
+    for f in ("package.json", "package-lock.json", "validate.mjs"):
+        shutil.copy(os.path.join(src, f), work)
+    if not os.path.isdir(os.path.join(work, "node_modules", "kubernetes-models")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=work,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode:
+            return check(False, "npm ci: " + r.stderr[-500:])
+    r = subprocess.run(["node", "validate.mjs", MANIFEST], cwd=work, capture_output=True,
+                       text=True, timeout=60)
+    ok = check_eq(r.returncode, 0, "validation of %s:\n%s%s" % (MANIFEST, r.stdout, r.stderr))
+    ok &= check(r.stdout.count("ok ") == 5, "five documents validated: " + r.stdout)
+    with open(MANIFEST) as f:
+        broken = f.read().replace("readOnlyRootFilesystem: true", 'readOnlyRootFilesystem: "yes"')
+    bad = os.path.join(work, "broken.yaml")
+    with open(bad, "w") as f:
+        f.write(broken)
+    r = subprocess.run(["node", "validate.mjs", bad], cwd=work, capture_output=True, text=True,
+                       timeout=60)
+    ok &= check(r.returncode == 1 and "readOnlyRootFilesystem must be boolean" in r.stdout,
+                "a wrongly typed field is rejected: " + r.stdout)
     return ok

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* cgroup__parse() on arbitrary /proc/PID/cgroup text: every field it fills is a terminated
- * string; a container ID is hex, a pod UID has no '/'. */
+ * string; a container ID is hex, a pod UID has no '/'; the path is absolute and resolved. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!text)
 		return 0;
 	memset(&info, 0xa5, sizeof(info));
-	err = cgroup__parse(text, &info);
+	err = cgroup__parse(text, size && data[0] & 1 ? "/ns/root" : NULL, &info);
 	FUZZ_CHECK(err == 0 || err == -EINVAL);
 	if (!err) {
 		FUZZ_CHECK(memchr(info.path, 0, sizeof(info.path)));
@@ -34,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (const char *c = info.container_id; *c; c++)
 			FUZZ_CHECK(isxdigit((unsigned char)*c));
 		FUZZ_CHECK(!strchr(info.pod_uid, '/'));
+		/* Absolute and resolved: no "." or ".." component survives. */
+		FUZZ_CHECK(info.path[0] == '/');
+		FUZZ_CHECK(!strstr(info.path, "/../") && !strstr(info.path, "/./"));
+		FUZZ_CHECK(cgroup__path_under(info.path, "/"));
 	}
 	free(text);
 	return 0;

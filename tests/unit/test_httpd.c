@@ -359,6 +359,10 @@ TEST(httpd_parse_query_good)
 	ASSERT_EQ(q.sel, HTTPD_SEL_CGROUP, "cgroup selector");
 	ASSERT_STREQ(q.value, "/kubepods/burstable/pod1:a", "cgroup");
 
+	ASSERT_OK(httpd__parse_query("container=5d7B982d8242", &q, err, sizeof(err)), "container");
+	ASSERT_EQ(q.sel, HTTPD_SEL_CONTAINER, "container selector");
+	ASSERT_STREQ(q.value, "5d7B982d8242", "a container ID's prefix");
+
 	ASSERT_OK(httpd__parse_query("pid=4194304&seconds=86400", &q, err, sizeof(err)), "maxima");
 	ASSERT_EQ(q.pid, HTTPD_MAX_PID, "largest pid");
 	ASSERT_EQ(q.seconds, HTTPD_MAX_SECONDS, "largest seconds");
@@ -416,6 +420,10 @@ TEST(httpd_parse_query_bad)
 	    {"seconds=5&seconds=6", "seconds given more than once"},
 	    {"pid=1&exe=/bin/x", "only one of pid, exe, comm, cgroup"},
 	    {"comm=a&cgroup=/b", "only one of"},
+	    {"container=abc&pid=1", "only one of"},
+	    {"container=xyz", "container must be a container ID or its prefix"},
+	    {"container=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+	     "container must be"},
 	    {"exe=", "parameter exe has an empty value"},
 	    {"pid", "parameter pid has an empty value"},
 	    {"foo=bar", "unknown parameter \"foo\""},
@@ -602,7 +610,7 @@ TEST(httpd_bad_queries_are_400)
 	    {"/debug/pprof/heap?pid=0", "pid must be an integer in 1..4194304\n"},
 	    {"/debug/pprof/heap?pid=1&pid=1", "parameter pid given more than once\n"},
 	    {"/debug/pprof/allocs?pid=1&comm=x",
-	     "only one of pid, exe, comm, cgroup may be given\n"},
+	     "only one of pid, exe, comm, cgroup, container may be given\n"},
 	    {"/debug/pprof/heap?foo=bar", "unknown parameter \"foo\"\n"},
 	    {"/debug/pprof/heap?debug=1", "only debug=0 (protobuf) is served\n"},
 	    {"/debug/pprof/heap?seconds=86401", "seconds must be an integer in 1..86400\n"},

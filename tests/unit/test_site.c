@@ -91,6 +91,13 @@ static const struct t_sample samples[] = {
      "plain_site",
      7,
      "malloc"},
+    /* Another allocator's entry point as the synthetic leaf (jemalloc's mallocx). */
+    {{{"mallocx", NULL, 0, 1}, {"grow_table", "/src/table.c", 21}, {"main", "/src/table.c", 30}},
+     50,
+     NULL,
+     "grow_table",
+     21,
+     "mallocx"},
     /* Nothing above the allocator: no caller, for every user. */
     {{{"mmap", NULL, 0, 1}}, 500, NULL, SITE_NO_CALLER, 0, "mmap"},
 };
@@ -223,7 +230,8 @@ TEST(site_one_sample_three_users)
 	site_set__sort(explain, IDX_SPACE);
 	ASSERT_STREQ(site_set__get(explain, 0)->function, "main.build", "explain: 4096 B first");
 	ASSERT_STREQ(site_set__get(explain, 1)->function, SITE_NO_CALLER, "explain: 500 B");
-	ASSERT_STREQ(site_set__get(explain, 5)->function, "copy_name", "explain: 100 B last");
+	ASSERT_STREQ(site_set__get(explain, 5)->function, "copy_name", "explain: 100 B");
+	ASSERT_STREQ(site_set__get(explain, 6)->function, "grow_table", "explain: 50 B last");
 	ASSERT_STREQ(site_set__get(explain, 4)->function, "make_node", "explain: 200 B");
 	ASSERT_STREQ(site_set__get(explain, 4)->file, "/src/tree.cc", "explain: its file");
 	ASSERT_STREQ(site_set__get(explain, 3)->function, "odd_site", "explain: 300 B");
