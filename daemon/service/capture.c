@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -244,9 +243,9 @@ static struct ctarget *ctarget_of(struct capture *c, const struct dtarget *t)
  * be moved), so that a victim already gone when its snapshot is written still has them. */
 static void learn_cgroup(struct capture *c, struct ctarget *ct)
 {
-	char path[64], text[4096];
+	char path[64], text[4096], memcg[sizeof(ct->memcg_path)], v2[sizeof(ct->v2_path)];
 	ssize_t n;
-	int fd, v;
+	int fd, v, version;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", ct->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -254,14 +253,20 @@ static void learn_cgroup(struct capture *c, struct ctarget *ct)
 		return;
 	n = read(fd, text, sizeof(text) - 1);
 	close(fd);
-	/* An exiting process's may show the root already: keep what was learnt alive. */
-	if (n <= 0 || kill(ct->pid, 0))
+	if (n <= 0)
 		return;
 	text[n] = '\0';
-	if (memcg__path_parse(text, 0, &ct->memcg_version, ct->memcg_path, sizeof(ct->memcg_path)))
-		ct->memcg_version = 0;
-	if (memcg__path_parse(text, 1, &v, ct->v2_path, sizeof(ct->v2_path)))
-		ct->v2_path[0] = '\0';
+	if (memcg__path_parse(text, 0, &version, memcg, sizeof(memcg)))
+		return;
+	/* An exited process (a zombie until reaped: a killed victim) shows the root cgroup: keep
+	 * what was learnt while it lived. Processes are not moved back to the root otherwise. */
+	if (!strcmp(memcg, "/") && ct->memcg_version && strcmp(ct->memcg_path, "/"))
+		return;
+	ct->memcg_version = version;
+	snprintf(ct->memcg_path, sizeof(ct->memcg_path), "%s", memcg);
+	if (memcg__path_parse(text, 1, &v, v2, sizeof(v2)))
+		v2[0] = '\0';
+	snprintf(ct->v2_path, sizeof(ct->v2_path), "%s", v2);
 }
 
 void capture__target_started(struct scoped *d, struct dtarget *t)
