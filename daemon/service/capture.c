@@ -434,6 +434,7 @@ static void on_oom(void *ctx, const struct oom_event *e)
 	struct capture *c = d->capture;
 	struct pending_oom *p;
 	struct dtarget *t = scoped__find_alive(d, e->tgid);
+	unsigned long long page_kb = sysconf(_SC_PAGESIZE) / 1024;
 
 	log_info("OOM killer chose pid %u (%.16s)%s", e->tgid, e->comm,
 		 t ? ": a target, snapshotting its heap" : "");
@@ -443,8 +444,8 @@ static void on_oom(void *ctx, const struct oom_event *e)
 	p->pid = e->tgid;
 	snprintf(p->detail, sizeof(p->detail),
 		 "the OOM killer chose pid %u (%.16s): total_vm %llu kB, rss %llu kB", e->tgid,
-		 e->comm, (unsigned long long)e->total_vm_pages * 4,
-		 (unsigned long long)e->rss_pages * 4);
+		 e->comm, (unsigned long long)e->total_vm_pages * page_kb,
+		 (unsigned long long)e->rss_pages * page_kb);
 }
 
 static void consume_oom(struct scoped *d)
