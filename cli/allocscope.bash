@@ -5,7 +5,7 @@
 # Install as .../bash-completion/completions/allocscope (and a link named allocscoped), or
 # `source` it.
 
-_allocscope_commands="record top timeline diff explain"
+_allocscope_commands="record top timeline diff explain snapshot"
 
 # Long options of "$@ --help": lines that start with an option, and the options they name.
 _allocscope_help_opts()
@@ -40,11 +40,15 @@ _allocscope_opts()
 			timeline) opts="--pid --since --svg --json --daemon --file --width --rows --ascii" ;;
 			diff) opts="--sample-index --by --top --json --verbose" ;;
 			explain) opts="--escape-log --top --json --verbose" ;;
+			snapshot) opts="--pid --list --get --output --daemon --auth-token-file" ;;
 			allocscoped)
 				opts="--pid --exe --comm --cgroup --all-go --config --interval --retention
 				      --max-history-entries --max-exited --listen --auth-token-file --insecure --tls-cert
 				      --tls-key --rate --mode --go-every-call --max-stacks --max-live --push
-				      --verbose"
+				      --snapshot-on --snapshot-dir --max-snapshots --snapshot-max-age
+				      --snapshot-max-bytes --snapshot-cooldown --snapshot-psi
+				      --snapshot-limit-ratio --snapshot-growth --snapshot-growth-window
+				      --snapshot-growth-min --verbose"
 				;;
 			esac
 		fi

@@ -18,6 +18,7 @@ static const char usage[] =
     "  timeline  the heap-delta timeline as a terminal chart or an SVG picture\n"
     "  diff      the sites whose allocation grew or shrank most between two profiles\n"
     "  explain   why the compiler put a Go program's top allocation sites on the heap\n"
+    "  snapshot  take, list or save allocscoped's heap snapshots\n"
     "\n"
     "Run 'allocscope COMMAND --help' for a command's options.\n";
 
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
 	    {"record", cmd_record}, {"top", cmd_top},	      {"timeline", cmd_timeline},
-	    {"diff", cmd_diff},	    {"explain", cmd_explain},
+	    {"diff", cmd_diff},	    {"explain", cmd_explain}, {"snapshot", cmd_snapshot},
 	};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

@@ -10,5 +10,6 @@ int cmd_top(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 #endif

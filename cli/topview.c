@@ -244,6 +244,11 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 		__s64 dn = s->alloc_objects - (old ? old->alloc_objects : 0);
 
 		/* Cumulative values only shrink when a merged process's history expired. */
+		if (s->inuse_bytes > (old ? old->inuse_bytes : 0))
+			s->inuse_rises = (old ? old->inuse_rises : 0) + 1;
+		else if (old && s->inuse_bytes == old->inuse_bytes)
+			s->inuse_rises = old->inuse_rises;
+		s->growing = s->inuse_rises >= TOPVIEW_GROWING_UPDATES;
 		s->alloc_bytes_per_s = db > 0 ? db / dt : 0;
 		s->alloc_objects_per_s = dn > 0 ? dn / dt : 0;
 		tv->rate_bytes += s->alloc_bytes_per_s;
@@ -521,9 +526,10 @@ const char *topview__fmt_row(const struct topview_site *s, int width, int via_co
 	if (where[0])
 		fit_left(where, where_cols, utf8, fwhere, sizeof(fwhere));
 	/* Pad the via column by columns, not bytes: an ellipsis is three bytes wide. */
-	snprintf(line, sizeof(line), "%*s %*s %*s  %s%*s  %s%s%s", COL_BYTES, b, COL_OBJS, o,
-		 COL_INUSE, in, via, via_cols - cols_of(via), "", func, where[0] ? "  " : "",
-		 where[0] ? fwhere : "");
+	/* A growing site's in-use gets an arrow in the space after it. */
+	snprintf(line, sizeof(line), "%*s %*s %*s%s %s%*s  %s%s%s", COL_BYTES, b, COL_OBJS, o,
+		 COL_INUSE, in, s->growing ? (utf8 ? "\xe2\x86\x91" : "^") : " ", via,
+		 via_cols - cols_of(via), "", func, where[0] ? "  " : "", where[0] ? fwhere : "");
 	return fit_line(line, width, buf, len);
 }
 
@@ -613,6 +619,7 @@ struct json_object *topview__json(const struct topview *tv, size_t max_sites)
 		json_object_object_add(js, "inuse_bytes", json_object_new_int64(s->inuse_bytes));
 		json_object_object_add(js, "inuse_objects",
 				       json_object_new_int64(s->inuse_objects));
+		json_object_object_add(js, "growing", json_object_new_boolean(s->growing));
 		json_object_object_add(js, "alloc_bytes", json_object_new_int64(s->alloc_bytes));
 		json_object_object_add(js, "alloc_objects",
 				       json_object_new_int64(s->alloc_objects));

@@ -36,7 +36,13 @@ struct topview_site {
 	/* Since the previous profile; 0 until there is one. */
 	double alloc_bytes_per_s;
 	double alloc_objects_per_s;
+	/* Updates in a row in which its in-use bytes rose (a fall starts again from 0); growing
+	 * once TOPVIEW_GROWING_UPDATES of them: the row marks it. */
+	__u32 inuse_rises;
+	int growing;
 };
+
+#define TOPVIEW_GROWING_UPDATES 3
 
 struct topview_totals {
 	double alloc_bytes_per_s;

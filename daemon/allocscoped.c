@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "probe/sampling.h"
 #include "service/scoped.h"
+#include "service/trigger.h"
 
 static const char usage[] =
     "Usage: allocscoped [TARGETS] [OPTIONS]\n"
@@ -67,9 +68,26 @@ static const char usage[] =
     "      --push-queue N       profiles waiting to be pushed, the oldest dropped beyond\n"
     "                           (default 1024)\n"
     "  -v, --verbose            log every event\n"
+    "Heap snapshots (a target's heap profile when a trigger fires):\n"
+    "      --snapshot-on LIST   triggers: oom,pressure,limit,growth (the default) or none;\n"
+    "                           POST /snapshot?pid=N always works\n"
+    "      --snapshot-dir DIR   also write them to DIR (atomically; listed again at start)\n"
+    "      --max-snapshots N    profiles kept in memory (default 32)\n"
+    "      --snapshot-max-age SECS   remove files older than this (default 604800)\n"
+    "      --snapshot-max-bytes BYTES  bound on DIR's snapshot files (default 256m)\n"
+    "      --snapshot-cooldown SECS  per target, between automatic ones (default 300)\n"
+    "      --snapshot-psi MS    pressure: tasks stalled MS ms in a 2 s window, system-wide\n"
+    "                           or in a target's cgroup (default 200)\n"
+    "      --snapshot-limit-ratio R  limit: cgroup usage at R of its limit (default 0.9),\n"
+    "                           or memory.events high/max rising (cgroup v2)\n"
+    "      --snapshot-growth F  growth: in-use grew by more than F (1 = +100%) over\n"
+    "      --snapshot-growth-window SECS  (default 600) and by at least\n"
+    "      --snapshot-growth-min BYTES  (default 16m)\n"
     "\n"
     "Endpoints: /debug/pprof/ (index), /debug/pprof/heap, /debug/pprof/allocs\n"
-    "(?pid=|exe=|comm=|cgroup=, &seconds=N), /timeline?pid=N, /metrics, /healthz.\n"
+    "(?pid=|exe=|comm=|cgroup=|container=, &seconds=N), /timeline?pid=N, /metrics,\n"
+    "/healthz; snapshots: POST /snapshot?pid=N, /snapshots, /snapshots/ID,\n"
+    "/debug/pprof/heap?snapshot=ID.\n"
     "On loopback without a token, root reads every target and another local user only\n"
     "the processes it could ptrace (its own); a bearer token reads everything.\n"
     "Example: go tool pprof http://127.0.0.1:6464/debug/pprof/heap?pid=1234\n";
@@ -110,6 +128,17 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_PUSH_PID,
 		OPT_PUSH_TIMEOUT,
 		OPT_PUSH_QUEUE,
+		OPT_SNAP_ON,
+		OPT_SNAP_DIR,
+		OPT_MAX_SNAPS,
+		OPT_SNAP_MAX_AGE,
+		OPT_SNAP_MAX_BYTES,
+		OPT_SNAP_COOLDOWN,
+		OPT_SNAP_PSI,
+		OPT_SNAP_LIMIT,
+		OPT_SNAP_GROWTH,
+		OPT_SNAP_GROWTH_WINDOW,
+		OPT_SNAP_GROWTH_MIN,
 	};
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -142,6 +171,17 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"push-pid-label", no_argument, NULL, OPT_PUSH_PID},
 	    {"push-timeout", required_argument, NULL, OPT_PUSH_TIMEOUT},
 	    {"push-queue", required_argument, NULL, OPT_PUSH_QUEUE},
+	    {"snapshot-on", required_argument, NULL, OPT_SNAP_ON},
+	    {"snapshot-dir", required_argument, NULL, OPT_SNAP_DIR},
+	    {"max-snapshots", required_argument, NULL, OPT_MAX_SNAPS},
+	    {"snapshot-max-age", required_argument, NULL, OPT_SNAP_MAX_AGE},
+	    {"snapshot-max-bytes", required_argument, NULL, OPT_SNAP_MAX_BYTES},
+	    {"snapshot-cooldown", required_argument, NULL, OPT_SNAP_COOLDOWN},
+	    {"snapshot-psi", required_argument, NULL, OPT_SNAP_PSI},
+	    {"snapshot-limit-ratio", required_argument, NULL, OPT_SNAP_LIMIT},
+	    {"snapshot-growth", required_argument, NULL, OPT_SNAP_GROWTH},
+	    {"snapshot-growth-window", required_argument, NULL, OPT_SNAP_GROWTH_WINDOW},
+	    {"snapshot-growth-min", required_argument, NULL, OPT_SNAP_GROWTH_MIN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -259,6 +299,47 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			err = parse_count(optarg, 1, 1L << 20, &n);
 			o->push_queue_max = n;
 			break;
+		case OPT_SNAP_ON:
+			err = trigger__parse_mask(optarg, &o->snap.triggers);
+			break;
+		case OPT_SNAP_DIR:
+			o->snap.dir = optarg;
+			break;
+		case OPT_MAX_SNAPS:
+			err = parse_count(optarg, 1, 100000, &n);
+			o->snap.max_in_memory = n;
+			break;
+		case OPT_SNAP_MAX_AGE:
+			err = parse_positive(optarg, &o->snap.max_age_s);
+			break;
+		case OPT_SNAP_MAX_BYTES:
+			err = parse_bytes(optarg, &v);
+			o->snap.max_disk_bytes = v;
+			break;
+		case OPT_SNAP_COOLDOWN:
+			err = parse_seconds(optarg, &o->snap.cooldown_s);
+			break;
+		case OPT_SNAP_PSI:
+			/* The kernel takes 0.5 ms to the whole window. */
+			err = parse_positive(optarg, &o->snap.psi_stall_ms);
+			if (!err && (o->snap.psi_stall_ms < 1 || o->snap.psi_stall_ms > 2000))
+				err = -EINVAL;
+			break;
+		case OPT_SNAP_LIMIT:
+			err = parse_positive(optarg, &o->snap.limit_ratio);
+			if (!err && o->snap.limit_ratio > 1)
+				err = -EINVAL;
+			break;
+		case OPT_SNAP_GROWTH:
+			err = parse_positive(optarg, &o->snap.growth_fraction);
+			break;
+		case OPT_SNAP_GROWTH_WINDOW:
+			err = parse_positive(optarg, &o->snap.growth_window_s);
+			break;
+		case OPT_SNAP_GROWTH_MIN:
+			err = parse_size(optarg, &v);
+			o->snap.growth_min_bytes = v;
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -298,6 +379,7 @@ int main(int argc, char **argv)
 	};
 	int err;
 
+	capture_opts__defaults(&o.snap);
 	log_set_prefix("allocscoped");
 	/* Each drain builds and drops arrays of megabytes (entries, map batches). glibc would
 	 * raise its mmap threshold after the first is freed and serve the next from the heap,

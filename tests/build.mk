@@ -50,7 +50,7 @@ GO_CACHE ?= $(abspath $(OUT))/gocache
 GO_ENV := GOCACHE=$(GO_CACHE) GOPATH=$(abspath $(OUT))/gopath GOPROXY=off \
 	GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
 GO_TARGET_SRCS := $(wildcard tests/targets/go/go.mod tests/targets/go/*/*.go)
-GO_TARGETS := goalloc gonoprof gophases gostress
+GO_TARGETS := goalloc gonoprof gophases gostress gooom
 
 $(OUT)/tests/targets/go/%: $(GO_TARGET_SRCS)
 	$(call msg,GO,$@)

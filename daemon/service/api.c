@@ -13,6 +13,7 @@
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/api.h"
+#include "service/capture.h"
 #include "service/metrics.h"
 #include "service/peer.h"
 #include "service/push_queue.h"
@@ -309,6 +310,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		in.unwind = &us;
 	}
 	metrics__write(f, &in);
+	capture__write_metrics(d, f);
 	pthread_mutex_unlock(&d->lock);
 	free(mt);
 	err = fclose(f) ? -errno : 0;
@@ -372,10 +374,62 @@ static int op_health(void *ctx, char *why, size_t len)
 	return -1;
 }
 
+static int op_snapshot_take(void *ctx, int pid, char **json)
+{
+	struct scoped *d = ctx;
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	err = capture__request(d, pid, json);
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_list(void *ctx, char **json)
+{
+	struct scoped *d = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	*json = snapshot_store__list_json(capture__store(d->capture));
+	if (!*json)
+		err = -errno;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_get(void *ctx, const char *id, char **json)
+{
+	struct scoped *d = ctx;
+	int err = 0;
+
+	pthread_mutex_lock(&d->lock);
+	*json = snapshot_store__get_json(capture__store(d->capture), id);
+	if (!*json)
+		err = -errno;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static int op_snapshot_pprof(void *ctx, const char *id, void **buf, size_t *len)
+{
+	struct scoped *d = ctx;
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	err = snapshot_store__pprof(capture__store(d->capture), id, buf, len);
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
 const struct httpd_ops scoped_api_ops = {
     .profile = op_profile,
     .timeline = op_timeline,
     .metrics = op_metrics,
     .targets = op_targets,
     .health = op_health,
+    .snapshot_take = op_snapshot_take,
+    .snapshot_list = op_snapshot_list,
+    .snapshot_get = op_snapshot_get,
+    .snapshot_pprof = op_snapshot_pprof,
 };

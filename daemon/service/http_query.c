@@ -20,13 +20,14 @@ enum query_key {
 	QK_SECONDS,
 	QK_GC,
 	QK_DEBUG,
+	QK_SNAPSHOT,
 	QK_CNT,
 };
 
 static const char *const query_keys[QK_CNT] = {
-    [QK_PID] = "pid",	      [QK_EXE] = "exe", [QK_COMM] = "comm",   [QK_CGROUP] = "cgroup",
-    [QK_SECONDS] = "seconds", [QK_GC] = "gc",	[QK_DEBUG] = "debug",
-    [QK_CONTAINER] = "container",
+    [QK_PID] = "pid",	    [QK_EXE] = "exe",		[QK_COMM] = "comm",
+    [QK_CGROUP] = "cgroup", [QK_SECONDS] = "seconds",	[QK_GC] = "gc",
+    [QK_DEBUG] = "debug",   [QK_SNAPSHOT] = "snapshot", [QK_CONTAINER] = "container",
 };
 
 static const enum httpd_selector query_sels[] = {
@@ -124,7 +125,8 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 				i++;
 			if (i < val_len || val_len > 64)
 				return http_query__fail(
-				    st, "container must be a container ID or its prefix: hex digits");
+				    st,
+				    "container must be a container ID or its prefix: hex digits");
 		}
 		q->sel = query_sels[k];
 		if (k == QK_PID && http_query__parse_uint(val, val_len, 1, HTTPD_MAX_PID, &q->pid))
@@ -147,6 +149,17 @@ int http_query__add(struct http_query_state *st, const char *key, size_t key_len
 	case QK_DEBUG:
 		if (val_len != 1 || val[0] != '0')
 			return http_query__fail(st, "only debug=0 (protobuf) is served");
+		return 0;
+	case QK_SNAPSHOT:
+		/* Snapshot IDs: digits, lower-case letters and '-' (service/snapshot.h). */
+		if (val_len >= sizeof(q->snapshot) || val[0] == '-')
+			return http_query__fail(st, "snapshot is not a snapshot ID");
+		for (size_t i = 0; i < val_len; i++)
+			if (!((val[i] >= '0' && val[i] <= '9') ||
+			      (val[i] >= 'a' && val[i] <= 'z') || val[i] == '-'))
+				return http_query__fail(st, "snapshot is not a snapshot ID");
+		memcpy(q->snapshot, val, val_len);
+		q->snapshot[val_len] = '\0';
 		return 0;
 	}
 	return http_query__fail(st, "unknown parameter \"%s\"", name);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Validation of the HTTP API's query parameters (pid, exe, comm, cgroup, seconds, gc, debug): one
+/* Validation of the HTTP API's query parameters (pid, exe, comm, cgroup, seconds, gc, debug,
+ * snapshot): one
  * decoded key/value pair at a time, so that httpd__parse_query (unit-tested, fuzzed) and the
  * server's own argument iterator accept exactly the same queries. */
 #ifndef ALLOCSCOPE_HTTP_QUERY_H

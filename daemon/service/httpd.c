@@ -29,11 +29,12 @@
 #define DEFAULT_MAX_CONNECTIONS 32
 #define DEFAULT_TIMEOUT_S	30
 /* Request line and headers must fit; HTTPD_MAX_URI_BYTES plus a few KiB of headers does. */
-#define CONN_MEMORY_BYTES (16 * 1024)
-#define MAX_TOKEN_BYTES	  4096
-#define MAX_PEM_BYTES	  (1024 * 1024)
-#define MAX_ERR_BYTES	  512
-#define MAX_SHOWN_BYTES	  40
+#define CONN_MEMORY_BYTES    (16 * 1024)
+#define MAX_TOKEN_BYTES	     4096
+#define MAX_PEM_BYTES	     (1024 * 1024)
+#define MAX_ERR_BYTES	     512
+#define MAX_SHOWN_BYTES	     40
+#define SNAPSHOT_SHOWN_BYTES 48
 
 /*
  * What the URI callback learnt from the raw request target, handed to the access handler through
@@ -188,6 +189,22 @@ static enum MHD_Result serve_profile(struct httpd *h, struct MHD_Connection *con
 	size_t len = 0;
 	int err;
 
+	if (q->snapshot[0]) {
+		if (q->sel != HTTPD_SEL_ALL || q->seconds)
+			return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL,
+					    "snapshot= takes no pid, exe, comm, cgroup or seconds");
+		if (!h->ops->snapshot_pprof)
+			return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+					    "snapshots are not served");
+		err = h->ops->snapshot_pprof(h->ctx, q->snapshot, &buf, &len);
+		if (err == -ENOENT)
+			return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL, "no snapshot %s",
+					    q->snapshot);
+		if (err)
+			return respond_op_error(h, conn, "snapshot", err, q);
+		return queue(h, conn, MHD_HTTP_OK, response_take(buf, len),
+			     "application/octet-stream", hdrs);
+	}
 	if (!h->ops->profile)
 		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
 				    "profiles are not served");
@@ -214,6 +231,43 @@ static enum MHD_Result serve_timeline(struct httpd *h, struct MHD_Connection *co
 		return respond_op_error(h, conn, "timeline", err, q);
 	if (!json)
 		return respond_op_error(h, conn, "timeline", EFAULT, q);
+	return queue(h, conn, MHD_HTTP_OK, response_take(json, strlen(json)), "application/json",
+		     NULL);
+}
+
+/* POST /snapshot?pid=N, GET /snapshots, GET /snapshots/ID: JSON. */
+static enum MHD_Result serve_snapshots(struct httpd *h, struct MHD_Connection *conn,
+				       const char *url, const struct httpd_query *q)
+{
+	const char *id = url + strlen("/snapshots/");
+	char *json = NULL;
+	int err;
+
+	if (!h->ops->snapshot_take || !h->ops->snapshot_list || !h->ops->snapshot_get)
+		return respond_text(h, conn, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+				    "snapshots are not served");
+	if (strcmp(url, "/snapshot") == 0) {
+		if (q->sel != HTTPD_SEL_PID || q->seconds || q->snapshot[0])
+			return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL,
+					    "POST /snapshot takes pid=N only");
+		err = h->ops->snapshot_take(h->ctx, q->pid, &json);
+		if (err)
+			return respond_op_error(h, conn, "snapshot", err, q);
+	} else if (strcmp(url, "/snapshots") == 0) {
+		err = h->ops->snapshot_list(h->ctx, &json);
+		if (err)
+			return respond_op_error(h, conn, "snapshots", err, q);
+	} else {
+		err = h->ops->snapshot_get(h->ctx, id, &json);
+		if (err == -ENOENT)
+			return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL, "no snapshot %s",
+					    strlen(id) < SNAPSHOT_SHOWN_BYTES ? id
+									      : "with that ID");
+		if (err)
+			return respond_op_error(h, conn, "snapshot", err, q);
+	}
+	if (!json)
+		return respond_op_error(h, conn, "snapshot", EFAULT, q);
 	return queue(h, conn, MHD_HTTP_OK, response_take(json, strlen(json)), "application/json",
 		     NULL);
 }
@@ -475,6 +529,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 				      void **req_cls)
 {
 	static const char *const allow_hdrs[] = {MHD_HTTP_HEADER_ALLOW, "GET, HEAD", NULL};
+	static const char *const allow_post_hdrs[] = {MHD_HTTP_HEADER_ALLOW, "POST", NULL};
 	static const char *const auth_missing_hdrs[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 							"Bearer realm=\"allocscope\"", NULL};
 	static const char *const auth_invalid_hdrs[] = {
@@ -486,6 +541,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	struct httpd_query q;
 	enum auth_result auth;
 	uid_t viewer;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	/* The one request that changes something: it takes a snapshot. */
+	bool post_url = mark != &req_escaped_path && strcmp(url, "/snapshot") == 0;
 
 	/* Every request is answered on its first call, before any body is read; a later call
 	 * could only bring body bytes, refused already. */
@@ -496,7 +554,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	if (mark == &req_uri_too_long)
 		return respond_text(h, conn, MHD_HTTP_URI_TOO_LONG, NULL,
 				    "request target longer than %d bytes", HTTPD_MAX_URI_BYTES);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+	if (post_url && !post)
+		return respond_text(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow_post_hdrs,
+				    "/snapshot takes POST only");
+	if (!post_url && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return respond_text(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, allow_hdrs,
 				    "only GET and HEAD are served");
 	if (has_body(conn))
@@ -524,15 +586,27 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	if (strcmp(url, "/debug/pprof") == 0)
 		return serve_index(h, conn, "pprof/", "../", viewer);
 	if (strcmp(url, "/debug/pprof/heap") && strcmp(url, "/debug/pprof/allocs") &&
-	    strcmp(url, "/timeline"))
+	    strcmp(url, "/timeline") && !post_url && strcmp(url, "/snapshots") &&
+	    strncmp(url, "/snapshots/", strlen("/snapshots/")))
 		return respond_text(h, conn, MHD_HTTP_NOT_FOUND, NULL,
 				    "not found; the endpoints are listed at /debug/pprof/");
 
 	if (request_query(conn, mark, &q, err, sizeof(err)))
 		return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL, "%s", err);
 	q.viewer = viewer;
-	if (strcmp(url, "/timeline") == 0)
+	/* A snapshot holds a whole process's heap at a moment, kept past the process: only
+	 * readers of every target (root, a token) may take or read them. */
+	if ((!strncmp(url, "/snapshot", strlen("/snapshot")) || q.snapshot[0]) && viewer)
+		return respond_text(h, conn, MHD_HTTP_FORBIDDEN, NULL,
+				    "snapshots are served to root or with the token only");
+	if (!strncmp(url, "/snapshot", strlen("/snapshot")))
+		return serve_snapshots(h, conn, url, &q);
+	if (strcmp(url, "/timeline") == 0) {
+		if (q.snapshot[0])
+			return respond_text(h, conn, MHD_HTTP_BAD_REQUEST, NULL,
+					    "a snapshot's timeline is at /snapshots/ID");
 		return serve_timeline(h, conn, &q);
+	}
 	return serve_profile(
 	    h, conn,
 	    strcmp(url, "/debug/pprof/heap") == 0 ? HTTPD_PROFILE_HEAP : HTTPD_PROFILE_ALLOCS, &q);

@@ -41,6 +41,7 @@ struct httpd_query {
 	/* Who asks: 0 for every target (root over loopback, a bearer token, --insecure), else
 	 * the local user, who reads only the processes it could ptrace. Set by the server. */
 	uid_t viewer;
+	char snapshot[48]; /* /debug/pprof/heap?snapshot=ID: a stored snapshot's profile */
 };
 
 struct httpd_target {
@@ -68,6 +69,13 @@ struct httpd_ops {
 	/* 0 when healthy, else -1 and why in a line (/healthz answers 503 with it). Called
 	 * without the daemon's lock, so that a stuck loop still gets an answer. NULL: healthy. */
 	int (*health)(void *ctx, char *why, size_t len);
+	/* Heap snapshots: take one of pid now (POST /snapshot?pid=N; -ENOENT: no such target), the
+	 * list (GET /snapshots), one's JSON (GET /snapshots/ID) and its pprof (GET
+	 * /debug/pprof/heap?snapshot=ID); -ENOENT: no such snapshot. */
+	int (*snapshot_take)(void *ctx, int pid, char **json);
+	int (*snapshot_list)(void *ctx, char **json);
+	int (*snapshot_get)(void *ctx, const char *id, char **json);
+	int (*snapshot_pprof)(void *ctx, const char *id, void **buf, size_t *len);
 };
 
 struct httpd_opts {

@@ -286,3 +286,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	}
 	return ferror(f) ? -EIO : 0;
 }
+
+void metrics__label_value(FILE *f, const char *s)
+{
+	label_escape(f, s);
+}

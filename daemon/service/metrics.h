@@ -82,5 +82,7 @@ struct metrics_input {
 
 /* Write the exposition to f. 0, or -EIO when f reports an error. */
 int metrics__write(FILE *f, const struct metrics_input *in);
+/* A label value escaped as the exposition format wants it (\\, \", \n), for other writers. */
+void metrics__label_value(FILE *f, const char *s);
 
 #endif

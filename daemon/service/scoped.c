@@ -17,6 +17,7 @@
 
 #include "service/api.h"
 #include "service/budget.h"
+#include "service/capture.h"
 #include "service/httpd.h"
 #include "service/push.h"
 #include "service/push_batch.h"
@@ -194,6 +195,12 @@ int scoped__run(struct scoped_opts *o)
 		goto cleanup;
 	if (d.uw)
 		alloc_probes__set_unwind_cb(d.ap, scoped__on_unwind, &d);
+	/* Before the first scan: it learns each target's cgroup at attach. */
+	d.capture = capture__new(&d);
+	if (!d.capture) {
+		log_error("out of memory");
+		goto cleanup;
+	}
 	pthread_mutex_lock(&d.lock);
 	scoped__scan(&d);
 	pthread_mutex_unlock(&d.lock);
@@ -208,15 +215,16 @@ int scoped__run(struct scoped_opts *o)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&d.stats.loop_drain_mono_ns, now_mono_ns(), __ATOMIC_RELAXED);
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[2 + CAPTURE_MAX_FDS] = {
 		    {.fd = sigfd, .events = POLLIN},
 		    {.fd = alloc_probes__gc_fd(d.ap), .events = POLLIN},
 		};
+		size_t npfd = 2 + capture__fds(d.capture, pfd + 2, CAPTURE_MAX_FDS);
 		__u64 now = now_mono_ns();
 		int timeout = now >= next_drain ? 0 : (next_drain - now) / NSEC_PER_MSEC + 1;
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, npfd, timeout) < 0 && errno != EINTR)
 			break;
 		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
@@ -231,16 +239,21 @@ int scoped__run(struct scoped_opts *o)
 		}
 		pthread_mutex_lock(&d.lock);
 		scoped__poll_events(&d);
+		capture__on_wake(&d, pfd + 2, npfd - 2);
 		if (now_mono_ns() >= next_drain) {
 			scoped__drain(&d);
 			__atomic_store_n(&d.stats.loop_drain_mono_ns, now_mono_ns(),
 					 __ATOMIC_RELAXED);
+			capture__after_drain(&d);
 			next_drain += (__u64)(o->interval_s * NSEC_PER_SEC);
 			if (next_drain < now_mono_ns())
 				next_drain = now_mono_ns() + (__u64)(o->interval_s * NSEC_PER_SEC);
 			/* Queued, never sent here: the network never delays a drain. */
 			if (d.push_q)
 				push_batch__queue(&d);
+			pthread_mutex_unlock(&d.lock);
+			capture__push_pending(&d);
+			continue;
 		}
 		pthread_mutex_unlock(&d.lock);
 	}
@@ -248,6 +261,7 @@ cleanup:
 	httpd__stop(d.http);
 	/* An error path: nothing more is sent. */
 	push_queue__flush_free(d.push_q, 0);
+	capture__free(d.capture);
 	pusher__free(d.pusher);
 	for (size_t i = 0; i < d.cnt; i++)
 		dtarget__free(d.t[i]);

@@ -10,6 +10,7 @@
 
 #include "probe/unwind.h"
 #include "probe/watch.h"
+#include "service/capture.h"
 #include "service/select.h"
 
 /* The config file's "service_names": the processes a selector matches push as service. */
@@ -49,6 +50,7 @@ struct scoped_opts {
 	__u32 max_stats;
 	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
 	__u32 stack_copy_bytes;
+	struct capture_opts snap; /* heap snapshots and their triggers */
 	int verbose;
 };
 

@@ -66,6 +66,7 @@ struct scoped {
 	struct pusher *pusher;
 	struct push_queue *push_q; /* with --push: the thread that sends */
 	struct proc_select *select;
+	struct capture *capture; /* heap snapshots (capture.c) */
 	struct dtarget **t;
 	size_t cnt;
 	size_t cap;

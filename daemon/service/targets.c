@@ -14,6 +14,7 @@
 
 #include "probe/collect.h"
 #include "service/peer.h"
+#include "service/capture.h"
 #include "service/select.h"
 #include "service/push_batch.h"
 #include "service/state.h"
@@ -117,6 +118,7 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	d->t[d->cnt++] = t;
 	/* Cannot fail: reserved above. */
 	htab__set(&d->alive, htab__hash_u64((__u32)pid), NULL, NULL, NULL, (uintptr_t)t);
+	capture__target_started(d, t);
 	log_info("watching pid %d (%s%s%s), %s", pid, t->exe, t->w.go ? ", Go " : "",
 		 t->w.go ? t->w.gr.version : "", why);
 	return 0;
@@ -127,6 +129,8 @@ void scoped__target_ended(struct scoped *d, struct dtarget *t)
 {
 	if (!t->alive)
 		return;
+	/* An OOM victim's snapshot, before its kernel state goes. */
+	capture__target_ending(d, t);
 	t->alive = 0;
 	htab__remove(&d->alive, htab__hash_u64((__u32)t->w.target.pid), NULL, NULL, NULL, NULL);
 	t->exit_ns = now_real_ns();

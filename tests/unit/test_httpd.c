@@ -382,6 +382,18 @@ TEST(httpd_parse_query_good)
 	free(query);
 }
 
+TEST(httpd_parse_query_snapshot)
+{
+	struct httpd_query q;
+	char err[256];
+
+	if (!ASSERT_OK(httpd__parse_query("snapshot=1800000000123-42-oom", &q, err, sizeof(err)),
+		       "snapshot"))
+		return;
+	ASSERT_STREQ(q.snapshot, "1800000000123-42-oom", "snapshot ID");
+	ASSERT_EQ(q.sel, HTTPD_SEL_ALL, "no selector");
+}
+
 TEST(httpd_parse_query_bad)
 {
 	static const struct {
@@ -389,6 +401,9 @@ TEST(httpd_parse_query_bad)
 		const char *reason; /* a substring of the error line */
 	} cases[] = {
 	    {"pid=0", "pid must be an integer in 1..4194304"},
+	    {"snapshot=..%2Fx", "snapshot is not a snapshot ID"},
+	    {"snapshot=-1", "snapshot is not a snapshot ID"},
+	    {"snapshot=1-2-oom&snapshot=1-2-oom", "more than once"},
 	    {"pid=4194305", "pid must be"},
 	    {"pid=-1", "pid must be"},
 	    {"pid=+5", "pid must be"},

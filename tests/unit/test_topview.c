@@ -375,3 +375,52 @@ cleanup:
 	pprof__profile_free(a);
 	pprof__profile_free(b);
 }
+
+/* A site whose in-use rises in TOPVIEW_GROWING_UPDATES updates in a row is growing, and its row
+ * and JSON say so; a fall starts the count again; a steady site never is. */
+TEST(topview_marks_growing_sites)
+{
+	struct fixture_vals v = first;
+	struct topview *tv = topview__new(NULL);
+	const struct topview_site *s;
+	struct pprof_profile *p;
+	char row[512];
+
+	if (!ASSERT_OK_PTR(tv, "topview__new"))
+		return;
+	for (int i = 0; i <= TOPVIEW_GROWING_UPDATES; i++) {
+		/* main.grow's in-use rises every update; the mmap site's stays. */
+		v.go[3] = 800 + 1000 * i;
+		v.go[1] = 8000 + 1000 * i;
+		p = build(&v);
+		if (!p || !ASSERT_EQ(topview__update(tv, p, (5 + i) * SEC), 1, "update")) {
+			pprof__profile_free(p);
+			goto cleanup;
+		}
+		pprof__profile_free(p);
+		s = find(tv, "main.grow");
+		if (!ASSERT_OK_PTR(s, "main.grow"))
+			goto cleanup;
+		if (!ASSERT_EQ(s->growing, i >= TOPVIEW_GROWING_UPDATES, "growing after 3 rises"))
+			goto cleanup;
+	}
+	topview__fmt_row(s, 120, 12, 1, 0, row, sizeof(row));
+	ASSERT_TRUE(strstr(row, "^ ") != NULL, row);
+	s = find(tv, "0x7f0000001234");
+	if (ASSERT_OK_PTR(s, "mmap site")) {
+		ASSERT_EQ(s->growing, 0, "a steady site");
+		topview__fmt_row(s, 120, 12, 1, 0, row, sizeof(row));
+		ASSERT_TRUE(strchr(row, '^') == NULL, row);
+	}
+	/* A fall: not growing any more. */
+	v.go[3] = 100;
+	p = build(&v);
+	if (p && ASSERT_EQ(topview__update(tv, p, 20 * SEC), 1, "update")) {
+		s = find(tv, "main.grow");
+		if (ASSERT_OK_PTR(s, "main.grow"))
+			ASSERT_EQ(s->growing, 0, "after a fall");
+	}
+	pprof__profile_free(p);
+cleanup:
+	topview__free(tv);
+}
