@@ -171,12 +171,13 @@ static int in_data(Elf *elf, __u64 vaddr)
 }
 
 /*
- * runtime.MemProfileRate as the variable mallocgc tests with "if rate := MemProfileRate;
- * rate > 0": MOVQ runtime.MemProfileRate(SB), R; TESTQ R, R; JLE. Since Go 1.18 its initial
- * value comes from a function (defaultMemProfileRate), so it sits in .noptrbss with no value in
- * the file to recognise it by: the code is the only witness. Exactly one candidate, or none.
+ * The one data address that a run of instructions in f's code names, as match recognises the
+ * run starting at insns[i] (at least three instructions): 0 and *vaddr, or -ENOENT when no run
+ * or two different addresses match. what names the variable in the log.
  */
-static int rate_from_code(struct elf_file *ef, const struct go_func *f, __u64 *vaddr)
+static int scan_func(struct elf_file *ef, const struct go_func *f,
+		     bool (*match)(struct elf_file *ef, const cs_insn *insns, __u64 *target),
+		     const char *what, __u64 *vaddr)
 {
 	cs_insn *insns = NULL;
 	__u8 *code = NULL;
@@ -200,23 +201,12 @@ static int rate_from_code(struct elf_file *ef, const struct go_func *f, __u64 *v
 	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
 	cnt = cs_disasm(cs, code, f->size, f->vaddr, 0, &insns);
 	for (size_t i = 0; i + 2 < cnt; i++) {
-		const cs_x86 *x = &insns[i].detail->x86, *t = &insns[i + 1].detail->x86;
 		__u64 target;
 
-		if (insns[i].id != X86_INS_MOV || x->op_count != 2 ||
-		    x->operands[0].type != X86_OP_REG || x->operands[1].type != X86_OP_MEM ||
-		    x->operands[1].mem.base != X86_REG_RIP || x->operands[1].size != 8)
-			continue;
-		if (insns[i + 1].id != X86_INS_TEST || t->op_count != 2 ||
-		    t->operands[0].type != X86_OP_REG || t->operands[1].type != X86_OP_REG ||
-		    t->operands[0].reg != x->operands[0].reg ||
-		    t->operands[1].reg != x->operands[0].reg || insns[i + 2].id != X86_INS_JLE)
-			continue;
-		target = insns[i].address + insns[i].size + x->operands[1].mem.disp;
-		if (!in_data(ef->elf, target))
+		if (!match(ef, insns + i, &target))
 			continue;
 		if (found && *vaddr != target) {
-			log_debug("two candidates for runtime.MemProfileRate: 0x%llx and 0x%llx",
+			log_debug("two candidates for %s: 0x%llx and 0x%llx", what,
 				  (unsigned long long)*vaddr, (unsigned long long)target);
 			err = -ENOENT;
 			goto cleanup;
@@ -235,71 +225,61 @@ cleanup:
 }
 
 /*
+ * runtime.MemProfileRate as the variable mallocgc tests with "if rate := MemProfileRate;
+ * rate > 0": MOVQ runtime.MemProfileRate(SB), R; TESTQ R, R; JLE. Since Go 1.18 its initial
+ * value comes from a function (defaultMemProfileRate), so it sits in .noptrbss with no value in
+ * the file to recognise it by: the code is the only witness. Exactly one candidate, or none.
+ */
+static bool match_rate_test(struct elf_file *ef, const cs_insn *insns, __u64 *target)
+{
+	const cs_x86 *x = &insns[0].detail->x86, *t = &insns[1].detail->x86;
+
+	if (insns[0].id != X86_INS_MOV || x->op_count != 2 || x->operands[0].type != X86_OP_REG ||
+	    x->operands[1].type != X86_OP_MEM || x->operands[1].mem.base != X86_REG_RIP ||
+	    x->operands[1].size != 8)
+		return false;
+	if (insns[1].id != X86_INS_TEST || t->op_count != 2 || t->operands[0].type != X86_OP_REG ||
+	    t->operands[1].type != X86_OP_REG || t->operands[0].reg != x->operands[0].reg ||
+	    t->operands[1].reg != x->operands[0].reg || insns[2].id != X86_INS_JLE)
+		return false;
+	*target = insns[0].address + insns[0].size + x->operands[1].mem.disp;
+	return in_data(ef->elf, *target);
+}
+
+static int rate_from_code(struct elf_file *ef, const struct go_func *f, __u64 *vaddr)
+{
+	return scan_func(ef, f, match_rate_test, "runtime.MemProfileRate", vaddr);
+}
+
+/*
  * runtime.MemProfileRate as the variable runtime.schedinit clears when the linker left
  * runtime.MemProfile out ("if disableMemoryProfiling { MemProfileRate = 0 }", proc.go):
  * CMPB disableMemoryProfiling(SB), $0; JE; MOVQ $0, MemProfileRate(SB). The same three
  * instructions in Go 1.19 to 1.27, also where mallocgc's own test of the rate moved into its
  * size-class paths (1.23+). Exactly one candidate, or none.
  */
+static bool match_rate_clear(struct elf_file *ef, const cs_insn *insns, __u64 *target)
+{
+	const cs_x86 *c = &insns[0].detail->x86, *m = &insns[2].detail->x86;
+	__u64 flag;
+
+	if (insns[0].id != X86_INS_CMP || c->op_count != 2 || c->operands[0].type != X86_OP_MEM ||
+	    c->operands[0].mem.base != X86_REG_RIP || c->operands[0].size != 1 ||
+	    c->operands[1].type != X86_OP_IMM || c->operands[1].imm != 0 ||
+	    insns[1].id != X86_INS_JE)
+		return false;
+	if (insns[2].id != X86_INS_MOV || m->op_count != 2 || m->operands[0].type != X86_OP_MEM ||
+	    m->operands[0].mem.base != X86_REG_RIP || m->operands[0].size != 8 ||
+	    m->operands[1].type != X86_OP_IMM || m->operands[1].imm != 0)
+		return false;
+	flag = insns[0].address + insns[0].size + c->operands[0].mem.disp;
+	*target = insns[2].address + insns[2].size + m->operands[0].mem.disp;
+	return in_data(ef->elf, flag) && in_data(ef->elf, *target);
+}
+
 static int rate_from_schedinit(struct elf_file *ef, const struct go_func *f, __u64 *vaddr)
 {
-	cs_insn *insns = NULL;
-	__u8 *code = NULL;
-	csh cs = 0;
-	size_t cnt = 0;
-	int err = -ENOENT, found = 0;
-
-	if (!f->vaddr || !f->size || f->size > (1 << 20))
-		return -ENOENT;
-	code = malloc(f->size);
-	if (!code)
-		return -ENOMEM;
-	if (pread(ef->fd, code, f->size, f->file_offset) != (ssize_t)f->size) {
-		err = -EIO;
-		goto cleanup;
-	}
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	cnt = cs_disasm(cs, code, f->size, f->vaddr, 0, &insns);
-	for (size_t i = 0; i + 2 < cnt; i++) {
-		const cs_x86 *c = &insns[i].detail->x86, *m = &insns[i + 2].detail->x86;
-		__u64 flag, target;
-
-		if (insns[i].id != X86_INS_CMP || c->op_count != 2 ||
-		    c->operands[0].type != X86_OP_MEM || c->operands[0].mem.base != X86_REG_RIP ||
-		    c->operands[0].size != 1 || c->operands[1].type != X86_OP_IMM ||
-		    c->operands[1].imm != 0 || insns[i + 1].id != X86_INS_JE)
-			continue;
-		if (insns[i + 2].id != X86_INS_MOV || m->op_count != 2 ||
-		    m->operands[0].type != X86_OP_MEM || m->operands[0].mem.base != X86_REG_RIP ||
-		    m->operands[0].size != 8 || m->operands[1].type != X86_OP_IMM ||
-		    m->operands[1].imm != 0)
-			continue;
-		flag = insns[i].address + insns[i].size + c->operands[0].mem.disp;
-		target = insns[i + 2].address + insns[i + 2].size + m->operands[0].mem.disp;
-		if (!in_data(ef->elf, flag) || !in_data(ef->elf, target))
-			continue;
-		if (found && *vaddr != target) {
-			log_debug("two candidates for runtime.MemProfileRate in schedinit: 0x%llx "
-				  "and 0x%llx",
-				  (unsigned long long)*vaddr, (unsigned long long)target);
-			err = -ENOENT;
-			goto cleanup;
-		}
-		*vaddr = target;
-		found = 1;
-		err = 0;
-	}
-cleanup:
-	if (insns)
-		cs_free(insns, cnt);
-	if (cs)
-		cs_close(&cs);
-	free(code);
-	return err;
+	return scan_func(ef, f, match_rate_clear, "runtime.MemProfileRate in schedinit", vaddr);
 }
 
 /* Without .symtab: schedinit's witness, checked against mallocgc's where that one is found
