@@ -8,13 +8,15 @@
 #   cfi.sh       issue 7: cost per sampled event, CFI unwinding against frame pointers
 #   cfi_churn.sh issue 7: CFI stacks of short-lived processes picked up by the daemon at exec
 #   daemon.sh    issue 4: allocscoped's CPU per drain and RSS, 1k-100k stacks, 1-100 processes
+#   syscall_tax.sh   issue 12: what an unwatched process pays per syscall with the daemon running
+#   short_lived.sh   issue 20: processes matched at exec, watched or not, by lifetime
 # Scripts, not tests: slow numbers never fail; a broken command does.
 # Usage: tests/bench/run.sh [ALLOCATIONS_PER_THREAD]   (for native.sh)
 #   BENCH_SMOKE=1     a short run that only proves the scripts work (well under 2 minutes)
 #   BENCH_ONLY="native go"   run some of them
 set -uo pipefail
 dir=$(dirname "$0")
-only=${BENCH_ONLY:-native go accuracy daemon cfi cfi_churn}
+only=${BENCH_ONLY:-native go accuracy daemon cfi cfi_churn syscall_tax short_lived}
 status=0
 start=$SECONDS
 for b in $only; do
@@ -25,6 +27,8 @@ for b in $only; do
 	daemon) "$dir/daemon.sh" || status=1 ;;
 	cfi) "$dir/cfi.sh" || status=1 ;;
 	cfi_churn) "$dir/cfi_churn.sh" || status=1 ;;
+	syscall_tax) "$dir/syscall_tax.sh" || status=1 ;;
+	short_lived) "$dir/short_lived.sh" || status=1 ;;
 	*) echo "run.sh: no benchmark $b" >&2; status=1; continue ;;
 	esac
 	echo
