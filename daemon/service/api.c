@@ -49,16 +49,6 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
  * processes it could ptrace, judged when they were attached and, while alive, again now (a
  * process can make itself undumpable, and its pid can be reused by another user's).
  */
-static int target_visible(const struct dtarget *t, uid_t viewer)
-{
-	uid_t now;
-
-	if (!viewer)
-		return 1;
-	if (t->owner != viewer)
-		return 0;
-	return !t->alive || (!peer__pid_owner(NULL, t->w.target.pid, &now) && now == viewer);
-}
 
 /* The rate a target's samples are scaled by: the Go runtime's own, or --rate. */
 static __u64 target_rate(const struct scoped *d, const struct dtarget *t)
@@ -109,7 +99,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 
 		if (!target_matches(t, q))
 			continue;
-		if (!target_visible(t, q->viewer)) {
+		if (!scoped__target_visible(t, q->viewer)) {
 			denied = 1;
 			continue;
 		}
@@ -185,7 +175,7 @@ static int op_timeline(void *ctx, const struct httpd_query *q, char **json)
 	for (size_t i = 0; i < d->cnt; i++) {
 		if (!target_matches(d->t[i], q))
 			continue;
-		if (target_visible(d->t[i], q->viewer))
+		if (scoped__target_visible(d->t[i], q->viewer))
 			best = d->t[i];
 		else
 			denied = 1;
@@ -246,7 +236,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		struct metrics_target *m = &mt[in.target_cnt];
 
 		in.bounds.history_entries += history__entries(t->hist);
-		if (!t->alive || !target_visible(t, viewer)) {
+		if (!t->alive || !scoped__target_visible(t, viewer)) {
 			if (!t->alive)
 				in.bounds.exited++;
 			continue;
@@ -310,7 +300,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		in.unwind = &us;
 	}
 	metrics__write(f, &in);
-	capture__write_metrics(d, f);
+	capture__write_metrics(d, f, viewer);
 	pthread_mutex_unlock(&d->lock);
 	free(mt);
 	err = fclose(f) ? -errno : 0;
@@ -338,7 +328,7 @@ static int op_targets(void *ctx, uid_t viewer, struct httpd_target **out, size_t
 		struct dtarget *t = d->t[i];
 		struct httpd_target *o = &ts[n];
 
-		if (!target_visible(t, viewer))
+		if (!scoped__target_visible(t, viewer))
 			continue;
 		o->pid = t->w.target.pid;
 		o->alive = t->alive;

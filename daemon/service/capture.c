@@ -785,7 +785,7 @@ int capture__request(struct scoped *d, int pid, char **json)
 	return take(d, t, TRIGGER_REQUEST, "requested", json);
 }
 
-void capture__write_metrics(struct scoped *d, FILE *f)
+void capture__write_metrics(struct scoped *d, FILE *f, uid_t viewer)
 {
 	struct capture *c = d->capture;
 
@@ -806,7 +806,7 @@ void capture__write_metrics(struct scoped *d, FILE *f)
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
 
-		if (!t->alive)
+		if (!t->alive || !scoped__target_visible(t, viewer))
 			continue;
 		for (size_t k = 0; k < c->ct_cnt; k++) {
 			if (c->ct[k].pid != t->w.target.pid || c->ct[k].attach_ns != t->attach_ns)
@@ -825,7 +825,7 @@ void capture__write_metrics(struct scoped *d, FILE *f)
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
 
-		if (!t->alive)
+		if (!t->alive || !scoped__target_visible(t, viewer))
 			continue;
 		for (size_t k = 0; k < c->ct_cnt; k++) {
 			struct ctarget *ct = &c->ct[k];

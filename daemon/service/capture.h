@@ -63,7 +63,8 @@ struct snapshot_store *capture__store(struct capture *c);
 /* With --push: send the snapshots taken since the last call, each as an application of its
  * own ("<executable>.heap_snapshot"). Takes the lock itself: call it without. */
 void capture__push_pending(struct scoped *d);
-/* The snapshot counters and each target's growth ratio, as Prometheus text. */
-void capture__write_metrics(struct scoped *d, FILE *f);
+/* The snapshot counters and each target's growth ratio, as Prometheus text: the targets
+ * viewer may read only (scoped__target_visible). */
+void capture__write_metrics(struct scoped *d, FILE *f, uid_t viewer);
 
 #endif

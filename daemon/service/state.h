@@ -82,6 +82,9 @@ struct scoped {
 /* All with the lock held. */
 
 /* targets.c: the targets' lifecycle. */
+/* Whether viewer (0: root or a token: everything) may read t: a local user only the processes
+ * it could ptrace, judged at attach and again while the process lives. */
+int scoped__target_visible(const struct dtarget *t, uid_t viewer);
 struct dtarget *scoped__find_alive(struct scoped *d, int pid);
 /* Whether a selector of the options selects pid now. */
 bool scoped__selected(struct scoped *d, int pid);

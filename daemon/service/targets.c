@@ -206,3 +206,14 @@ void scoped__poll_events(struct scoped *d)
 {
 	alloc_probes__poll_events(d->ap, on_gc, on_life, d);
 }
+
+int scoped__target_visible(const struct dtarget *t, uid_t viewer)
+{
+	uid_t now;
+
+	if (!viewer)
+		return 1;
+	if (t->owner != viewer)
+		return 0;
+	return !t->alive || (!peer__pid_owner(NULL, t->w.target.pid, &now) && now == viewer);
+}
