@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* httpd__parse_query() on arbitrary query strings: a query is accepted whole or refused with a
  * reason, never half-applied, and what it accepts is within the documented ranges. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,14 +47,19 @@ static void check(const char *s, size_t err_len)
 		free(err);
 		return;
 	}
-	FUZZ_CHECK(q.sel >= HTTPD_SEL_ALL && q.sel <= HTTPD_SEL_CGROUP);
+	FUZZ_CHECK(q.sel >= HTTPD_SEL_ALL && q.sel <= HTTPD_SEL_CONTAINER);
 	FUZZ_CHECK(memchr(q.value, '\0', sizeof(q.value)));
 	if (q.sel == HTTPD_SEL_PID)
 		FUZZ_CHECK(q.pid > 0);
 	else
 		FUZZ_CHECK(q.pid == 0);
-	if (q.sel == HTTPD_SEL_EXE || q.sel == HTTPD_SEL_COMM || q.sel == HTTPD_SEL_CGROUP)
+	if (q.sel == HTTPD_SEL_EXE || q.sel == HTTPD_SEL_COMM || q.sel == HTTPD_SEL_CGROUP ||
+	    q.sel == HTTPD_SEL_CONTAINER)
 		FUZZ_CHECK(q.value[0] != '\0');
+	/* A container ID or its prefix: hex digits only. */
+	if (q.sel == HTTPD_SEL_CONTAINER)
+		for (const char *c = q.value; *c; c++)
+			FUZZ_CHECK(isxdigit((unsigned char)*c));
 	FUZZ_CHECK(q.seconds >= 0);
 	FUZZ_CHECK(q.gc == 0 || q.gc == 1);
 	free(err);
