@@ -103,7 +103,7 @@ int history__diff(const struct entry_set *now, const struct entry_set *prev,
 
 static int history_add(struct history *h, const struct snapshot *s)
 {
-	if (h->head + h->cnt == h->cap && h->head >= h->cap / 2) {
+	if (h->head && h->head + h->cnt == h->cap && h->head >= h->cap / 2) {
 		/* Half the array is dropped snapshots: move the rest down, once per cap / 2 adds.
 		 */
 		memmove(h->s, h->s + h->head, h->cnt * sizeof(*h->s));
