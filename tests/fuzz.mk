@@ -46,7 +46,7 @@ FUZZ_MODS_cli_parse := cli/allocscope.c daemon/util/args.c
 FUZZ_LIBS_cli_parse := $(FUZZ_OUT)/obj/cli_stubs.o
 FUZZ_MODS_probe_place := daemon/probe/probe_place.c
 FUZZ_MODS_httpd := daemon/service/httpd.c daemon/service/http_query.c daemon/util/textenc.c \
-	daemon/service/peer.c
+	daemon/service/peer.c daemon/util/small_file.c
 FUZZ_LIBS_httpd := -lmicrohttpd
 FUZZ_MODS_config := daemon/service/config.c daemon/util/args.c
 FUZZ_LIBS_config := -ljson-c

@@ -6,7 +6,6 @@
 #include "probe/probe_place.h"
 #include "util/common.h"
 
-
 #define KEEP_SIZE   (PROBE_KEEP_ARG1 | PROBE_KEEP_SP)
 #define KEEP_2	    (PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_SP)
 #define KEEP_3	    (PROBE_KEEP_ARG1 | PROBE_KEEP_ARG2 | PROBE_KEEP_ARG3 | PROBE_KEEP_SP)

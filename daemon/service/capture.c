@@ -878,7 +878,9 @@ void capture__push_pending(struct scoped *d)
 			/* An application of its own: a snapshot is a whole heap, not an interval's
 			 * delta, and must not be summed into the interval series. */
 			snprintf(app, sizeof(app), "%s.heap_snapshot",
-				 base ? base + 1 : m->exe[0] ? m->exe : "unknown");
+				 base	     ? base + 1
+				 : m->exe[0] ? m->exe
+					     : "unknown");
 			snprintf(pid, sizeof(pid), "%d", m->pid);
 			r->name = push_series__name(app, l, ARRAY_SIZE(l));
 			r->from_s = m->time_ns / NSEC_PER_SEC;

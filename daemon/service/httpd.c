@@ -25,6 +25,7 @@
 #include "service/peer.h"
 #include "util/textenc.h"
 #include "util/log.h"
+#include "util/small_file.h"
 
 #define DEFAULT_MAX_CONNECTIONS 32
 #define DEFAULT_TIMEOUT_S	30
@@ -693,72 +694,13 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 	       (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127);
 }
 
-/* Read a whole small regular file, NUL-terminated (libmicrohttpd wants PEM as a C string). */
-static int read_small_file(const char *path, size_t max_bytes, char **out, size_t *out_len)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	struct stat st;
-	int fd = -1, err = 0;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		log_error("httpd: cannot open %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	if (fstat(fd, &st)) {
-		err = -errno;
-		log_error("httpd: cannot stat %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max_bytes) {
-		err = -EINVAL;
-		log_error("httpd: %s is not a regular file of at most %zu bytes", path, max_bytes);
-		goto cleanup;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	while (len < (size_t)st.st_size) {
-		n = read(fd, buf + len, st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			log_error("httpd: cannot read %s: %s", path, strerror(errno));
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	buf = NULL;
-
-cleanup:
-	if (buf) {
-		/* It may have held a key. */
-		explicit_bzero(buf, len);
-		free(buf);
-	}
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
 static int read_token(const char *path, char **out, size_t *out_len)
 {
 	char *tok = NULL;
 	size_t len = 0;
 	int err;
 
-	err = read_small_file(path, MAX_TOKEN_BYTES, &tok, &len);
+	err = small_file__read("httpd", path, MAX_TOKEN_BYTES, &tok, &len, NULL);
 	if (err)
 		return err;
 	/* Files written by echo or a secret store end in a newline that is not part of it. */
@@ -837,10 +779,12 @@ struct httpd *httpd__start(const struct httpd_opts *opts, const struct httpd_ops
 			goto cleanup;
 	}
 	if (opts->tls_cert) {
-		err = read_small_file(opts->tls_cert, MAX_PEM_BYTES, &h->tls_cert, &cert_len);
+		err = small_file__read("httpd", opts->tls_cert, MAX_PEM_BYTES, &h->tls_cert,
+				       &cert_len, NULL);
 		if (err)
 			goto cleanup;
-		err = read_small_file(opts->tls_key, MAX_PEM_BYTES, &h->tls_key, &h->tls_key_len);
+		err = small_file__read("httpd", opts->tls_key, MAX_PEM_BYTES, &h->tls_key,
+				       &h->tls_key_len, NULL);
 		if (err)
 			goto cleanup;
 		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};

@@ -12,6 +12,7 @@
 
 #include "util/http_client.h"
 #include "util/log.h"
+#include "util/small_file.h"
 #include "service/push.h"
 
 #define PUSH_AUTH_FILE_MAX 4096
@@ -79,40 +80,23 @@ int push_auth__parse(const char *text, struct push_auth *out)
 
 int push_auth__read(const char *path, struct push_auth *out)
 {
-	char buf[PUSH_AUTH_FILE_MAX + 1];
-	struct stat st;
-	ssize_t n;
-	int fd, err = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	mode_t mode;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		err = -errno;
-		log_error("--push-auth-file %s: %s", path, strerror(-err));
+	err = small_file__read("--push-auth-file", path, PUSH_AUTH_FILE_MAX, &buf, &len, &mode);
+	if (err)
 		return err;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > PUSH_AUTH_FILE_MAX) {
-		log_error("--push-auth-file %s: not a regular file of at most %d bytes", path,
-			  PUSH_AUTH_FILE_MAX);
-		err = -EINVAL;
-		goto cleanup;
-	}
-	if (st.st_mode & S_IROTH)
+	if (mode & S_IROTH)
 		log_warn("--push-auth-file %s can be read by every user", path);
-	n = read(fd, buf, PUSH_AUTH_FILE_MAX);
-	if (n < 0) {
-		err = -errno;
-		log_error("--push-auth-file %s: %s", path, strerror(-err));
-		goto cleanup;
-	}
-	buf[n] = '\0';
 	err = push_auth__parse(buf, out);
 	if (err)
 		log_error("--push-auth-file %s: expected one line, \"basic USER:PASSWORD\" or "
 			  "\"bearer TOKEN\"",
 			  path);
-cleanup:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
+	explicit_bzero(buf, len);
+	free(buf);
 	return err;
 }
 

@@ -7,7 +7,6 @@
 
 #include "tests/bpf/bpf_test.h"
 
-
 WRAPPER(malloc) void *wrap_malloc(size_t n)
 {
 	void *p = malloc(n);

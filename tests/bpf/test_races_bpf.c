@@ -137,7 +137,8 @@ join:
 	while (!bpf_map_get_next_key(f.stats_fd, prevk, &k)) {
 		prevk = &k;
 		if (k.tgid == (__u32)getpid() && k.stack_id >= 0)
-			ASSERT_TRUE(gc_depth_of(&f, k.stack_id) >= 0, "a stats entry's stack is there");
+			ASSERT_TRUE(gc_depth_of(&f, k.stack_id) >= 0,
+				    "a stats entry's stack is there");
 	}
 	for (int i = 0; i < started; i++) {
 		for (int j = 0; j < GC_KEEP; j++) {
