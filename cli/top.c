@@ -34,6 +34,7 @@
 #include "options.h"
 #include "probe/sampling.h"
 #include "session.h"
+#include "term.h"
 #include "topview.h"
 #include "profile/pprof_decode.h"
 
@@ -192,106 +193,6 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/*
- * The terminal. Its state lives in a static because it is restored from a signal handler
- * (SIGSEGV, SIGABRT...) and from atexit as well as from the normal exit, whatever path the
- * program leaves by. While the screen is up, stderr goes to a memory file and is shown after
- * the screen is left, so warnings neither scribble over the view nor vanish with it.
- */
-static struct {
-	volatile sig_atomic_t active;
-	int in_fd; /* where keys come from: stdin, or /dev/tty */
-	struct termios saved;
-	int saved_stderr;
-	int log_fd;
-} term = {.in_fd = -1, .saved_stderr = -1, .log_fd = -1};
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= w;
-	}
-}
-
-/* Async-signal-safe: write, tcsetattr, dup2, lseek and read only. */
-static void term_leave(void)
-{
-	static const char leave[] = "\033[0m\033[?25h\033[?1049l";
-	char buf[4096];
-	ssize_t n;
-
-	if (!term.active)
-		return;
-	term.active = 0;
-	write_all(STDOUT_FILENO, leave, sizeof(leave) - 1);
-	tcsetattr(term.in_fd, TCSADRAIN, &term.saved);
-	if (term.saved_stderr >= 0) {
-		dup2(term.saved_stderr, STDERR_FILENO);
-		close(term.saved_stderr);
-		term.saved_stderr = -1;
-	}
-	if (term.log_fd >= 0) {
-		lseek(term.log_fd, 0, SEEK_SET);
-		while ((n = read(term.log_fd, buf, sizeof(buf))) > 0)
-			write_all(STDERR_FILENO, buf, n);
-		close(term.log_fd);
-		term.log_fd = -1;
-	}
-}
-
-static void on_fatal_signal(int sig)
-{
-	term_leave();
-	raise(sig); /* SA_RESETHAND: the default action, now */
-}
-
-static int term_enter(void)
-{
-	static const char enter[] = "\033[?1049h\033[?25l\033[H\033[2J";
-	struct termios raw;
-
-	if (tcgetattr(term.in_fd, &term.saved))
-		return -errno;
-	raw = term.saved;
-	/* Keys one at a time and unechoed; ISIG stays, so Ctrl-C and Ctrl-Z are signals. */
-	raw.c_lflag &= ~(ICANON | ECHO);
-	raw.c_cc[VMIN] = 0;
-	raw.c_cc[VTIME] = 0;
-	if (tcsetattr(term.in_fd, TCSADRAIN, &raw))
-		return -errno;
-	term.active = 1;
-	fflush(stderr);
-	term.log_fd = memfd_create("allocscope-top-log", MFD_CLOEXEC);
-	if (term.log_fd >= 0) {
-		term.saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-		if (term.saved_stderr < 0 || dup2(term.log_fd, STDERR_FILENO) < 0) {
-			close(term.log_fd);
-			term.log_fd = -1;
-		}
-	}
-	write_all(STDOUT_FILENO, enter, sizeof(enter) - 1);
-	return 0;
-}
-
-static void install_fatal_handlers(void)
-{
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGQUIT, SIGTRAP};
-	struct sigaction sa = {.sa_handler = on_fatal_signal,
-			       .sa_flags = SA_RESETHAND | SA_NODEFER};
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-	atexit(term_leave);
 }
 
 /* Where profiles come from. */
@@ -618,7 +519,7 @@ static void draw_screen(struct top_ui *ui)
 		fputs("(no allocation sampled yet)\033[K\r\n", f);
 	fputs("\033[J", f);
 	if (fclose(f) == 0)
-		write_all(STDOUT_FILENO, frame, frame_len);
+		term__write_all(STDOUT_FILENO, frame, frame_len);
 	free(frame);
 }
 
@@ -707,9 +608,9 @@ static int setup_signals(sigset_t *set, int tty)
 /* Ctrl-Z: give the terminal back as it was, stop, and take it again on fg. */
 static void suspend(struct top_ui *ui)
 {
-	term_leave();
+	term__leave();
 	kill(getpid(), SIGSTOP);
-	if (term_enter() == 0) {
+	if (term__enter() == 0) {
 		window_size(ui);
 		draw_screen(ui);
 	}
@@ -729,7 +630,7 @@ static int handle_key(struct top_ui *ui, char c)
 		topview__sort(ui->tv, k);
 		draw_screen(ui);
 	} else if (c == 12 /* Ctrl-L */) {
-		write_all(STDOUT_FILENO, "\033[2J", 4);
+		term__write_all(STDOUT_FILENO, "\033[2J", 4);
 		draw_screen(ui);
 	}
 	return RUN_GO;
@@ -763,7 +664,7 @@ static int run(struct top_ui *ui, int sigfd)
 	while (state == RUN_GO) {
 		struct pollfd pfd[4] = {
 		    {.fd = sigfd, .events = POLLIN},
-		    {.fd = ui->tty ? term.in_fd : -1, .events = POLLIN},
+		    {.fd = ui->tty ? term__input() : -1, .events = POLLIN},
 		    {.fd = ui->src->standalone ? session__gc_fd(&ui->src->ss) : -1,
 		     .events = POLLIN},
 		    {.fd = ui->src->standalone ? ui->src->ss.pidfd : -1, .events = POLLIN},
@@ -792,7 +693,7 @@ static int run(struct top_ui *ui, int sigfd)
 			state = RUN_QUIT; /* the terminal is gone */
 		} else if (pfd[1].revents & POLLIN) {
 			char keys[64];
-			ssize_t n = read(term.in_fd, keys, sizeof(keys));
+			ssize_t n = read(term__input(), keys, sizeof(keys));
 
 			for (ssize_t i = 0; i < n && state == RUN_GO; i++)
 				state = handle_key(ui, keys[i]);
@@ -873,10 +774,10 @@ int cmd_top(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	if (ui.tty) {
-		term.in_fd =
-		    isatty(STDIN_FILENO) ? STDIN_FILENO : open("/dev/tty", O_RDONLY | O_CLOEXEC);
-		install_fatal_handlers();
-		if (term.in_fd < 0 || term_enter()) {
+		term__set_input(isatty(STDIN_FILENO) ? STDIN_FILENO
+						     : open("/dev/tty", O_RDONLY | O_CLOEXEC));
+		term__install_fatal_handlers();
+		if (term__input() < 0 || term__enter()) {
 			log_error("cannot set up the terminal: %s", strerror(errno));
 			err = -ENOTTY;
 			goto cleanup;
@@ -888,18 +789,18 @@ int cmd_top(int argc, char **argv)
 			src.standalone ? "standalone" : src.base);
 	}
 	err = run(&ui, sigfd);
-	term_leave();
+	term__leave();
 	if (err == 1)
 		fprintf(stderr, "allocscope: pid %d exited\n", o.pid);
 	if (err == -EPIPE)
 		err = 0; /* the reader has seen enough */
 	status = err < 0 ? 1 : 0;
 cleanup:
-	term_leave();
+	term__leave();
 	if (sigfd >= 0)
 		close(sigfd);
-	if (term.in_fd > STDERR_FILENO)
-		close(term.in_fd);
+	if (term__input() > STDERR_FILENO)
+		close(term__input());
 	topview__free(tv);
 	src_release(&src);
 	return status;
