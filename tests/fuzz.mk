@@ -36,7 +36,7 @@ GOBIN_SRCS := daemon/symbols/gobin.c daemon/symbols/gobin_image.c daemon/symbols
 # Each target: its source in tests/fuzz/fuzz_<name>.c and the modules it exercises.
 FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
 FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/symbols/debugfile.c daemon/util/htab.c \
-	$(GOBIN_SRCS)
+	daemon/symbols/dwarf_lines.c $(GOBIN_SRCS)
 FUZZ_MODS_gobin := $(GOBIN_SRCS)
 FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
 FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/profile/pprof_decode.c daemon/util/atomic_file.c \
