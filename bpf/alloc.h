@@ -131,6 +131,11 @@ struct proc_totals {
 	__u64 live_overwrite_cnt;
 	__u64 nest_reset_cnt;
 	__u64 free_unseen_cnt; /* ALLOC_CNT_FREE_UNSEEN */
+	/* Runs of the malloc family's probes in this process, sampled or not: what the overhead
+	 * budget (daemon/probe/overhead.c) prices. The allocation side (entries and returns) is
+	 * apart from free, which stays attached while the allocation side is duty-cycled. */
+	__u64 alloc_hits;
+	__u64 free_hits;
 	__u64 pad;
 };
 
@@ -184,6 +189,13 @@ enum alloc_counter {
 /* A Go program (cgo) in CFI mode: a native allocation made in C called from Go also carries the
  * calling goroutine's frames, walked by frame pointers from its saved state (go_layouts). */
 #define TARGET_F_GO_CGO 0x4
+/* Bits 16-31 of a target's value: the duty cycle of its allocation probes in DUTY_ONE units, 0
+ * when they are attached all the time (see alloc_key.duty). */
+#define TARGET_DUTY_SHIFT 16
+#define TARGET_DUTY_MASK  0xffffU
+#define TARGET_FLAGS_MASK 0xffffU
+/* A duty cycle of 1: the allocation probes attached all the time. */
+#define DUTY_ONE 32768
 
 /* Where the Go runtime keeps what the goroutine walk reads, per process (its Go version):
  * offsets of m.curg, and of g.sched.sp and g.sched.bp. g.stack (0) and g.m (0x30) have not
@@ -203,7 +215,11 @@ struct go_layout {
 struct alloc_key {
 	__u32 tgid;
 	__s32 stack_id; /* < 0: the stack was lost (-errno); else a key of the stacks map */
-	__u32 kind;	/* enum alloc_kind */
+	__u16 kind;	/* enum alloc_kind */
+	/* The duty cycle (DUTY_ONE units) of the process's allocation probes when these samples
+	 * were taken; 0: attached all the time. Unsampled values are scaled by DUTY_ONE / duty, so
+	 * that a duty-cycled process's profile stays an unbiased estimate. */
+	__u16 duty;
 	__u32 pad;
 	/* The word at the user stack pointer where the walk skips the caller: at syscalls (the
 	 * return address into the caller of a frameless libc wrapper such as mmap) and at Go entry
@@ -278,7 +294,7 @@ struct unwind_event {
 	/* TARGET_F_GO_CGO, a thread running C on the Go system stack: the goroutine that called
 	 * into C, as return addresses from the one into runtime.cgocall outwards; 0 otherwise. */
 	__u32 go_nr;
-	__u32 go_pad;
+	__u32 duty; /* alloc_key.duty */
 	__u64 go_ips[UNWIND_GO_MAX_FRAMES];
 	__u64 regs[UNWIND_NR_REGS];
 	__u8 stack[]; /* up to the configured copy size */

@@ -126,7 +126,8 @@ unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u3
 	e->kind = kind;
 	e->flags = 0;
 	e->go_nr = 0;
-	e->go_pad = 0;
+	/* mmaps are seen by the syscall tracepoints, which are never duty-cycled. */
+	e->duty = kind == ALLOC_KIND_MMAP ? 0 : target_flags >> TARGET_DUTY_SHIFT;
 	if (target_flags & TARGET_F_GO_CGO)
 		go_cgo_frames(e, tgid);
 	e->regs[0] = BPF_CORE_READ(regs, ax);

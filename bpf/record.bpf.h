@@ -17,6 +17,27 @@ static __always_inline struct proc_totals *proc_totals(__u32 tgid)
 	return map_lookup_or_init(&totals, &tgid, &zero);
 }
 
+/* One run of a malloc-family probe in process tgid, sampled or not (the overhead budget). */
+static __always_inline void count_probe_hit(__u32 tgid, int is_free)
+{
+	struct proc_totals *tot = proc_totals(tgid);
+
+	if (tot)
+		__sync_fetch_and_add(is_free ? &tot->free_hits : &tot->alloc_hits, 1);
+}
+
+/* The duty cycle of tgid's allocation probes for a sample of kind (alloc_key.duty): 0 for the
+ * Go runtime's probes and the mmap tracepoints, which are never duty-cycled. */
+static __always_inline __u16 target_duty(__u32 tgid, __u32 kind)
+{
+	__u32 *flags;
+
+	if (kind == ALLOC_KIND_MMAP || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC)
+		return 0;
+	flags = bpf_map_lookup_elem(&targets, &tgid);
+	return flags ? *flags >> TARGET_DUTY_SHIFT : 0;
+}
+
 /* Account for a live block that was just deleted from the live map (by its deleter alone). */
 static __always_inline void account_free(__u32 tgid, const struct live_val *lv)
 {
@@ -161,6 +182,7 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	key.tgid = tgid;
 	key.kind = kind;
 	key.caller_hint = caller_hint;
+	key.duty = target_duty(tgid, kind);
 	/* Go's samples are at the runtime's rate; ours at sample_rate. */
 	key.size = kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0;
 	id = stack_id(ctx); /* < 0: counted, and kept under a lost-stack key */

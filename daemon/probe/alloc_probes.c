@@ -39,6 +39,9 @@ struct alloc_probes {
 	void *gc_ctx;
 	int (*unwind_cb)(void *ctx, const void *data, size_t len);
 	void *unwind_ctx;
+	/* links and the targets map's values are also changed by the overhead budget's thread
+	 * (alloc_probes__set_alloc_side, alloc_probes__set_duty) */
+	pthread_mutex_t mu;
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
@@ -256,6 +259,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	ap = calloc(1, sizeof(*ap));
 	if (!ap)
 		return NULL;
+	pthread_mutex_init(&ap->mu, NULL);
 	skel = alloc_bpf__open();
 	if (!skel) {
 		err = -errno;
@@ -335,6 +339,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	return ap;
 cleanup:
 	alloc_bpf__destroy(skel);
+	pthread_mutex_destroy(&ap->mu);
 	free(ap);
 	errno = -err;
 	return NULL;
@@ -348,23 +353,31 @@ void alloc_probes__free(struct alloc_probes *ap)
 	link_reaper__add(ap->reaper, ap->links, ap->link_cnt);
 	/* Every link is closed before the programs they run go. */
 	link_reaper__free(ap->reaper);
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		link_spec__free(ap->links[i].spec);
 	free(ap->links);
+	pthread_mutex_destroy(&ap->mu);
 	ring_buffer__free(ap->gc_rb);
 	alloc_bpf__destroy(ap->skel);
 	free(ap);
 }
 
+/* Takes spec (may be NULL) on success. */
 static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
-		    int fd, __u32 probes)
+		    int fd, __u32 probes, struct link_spec *spec)
 {
 	struct probe_link *nl;
+	int err = 0;
 
+	pthread_mutex_lock(&ap->mu);
 	if (ap->link_cnt == ap->link_cap) {
 		size_t cap = ap->link_cap ? ap->link_cap * 2 : 32;
 
 		nl = realloc(ap->links, cap * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
+		if (!nl) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
 		ap->links = nl;
 		ap->link_cap = cap;
 	}
@@ -375,8 +388,11 @@ static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, str
 	    .dev = st->st_dev,
 	    .ino = st->st_ino,
 	    .link = l,
+	    .spec = spec,
 	};
-	return 0;
+cleanup:
+	pthread_mutex_unlock(&ap->mu);
+	return err;
 }
 
 /* From the descriptor checked by rootfs__open(), never from a path opened again. */
@@ -417,23 +433,38 @@ static int attach_failed(int pid, const char *path, const char *what, int retpro
 	return err;
 }
 
-/* Attach prog at every site of l in path for pid (what: the sites together, for a warning). */
+/*
+ * Attach prog at every site of l in path for pid (what: the sites together, for a warning).
+ * spec_fd >= 0: the allocation side, which the overhead budget may detach and attach again
+ * (uprobe_multi links only), from the file open at spec_fd.
+ */
 static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
 			struct bpf_program *prog, const struct site_list *l, int retprobe,
-			const char *what)
+			const char *what, int spec_fd)
 {
+	struct link_spec *spec = NULL;
 	int fd, err;
 
 	if (!l->cnt)
 		return 0;
 	if (ap->multi) {
+		if (spec_fd >= 0) {
+			spec = link_spec__new(bpf_program__fd(prog), spec_fd, l->offsets,
+					      l->cookies, l->cnt, retprobe);
+			if (!spec)
+				return -errno;
+		}
 		fd = uprobe_multi__link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
 					retprobe, pid);
-		if (fd < 0)
+		if (fd < 0) {
+			link_spec__free(spec);
 			return attach_failed(pid, path, what, retprobe, fd);
-		err = add_link(ap, pid, st, NULL, fd, l->cnt);
-		if (err)
+		}
+		err = add_link(ap, pid, st, NULL, fd, l->cnt, spec);
+		if (err) {
+			link_spec__free(spec);
 			close(fd);
+		}
 		return err;
 	}
 	for (__u32 i = 0; i < l->cnt; i++) {
@@ -443,7 +474,7 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
 		if (!link)
 			return attach_failed(pid, path, l->names[i], retprobe, -errno);
-		err = add_link(ap, pid, st, link, -1, 1);
+		err = add_link(ap, pid, st, link, -1, 1, NULL);
 		if (err) {
 			bpf_link__destroy(link);
 			return err;
@@ -542,10 +573,10 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 	/* The return probes first: an entry probe alone, while the process runs, would leave
 	 * every call in between unreturned (counted as allocator_never_returned). */
 	err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret, 1,
-			   "the malloc family") ?:
+			   "the malloc family", fd) ?:
 	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter, &enter, 0,
-			   "the malloc family") ?:
-	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+			   "the malloc family", fd) ?:
+	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees, 0, "free", -1);
 cleanup:
 	close(fd);
 	return err ?: probed;
@@ -589,7 +620,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, in
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, pid, fd_path, st, prog, &one, 0, name);
+	return attach_sites(ap, pid, fd_path, st, prog, &one, 0, name, -1);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
@@ -661,9 +692,11 @@ static __u32 target_flags(const struct alloc_probes *ap, int pid)
 	return val;
 }
 
-int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
+static int add_target(struct alloc_probes *ap, int pid, __u32 flags)
 {
-	__u32 key = pid, val = flags, old = target_flags(ap, pid);
+	__u32 key = pid, old = target_flags(ap, pid);
+	/* The duty cycle (bits 16-31) is the overhead budget's (alloc_probes__set_duty). */
+	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK);
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))
@@ -675,16 +708,43 @@ int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 	return mmap_tracing_sync(ap);
 }
 
+int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	int err;
+
+	pthread_mutex_lock(&ap->mu);
+	err = add_target(ap, pid, flags);
+	pthread_mutex_unlock(&ap->mu);
+	return err;
+}
+
+int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty)
+{
+	__u32 key = pid, val;
+	int err = 0;
+
+	pthread_mutex_lock(&ap->mu);
+	val = (target_flags(ap, pid) & TARGET_FLAGS_MASK) | (__u32)duty << TARGET_DUTY_SHIFT;
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_ANY))
+		err = -errno;
+	pthread_mutex_unlock(&ap->mu);
+	return err;
+}
+
 /* pid leaves the targets map; the tracepoints go with the last target that needed them. */
 static void remove_target(struct alloc_probes *ap, int pid)
 {
-	__u32 key = pid, old = target_flags(ap, pid);
+	__u32 key = pid, old;
 
-	if (bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0))
-		return;
-	if (old & TARGET_F_MMAP)
-		ap->mmap_targets--;
-	mmap_tracing_sync(ap);
+	pthread_mutex_lock(&ap->mu);
+	old = target_flags(ap, pid);
+	if (!bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0)) {
+		if (old & TARGET_F_MMAP)
+			ap->mmap_targets--;
+		mmap_tracing_sync(ap);
+	}
+	pthread_mutex_unlock(&ap->mu);
 }
 
 int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l)
@@ -699,15 +759,98 @@ int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct g
 
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
 {
-	return alloc_probes__add_target(ap, pid, target_flags(ap, pid) | flags);
+	int err;
+
+	pthread_mutex_lock(&ap->mu);
+	err = add_target(ap, pid, target_flags(ap, pid) | flags);
+	pthread_mutex_unlock(&ap->mu);
+	return err;
 }
 
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
 {
-	for (size_t i = 0; i < ap->link_cnt; i++)
-		if (ap->links[i].pid == pid && ap->links[i].dev == dev && ap->links[i].ino == ino)
-			return 1;
-	return 0;
+	int found = 0;
+
+	pthread_mutex_lock(&ap->mu);
+	for (size_t i = 0; i < ap->link_cnt && !found; i++)
+		found = ap->links[i].pid == pid && ap->links[i].dev == dev &&
+			ap->links[i].ino == ino;
+	pthread_mutex_unlock(&ap->mu);
+	return found;
+}
+
+/*
+ * Detaching: the entries first, then the returns, each close waiting for the kernel, so that a
+ * call whose entry ran still meets its return; attaching: the returns first (as attach_object).
+ * The closes happen outside the lock: each waits for an RCU grace period.
+ */
+int alloc_probes__set_alloc_side(struct alloc_probes *ap, int pid, int on)
+{
+	int closing[2][64], nclose[2] = {}, changed = 0, err = 0;
+
+	pthread_mutex_lock(&ap->mu);
+	for (int pass = 0; pass < 2; pass++) {
+		/* attach: returns (pass 0) then entries; detach: entries then returns */
+		int want_ret = on ? pass == 0 : pass == 1;
+
+		for (size_t i = 0; i < ap->link_cnt; i++) {
+			struct probe_link *l = &ap->links[i];
+
+			if (l->pid != pid || !l->spec || link_spec__retprobe(l->spec) != want_ret)
+				continue;
+			if (on && l->fd < 0) {
+				l->fd = link_spec__attach(l->spec, pid);
+				if (l->fd < 0) {
+					err = l->fd;
+					break;
+				}
+				changed++;
+			} else if (!on && l->fd >= 0 && nclose[pass] < 64) {
+				closing[pass][nclose[pass]++] = l->fd;
+				l->fd = -1;
+				changed++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ap->mu);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < nclose[pass]; i++)
+			close(closing[pass][i]);
+	return err ?: changed;
+}
+
+size_t alloc_probes__cyclable_pids(struct alloc_probes *ap, int *pids, size_t max)
+{
+	size_t n = 0, j;
+
+	pthread_mutex_lock(&ap->mu);
+	for (size_t i = 0; i < ap->link_cnt && n < max; i++) {
+		if (!ap->links[i].spec)
+			continue;
+		for (j = 0; j < n && pids[j] != ap->links[i].pid; j++)
+			;
+		if (j == n)
+			pids[n++] = ap->links[i].pid;
+	}
+	pthread_mutex_unlock(&ap->mu);
+	return n;
+}
+
+int alloc_probes__prog_fd(const struct alloc_probes *ap, const char *name)
+{
+	struct bpf_program *p = bpf_object__find_program_by_name(ap->skel->obj, name);
+
+	return p ? bpf_program__fd(p) : -ENOENT;
+}
+
+struct bpf_program *alloc_probes__calibrate_prog(const struct alloc_probes *ap)
+{
+	return ap->skel->progs.calibrate;
+}
+
+int alloc_probes__multi(const struct alloc_probes *ap)
+{
+	return ap->multi;
 }
 
 int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, int pid,
@@ -742,18 +885,25 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 {
-	struct probe_link *gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
+	struct probe_link *gone;
 	size_t j = 0, n = 0;
 
+	pthread_mutex_lock(&ap->mu);
+	gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
 	for (size_t i = 0; i < ap->link_cnt; i++) {
-		if (ap->links[i].pid != pid)
+		if (ap->links[i].pid != pid) {
 			ap->links[j++] = ap->links[i];
-		else if (gone)
+			continue;
+		}
+		link_spec__free(ap->links[i].spec);
+		ap->links[i].spec = NULL;
+		if (gone)
 			gone[n++] = ap->links[i];
 		else
 			probe_link__close(&ap->links[i]);
 	}
 	ap->link_cnt = j;
+	pthread_mutex_unlock(&ap->mu);
 	link_reaper__add(ap->reaper, gone, n);
 	free(gone);
 	if (wait)
@@ -813,8 +963,11 @@ size_t alloc_probes__link_count(const struct alloc_probes *ap)
 {
 	size_t n = 0;
 
+	pthread_mutex_lock((pthread_mutex_t *)&ap->mu);
 	for (size_t i = 0; i < ap->link_cnt; i++)
-		n += ap->links[i].probes;
+		if (ap->links[i].fd >= 0 || ap->links[i].link)
+			n += ap->links[i].probes;
+	pthread_mutex_unlock((pthread_mutex_t *)&ap->mu);
 	return n;
 }
 

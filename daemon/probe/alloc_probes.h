@@ -96,6 +96,23 @@ int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 
  * program), whose probes would otherwise go on recording a moment longer. */
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait);
 
+/*
+ * The overhead budget (probe/overhead.c). Detach (on = 0) or attach again pid's allocation-side
+ * links (the malloc family's entries and returns; its free probes stay attached, so that blocks
+ * sampled earlier retire exactly): the number of links changed or -errno. Only uprobe_multi
+ * links can be (alloc_probes__multi).
+ */
+int alloc_probes__set_alloc_side(struct alloc_probes *ap, int pid, int on);
+/* The processes with allocation-side links that can be duty-cycled, up to max. */
+size_t alloc_probes__cyclable_pids(struct alloc_probes *ap, int *pids, size_t max);
+/* Set the duty cycle that pid's samples are recorded under (alloc_key.duty; 0: none). */
+int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty);
+/* A program's fd by name ("alloc_enter"), or -ENOENT. */
+int alloc_probes__prog_fd(const struct alloc_probes *ap, const char *name);
+/* The program that prices a trap (bpf/alloc.bpf.c calibrate). */
+struct bpf_program *alloc_probes__calibrate_prog(const struct alloc_probes *ap);
+int alloc_probes__multi(const struct alloc_probes *ap);
+
 int alloc_probes__stats_fd(const struct alloc_probes *ap);
 int alloc_probes__stacks_fd(const struct alloc_probes *ap);
 int alloc_probes__live_fd(const struct alloc_probes *ap);

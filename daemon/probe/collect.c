@@ -121,7 +121,7 @@ static void entry_fields(const struct alloc_entry *e, const struct alloc_key *pk
 
 	f[0] = zigzag((__s64)k->tgid - (__s64)pk->tgid);
 	f[1] = zigzag((__s64)k->stack_id - (__s64)pk->stack_id);
-	f[2] = k->kind;
+	f[2] = k->kind | (__u32)k->duty << 16; /* older records: duty 0 */
 	f[3] = k->pad;
 	f[4] = k->caller_hint;
 	f[5] = k->size;
@@ -200,7 +200,8 @@ static bool unpack_one(const struct packed_set *p, __u64 *pos, const struct allo
 	*pos += sizeof(sp);
 	e->key.tgid = (__u32)(unzigzag(f[0]) + (prev ? (__s64)prev->key.tgid : 0));
 	e->key.stack_id = (__s32)(unzigzag(f[1]) + (prev ? (__s64)prev->key.stack_id : 0));
-	e->key.kind = (__u32)f[2];
+	e->key.kind = (__u16)f[2];
+	e->key.duty = (__u16)(f[2] >> 16);
 	e->key.pad = (__u32)f[3];
 	e->key.caller_hint = f[4];
 	e->key.size = f[5];

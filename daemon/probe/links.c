@@ -2,6 +2,8 @@
 /* uprobe links: made as uprobe_multi links through the raw BPF_LINK_CREATE where the kernel has
  * them, and closed off the caller's thread (see links.h). */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,6 +89,65 @@ int uprobe_multi__supported(void)
 		return 0;
 	}
 	return fd == -EBADF;
+}
+
+struct link_spec {
+	int prog_fd;
+	int file_fd;
+	int retprobe;
+	__u32 cnt;
+	unsigned long *offsets;
+	__u64 *cookies;
+};
+
+struct link_spec *link_spec__new(int prog_fd, int file_fd, const unsigned long *offsets,
+				 const __u64 *cookies, __u32 cnt, int retprobe)
+{
+	struct link_spec *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->prog_fd = prog_fd; /* the program outlives every link (alloc_probes__free) */
+	s->retprobe = retprobe;
+	s->cnt = cnt;
+	s->file_fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
+	s->offsets = calloc(cnt, sizeof(*s->offsets));
+	s->cookies = calloc(cnt, sizeof(*s->cookies));
+	if (s->file_fd < 0 || !s->offsets || !s->cookies) {
+		int err = s->file_fd < 0 ? errno : ENOMEM;
+
+		link_spec__free(s);
+		errno = err;
+		return NULL;
+	}
+	memcpy(s->offsets, offsets, cnt * sizeof(*offsets));
+	memcpy(s->cookies, cookies, cnt * sizeof(*cookies));
+	return s;
+}
+
+int link_spec__attach(const struct link_spec *s, int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->file_fd);
+	return uprobe_multi__link(s->prog_fd, path, s->offsets, s->cookies, s->cnt, s->retprobe,
+				  pid);
+}
+
+int link_spec__retprobe(const struct link_spec *s)
+{
+	return s->retprobe;
+}
+
+void link_spec__free(struct link_spec *s)
+{
+	if (!s)
+		return;
+	if (s->file_fd >= 0)
+		close(s->file_fd);
+	free(s->offsets);
+	free(s->cookies);
+	free(s);
 }
 
 void probe_link__close(const struct probe_link *l)

@@ -19,11 +19,14 @@ struct bpf_link;
  * uprobe_multi link (every probe of one program in one object). */
 struct probe_link {
 	int pid;
-	int fd; /* uprobe_multi link, or -1 */
+	int fd; /* uprobe_multi link, or -1 (also while a duty cycle has it detached) */
 	__u32 probes;
 	__u64 dev;
 	__u64 ino;
 	struct bpf_link *link;
+	/* The allocation side's uprobe_multi links: what attaches them again after the overhead
+	 * budget detached them (owned by the list of links, not by copies handed to the reaper). */
+	struct link_spec *spec;
 };
 
 void probe_link__close(const struct probe_link *l);
@@ -34,6 +37,19 @@ int uprobe_multi__link(int prog_fd, const char *path, const unsigned long *offse
 		       const __u64 *cookies, __u32 cnt, int retprobe, int pid);
 /* Whether this kernel has uprobe_multi links (and ALLOCSCOPE_UPROBE_MULTI is not 0). */
 int uprobe_multi__supported(void);
+
+/*
+ * A uprobe_multi link that can be made again: the program, the file (kept open, so that the
+ * same file is probed again even if its path now names another), offsets and cookies. NULL and
+ * errno on failure.
+ */
+struct link_spec *link_spec__new(int prog_fd, int file_fd, const unsigned long *offsets,
+				 const __u64 *cookies, __u32 cnt, int retprobe);
+/* Attach it again for pid: the new link's fd, or -errno. */
+int link_spec__attach(const struct link_spec *s, int pid);
+/* Whether it holds return probes. */
+int link_spec__retprobe(const struct link_spec *s);
+void link_spec__free(struct link_spec *s);
 
 /* Closes links on up to 16 threads (DESTROY_THREADS); NULL when it cannot be had, and then every
  * function below closes in the caller. */

@@ -2,6 +2,7 @@
 /* Poisson-by-bytes sampling: interval table for the BPF countdown and Go's unsampling formula. */
 #include <math.h>
 
+#include "bpf/alloc.h"
 #include "probe/sampling.h"
 
 /* Mean of Exp(1) restricted to [a, b): (E[X; a<=X<b]) / P(a<=X<b). b = INFINITY allowed. */
@@ -44,4 +45,15 @@ void sampling__scale(__u64 count, __u64 bytes, __u64 rate, __s64 *out_count, __s
 	scale = 1.0 / (1.0 - exp(-avg / (double)rate));
 	*out_count = (__s64)((double)count * scale);
 	*out_bytes = (__s64)((double)bytes * scale);
+}
+
+void sampling__scale_duty(__u16 duty, __s64 *count, __s64 *bytes)
+{
+	double scale;
+
+	if (!duty || duty >= DUTY_ONE)
+		return;
+	scale = (double)DUTY_ONE / duty;
+	*count = llround(*count * scale);
+	*bytes = llround(*bytes * scale);
 }

@@ -25,4 +25,11 @@ void sampling__fill_table(__u64 rate, __u64 *table, size_t n);
  */
 void sampling__scale(__u64 count, __u64 bytes, __u64 rate, __s64 *out_count, __s64 *out_bytes);
 
+/*
+ * Scale (count, bytes), unsampled already, by the duty cycle of the allocation probes their
+ * samples were taken under (alloc_key.duty, DUTY_ONE units; 0 is 1): DUTY_ONE / duty. Samples
+ * taken while the probes were attached a fraction d of the time stand for 1/d as many calls.
+ */
+void sampling__scale_duty(__u16 duty, __s64 *count, __s64 *bytes);
+
 #endif

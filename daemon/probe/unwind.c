@@ -32,7 +32,7 @@ struct proc_unwind {
 
 struct cfi_entry {
 	__u32 tgid;
-	__u32 kind;
+	__u32 kind; /* enum alloc_kind, and the sample's duty cycle above bit 16 (alloc_key.duty) */
 	__u32 serial; /* unique and stable: the entry's identity in alloc_key.pad */
 	__u64 size;   /* alloc_key.size: per size when sampled (UNWIND_F_SIZE_KEY), else 0 */
 	struct stack *stack;
@@ -497,7 +497,7 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	u->stats.bpf_ns += ev->bpf_ns;
 	u->stats.stack_bytes += ev->stack_len;
 	/* Per size when sampled, as the kernel's keys are: unsampling is exact only per size. */
-	idx = entry_get(u, ev->tgid, ev->kind, ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips,
+	idx = entry_get(u, ev->tgid, (ev->kind & 0xffff) | (ev->duty & 0xffff) << 16, ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips,
 			u->nr);
 	u->stats.unwind_ns += now_mono_ns() - t0;
 	if (idx < 0)
@@ -547,7 +547,8 @@ int unwinder__read(struct unwinder *u, struct entry_set *(*set_for)(void *ctx, _
 		    /* Kernel keys have pad 0; a serial keeps CFI stacks apart where the daemon
 		     * matches entries by key from one drain to the next. */
 		    .key = {.tgid = ce->tgid,
-			    .kind = ce->kind,
+			    .kind = ce->kind & 0xffff,
+			    .duty = ce->kind >> 16,
 			    .stack_id = -1,
 			    .pad = ce->serial,
 			    .size = ce->size},

@@ -334,6 +334,8 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	} else {
 		sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
 	}
+	sampling__scale_duty(key->duty, &values[0], &values[1]);
+	sampling__scale_duty(key->duty, &values[2], &values[3]);
 
 	/* C stacks get the allocator as their leaf; Go's look like runtime/pprof's. */
 	if (!is_go_kind(key->kind)) {
@@ -408,15 +410,18 @@ void heap_profile__estimate(const struct alloc_entry *entries, size_t cnt, __u64
 		__s64 c, b;
 
 		sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &c, &b);
+		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->alloc_cnt += c;
 		out->alloc_bytes += b;
 		sampling__scale(v->free_cnt, v->free_bytes, rate, &c, &b);
+		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->free_cnt += c;
 		out->free_bytes += b;
 		/* Read while the BPF side updates them: a negative in-use is none. */
 		if ((__s64)live_cnt <= 0 || (__s64)live_bytes <= 0)
 			continue;
 		sampling__scale(live_cnt, live_bytes, rate, &c, &b);
+		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->inuse_cnt += c;
 		out->inuse_bytes += b;
 	}

@@ -213,6 +213,7 @@ static void inuse_estimate(const struct scoped *d, const struct dtarget *t, __u6
 		if (lc <= 0 || lb <= 0)
 			continue;
 		sampling__scale(lc, lb, rate, &cnt, &b);
+		sampling__scale_duty(t->cur.e[i].key.duty, &cnt, &b);
 		tot_c += cnt;
 		tot_b += b;
 	}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The overhead budget (--max-overhead): what a uprobe trap costs on this host, each watched
+ * native process's probe overhead from its probe hits and CPU time, and the duty cycle of its
+ * allocation probes that keeps it under the budget, run by a thread of its own. */
+#ifndef ALLOCSCOPE_OVERHEAD_H
+#define ALLOCSCOPE_OVERHEAD_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "probe/alloc_probes.h"
+
+/* The default budget, in percent of a process's CPU time; README "Overhead budget" says why. */
+#define OVERHEAD_DEFAULT_PCT 3.0
+#define OVERHEAD_PERIOD_MS   1000
+/* The shortest duty cycle: below it the on-window (~16 ms a second) nears the time a link takes
+ * to attach and close, and the estimate rests on too few samples. */
+#define OVERHEAD_DUTY_MIN (1.0 / 64)
+
+struct overhead_opts {
+	double max_pct;	    /* 0: no budget (overheads are still estimated and shown) */
+	__u32 period_ms;    /* 0: OVERHEAD_PERIOD_MS */
+	const char *proc;   /* "/proc" unless tests say otherwise */
+	double trap_ns;	    /* > 0: use this trap cost instead of measuring it */
+};
+
+/* What is known of one process, for profiles, /metrics and top. */
+struct overhead_stat {
+	double full_pct;   /* estimated overhead with the allocation probes attached all the time */
+	double now_pct;	   /* estimated overhead at the current duty cycle */
+	double duty;	   /* fraction of each period the allocation probes are attached (1: all) */
+	double hits_per_s; /* probe runs per second over the last period */
+	__u64 cycled_periods; /* periods it spent duty-cycled */
+	int valid;	      /* at least one period measured */
+};
+
+struct overhead;
+
+/* Price a trap and start the thread. NULL and errno on failure (logged). */
+struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_opts *opts);
+/* Stop the thread, attach every allocation side again. Accepts NULL. */
+void overhead__free(struct overhead *ov);
+/* The cost of one probe run (trap and program), in ns. */
+double overhead__trap_ns(const struct overhead *ov);
+/* Where the trap cost comes from: "measured at start", "measured at start + bpf_stats". */
+const char *overhead__trap_source(const struct overhead *ov);
+/* pid's figures; -ENOENT when it is not known (yet). */
+int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out);
+/* A line for a profile's comments about pid, "" when nothing is known. */
+void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len);
+
+/*
+ * The pure part, for tests. Over one period a process ran cpu_ns on CPU, its allocation probes
+ * ran alloc_hits times while attached a fraction duty of the period and its free probes
+ * free_hits times, each run costing trap_ns. *ra and *rf are the probe time per unit of the
+ * process's own work (its CPU time less the probes'), allocation side at full attach and free
+ * side. 0, or -EINVAL when there is nothing to judge from.
+ */
+int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty,
+		    double trap_ns, double *ra, double *rf);
+/* The share of CPU time in probes at duty cycle d: (d ra + rf) / (1 + d ra + rf). */
+double overhead__fraction(double ra, double rf, double d);
+/* The largest duty cycle in [min_duty, 1] whose fraction is at most budget (a fraction). */
+double overhead__duty(double budget, double ra, double rf, double min_duty);
+/* A duty cycle in DUTY_ONE units for the sample keys, keeping prev (DUTY_ONE units) while d is
+ * within 20% of it, so that a steady process does not split its samples over many keys. */
+__u32 overhead__quantize(double d, __u32 prev);
+
+#endif
