@@ -4,6 +4,7 @@
 #include <limits.h>
 
 #include "options.h"
+#include "probe/overhead.h"
 #include "util/args.h"
 #include "util/http_client.h"
 #include "util/log.h"
@@ -39,6 +40,15 @@ int cli_opt_daemon(const char *arg, const char **out)
 		return -EINVAL;
 	}
 	*out = arg;
+	return 0;
+}
+
+int cli_opt_max_overhead(const char *arg, double *out)
+{
+	if (overhead__parse_pct(arg, out)) {
+		log_error("--max-overhead: '%s' is not a percentage below 100 (or off)", arg);
+		return -EINVAL;
+	}
 	return 0;
 }
 

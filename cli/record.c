@@ -51,6 +51,7 @@ struct record_opts {
 	struct watch_opts watch;
 	enum unwind_mode unwind;
 	__u32 stack_copy_bytes;
+	double max_overhead_pct;
 };
 
 static const char record_usage[] =
@@ -91,6 +92,10 @@ static const char record_usage[] =
     "                        program runs a Go runtime\n"
     "      --stack-copy BYTES  stack copied per sample with --unwind cfi (default 16k,\n"
     "                        at most 64k); deeper frames are marked [truncated]\n"
+    "      --max-overhead PERCENT  keep the probes' share of the process's CPU time\n"
+    "                        under PERCENT (default 3): above it the allocation probes\n"
+    "                        are attached only part of each second and the alloc\n"
+    "                        values scaled to match; 0 or off: always attached\n"
     "\n"
     "With -- COMMAND, allocscope exits with the command's exit status.\n"
     "\n"
@@ -119,6 +124,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"max-stats", required_argument, NULL, 'T'},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, 'C'},
+	    {"max-overhead", required_argument, NULL, 'O'},
 	    {},
 	};
 	unsigned long long v;
@@ -127,6 +133,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	*o = (struct record_opts){.rate = SAMPLE_RATE_DEFAULT,
 				  .output = DEFAULT_OUTPUT,
 				  .timeline_interval_s = 1,
+				  .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
 				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
 	opterr = 0;
@@ -219,6 +226,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			}
 			/* Whole words: the unwinder reads the copy 8 bytes at a time. */
 			o->stack_copy_bytes = v & ~7ULL;
+			break;
+		case 'O':
+			if (cli_opt_max_overhead(optarg, &o->max_overhead_pct))
+				return -EINVAL;
 			break;
 		default:
 			return args__getopt_end(c, argv, longopts, "allocscope record",
@@ -694,6 +705,7 @@ int cmd_record(int argc, char **argv)
 				       .stack_copy_bytes = o.stack_copy_bytes,
 				       .watch = o.watch,
 				       .timeline = o.timeline != NULL,
+				       .max_overhead_pct = o.max_overhead_pct,
 				   });
 	if (err)
 		goto cleanup;

@@ -77,6 +77,9 @@ int session__open(struct session *s, const struct session_opts *o)
 		return -errno; /* logged */
 	if (s->uw)
 		alloc_probes__set_unwind_cb(s->ap, on_unwind_event, s);
+	s->ov = overhead__new(s->ap, &(struct overhead_opts){.max_pct = o->max_overhead_pct});
+	if (!s->ov)
+		return -errno; /* logged */
 	s->start_mono_ns = now_mono_ns();
 	s->start_real_ns = now_real_ns();
 	return 0;
@@ -159,7 +162,10 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	struct watch *w = &s->w;
 	int every_call = s->o.watch.go_every_call;
 	__u64 counters[ALLOC_CNT_MAX];
+	char budget[512];
+	const char *comments[1] = {budget};
 	struct heap_profile_opts ho = {
+	    .comments = comments,
 	    .time_ns = s->start_real_ns,
 	    .duration_ns = now_real_ns() - s->start_real_ns,
 	    .native_rate = s->o.rate,
@@ -174,6 +180,8 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 
 	/* The runtime's own samples dominate a Go program's profile: its rate is the period. */
 	ho.period = w->go && !every_call ? ho.go_rate : ho.native_rate;
+	overhead__comment(s->ov, w->target.pid, budget, sizeof(budget));
+	ho.comment_cnt = budget[0] != 0;
 	alloc_probes__counters(s->ap, counters);
 	err = collect__read(s->ap, s->cache, set_for_target, s);
 	if (!err && s->uw)
@@ -190,6 +198,8 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 
 void session__close(struct session *s)
 {
+	overhead__free(s->ov); /* its thread uses ap */
+	s->ov = NULL;
 	alloc_probes__free(s->ap);
 	unwinder__free(s->uw);
 	symbolizer__free(s->sym);

@@ -9,6 +9,7 @@
 
 #include "probe/alloc_probes.h"
 #include "probe/collect.h"
+#include "probe/overhead.h"
 #include "probe/unwind.h"
 #include "probe/watch.h"
 #include "profile/heap_profile.h"
@@ -24,12 +25,14 @@ struct session_opts {
 	__u32 stack_copy_bytes; /* with a CFI unwind mode */
 	struct watch_opts watch;
 	int timeline; /* GC events become timeline points (w.tl) */
+	double max_overhead_pct; /* --max-overhead; 0: none */
 };
 
 /* Fields are read by the commands; session__* functions change them. */
 struct session {
 	struct session_opts o;
 	struct alloc_probes *ap;
+	struct overhead *ov; /* the overhead budget's controller */
 	struct symbolizer *sym;
 	struct unwinder *uw; /* CFI samples, unwound as their events arrive; NULL with fp */
 	struct watch w;	     /* the process, once attached */

@@ -33,6 +33,7 @@
 #include "util/log.h"
 #include "options.h"
 #include "probe/sampling.h"
+#include "profile.pb-c.h"
 #include "session.h"
 #include "term.h"
 #include "topview.h"
@@ -54,6 +55,7 @@ struct top_opts {
 	enum topview_sort sort;
 	size_t sites; /* 0: as many as fit */
 	__u64 rate;
+	double max_overhead_pct; /* standalone */
 	int verbose;
 };
 
@@ -83,6 +85,8 @@ static const char top_usage[] =
     "                        20 when piped)\n"
     "  -j, --json            one JSON object per snapshot and line (implies no screen)\n"
     "  -r, --rate BYTES      standalone: mean bytes between samples (default 512k)\n"
+    "      --max-overhead PERCENT  standalone: keep the probes under PERCENT of the\n"
+    "                        process's CPU time (default 3; 0 or off: no budget)\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "\n"
     "Examples:\n"
@@ -94,7 +98,7 @@ static const char top_usage[] =
 
 static int parse_args(int argc, char **argv, struct top_opts *o)
 {
-	enum { OPT_STANDALONE = 256, OPT_SITES };
+	enum { OPT_STANDALONE = 256, OPT_SITES, OPT_MAX_OVERHEAD };
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"exe", required_argument, NULL, 'e'},
@@ -107,6 +111,7 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"sites", required_argument, NULL, OPT_SITES},
 	    {"json", no_argument, NULL, 'j'},
 	    {"rate", required_argument, NULL, 'r'},
+	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -114,7 +119,8 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	int c, selectors = 0;
 	long n;
 
-	*o = (struct top_opts){.interval_s = 1, .rate = SAMPLE_RATE_DEFAULT};
+	*o = (struct top_opts){
+	    .interval_s = 1, .rate = SAMPLE_RATE_DEFAULT, .max_overhead_pct = OVERHEAD_DEFAULT_PCT};
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
@@ -177,6 +183,10 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case OPT_MAX_OVERHEAD:
+			if (cli_opt_max_overhead(optarg, &o->max_overhead_pct))
+				return -EINVAL;
 			break;
 		default:
 			return args__getopt_end(c, argv, longopts, "allocscope top", top_usage);
@@ -269,8 +279,9 @@ static int standalone_attach(struct top_src *s)
 {
 	int err;
 
-	err = session__open(&s->ss,
-			    &(struct session_opts){.rate = s->o->rate, .verbose = s->o->verbose});
+	err = session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
+							    .verbose = s->o->verbose,
+							    .max_overhead_pct = s->o->max_overhead_pct});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 
@@ -389,7 +400,44 @@ struct top_ui {
 	int cols;
 	enum topview_sort sort; /* changed by key presses */
 	long shown;		/* snapshots drawn or printed */
+	char overhead[160];	/* the overhead budget's figures, from the profile's comments */
 };
+
+/*
+ * The probes' overhead and duty cycle as the profile's comments state them (probe/overhead.c
+ * writes one line per process): one process's, or how many are cycled and the worst.
+ */
+static void overhead_text(const struct pprof_profile *p, char *buf, size_t len)
+{
+	const struct Perftools__Profiles__Profile *m = pprof__profile_msg(p);
+	double worst = -1, worst_duty = 1, full, duty;
+	size_t procs = 0, cycled = 0;
+	int pid, worst_pid = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; m && i < m->n_comment; i++) {
+		const char *c = pprof__profile_str(p, m->comment[i]), *a;
+
+		if (!c || sscanf(c, "allocscope: pid %d: probe overhead ~%lf%%", &pid, &full) != 2)
+			continue;
+		a = strstr(c, "allocation probes attached ");
+		if (!a || sscanf(a, "allocation probes attached %lf%%", &duty) != 1)
+			duty = 100;
+		procs++;
+		cycled += duty < 100;
+		if (full > worst) {
+			worst = full;
+			worst_duty = duty;
+			worst_pid = pid;
+		}
+	}
+	if (procs == 1)
+		snprintf(buf, len, "probes ~%.1f%% of CPU, alloc side on %.0f%%", worst,
+			 worst_duty);
+	else if (procs)
+		snprintf(buf, len, "probes: %zu cycled of %zu, worst ~%.1f%% (pid %d, on %.0f%%)",
+			 cycled, procs, worst, worst_pid, worst_duty);
+}
 
 static void window_size(struct top_ui *ui)
 {
@@ -495,8 +543,9 @@ static void draw_screen(struct top_ui *ui)
 	fprintf(f, "%s\033[K\r\n", fit);
 
 	/* 3: the order and the keys. */
-	snprintf(line, sizeof(line), "sort: %s   keys: b bytes/s  o objects/s  i in use  q quit",
-		 topview_sort__title(ui->sort));
+	snprintf(line, sizeof(line),
+		 "sort: %s   keys: b bytes/s  o objects/s  i in use  q quit%s%s",
+		 topview_sort__title(ui->sort), ui->overhead[0] ? "   " : "", ui->overhead);
 	topview__fit(line, ui->cols, ui->utf8, fit, sizeof(fit));
 	fprintf(f, "%s\033[K\r\n", fit);
 
@@ -534,8 +583,8 @@ static int print_plain(struct top_ui *ui)
 	totals_text(&t, tot, sizeof(tot), ", ");
 	process_count(ui, &t, procs, sizeof(procs));
 	/* The sort key is the starred column title: the line stays within the width. */
-	snprintf(line, sizeof(line), "%s %s%s: %s", clock_now(now, sizeof(now)), ui->src->what,
-		 procs, tot);
+	snprintf(line, sizeof(line), "%s %s%s: %s%s%s", clock_now(now, sizeof(now)),
+		 ui->src->what, procs, tot, ui->overhead[0] ? "; " : "", ui->overhead);
 	printf("%s%s\n", ui->shown ? "\n" : "",
 	       topview__fit(line, ui->cols, ui->utf8, row, sizeof(row)));
 	printf("%s\n", topview__fmt_header(ui->cols, via, ui->sort, row, sizeof(row)));
@@ -574,6 +623,8 @@ static int print_json(struct top_ui *ui)
 	else
 		json_object_object_add(tg, "comm", json_object_new_string(opt->comm));
 	json_object_object_add(o, "target", tg);
+	if (ui->overhead[0])
+		json_object_object_add(o, "overhead", json_object_new_string(ui->overhead));
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	return fflush(stdout) ? -errno : 0;
@@ -646,6 +697,7 @@ static int refresh(struct top_ui *ui)
 	if (err)
 		return err;
 	err = topview__update(ui->tv, p, when_ns);
+	overhead_text(p, ui->overhead, sizeof(ui->overhead));
 	pprof__profile_free(p);
 	if (err == -EINVAL) {
 		log_error("%s: not a heap profile (no alloc_space and alloc_objects)",

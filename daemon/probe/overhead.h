@@ -44,6 +44,9 @@ void overhead__free(struct overhead *ov);
 double overhead__trap_ns(const struct overhead *ov);
 /* Where the trap cost comes from: "measured at start", "measured at start + bpf_stats". */
 const char *overhead__trap_source(const struct overhead *ov);
+/* Parse --max-overhead / max_overhead: a percentage in [0, 100), "off" or "0" for none (*out 0).
+ * 0 or -EINVAL (not logged). */
+int overhead__parse_pct(const char *arg, double *out);
 /* pid's figures; -ENOENT when it is not known (yet). */
 int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out);
 /* A line for a profile's comments about pid, "" when nothing is known. */

@@ -480,6 +480,9 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 			 (unsigned long long)o->native_rate);
 		pprof__add_comment(bc->pb, buf);
 	}
+	for (size_t i = 0; i < o->comment_cnt; i++)
+		if (o->comments[i][0])
+			pprof__add_comment(bc->pb, o->comments[i]);
 	if (bc->sum->truncated_stacks) {
 		snprintf(
 		    buf, sizeof(buf),

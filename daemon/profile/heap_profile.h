@@ -26,6 +26,8 @@ struct heap_profile_opts {
 	int has_native;	       /* what was probed, for the profile's comments */
 	int has_go;
 	int has_go_every_call;
+	const char *const *comments; /* more comment lines (the overhead budget's) */
+	size_t comment_cnt;
 };
 
 /* What went into a profile, for progress lines and tests. */
