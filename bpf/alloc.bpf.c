@@ -266,6 +266,9 @@ int BPF_KPROBE(free_enter, void *ptr)
 	 * calls free on the block its entry already took. */
 	if (sample_rate > 1 || !ptr)
 		return 0;
+	/* Duty-cycled: the allocation side did not see every block. */
+	if (target_duty(tgid, ALLOC_KIND_FREE))
+		return 0;
 	st = task_state(0);
 	if (st && st->depth)
 		return 0;

@@ -24,6 +24,11 @@
 #define CALIB_CALLS	 400
 /* Less CPU than this over a period says too little to change a duty cycle on. */
 #define MIN_CPU_NS	 (20 * 1000 * 1000ull)
+/* Fewer frees than this over a period say too little of the share of calls seen. */
+#define MIN_FREES	 200
+/* Steps per halving of the share of calls seen in the sample keys: each key stands for a share
+ * within 1.1% of the one measured, and a steady process uses a few keys per stack. */
+#define KEY_STEPS	 32.0
 
 /*
  * The function a trap is priced on. It starts with a push, an instruction the kernel emulates
@@ -45,7 +50,11 @@ struct ov_proc {
 	int pid;
 	int seen;
 	int attached;	    /* allocation side attached now */
-	__u32 duty_q;	    /* DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 duty_q;	    /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 key_q;	    /* the share of calls seen, in the sample keys (alloc_key.duty) */
+	double seen_ratio;  /* share of calls seen / share of time, last cycled period; 0: none */
+	__u64 free_at_on;   /* free_hits when the allocation side was last attached */
+	__u64 free_on;	    /* free hits while attached since last_ns */
 	__u64 last_ns;	    /* start of the period being measured */
 	__u64 cpu_ticks;    /* utime + stime at last_ns */
 	__u64 alloc_hits;   /* proc_totals at last_ns */
@@ -219,13 +228,23 @@ static int self_offset(void *fn, unsigned long *off)
 	return err;
 }
 
+static __u64 thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* The thread's CPU time, which the kernel charges the traps to, rather than wall time, which a
+ * busy host stretches with other processes' turns. */
 static double batch_ns(void (*volatile fn)(void))
 {
-	__u64 t0 = now_mono_ns();
+	__u64 t0 = thread_cpu_ns();
 
 	for (int i = 0; i < CALIB_CALLS; i++)
 		fn();
-	return (double)(now_mono_ns() - t0) / CALIB_CALLS;
+	return (double)(thread_cpu_ns() - t0) / CALIB_CALLS;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -275,6 +294,7 @@ static int calibrate(struct overhead *ov)
 		bpf_link__destroy(link);
 	else
 		close(fd);
+	/* Medians: a batch that met an interrupt or a cache-cold path counts for one of five. */
 	qsort(bare, CALIB_BATCHES, sizeof(bare[0]), cmp_double);
 	qsort(probed, CALIB_BATCHES, sizeof(probed[0]), cmp_double);
 	ov->trap_ns = max_t(double, probed[CALIB_BATCHES / 2] - bare[CALIB_BATCHES / 2], 1);
@@ -299,17 +319,31 @@ static struct ov_proc *proc_get(struct overhead *ov, int pid)
 	n->pid = pid;
 	n->attached = 1;
 	n->duty_q = DUTY_ONE;
+	n->key_q = DUTY_ONE;
 	n->st.duty = 1;
+	n->st.seen = 1;
 	return n;
+}
+
+static __u64 free_hits(struct overhead *ov, int pid)
+{
+	struct proc_totals tot;
+
+	alloc_probes__totals(ov->ap, pid, &tot);
+	return tot.free_hits;
 }
 
 static void set_side(struct overhead *ov, struct ov_proc *p, int on)
 {
-	__u64 t = now_mono_ns();
+	__u64 t;
 	int err;
 
 	if (p->attached == on)
 		return;
+	/* The free probe's count when the allocation side goes: read before it goes. */
+	if (!on)
+		p->free_on += free_hits(ov, p->pid) - p->free_at_on;
+	t = now_mono_ns();
 	err = alloc_probes__set_alloc_side(ov->ap, p->pid, on);
 	if (err < 0)
 		log_debug("pid %d: cannot %s its allocation probes: %s", p->pid,
@@ -317,21 +351,50 @@ static void set_side(struct overhead *ov, struct ov_proc *p, int on)
 	p->attached = on;
 	if (on) {
 		p->on_since_ns = now_mono_ns();
+		p->free_at_on = free_hits(ov, p->pid);
 	} else {
 		p->on_ns += t - p->on_since_ns;
 		p->on_since_ns = 0;
 	}
 }
 
-/* The start of a period for p: measure the one that ended, choose the next duty cycle. */
+double overhead__seen_model(double d, double ra, double rf)
+{
+	double on = 1 - overhead__fraction(ra, rf, 1), off = 1 - overhead__fraction(0, rf, 1);
+
+	if (d >= 1)
+		return 1;
+	return d * on / (d * on + (1 - d) * off);
+}
+
+__u32 overhead__key_share(double share)
+{
+	double k;
+
+	if (share >= 1)
+		return DUTY_ONE;
+	k = lround(-log2(share > 0 ? share : 1.0 / DUTY_ONE) * KEY_STEPS);
+	return min_t(__u32, max_t(__u32, (__u32)lround(DUTY_ONE * exp2(-k / KEY_STEPS)), 1),
+		     DUTY_ONE - 1);
+}
+
+/*
+ * The start of a period for p: measure the one that ended, choose the next duty cycle (of time)
+ * and the share of calls its samples stand for (the keys' weight). A process busy on CPU runs
+ * slower while probed, so fewer of its calls fall in the on-windows than their share of time; a
+ * process paced by its input makes as many calls either way. The free probe, attached all the
+ * time, tells them apart: the share of its hits that fell in the on-windows is the share of
+ * allocator calls seen, measured each period and applied to the next.
+ */
 static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, double period_ns)
 {
 	struct proc_totals tot;
 	long long ticks = cpu_ticks(ov, p->pid);
-	double budget = ov->o.max_pct / 100, cpu_ns, wall_ns, duty, ra, rf, d;
+	double budget = ov->o.max_pct / 100, cpu_ns, wall_ns, duty = 1, ra = 0, rf = 0, d, share;
+	__u64 frees = 0;
 	static long tck;
-	__u32 q = p->duty_q;
-	int had = p->last_ns != 0;
+	__u32 q = p->duty_q, key;
+	int had = p->last_ns != 0, rated = 0;
 
 	if (!tck)
 		tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
@@ -339,17 +402,21 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	if (p->attached) {
 		p->on_ns += now - p->on_since_ns;
 		p->on_since_ns = now;
+		p->free_on += tot.free_hits - p->free_at_on;
+		p->free_at_on = tot.free_hits;
 	}
 	if (had && ticks >= 0 && now > p->last_ns) {
 		wall_ns = now - p->last_ns;
 		cpu_ns = (double)(ticks - (long long)p->cpu_ticks) * 1e9 / tck;
 		duty = min_t(double, (double)p->on_ns / wall_ns, 1);
+		frees = tot.free_hits - p->free_hits;
+		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES && duty > 0)
+			p->seen_ratio = min_t(double, (double)p->free_on / frees, 1) / duty;
 		pthread_mutex_lock(&ov->mu);
-		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + tot.free_hits - p->free_hits) *
-				   1e9 / wall_ns;
-		if (cpu_ns >= MIN_CPU_NS &&
-		    !overhead__rates(tot.alloc_hits - p->alloc_hits, tot.free_hits - p->free_hits,
-				     cpu_ns, duty, ov->trap_ns, &ra, &rf)) {
+		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
+		if (cpu_ns >= MIN_CPU_NS && !overhead__rates(tot.alloc_hits - p->alloc_hits, frees,
+							     cpu_ns, duty, ov->trap_ns, &ra, &rf)) {
+			rated = 1;
 			d = alloc_probes__multi(ov->ap) ? overhead__duty(budget, ra, rf,
 									 OVERHEAD_DUTY_MIN)
 							: 1;
@@ -369,14 +436,25 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	p->free_hits = tot.free_hits;
 	p->last_ns = now;
 	p->on_ns = 0;
-	if (q != p->duty_q) {
-		if (q < DUTY_ONE && p->duty_q == DUTY_ONE)
-			log_info("pid %d: probe overhead ~%.1f%% of its CPU: allocation probes "
-				 "attached %.0f%% of the time (--max-overhead %g)",
-				 p->pid, p->st.full_pct, 100.0 * q / DUTY_ONE, ov->o.max_pct);
-		alloc_probes__set_duty(ov->ap, p->pid, q < DUTY_ONE ? q : 0);
-		p->duty_q = q;
+	p->free_on = 0;
+	if (q < DUTY_ONE && p->duty_q == DUTY_ONE)
+		log_info("pid %d: probe overhead ~%.1f%% of its CPU: allocation probes attached "
+			 "%.0f%% of the time (--max-overhead %g)",
+			 p->pid, p->st.full_pct, 100.0 * q / DUTY_ONE, ov->o.max_pct);
+	p->duty_q = q;
+	share = (double)q / DUTY_ONE;
+	if (q < DUTY_ONE)
+		share = p->seen_ratio > 0 ? min_t(double, share * p->seen_ratio, 1)
+			: rated		  ? overhead__seen_model(share, ra, rf)
+					  : share;
+	key = overhead__key_share(share);
+	if (key != p->key_q) {
+		alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0);
+		p->key_q = key;
 	}
+	pthread_mutex_lock(&ov->mu);
+	p->st.seen = (double)key / DUTY_ONE;
+	pthread_mutex_unlock(&ov->mu);
 	set_side(ov, p, 1);
 	p->off_at_ns = q < DUTY_ONE ? add_ns(p->on_since_ns, period_ns * q / DUTY_ONE) : 0;
 }
@@ -577,15 +655,20 @@ int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out)
 void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len)
 {
 	struct overhead_stat s;
+	char seen[160] = "";
 
 	buf[0] = 0;
 	if (overhead__get(ov, pid, &s))
 		return;
+	if (s.cycled_periods)
+		snprintf(seen, sizeof(seen),
+			 "; cycled %llu periods; the probes saw ~%.3g%% of its allocator calls, "
+			 "their samples weigh %.4g",
+			 (unsigned long long)s.cycled_periods, 100 * s.seen, 1 / s.seen);
 	snprintf(buf, len,
 		 "allocscope: pid %d: probe overhead ~%.1f%% of its CPU with the allocation probes "
 		 "always attached (%.0f probe runs/s, %.0f ns each); allocation probes attached "
 		 "%.0f%% of the time (--max-overhead %g%s), %.1f%% now%s",
 		 pid, s.full_pct, s.hits_per_s, ov->trap_ns, 100 * s.duty, ov->o.max_pct,
-		 ov->o.max_pct > 0 ? "%" : ": off", s.now_pct,
-		 s.cycled_periods ? "; allocation values scaled by 1/duty" : "");
+		 ov->o.max_pct > 0 ? "%" : ": off", s.now_pct, seen);
 }

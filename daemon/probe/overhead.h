@@ -29,6 +29,7 @@ struct overhead_stat {
 	double full_pct;   /* estimated overhead with the allocation probes attached all the time */
 	double now_pct;	   /* estimated overhead at the current duty cycle */
 	double duty;	   /* fraction of each period the allocation probes are attached (1: all) */
+	double seen;	   /* share of its allocator calls they see: samples weigh 1 / seen */
 	double hits_per_s; /* probe runs per second over the last period */
 	__u64 cycled_periods; /* periods it spent duty-cycled */
 	int valid;	      /* at least one period measured */
@@ -65,8 +66,13 @@ int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double d
 double overhead__fraction(double ra, double rf, double d);
 /* The largest duty cycle in [min_duty, 1] whose fraction is at most budget (a fraction). */
 double overhead__duty(double budget, double ra, double rf, double min_duty);
-/* A duty cycle in DUTY_ONE units for the sample keys, keeping prev (DUTY_ONE units) while d is
- * within 20% of it, so that a steady process does not split its samples over many keys. */
+/* The share of calls a duty cycle d sees in a process busy on CPU (slower while probed). */
+double overhead__seen_model(double d, double ra, double rf);
+/* A share of calls seen in DUTY_ONE units for the sample keys (alloc_key.duty), on a grid of
+ * 32 steps per halving. */
+__u32 overhead__key_share(double share);
+/* A duty cycle (of time) in DUTY_ONE units, keeping prev while d is within 20% of it, so that
+ * the schedule does not chase noise. */
 __u32 overhead__quantize(double d, __u32 prev);
 
 #endif
