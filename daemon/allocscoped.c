@@ -13,6 +13,7 @@
 #include "util/args.h"
 #include "service/httpd.h"
 #include "util/log.h"
+#include "probe/overhead.h"
 #include "probe/sampling.h"
 #include "service/scoped.h"
 #include "service/trigger.h"
@@ -56,6 +57,10 @@ static const char usage[] =
     "                           cfi walks sampled stacks through code without frame\n"
     "                           pointers from .eh_frame (auto: all but Go programs)\n"
     "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
+    "      --max-overhead PERCENT  keep each native process's probes under PERCENT of its\n"
+    "                           CPU time (default 3): above it its allocation probes are\n"
+    "                           attached part of each second, alloc values scaled to\n"
+    "                           match; 0 or off: always attached\n"
     "      --push URL           send each interval's allocations and in-use to Grafana\n"
     "                           Pyroscope (URL/ingest?format=pprof), one series per\n"
     "                           service_name, labelled with host, namespace, pod, container\n"
@@ -122,6 +127,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
 		OPT_STACK_COPY,
+		OPT_MAX_OVERHEAD,
 		OPT_PUSH,
 		OPT_PUSH_TENANT,
 		OPT_PUSH_AUTH,
@@ -165,6 +171,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
+	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"push-tenant", required_argument, NULL, OPT_PUSH_TENANT},
 	    {"push-auth-file", required_argument, NULL, OPT_PUSH_AUTH},
@@ -272,6 +279,9 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		case 'u':
 			err = unwind_mode__parse(optarg, &o->unwind);
 			break;
+		case OPT_MAX_OVERHEAD:
+			err = overhead__parse_pct(optarg, &o->max_overhead_pct);
+			break;
 		case OPT_STACK_COPY:
 			err = parse_bytes(optarg, &v);
 			if (!err && (v < 512 || v > UNWIND_STACK_COPY_MAX))
@@ -374,6 +384,7 @@ int main(int argc, char **argv)
 	    .max_history_entries = 1000000,
 	    .max_exited = 1000,
 	    .rate = SAMPLE_RATE_DEFAULT,
+	    .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
 	    .push_timeout_s = 10,
 	    .push_queue_max = 1024,
 	};

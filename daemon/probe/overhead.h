@@ -51,6 +51,7 @@ int overhead__parse_pct(const char *arg, double *out);
 /* pid's figures; -ENOENT when it is not known (yet). */
 int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out);
 /* A line for a profile's comments about pid, "" when nothing is known. */
+#define OVERHEAD_COMMENT_LEN 512
 void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len);
 
 /*

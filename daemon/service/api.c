@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "probe/overhead.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/api.h"
@@ -63,6 +64,8 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	struct profile_source *srcs = NULL;
 	struct entry_set *windows = NULL;
 	struct pprof_label *labels = NULL;
+	char (*budget)[OVERHEAD_COMMENT_LEN] = NULL; /* the overhead budget's line per target */
+	const char **comments = NULL;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
 	struct heap_profile_opts ho = {
@@ -87,7 +90,9 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	srcs = calloc(d->cnt ? d->cnt : 1, sizeof(*srcs));
 	windows = calloc(d->cnt ? d->cnt : 1, sizeof(*windows));
 	labels = calloc((d->cnt ? d->cnt : 1) * 5, sizeof(*labels));
-	if (!srcs || !windows || !labels) {
+	budget = calloc(d->cnt ? d->cnt : 1, sizeof(*budget));
+	comments = calloc(d->cnt ? d->cnt : 1, sizeof(*comments));
+	if (!srcs || !windows || !labels || !budget || !comments) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -136,8 +141,12 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 		if (t->w.rate_written && !ho.go_rate_written)
 			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
+		overhead__comment(d->ov, t->w.target.pid, budget[n], sizeof(budget[n]));
+		comments[n] = budget[n];
 		n++;
 	}
+	ho.comments = comments;
+	ho.comment_cnt = n;
 	if (!n) {
 		/* Another user's pid is refused as such; other selectors only ever see the
 		 * viewer's own targets. */
@@ -161,6 +170,8 @@ cleanup:
 	free(windows);
 	free(srcs);
 	free(labels);
+	free(budget);
+	free(comments);
 	return err;
 }
 
@@ -250,6 +261,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		m->gc_cycles = t->w.tl.cycles;
 		m->go_rate_written = t->w.rate_written;
 		m->rate = target_rate(d, t);
+		m->has_overhead = !overhead__get(d->ov, m->pid, &m->overhead);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */
 		if (t->cur.cnt) {

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "probe/overhead.h"
 #include "util/common.h"
 #include "util/log.h"
 #include "service/scoped.h"
@@ -210,6 +211,7 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 	    "push_pid_label",
 	    "service_names",
 	    "go_set_rate",
+	    "max_overhead",
 	};
 	struct json_object *root, *v;
 	size_t j = 0;
@@ -280,6 +282,15 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 			} else {
 				o->watch.go_set_rate = json_object_get_int64(v);
 			}
+		}
+		if (json_object_object_get_ex(root, "max_overhead", &v) &&
+		    (json_object_is_type(v, json_type_string)
+			 ? overhead__parse_pct(json_object_get_string(v), &o->max_overhead_pct)
+		     : config_number(v, &o->max_overhead_pct) || o->max_overhead_pct < 0 ||
+			 o->max_overhead_pct >= 100)) {
+			log_error("%s: \"max_overhead\" must be a percentage below 100, or \"off\"",
+				  path);
+			err = -EINVAL;
 		}
 		if (json_object_object_get_ex(root, "listen", &v) && !o->listen) {
 			if (!json_object_is_type(v, json_type_string)) {

@@ -41,6 +41,13 @@ static void write_sample(FILE *f, const char *name, const struct metrics_target 
 	fprintf(f, "} %lld\n", v);
 }
 
+static void write_gauge(FILE *f, const char *name, const struct metrics_target *t, double v)
+{
+	fprintf(f, "%s{", name);
+	write_labels(f, t);
+	fprintf(f, "} %.4f\n", v);
+}
+
 static void write_target(FILE *f, const struct metrics_target *t)
 {
 	const struct proc_totals *tot = &t->tot;
@@ -75,6 +82,13 @@ static void write_target(FILE *f, const struct metrics_target *t)
 	write_sample(f, "allocscope_allocator_never_returned_total", t,
 		     (long long)tot->nest_reset_cnt);
 	write_sample(f, "allocscope_frees_unseen_total", t, (long long)tot->free_unseen_cnt);
+	if (t->has_overhead) {
+		write_gauge(f, "allocscope_probe_overhead_ratio", t, t->overhead.now_pct / 100);
+		write_gauge(f, "allocscope_probe_overhead_full_ratio", t,
+			    t->overhead.full_pct / 100);
+		write_gauge(f, "allocscope_alloc_probes_duty_ratio", t, t->overhead.duty);
+		write_gauge(f, "allocscope_alloc_probes_seen_ratio", t, t->overhead.seen);
+	}
 }
 
 static const char *const mmap_tracing_names[] = {
@@ -128,7 +142,19 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	      "# TYPE allocscope_frees_unseen_total counter\n"
 	      "# HELP allocscope_go_memprofilerate_written_total Times --go-set-rate wrote the Go "
 	      "program's runtime.MemProfileRate (only over a 0).\n"
-	      "# TYPE allocscope_go_memprofilerate_written_total counter\n",
+	      "# TYPE allocscope_go_memprofilerate_written_total counter\n"
+	      "# HELP allocscope_probe_overhead_ratio The probes' estimated share of the target's "
+	      "CPU time now (--max-overhead).\n"
+	      "# TYPE allocscope_probe_overhead_ratio gauge\n"
+	      "# HELP allocscope_probe_overhead_full_ratio The probes' estimated share of the "
+	      "target's CPU time with the allocation probes always attached.\n"
+	      "# TYPE allocscope_probe_overhead_full_ratio gauge\n"
+	      "# HELP allocscope_alloc_probes_duty_ratio Share of each period the target's "
+	      "allocation probes are attached (1: always).\n"
+	      "# TYPE allocscope_alloc_probes_duty_ratio gauge\n"
+	      "# HELP allocscope_alloc_probes_seen_ratio Share of the target's allocator calls "
+	      "its allocation probes see; alloc estimates are scaled by its inverse.\n"
+	      "# TYPE allocscope_alloc_probes_seen_ratio gauge\n",
 	      f);
 	for (size_t i = 0; i < in->target_cnt; i++)
 		write_target(f, &in->targets[i]);

@@ -11,6 +11,7 @@
 #include "bpf/alloc.h"
 #include "probe/alloc_probes.h"
 #include "probe/unwind.h"
+#include "probe/overhead.h"
 #include "profile/heap_profile.h"
 #include "symbols/rootfs.h"
 
@@ -29,6 +30,9 @@ struct metrics_target {
 	 * scaled by its mean sampled size, which is biased when the process mixes sizes. */
 	int has_est;
 	struct heap_estimate est;
+	/* The overhead budget's figures (native processes, once a period is measured). */
+	int has_overhead;
+	struct overhead_stat overhead;
 };
 
 struct metrics_map {

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "probe/overhead.h"
 #include "service/api.h"
 #include "service/budget.h"
 #include "service/capture.h"
@@ -195,6 +196,9 @@ int scoped__run(struct scoped_opts *o)
 		goto cleanup;
 	if (d.uw)
 		alloc_probes__set_unwind_cb(d.ap, scoped__on_unwind, &d);
+	d.ov = overhead__new(d.ap, &(struct overhead_opts){.max_pct = o->max_overhead_pct});
+	if (!d.ov)
+		goto cleanup;
 	/* Before the first scan: it learns each target's cgroup at attach. */
 	d.capture = capture__new(&d);
 	if (!d.capture) {
@@ -269,6 +273,7 @@ cleanup:
 	htab__free(&d.alive);
 	proc_select__free(d.select);
 	/* Links go with the BPF object: nothing stays attached after exit. */
+	overhead__free(d.ov); /* its thread uses ap */
 	alloc_probes__free(d.ap);
 	unwinder__free(d.uw);
 	stack_cache__free(d.cache);

@@ -27,6 +27,7 @@ struct scoped_opts {
 	size_t max_history_entries; /* bound on retained entries; the oldest go first */
 	size_t max_exited;	    /* exited processes kept; the longest gone go first */
 	__u64 rate;
+	double max_overhead_pct; /* --max-overhead, max_overhead; 0: none */
 	struct watch_opts watch;
 	const char *listen;
 	char *listen_owned; /* listen, when the config file gave it */

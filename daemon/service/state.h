@@ -59,6 +59,7 @@ struct scoped {
 	pthread_mutex_t lock;
 	struct scoped_opts *o;
 	struct alloc_probes *ap;
+	struct overhead *ov; /* the overhead budget (--max-overhead) */
 	struct symbolizer *sym;
 	struct stack_cache *cache;
 	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
