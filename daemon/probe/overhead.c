@@ -358,15 +358,6 @@ static void set_side(struct overhead *ov, struct ov_proc *p, int on)
 	}
 }
 
-double overhead__seen_model(double d, double ra, double rf)
-{
-	double on = 1 - overhead__fraction(ra, rf, 1), off = 1 - overhead__fraction(0, rf, 1);
-
-	if (d >= 1)
-		return 1;
-	return d * on / (d * on + (1 - d) * off);
-}
-
 __u32 overhead__key_share(double share)
 {
 	double k;
@@ -394,7 +385,7 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	__u64 frees = 0;
 	static long tck;
 	__u32 q = p->duty_q, key;
-	int had = p->last_ns != 0, rated = 0;
+	int had = p->last_ns != 0;
 
 	if (!tck)
 		tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
@@ -416,7 +407,6 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
 		if (cpu_ns >= MIN_CPU_NS && !overhead__rates(tot.alloc_hits - p->alloc_hits, frees,
 							     cpu_ns, duty, ov->trap_ns, &ra, &rf)) {
-			rated = 1;
 			d = alloc_probes__multi(ov->ap) ? overhead__duty(budget, ra, rf,
 									 OVERHEAD_DUTY_MIN)
 							: 1;
@@ -443,10 +433,11 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 			 p->pid, p->st.full_pct, 100.0 * q / DUTY_ONE, ov->o.max_pct);
 	p->duty_q = q;
 	share = (double)q / DUTY_ONE;
-	if (q < DUTY_ONE)
-		share = p->seen_ratio > 0 ? min_t(double, share * p->seen_ratio, 1)
-			: rated		  ? overhead__seen_model(share, ra, rf)
-					  : share;
+	/* With nothing measured yet (the first cycled period), the share of time: it undercounts
+	 * a process busy on CPU for that one period, where a model of its slowdown, resting on the
+	 * trap cost's estimate, could overcount it without bound. */
+	if (q < DUTY_ONE && p->seen_ratio > 0)
+		share = min_t(double, share * p->seen_ratio, 1);
 	key = overhead__key_share(share);
 	if (key != p->key_q) {
 		alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0);

@@ -67,8 +67,6 @@ int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double d
 double overhead__fraction(double ra, double rf, double d);
 /* The largest duty cycle in [min_duty, 1] whose fraction is at most budget (a fraction). */
 double overhead__duty(double budget, double ra, double rf, double min_duty);
-/* The share of calls a duty cycle d sees in a process busy on CPU (slower while probed). */
-double overhead__seen_model(double d, double ra, double rf);
 /* A share of calls seen in DUTY_ONE units for the sample keys (alloc_key.duty), on a grid of
  * 32 steps per halving. */
 __u32 overhead__key_share(double share);

@@ -66,15 +66,6 @@ TEST(overhead_key_share_grid)
 	}
 }
 
-TEST(overhead_seen_model_slower_while_probed)
-{
-	/* Probes as long as the work while attached: half speed then, so attached half the time
-	 * sees a third of the calls. */
-	ASSERT_TRUE(near(overhead__seen_model(0.5, 1, 0), 1.0 / 3, 1e-12), "a third");
-	ASSERT_TRUE(near(overhead__seen_model(0.5, 0, 0), 0.5, 1e-12), "free probes: its share");
-	ASSERT_TRUE(overhead__seen_model(1, 1, 1) == 1, "always attached");
-}
-
 TEST(overhead_parse_pct)
 {
 	double v = -1;
