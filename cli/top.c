@@ -279,9 +279,10 @@ static int standalone_attach(struct top_src *s)
 {
 	int err;
 
-	err = session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
-							    .verbose = s->o->verbose,
-							    .max_overhead_pct = s->o->max_overhead_pct});
+	err = session__open(&s->ss,
+			    &(struct session_opts){.rate = s->o->rate,
+						   .verbose = s->o->verbose,
+						   .max_overhead_pct = s->o->max_overhead_pct});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 
@@ -583,8 +584,8 @@ static int print_plain(struct top_ui *ui)
 	totals_text(&t, tot, sizeof(tot), ", ");
 	process_count(ui, &t, procs, sizeof(procs));
 	/* The sort key is the starred column title: the line stays within the width. */
-	snprintf(line, sizeof(line), "%s %s%s: %s%s%s", clock_now(now, sizeof(now)),
-		 ui->src->what, procs, tot, ui->overhead[0] ? "; " : "", ui->overhead);
+	snprintf(line, sizeof(line), "%s %s%s: %s%s%s", clock_now(now, sizeof(now)), ui->src->what,
+		 procs, tot, ui->overhead[0] ? "; " : "", ui->overhead);
 	printf("%s%s\n", ui->shown ? "\n" : "",
 	       topview__fit(line, ui->cols, ui->utf8, row, sizeof(row)));
 	printf("%s\n", topview__fmt_header(ui->cols, via, ui->sort, row, sizeof(row)));

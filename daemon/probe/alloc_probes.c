@@ -42,9 +42,7 @@ struct alloc_probes {
 	/* links and the targets map's values are also changed by the overhead budget's thread
 	 * (alloc_probes__set_alloc_side, alloc_probes__set_duty) */
 	pthread_mutex_t mu;
-	struct probe_link *links;
-	size_t link_cnt;
-	size_t link_cap;
+	struct link_list links;
 	struct link_reaper *reaper; /* closes detached links in the background */
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
 	struct bpf_link *mmap_links[6];
@@ -262,6 +260,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	if (!ap)
 		return NULL;
 	pthread_mutex_init(&ap->mu, NULL);
+	link_list__init(&ap->links);
 	skel = alloc_bpf__open();
 	if (!skel) {
 		err = -errno;
@@ -354,12 +353,9 @@ void alloc_probes__free(struct alloc_probes *ap)
 	if (!ap)
 		return;
 	mmap_tracing_detach(ap);
-	link_reaper__add(ap->reaper, ap->links, ap->link_cnt);
+	link_list__fini(&ap->links, ap->reaper);
 	/* Every link is closed before the programs they run go. */
 	link_reaper__free(ap->reaper);
-	for (size_t i = 0; i < ap->link_cnt; i++)
-		link_spec__free(ap->links[i].spec);
-	free(ap->links);
 	pthread_mutex_destroy(&ap->mu);
 	ring_buffer__free(ap->gc_rb);
 	alloc_bpf__destroy(ap->skel);
@@ -370,33 +366,13 @@ void alloc_probes__free(struct alloc_probes *ap)
 static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
 		    int fd, __u32 probes, struct link_spec *spec)
 {
-	struct probe_link *nl;
-	int err = 0;
-
-	pthread_mutex_lock(&ap->mu);
-	if (ap->link_cnt == ap->link_cap) {
-		size_t cap = ap->link_cap ? ap->link_cap * 2 : 32;
-
-		nl = realloc(ap->links, cap * sizeof(*nl));
-		if (!nl) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		ap->links = nl;
-		ap->link_cap = cap;
-	}
-	ap->links[ap->link_cnt++] = (struct probe_link){
-	    .pid = pid,
-	    .fd = fd,
-	    .probes = probes,
-	    .dev = st->st_dev,
-	    .ino = st->st_ino,
-	    .link = l,
-	    .spec = spec,
-	};
-cleanup:
-	pthread_mutex_unlock(&ap->mu);
-	return err;
+	return link_list__add(&ap->links, &(struct probe_link){.pid = pid,
+							       .fd = fd,
+							       .probes = probes,
+							       .dev = st->st_dev,
+							       .ino = st->st_ino,
+							       .link = l,
+							       .spec = spec});
 }
 
 /* From the descriptor checked by rootfs__open(), never from a path opened again. */
@@ -773,71 +749,17 @@ int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags
 
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
 {
-	int found = 0;
-
-	pthread_mutex_lock(&ap->mu);
-	for (size_t i = 0; i < ap->link_cnt && !found; i++)
-		found = ap->links[i].pid == pid && ap->links[i].dev == dev &&
-			ap->links[i].ino == ino;
-	pthread_mutex_unlock(&ap->mu);
-	return found;
+	return link_list__has_object(&ap->links, pid, dev, ino);
 }
 
-/*
- * Detaching: the entries first, then the returns, each close waiting for the kernel, so that a
- * call whose entry ran still meets its return; attaching: the returns first (as attach_object).
- * The closes happen outside the lock: each waits for an RCU grace period.
- */
 int alloc_probes__set_alloc_side(struct alloc_probes *ap, int pid, int on)
 {
-	int closing[2][64], nclose[2] = {}, changed = 0, err = 0;
-
-	pthread_mutex_lock(&ap->mu);
-	for (int pass = 0; pass < 2; pass++) {
-		/* attach: returns (pass 0) then entries; detach: entries then returns */
-		int want_ret = on ? pass == 0 : pass == 1;
-
-		for (size_t i = 0; i < ap->link_cnt; i++) {
-			struct probe_link *l = &ap->links[i];
-
-			if (l->pid != pid || !l->spec || link_spec__retprobe(l->spec) != want_ret)
-				continue;
-			if (on && l->fd < 0) {
-				l->fd = link_spec__attach(l->spec, pid);
-				if (l->fd < 0) {
-					err = l->fd;
-					break;
-				}
-				changed++;
-			} else if (!on && l->fd >= 0 && nclose[pass] < 64) {
-				closing[pass][nclose[pass]++] = l->fd;
-				l->fd = -1;
-				changed++;
-			}
-		}
-	}
-	pthread_mutex_unlock(&ap->mu);
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < nclose[pass]; i++)
-			close(closing[pass][i]);
-	return err ?: changed;
+	return link_list__set_side(&ap->links, pid, on);
 }
 
 size_t alloc_probes__cyclable_pids(struct alloc_probes *ap, int *pids, size_t max)
 {
-	size_t n = 0, j;
-
-	pthread_mutex_lock(&ap->mu);
-	for (size_t i = 0; i < ap->link_cnt && n < max; i++) {
-		if (!ap->links[i].spec)
-			continue;
-		for (j = 0; j < n && pids[j] != ap->links[i].pid; j++)
-			;
-		if (j == n)
-			pids[n++] = ap->links[i].pid;
-	}
-	pthread_mutex_unlock(&ap->mu);
-	return n;
+	return link_list__cyclable_pids(&ap->links, pids, max);
 }
 
 int alloc_probes__prog_fd(const struct alloc_probes *ap, const char *name)
@@ -889,25 +811,9 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 
 void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 {
-	struct probe_link *gone;
-	size_t j = 0, n = 0;
+	struct probe_link *gone = NULL;
+	size_t n = link_list__take_pid(&ap->links, pid, &gone);
 
-	pthread_mutex_lock(&ap->mu);
-	gone = calloc(ap->link_cnt ?: 1, sizeof(*gone));
-	for (size_t i = 0; i < ap->link_cnt; i++) {
-		if (ap->links[i].pid != pid) {
-			ap->links[j++] = ap->links[i];
-			continue;
-		}
-		link_spec__free(ap->links[i].spec);
-		ap->links[i].spec = NULL;
-		if (gone)
-			gone[n++] = ap->links[i];
-		else
-			probe_link__close(&ap->links[i]);
-	}
-	ap->link_cnt = j;
-	pthread_mutex_unlock(&ap->mu);
 	link_reaper__add(ap->reaper, gone, n);
 	free(gone);
 	if (wait)
@@ -965,14 +871,7 @@ __u32 alloc_probes__stack_id_space(const struct alloc_probes *ap)
 
 size_t alloc_probes__link_count(const struct alloc_probes *ap)
 {
-	size_t n = 0;
-
-	pthread_mutex_lock((pthread_mutex_t *)&ap->mu);
-	for (size_t i = 0; i < ap->link_cnt; i++)
-		if (ap->links[i].fd >= 0 || ap->links[i].link)
-			n += ap->links[i].probes;
-	pthread_mutex_unlock((pthread_mutex_t *)&ap->mu);
-	return n;
+	return link_list__probe_count((struct link_list *)&ap->links);
 }
 
 long alloc_probes__map_fill(const struct alloc_probes *ap, const char *name, __u32 *capacity)

@@ -158,6 +158,149 @@ void probe_link__close(const struct probe_link *l)
 		close(l->fd);
 }
 
+void link_list__init(struct link_list *l)
+{
+	*l = (struct link_list){};
+	pthread_mutex_init(&l->mu, NULL);
+}
+
+void link_list__fini(struct link_list *l, struct link_reaper *r)
+{
+	link_reaper__add(r, l->links, l->cnt);
+	for (size_t i = 0; i < l->cnt; i++)
+		link_spec__free(l->links[i].spec);
+	free(l->links);
+	pthread_mutex_destroy(&l->mu);
+}
+
+int link_list__add(struct link_list *l, const struct probe_link *pl)
+{
+	struct probe_link *nl;
+	int err = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->cnt == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+
+		nl = realloc(l->links, cap * sizeof(*nl));
+		if (!nl) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		l->links = nl;
+		l->cap = cap;
+	}
+	l->links[l->cnt++] = *pl;
+cleanup:
+	pthread_mutex_unlock(&l->mu);
+	return err;
+}
+
+int link_list__has_object(struct link_list *l, int pid, __u64 dev, __u64 ino)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->cnt && !found; i++)
+		found = l->links[i].pid == pid && l->links[i].dev == dev && l->links[i].ino == ino;
+	pthread_mutex_unlock(&l->mu);
+	return found;
+}
+
+size_t link_list__take_pid(struct link_list *l, int pid, struct probe_link **out)
+{
+	struct probe_link *gone;
+	size_t j = 0, n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	gone = calloc(l->cnt ?: 1, sizeof(*gone));
+	for (size_t i = 0; i < l->cnt; i++) {
+		if (l->links[i].pid != pid) {
+			l->links[j++] = l->links[i];
+			continue;
+		}
+		link_spec__free(l->links[i].spec);
+		l->links[i].spec = NULL;
+		if (gone)
+			gone[n++] = l->links[i];
+		else
+			probe_link__close(&l->links[i]);
+	}
+	l->cnt = j;
+	pthread_mutex_unlock(&l->mu);
+	*out = gone;
+	return n;
+}
+
+size_t link_list__probe_count(struct link_list *l)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->cnt; i++)
+		if (l->links[i].fd >= 0 || l->links[i].link)
+			n += l->links[i].probes;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/*
+ * Detaching: the entries first, then the returns, so that a call whose entry ran still meets
+ * its return; attaching: the returns first (as attach_object in alloc_probes.c). The closes
+ * happen outside the lock, in that order: each waits for an RCU grace period.
+ */
+int link_list__set_side(struct link_list *l, int pid, int on)
+{
+	int closing[2][64], nclose[2] = {}, changed = 0, err = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (int pass = 0; pass < 2 && !err; pass++) {
+		int want_ret = on ? pass == 0 : pass == 1;
+
+		for (size_t i = 0; i < l->cnt; i++) {
+			struct probe_link *pl = &l->links[i];
+
+			if (pl->pid != pid || !pl->spec ||
+			    link_spec__retprobe(pl->spec) != want_ret)
+				continue;
+			if (on && pl->fd < 0) {
+				pl->fd = link_spec__attach(pl->spec, pid);
+				if (pl->fd < 0) {
+					err = pl->fd;
+					break;
+				}
+				changed++;
+			} else if (!on && pl->fd >= 0 && nclose[pass] < 64) {
+				closing[pass][nclose[pass]++] = pl->fd;
+				pl->fd = -1;
+				changed++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < nclose[pass]; i++)
+			close(closing[pass][i]);
+	return err ?: changed;
+}
+
+size_t link_list__cyclable_pids(struct link_list *l, int *pids, size_t max)
+{
+	size_t n = 0, j;
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->cnt && n < max; i++) {
+		if (!l->links[i].spec)
+			continue;
+		for (j = 0; j < n && pids[j] != l->links[i].pid; j++)
+			;
+		if (j == n)
+			pids[n++] = l->links[i].pid;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
 #define DESTROY_THREADS 16
 
 /*

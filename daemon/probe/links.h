@@ -6,10 +6,12 @@
 #ifndef ALLOCSCOPE_LINKS_H
 #define ALLOCSCOPE_LINKS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <linux/types.h>
 
 struct bpf_link;
+struct link_reaper;
 
 /* BPF_TRACE_UPROBE_MULTI, the attach type of uprobe_multi programs and links: Debian 12's
  * headers (6.1) predate it; the value is the kernel's ABI (include/uapi/linux/bpf.h). */
@@ -50,6 +52,33 @@ int link_spec__attach(const struct link_spec *s, int pid);
 /* Whether it holds return probes. */
 int link_spec__retprobe(const struct link_spec *s);
 void link_spec__free(struct link_spec *s);
+
+/*
+ * The links of every watched process, shared by the thread that attaches and detaches processes
+ * and the overhead budget's thread, which detaches and attaches the allocation side of some
+ * (link_list__set_side); a mutex guards it.
+ */
+struct link_list {
+	pthread_mutex_t mu;
+	struct probe_link *links;
+	size_t cnt, cap;
+};
+
+void link_list__init(struct link_list *l);
+/* Queue every link to r (closed there) and free the rest. */
+void link_list__fini(struct link_list *l, struct link_reaper *r);
+/* Takes pl->spec on success; 0 or -ENOMEM. */
+int link_list__add(struct link_list *l, const struct probe_link *pl);
+int link_list__has_object(struct link_list *l, int pid, __u64 dev, __u64 ino);
+/* Remove pid's links into *out (malloc'ed; their specs freed): how many, to be closed by the
+ * caller. */
+size_t link_list__take_pid(struct link_list *l, int pid, struct probe_link **out);
+/* Probes attached now. */
+size_t link_list__probe_count(struct link_list *l);
+/* Detach (on = 0) or attach again pid's links with a spec: the number changed or -errno. */
+int link_list__set_side(struct link_list *l, int pid, int on);
+/* The processes with links that have a spec, up to max. */
+size_t link_list__cyclable_pids(struct link_list *l, int *pids, size_t max);
 
 /* Closes links on up to 16 threads (DESTROY_THREADS); NULL when it cannot be had, and then every
  * function below closes in the caller. */

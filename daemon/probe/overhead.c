@@ -19,16 +19,16 @@
 #include "util/common.h"
 #include "util/log.h"
 
-#define MAX_PROCS	 4096
-#define CALIB_BATCHES	 5
-#define CALIB_CALLS	 400
+#define MAX_PROCS     4096
+#define CALIB_BATCHES 5
+#define CALIB_CALLS   400
 /* Less CPU than this over a period says too little to change a duty cycle on. */
-#define MIN_CPU_NS	 (20 * 1000 * 1000ull)
+#define MIN_CPU_NS (20 * 1000 * 1000ull)
 /* Fewer frees than this over a period say too little of the share of calls seen. */
-#define MIN_FREES	 200
+#define MIN_FREES 200
 /* Steps per halving of the share of calls seen in the sample keys: each key stands for a share
  * within 1.1% of the one measured, and a steady process uses a few keys per stack. */
-#define KEY_STEPS	 32.0
+#define KEY_STEPS 32.0
 
 /*
  * The function a trap is priced on. It starts with a push, an instruction the kernel emulates
@@ -49,19 +49,19 @@ void allocscope_overhead_target(void);
 struct ov_proc {
 	int pid;
 	int seen;
-	int attached;	    /* allocation side attached now */
-	__u32 duty_q;	    /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
-	__u32 key_q;	    /* the share of calls seen, in the sample keys (alloc_key.duty) */
-	double seen_ratio;  /* share of calls seen / share of time, last cycled period; 0: none */
-	__u64 free_at_on;   /* free_hits when the allocation side was last attached */
-	__u64 free_on;	    /* free hits while attached since last_ns */
-	__u64 last_ns;	    /* start of the period being measured */
-	__u64 cpu_ticks;    /* utime + stime at last_ns */
-	__u64 alloc_hits;   /* proc_totals at last_ns */
+	int attached;	   /* allocation side attached now */
+	__u32 duty_q;	   /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 key_q;	   /* the share of calls seen, in the sample keys (alloc_key.duty) */
+	double seen_ratio; /* share of calls seen / share of time, last cycled period; 0: none */
+	__u64 free_at_on;  /* free_hits when the allocation side was last attached */
+	__u64 free_on;	   /* free hits while attached since last_ns */
+	__u64 last_ns;	   /* start of the period being measured */
+	__u64 cpu_ticks;   /* utime + stime at last_ns */
+	__u64 alloc_hits;  /* proc_totals at last_ns */
 	__u64 free_hits;
-	__u64 on_since_ns;  /* when the allocation side was attached (0: detached) */
-	__u64 on_ns;	    /* time attached since last_ns */
-	__u64 off_at_ns;    /* when to detach it in this period (0: never) */
+	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
+	__u64 on_ns;	   /* time attached since last_ns */
+	__u64 off_at_ns;   /* when to detach it in this period (0: never) */
 	struct overhead_stat st;
 };
 
@@ -82,8 +82,8 @@ struct overhead {
 	size_t cnt;
 };
 
-int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty,
-		    double trap_ns, double *ra, double *rf)
+int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty, double trap_ns,
+		    double *ra, double *rf)
 {
 	double probe_ns = trap_ns * (alloc_hits + free_hits), work_ns;
 
@@ -164,8 +164,8 @@ static long long cpu_ticks(const struct overhead *ov, int pid)
 	buf[n] = 0;
 	/* The command may hold spaces and parentheses: the fields start after the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	if (!p ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -EINVAL;
 	return (long long)(ut + st);
 }
@@ -287,8 +287,8 @@ static int calibrate(struct overhead *ov)
 	}
 	for (int i = 0; i < CALIB_BATCHES; i++)
 		probed[i] = batch_ns(fn);
-	if (ov->stats_on &&
-	    !bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &info_len) && info.run_cnt)
+	if (ov->stats_on && !bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &info_len) &&
+	    info.run_cnt)
 		ov->base_ns = -(double)info.run_time_ns / info.run_cnt;
 	if (link)
 		bpf_link__destroy(link);
@@ -407,9 +407,9 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
 		if (cpu_ns >= MIN_CPU_NS && !overhead__rates(tot.alloc_hits - p->alloc_hits, frees,
 							     cpu_ns, duty, ov->trap_ns, &ra, &rf)) {
-			d = alloc_probes__multi(ov->ap) ? overhead__duty(budget, ra, rf,
-									 OVERHEAD_DUTY_MIN)
-							: 1;
+			d = alloc_probes__multi(ov->ap)
+				? overhead__duty(budget, ra, rf, OVERHEAD_DUTY_MIN)
+				: 1;
 			q = overhead__quantize(d, p->duty_q);
 			p->st.full_pct = 100 * overhead__fraction(ra, rf, 1);
 			p->st.now_pct = 100 * overhead__fraction(ra, rf, (double)q / DUTY_ONE);

@@ -18,10 +18,10 @@
 #define OVERHEAD_DUTY_MIN (1.0 / 64)
 
 struct overhead_opts {
-	double max_pct;	    /* 0: no budget (overheads are still estimated and shown) */
-	__u32 period_ms;    /* 0: OVERHEAD_PERIOD_MS */
-	const char *proc;   /* "/proc" unless tests say otherwise */
-	double trap_ns;	    /* > 0: use this trap cost instead of measuring it */
+	double max_pct;	  /* 0: no budget (overheads are still estimated and shown) */
+	__u32 period_ms;  /* 0: OVERHEAD_PERIOD_MS */
+	const char *proc; /* "/proc" unless tests say otherwise */
+	double trap_ns;	  /* > 0: use this trap cost instead of measuring it */
 };
 
 /* What is known of one process, for profiles, /metrics and top. */
@@ -61,8 +61,8 @@ void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len);
  * process's own work (its CPU time less the probes'), allocation side at full attach and free
  * side. 0, or -EINVAL when there is nothing to judge from.
  */
-int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty,
-		    double trap_ns, double *ra, double *rf);
+int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty, double trap_ns,
+		    double *ra, double *rf);
 /* The share of CPU time in probes at duty cycle d: (d ra + rf) / (1 + d ra + rf). */
 double overhead__fraction(double ra, double rf, double d);
 /* The largest duty cycle in [min_duty, 1] whose fraction is at most budget (a fraction). */

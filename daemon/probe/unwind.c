@@ -497,8 +497,8 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	u->stats.bpf_ns += ev->bpf_ns;
 	u->stats.stack_bytes += ev->stack_len;
 	/* Per size when sampled, as the kernel's keys are: unsampling is exact only per size. */
-	idx = entry_get(u, ev->tgid, (ev->kind & 0xffff) | (ev->duty & 0xffff) << 16, ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips,
-			u->nr);
+	idx = entry_get(u, ev->tgid, (ev->kind & 0xffff) | (ev->duty & 0xffff) << 16,
+			ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips, u->nr);
 	u->stats.unwind_ns += now_mono_ns() - t0;
 	if (idx < 0)
 		return idx;

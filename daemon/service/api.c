@@ -159,7 +159,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	struct profile_source *srcs = NULL;
 	struct picked *picked = NULL;
 	struct pprof_label *labels = NULL;
-	char (*budget)[OVERHEAD_COMMENT_LEN] = NULL; /* the overhead budget's line per target */
+	char(*budget)[OVERHEAD_COMMENT_LEN] = NULL; /* the overhead budget's line per target */
 	const char **comments = NULL;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;

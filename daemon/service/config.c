@@ -286,8 +286,8 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 		if (json_object_object_get_ex(root, "max_overhead", &v) &&
 		    (json_object_is_type(v, json_type_string)
 			 ? overhead__parse_pct(json_object_get_string(v), &o->max_overhead_pct)
-		     : config_number(v, &o->max_overhead_pct) || o->max_overhead_pct < 0 ||
-			 o->max_overhead_pct >= 100)) {
+			 : config_number(v, &o->max_overhead_pct) || o->max_overhead_pct < 0 ||
+			       o->max_overhead_pct >= 100)) {
 			log_error("%s: \"max_overhead\" must be a percentage below 100, or \"off\"",
 				  path);
 			err = -EINVAL;

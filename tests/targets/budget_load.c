@@ -2,8 +2,9 @@
 /* A native target for the overhead budget: for SECONDS it mallocs SIZE-byte blocks as fast as it
  * can (or PER_SEC a second), keeping the last LIVE of them and freeing the oldest, so that the
  * live set is always LIVE blocks; then frees every block and prints exactly how many it made:
- * "allocs N bytes B live LIVE cpu_s S" (its CPU time, for throughput per CPU second). WORK: iterations of a spin between blocks, the program's own work.
- * Usage: budget_load SECONDS SIZE LIVE [PER_SEC [WORK]] */
+ * "allocs N bytes B live LIVE cpu_s S" (its CPU time, for throughput per CPU second). WORK:
+ * iterations of a spin between blocks, the program's own work. Usage: budget_load SECONDS SIZE LIVE
+ * [PER_SEC [WORK]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -76,7 +77,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < live; i++)
 		free(ring[i]);
 	getrusage(RUSAGE_SELF, &ru);
-	printf("allocs %llu bytes %llu live %zu cpu_s %.3f\n", n, n * (unsigned long long)size, live,
+	printf("allocs %llu bytes %llu live %zu cpu_s %.3f\n", n, n * (unsigned long long)size,
+	       live,
 	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 		   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	fflush(stdout);

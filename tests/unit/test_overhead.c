@@ -61,7 +61,8 @@ TEST(overhead_key_share_grid)
 	for (double s = 0.01; s < 1; s *= 1.07) {
 		double k = (double)overhead__key_share(s) / DUTY_ONE;
 
-		if (!ASSERT_TRUE(fabs(k / s - 1) <= exp2(1.0 / 64) - 1 + 1e-4, "within half a step"))
+		if (!ASSERT_TRUE(fabs(k / s - 1) <= exp2(1.0 / 64) - 1 + 1e-4,
+				 "within half a step"))
 			return;
 	}
 }
