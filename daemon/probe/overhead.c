@@ -49,15 +49,16 @@ void allocscope_overhead_target(void);
 struct ov_proc {
 	int pid;
 	int seen;
-	int attached;	   /* allocation side attached now */
-	__u32 duty_q;	   /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
-	__u32 key_q;	   /* the share of calls seen, in the sample keys (alloc_key.duty) */
-	double seen_ratio; /* share of calls seen / share of time, last cycled period; 0: none */
-	__u64 free_at_on;  /* free_hits when the allocation side was last attached */
-	__u64 free_on;	   /* free hits while attached since last_ns */
-	__u64 last_ns;	   /* start of the period being measured */
-	__u64 cpu_ticks;   /* utime + stime at last_ns */
-	__u64 alloc_hits;  /* proc_totals at last_ns */
+	int attached;	  /* allocation side attached now */
+	__u32 duty_q;	  /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 key_q;	  /* the share of calls seen, in the sample keys (alloc_key.duty) */
+	double seen_q;	  /* share of calls seen in the last cycled period; 0: none */
+	__u32 seen_sched; /* the duty_q that period was scheduled with */
+	__u64 free_at_on; /* free_hits when the allocation side was last attached */
+	__u64 free_on;	  /* free hits while attached since last_ns */
+	__u64 last_ns;	  /* start of the period being measured */
+	__u64 cpu_ticks;  /* utime + stime at last_ns */
+	__u64 alloc_hits; /* proc_totals at last_ns */
 	__u64 free_hits;
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
@@ -401,8 +402,10 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		cpu_ns = (double)(ticks - (long long)p->cpu_ticks) * 1e9 / tck;
 		duty = min_t(double, (double)p->on_ns / wall_ns, 1);
 		frees = tot.free_hits - p->free_hits;
-		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES && duty > 0)
-			p->seen_ratio = min_t(double, (double)p->free_on / frees, 1) / duty;
+		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES) {
+			p->seen_q = min_t(double, (double)p->free_on / frees, 1);
+			p->seen_sched = p->duty_q;
+		}
 		pthread_mutex_lock(&ov->mu);
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
 		if (cpu_ns >= MIN_CPU_NS && !overhead__rates(tot.alloc_hits - p->alloc_hits, frees,
@@ -433,11 +436,15 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 			 p->pid, p->st.full_pct, 100.0 * q / DUTY_ONE, ov->o.max_pct);
 	p->duty_q = q;
 	share = (double)q / DUTY_ONE;
-	/* With nothing measured yet (the first cycled period), the share of time: it undercounts
-	 * a process busy on CPU for that one period, where a model of its slowdown, resting on the
-	 * trap cost's estimate, could overcount it without bound. */
-	if (q < DUTY_ONE && p->seen_ratio > 0)
-		share = min_t(double, share * p->seen_ratio, 1);
+	/*
+	 * The share measured last period, for the next, scaled if the schedule changed: measured
+	 * rather than the scheduled share of time, because the windows come out longer than
+	 * scheduled on a busy host (a late wake-up, a slow close). With nothing measured yet (the
+	 * first cycled period), the scheduled share of time: a model of the process's slowdown,
+	 * resting on the trap cost's estimate, could be off without bound.
+	 */
+	if (q < DUTY_ONE && p->seen_q > 0)
+		share = min_t(double, p->seen_q *q / p->seen_sched, 1);
 	key = overhead__key_share(share);
 	if (key != p->key_q) {
 		alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0);

@@ -54,8 +54,8 @@ def budget_duty_cycles_unbiased():
     estimate's error comes only from the weights. (1) Each key's share of calls seen sits on a
     grid of 32 steps per halving: within 2^(1/64) - 1 = 1.1% of the measured one. (2) A period's
     weight is the share measured in the period before; the first cycled period has none (it
-    uses its share of time, which can only undercount) and the last one is cut short by the
-    exit: each is at most 1/K of the run's calls, K the periods cycled. (3) The share itself moves from one period to the next
+    uses its scheduled share of time) and the last one is cut short by the exit: each is about
+    1/K of the run's calls, K the periods cycled, weighed wrong by at most its own size. (3) The share itself moves from one period to the next
     by the jitter of the on-window's edges (a link attached or closed, a thread woken: within
     5 ms on these machines) over the window's length d * 1 s, independently per period: 3 sigma
     of that over K periods is 3 * 0.005 / d / sqrt(K)."""
