@@ -31,11 +31,11 @@ _allocscope_opts()
 			record)
 				opts="--pid --duration --rate --output --mode --timeline
 				      --timeline-interval --go-set-rate --go-every-call --verbose
-				      --max-stacks --max-live"
+				      --max-stacks --max-live --max-overhead"
 				;;
 			top)
 				opts="--pid --exe --comm --interval --daemon --standalone --sort
-				      --iterations --sites --json --rate --verbose"
+				      --iterations --sites --json --rate --max-overhead --verbose"
 				;;
 			timeline) opts="--pid --since --svg --json --daemon --file --width --rows --ascii" ;;
 			diff) opts="--sample-index --by --top --json --verbose" ;;
@@ -44,7 +44,7 @@ _allocscope_opts()
 			allocscoped)
 				opts="--pid --exe --comm --cgroup --all-go --config --interval --retention
 				      --max-history-entries --max-exited --listen --auth-token-file --insecure --tls-cert
-				      --tls-key --rate --mode --go-every-call --max-stacks --max-live --push
+				      --tls-key --rate --mode --go-every-call --max-stacks --max-live --max-overhead --push
 				      --snapshot-on --snapshot-dir --max-snapshots --snapshot-max-age
 				      --snapshot-max-bytes --snapshot-cooldown --snapshot-psi
 				      --snapshot-limit-ratio --snapshot-growth --snapshot-growth-window
@@ -102,6 +102,9 @@ _allocscope_value()
 		;;
 	-s | --since)
 		mapfile -t COMPREPLY < <(compgen -W "30s 1m 5m 15m 1h" -- "$cur")
+		;;
+	--max-overhead)
+		mapfile -t COMPREPLY < <(compgen -W "1 3 5 off" -- "$cur")
 		;;
 	-l | --listen)
 		mapfile -t COMPREPLY < <(compgen -W "127.0.0.1:6464 0.0.0.0:6464" -- "$cur")
