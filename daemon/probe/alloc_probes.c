@@ -705,8 +705,9 @@ int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty)
 
 	pthread_mutex_lock(&ap->mu);
 	val = (target_flags(ap, pid) & TARGET_FLAGS_MASK) | (__u32)duty << TARGET_DUTY_SHIFT;
+	/* Only while pid is a target: a process that just left must not come back as one. */
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				 BPF_ANY))
+				 BPF_EXIST))
 		err = -errno;
 	pthread_mutex_unlock(&ap->mu);
 	return err;

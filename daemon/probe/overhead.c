@@ -444,14 +444,13 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	 * resting on the trap cost's estimate, could be off without bound.
 	 */
 	if (q < DUTY_ONE && p->seen_q > 0)
-		share = min_t(double, p->seen_q *q / p->seen_sched, 1);
+		share = min_t(double, (double)q * p->seen_q / p->seen_sched, 1);
 	key = overhead__key_share(share);
-	if (key != p->key_q) {
-		alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0);
+	/* Until it is a target (its probes are attached first), tried again each period. */
+	if (key != p->key_q && !alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0))
 		p->key_q = key;
-	}
 	pthread_mutex_lock(&ov->mu);
-	p->st.seen = (double)key / DUTY_ONE;
+	p->st.seen = (double)p->key_q / DUTY_ONE;
 	pthread_mutex_unlock(&ov->mu);
 	set_side(ov, p, 1);
 	p->off_at_ns = q < DUTY_ONE ? add_ns(p->on_since_ns, period_ns * q / DUTY_ONE) : 0;
