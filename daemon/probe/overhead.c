@@ -49,16 +49,15 @@ void allocscope_overhead_target(void);
 struct ov_proc {
 	int pid;
 	int seen;
-	int attached;	  /* allocation side attached now */
-	__u32 duty_q;	  /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
-	__u32 key_q;	  /* the share of calls seen, in the sample keys (alloc_key.duty) */
-	double seen_q;	  /* share of calls seen in the last cycled period; 0: none */
-	__u32 seen_sched; /* the duty_q that period was scheduled with */
-	__u64 free_at_on; /* free_hits when the allocation side was last attached */
-	__u64 free_on;	  /* free hits while attached since last_ns */
-	__u64 last_ns;	  /* start of the period being measured */
-	__u64 cpu_ticks;  /* utime + stime at last_ns */
-	__u64 alloc_hits; /* proc_totals at last_ns */
+	int attached;	   /* allocation side attached now */
+	__u32 duty_q;	   /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 key_q;	   /* the share of calls seen, in the sample keys (alloc_key.duty) */
+	double seen_ratio; /* share of calls seen / scheduled share of time, smoothed; 0: none */
+	__u64 free_at_on;  /* free_hits when the allocation side was last attached */
+	__u64 free_on;	   /* free hits while attached since last_ns */
+	__u64 last_ns;	   /* start of the period being measured */
+	__u64 cpu_ticks;   /* utime + stime at last_ns */
+	__u64 alloc_hits;  /* proc_totals at last_ns */
 	__u64 free_hits;
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
@@ -403,8 +402,11 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		duty = min_t(double, (double)p->on_ns / wall_ns, 1);
 		frees = tot.free_hits - p->free_hits;
 		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES) {
-			p->seen_q = min_t(double, (double)p->free_on / frees, 1);
-			p->seen_sched = p->duty_q;
+			double r =
+			    min_t(double, (double)p->free_on / frees, 1) * DUTY_ONE / p->duty_q;
+
+			/* Smoothed: 1/q of one period's q is biased up where q varies. */
+			p->seen_ratio = p->seen_ratio > 0 ? 0.7 * p->seen_ratio + 0.3 * r : r;
 		}
 		pthread_mutex_lock(&ov->mu);
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
@@ -443,8 +445,8 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	 * first cycled period), the scheduled share of time: a model of the process's slowdown,
 	 * resting on the trap cost's estimate, could be off without bound.
 	 */
-	if (q < DUTY_ONE && p->seen_q > 0)
-		share = min_t(double, (double)q * p->seen_q / p->seen_sched, 1);
+	if (q < DUTY_ONE && p->seen_ratio > 0)
+		share = min_t(double, share * p->seen_ratio, 1);
 	key = overhead__key_share(share);
 	/* Until it is a target (its probes are attached first), tried again each period. */
 	if (key != p->key_q && !alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0))

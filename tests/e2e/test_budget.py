@@ -71,7 +71,7 @@ def budget_duty_cycles_unbiased():
                 "not duty-cycled (duty %.2f, %d periods cycled): %s" % (duty, k, line))
     if not ok:
         return False
-    d = max(duty, 1 / 64.0)
+    d = max(duty, 1 / 8.0)
     tol = 0.011 + 2.0 / k + 3 * 0.005 / d / math.sqrt(k)
     a_obj, a_bytes, i_obj, i_bytes = site_totals(out, "budget_alloc")
     err = a_obj / n - 1

@@ -35,7 +35,7 @@ TEST(overhead_duty_meets_the_budget)
 
 	ASSERT_TRUE(near(overhead__fraction(1, 0, 1), 0.5, 1e-12), "probes as long as the work");
 	ASSERT_TRUE(near(overhead__fraction(1, 0, 0.5), 1.0 / 3, 1e-12), "half the time");
-	d = overhead__duty(0.03, 0.5, 0.01, OVERHEAD_DUTY_MIN);
+	d = overhead__duty(0.03, 0.5, 0.01, 1.0 / 64);
 	ASSERT_TRUE(near(d, (0.03 / 0.97 - 0.01) / 0.5, 1e-12), "duty");
 	ASSERT_TRUE(near(overhead__fraction(0.5, 0.01, d), 0.03, 1e-12), "the budget, exactly");
 	ASSERT_TRUE(overhead__duty(0.03, 0.02, 0.005, OVERHEAD_DUTY_MIN) == 1, "under budget");
