@@ -21,9 +21,11 @@ struct session_opts {
 	__u32 max_live;
 	__u32 max_stats;
 	enum unwind_mode unwind;
-	__u32 stack_copy_bytes; /* with a CFI unwind mode */
+	__u32 stack_copy_bytes; /* with a CFI unwind mode; 0: UNWIND_STACK_COPY_DEFAULT */
 	struct watch_opts watch;
-	int timeline; /* GC events become timeline points (w.tl) */
+	int timeline;		     /* GC events become timeline points (w.tl) */
+	const char *const *wrappers; /* --wrapper expressions */
+	size_t wrapper_cnt;
 };
 
 /* Fields are read by the commands; session__* functions change them. */
@@ -31,8 +33,9 @@ struct session {
 	struct session_opts o;
 	struct alloc_probes *ap;
 	struct symbolizer *sym;
-	struct unwinder *uw; /* CFI samples, unwound as their events arrive; NULL with fp */
-	struct watch w;	     /* the process, once attached */
+	struct unwinder *uw;	   /* CFI samples, unwound as their events arrive; NULL with fp */
+	struct wrappers *wrappers; /* compiled o.wrappers */
+	struct watch w;		   /* the process, once attached */
 	struct stack_cache *cache;
 	struct entry_set entries; /* what session__build reads from the kernel */
 	int attached;

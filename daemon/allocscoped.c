@@ -52,9 +52,12 @@ static const char usage[] =
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
     "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
-    "  -u, --unwind MODE        fp (default), cfi or auto: as allocscope record --unwind;\n"
+    "  -u, --unwind MODE        auto (default), cfi or fp: as allocscope record --unwind;\n"
     "                           cfi walks sampled stacks through code without frame\n"
     "                           pointers from .eh_frame (auto: all but Go programs)\n"
+    "      --wrapper REGEX      functions that only wrap the allocator (repeatable; whole\n"
+    "                           names, POSIX extended): their frames go with the\n"
+    "                           allocator's, as zmalloc, xmalloc, g_malloc... do\n"
     "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
     "      --push URL           send each interval's allocations and in-use to Grafana\n"
     "                           Pyroscope (URL/ingest?format=pprof), one series per\n"
@@ -122,6 +125,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
 		OPT_STACK_COPY,
+		OPT_WRAPPER,
 		OPT_PUSH,
 		OPT_PUSH_TENANT,
 		OPT_PUSH_AUTH,
@@ -164,6 +168,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"unwind", required_argument, NULL, 'u'},
+	    {"wrapper", required_argument, NULL, OPT_WRAPPER},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"push-tenant", required_argument, NULL, OPT_PUSH_TENANT},
@@ -271,6 +276,12 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			break;
 		case 'u':
 			err = unwind_mode__parse(optarg, &o->unwind);
+			o->unwind_set = 1;
+			break;
+		case OPT_WRAPPER:
+			err = scoped_opts__add_wrapper(o, optarg, 0);
+			if (err)
+				return err;
 			break;
 		case OPT_STACK_COPY:
 			err = parse_bytes(optarg, &v);
@@ -374,6 +385,7 @@ int main(int argc, char **argv)
 	    .max_history_entries = 1000000,
 	    .max_exited = 1000,
 	    .rate = SAMPLE_RATE_DEFAULT,
+	    .unwind = UNWIND_MODE_AUTO,
 	    .push_timeout_s = 10,
 	    .push_queue_max = 1024,
 	};

@@ -13,6 +13,8 @@
 #include "symbols/symbolize.h"
 #include "symbols/target.h"
 
+struct wrappers;
+
 struct heap_profile_opts {
 	__s64 time_ns; /* wall-clock start of what the profile covers */
 	__s64 duration_ns;
@@ -26,6 +28,9 @@ struct heap_profile_opts {
 	int has_native;	       /* what was probed, for the profile's comments */
 	int has_go;
 	int has_go_every_call;
+	/* Allocator wrappers whose frames go with the allocator's (--wrapper); NULL: the built-in
+	 * list only. */
+	const struct wrappers *wrappers;
 };
 
 /* What went into a profile, for progress lines and tests. */
