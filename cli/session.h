@@ -14,6 +14,9 @@
 #include "profile/heap_profile.h"
 #include "symbols/symbolize.h"
 
+/* The CFI ring of a standalone session (the daemon's is BUDGET_UNWIND_RING_BYTES). */
+#define SESSION_UNWIND_RING_BYTES (32u << 20)
+
 struct session_opts {
 	__u64 rate; /* mean bytes between samples */
 	int verbose;
