@@ -232,6 +232,8 @@ static int same_allocator(const char *frame, const char *kind)
 {
 	size_t len = strlen(kind);
 
+	if (!strncmp(frame, "__GI_", 5))
+		frame += 5;
 	if (!strncmp(frame, "__libc_", 7))
 		frame += 7;
 	else if (!strncmp(frame, "__", 2))

@@ -97,6 +97,9 @@ int site_is_c_allocator_frame(const char *function)
 	/* Demangled C++: "operator new(unsigned long)", "operator new[](unsigned long, ...)". */
 	if (!strncmp(function, "operator new", 12))
 		return 1;
+	/* glibc's DWARF names its internal aliases "__GI___mmap64". */
+	if (!strncmp(function, "__GI_", 5))
+		function += 5;
 	if (!strncmp(function, "__libc_", 7))
 		function += 7;
 	else if (!strncmp(function, "__", 2))

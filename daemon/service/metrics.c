@@ -288,7 +288,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 		    "room for, kept with their frame-pointer stack instead.\n"
 		    "# TYPE allocscope_unwind_fp_fallback_total counter\n"
 		    "allocscope_unwind_fp_fallback_total %llu\n"
-		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples the unwind ring "
+		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples the unwind "
+		    "ring "
 		    "had no room for (the block stays counted as in use).\n"
 		    "# TYPE allocscope_unwind_frees_lost_total counter\n"
 		    "allocscope_unwind_frees_lost_total %llu\n",

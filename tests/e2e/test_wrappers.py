@@ -121,6 +121,7 @@ def top_unwind_and_wrapper():
             wait_for_line(t.stdout, "ready")
             r = subprocess.run([ALLOCSCOPE, "top", "--pid", str(t.pid), "--standalone",
                                 "--unwind", unwind, "--wrapper", "my_alloc_.*", "--json",
+                                "--rate", "4k",
                                 "--iterations", "2", "--interval", "1"],
                                capture_output=True, text=True, timeout=120)
         finally:
