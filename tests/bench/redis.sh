@@ -98,9 +98,11 @@ echo "redis-server $(redis-server --version | grep -o 'v=[^ ]*'), $(ldd "$(comma
 # the uprobe trap with allocscope's own probes on a malloc loop (--rate 1g: no samples).
 LOOP=$BUILD/tests/bench/malloc_loop
 if [ -x "$LOOP" ]; then
-	t0=$( { /usr/bin/time -f %e "$LOOP" 200000 64 1 1 0 >/dev/null; } 2>&1 | tail -1)
-	t1=$( { /usr/bin/time -f %e "$REC" record --rate 1g -o "$WORK/t.pb.gz" -- "$LOOP" 200000 64 1 1 0 \
-		>/dev/null 2>/dev/null; } 2>&1 | tail -1)
+	/usr/bin/time -f %e -o "$WORK/t0" "$LOOP" 200000 64 1 1 0 >/dev/null 2>&1
+	/usr/bin/time -f %e -o "$WORK/t1" "$REC" record --rate 1g --unwind fp -o "$WORK/t.pb.gz" -- \
+		"$LOOP" 200000 64 1 1 0 >/dev/null 2>&1
+	t0=$(tail -1 "$WORK/t0")
+	t1=$(tail -1 "$WORK/t1")
 	echo "trap cost: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 200000 / 3 * 1e6 }') us" \
 		"per trap (malloc_loop 200000 x 64 B, three traps per malloc+free pair, record --rate 1g" \
 		"vs unprobed; includes record's start-up)"
