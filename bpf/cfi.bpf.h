@@ -99,32 +99,40 @@ static __always_inline __u64 next_token(void)
 	       (bpf_get_smp_processor_id() & ((1u << UNWIND_TOKEN_CPU_BITS) - 1));
 }
 
+/* The end of the stack's mapping above sp (counted when it had to be guessed). */
+static __always_inline __u64 stack_end(__u64 sp)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 end = 0;
+
+	/* The main thread's stack ends a few KiB above main (environment, auxv). bpf_find_vma
+	 * gives up when the mmap lock is taken; then the main thread's stack is cut where the
+	 * kernel put argc (mm->start_stack), above every frame. */
+	if (bpf_find_vma(task, sp, vma_end_cb, &end, 0) || end <= sp) {
+		end = BPF_CORE_READ(task, mm, start_stack);
+		count(ALLOC_CNT_UNWIND_NO_VMA);
+	}
+	return end;
+}
+
 /*
- * Reserve and fill the unwind event of a CFI sample: registers in DWARF order and the stack from
- * sp up to the end of its mapping or stack_copy_bytes. NULL when the ring is full (counted).
+ * Fill a reserved event of room cap bytes of stack (a constant in each caller, so that the
+ * verifier can bound every read): registers in DWARF order and the stack from sp, len bytes at
+ * most.
  */
 static __always_inline struct unwind_event *
-unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u32 target_flags)
+unwind_event_put(struct unwind_event *e, struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind,
+		 __u32 target_flags, __u64 token, __u64 t0, __u64 len, __u32 flags, const __u64 cap)
 {
-	__u64 t0 = bpf_ktime_get_ns(), sp, end = 0, len = stack_copy_bytes, token;
-	struct task_struct *task;
-	struct unwind_event *e;
+	__u64 sp = BPF_CORE_READ(regs, sp);
 
-	token = next_token();
-	if (!token)
-		return NULL;
-	e = bpf_ringbuf_reserve(&unwind_events, sizeof(*e) + stack_copy_bytes, 0);
-	if (!e) {
-		count(ALLOC_CNT_UNWIND_LOST);
-		return NULL;
-	}
 	e->type = UNWIND_EV_ALLOC;
 	e->tgid = tgid;
 	e->token = token;
 	e->size = size;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->kind = kind;
-	e->flags = 0;
+	e->flags = flags;
 	e->go_nr = 0;
 	/* mmaps are seen by the syscall tracepoints, which are never duty-cycled. */
 	e->duty = kind == ALLOC_KIND_MMAP ? 0 : target_flags >> TARGET_DUTY_SHIFT;
@@ -137,7 +145,7 @@ unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u3
 	e->regs[4] = BPF_CORE_READ(regs, si);
 	e->regs[5] = BPF_CORE_READ(regs, di);
 	e->regs[6] = BPF_CORE_READ(regs, bp);
-	e->regs[7] = sp = BPF_CORE_READ(regs, sp);
+	e->regs[7] = sp;
 	e->regs[8] = BPF_CORE_READ(regs, r8);
 	e->regs[9] = BPF_CORE_READ(regs, r9);
 	e->regs[10] = BPF_CORE_READ(regs, r10);
@@ -147,28 +155,14 @@ unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u3
 	e->regs[14] = BPF_CORE_READ(regs, r14);
 	e->regs[15] = BPF_CORE_READ(regs, r15);
 	e->regs[16] = BPF_CORE_READ(regs, ip);
-	/* A read that crosses the end of the stack's mapping fails as a whole: stop at it. The
-	 * main thread's stack ends a few KiB above main (environment, auxv). bpf_find_vma gives
-	 * up when the mmap lock is taken; then the main thread's stack is cut where the kernel
-	 * put argc (mm->start_stack), above every frame. */
-	task = bpf_get_current_task_btf();
-	if (bpf_find_vma(task, sp, vma_end_cb, &end, 0) || end <= sp) {
-		end = BPF_CORE_READ(task, mm, start_stack);
-		count(ALLOC_CNT_UNWIND_NO_VMA);
-	}
-	if (end > sp && end - sp <= len) {
-		len = end - sp;
-		e->flags |= UNWIND_F_STACK_END;
-	}
-	/* stack_copy_bytes is read-only after load, so the verifier knows the reservation's size;
-	 * this bound lets it prove every read below stays inside it. */
-	if (len > stack_copy_bytes)
-		len = stack_copy_bytes;
+	if (len > cap)
+		len = cap;
+	/* A read that crosses the end of the stack's mapping fails as a whole. */
 	if (bpf_probe_read_user(e->stack, len, (void *)sp)) {
 		/* Some page of the range is not there: keep what the first page holds. */
 		len = 4096 - (sp & 4095);
-		if (len > stack_copy_bytes)
-			len = stack_copy_bytes;
+		if (len > cap)
+			len = cap;
 		e->flags &= ~UNWIND_F_STACK_END;
 		count(ALLOC_CNT_UNWIND_SHORT_COPY);
 		if (bpf_probe_read_user(e->stack, len, (void *)sp))
@@ -177,6 +171,55 @@ unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u3
 	e->stack_len = len;
 	e->bpf_ns = bpf_ktime_get_ns() - t0;
 	return e;
+}
+
+/* Room for the stack in the smaller reservations: a thread deep in its stack copies
+ * stack_copy_bytes, but the main thread of a program like perl copies ~5 KiB up to the end of
+ * its stack. Reserving only what is copied fits three times as many such events in the ring. */
+#define UNWIND_CLASS_SMALL  2048
+#define UNWIND_CLASS_MEDIUM 8192
+
+/*
+ * Reserve and fill the unwind event of a CFI sample: registers in DWARF order and the stack from
+ * sp up to the end of its mapping or stack_copy_bytes, in a reservation of the smallest of three
+ * sizes that holds it. NULL when the ring is full (counted).
+ */
+static __always_inline struct unwind_event *
+unwind_event_fill(struct pt_regs *regs, __u32 tgid, __u64 size, __u32 kind, __u32 target_flags)
+{
+	__u64 t0 = bpf_ktime_get_ns(), sp, end, len = stack_copy_bytes, token;
+	struct unwind_event *e;
+	__u32 flags = 0;
+
+	token = next_token();
+	if (!token)
+		return NULL;
+	sp = BPF_CORE_READ(regs, sp);
+	end = stack_end(sp);
+	if (end > sp && end - sp <= len) {
+		len = end - sp;
+		flags |= UNWIND_F_STACK_END;
+	}
+	/* stack_copy_bytes is read-only after load, so the verifier knows each reservation's
+	 * size; the cap passed along bounds every read into it. */
+	if (len <= UNWIND_CLASS_SMALL && stack_copy_bytes > UNWIND_CLASS_SMALL) {
+		e = bpf_ringbuf_reserve(&unwind_events, sizeof(*e) + UNWIND_CLASS_SMALL, 0);
+		if (e)
+			return unwind_event_put(e, regs, tgid, size, kind, target_flags, token, t0,
+						len, flags, UNWIND_CLASS_SMALL);
+	} else if (len <= UNWIND_CLASS_MEDIUM && stack_copy_bytes > UNWIND_CLASS_MEDIUM) {
+		e = bpf_ringbuf_reserve(&unwind_events, sizeof(*e) + UNWIND_CLASS_MEDIUM, 0);
+		if (e)
+			return unwind_event_put(e, regs, tgid, size, kind, target_flags, token, t0,
+						len, flags, UNWIND_CLASS_MEDIUM);
+	} else {
+		e = bpf_ringbuf_reserve(&unwind_events, sizeof(*e) + stack_copy_bytes, 0);
+		if (e)
+			return unwind_event_put(e, regs, tgid, size, kind, target_flags, token, t0,
+						len, flags, stack_copy_bytes);
+	}
+	count(ALLOC_CNT_UNWIND_LOST);
+	return NULL;
 }
 
 #endif

@@ -31,11 +31,12 @@ _allocscope_opts()
 			record)
 				opts="--pid --duration --rate --output --mode --timeline
 				      --timeline-interval --go-set-rate --go-every-call --verbose
-				      --max-stacks --max-live --max-overhead"
+				      --max-stacks --max-live --max-overhead --unwind --stack-copy --wrapper"
 				;;
 			top)
 				opts="--pid --exe --comm --interval --daemon --standalone --sort
-				      --iterations --sites --json --rate --max-overhead --verbose"
+				      --iterations --sites --json --rate --max-overhead --unwind --wrapper
+				      --verbose"
 				;;
 			timeline) opts="--pid --since --svg --json --daemon --file --width --rows --ascii" ;;
 			diff) opts="--sample-index --by --top --json --verbose" ;;
@@ -48,7 +49,7 @@ _allocscope_opts()
 				      --snapshot-on --snapshot-dir --max-snapshots --snapshot-max-age
 				      --snapshot-max-bytes --snapshot-cooldown --snapshot-psi
 				      --snapshot-limit-ratio --snapshot-growth --snapshot-growth-window
-				      --snapshot-growth-min --verbose"
+				      --snapshot-growth-min --unwind --stack-copy --wrapper --verbose"
 				;;
 			esac
 		fi
@@ -108,6 +109,9 @@ _allocscope_value()
 		;;
 	-l | --listen)
 		mapfile -t COMPREPLY < <(compgen -W "127.0.0.1:6464 0.0.0.0:6464" -- "$cur")
+		;;
+	-u | --unwind)
+		mapfile -t COMPREPLY < <(compgen -W "auto cfi fp" -- "$cur")
 		;;
 	-r | --rate | --go-set-rate | --duration | --timeline-interval | -i | --interval | \
 		--max-stacks | --max-live | -w | --width | --rows | --top | -n | --iterations | \

@@ -2,12 +2,14 @@
 /* Option values shared by record, top, timeline, diff and explain. */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 
 #include "options.h"
 #include "probe/overhead.h"
 #include "util/args.h"
 #include "util/http_client.h"
 #include "util/log.h"
+#include "profile/wrappers.h"
 
 int cli_opt_pid(const char *arg, int *out)
 {
@@ -49,6 +51,20 @@ int cli_opt_max_overhead(const char *arg, double *out)
 		log_error("--max-overhead: '%s' is not a percentage below 100 (or off)", arg);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int cli_opt_wrapper(const char *arg, const char ***list, size_t *cnt)
+{
+	const char **n;
+
+	if (wrappers__check("--wrapper", arg))
+		return -EINVAL;
+	n = reallocarray(*list, *cnt + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n[(*cnt)++] = arg;
+	*list = n;
 	return 0;
 }
 

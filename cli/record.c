@@ -52,6 +52,8 @@ struct record_opts {
 	enum unwind_mode unwind;
 	__u32 stack_copy_bytes;
 	double max_overhead_pct;
+	const char **wrappers; /* --wrapper */
+	size_t wrapper_cnt;
 };
 
 static const char record_usage[] =
@@ -85,17 +87,23 @@ static const char record_usage[] =
     "      --max-live N      room for N live sampled blocks (default 262144); what does\n"
     "                        not fit is counted and reported, never silently dropped\n"
     "      --max-stats N     room for N (stack, allocator) aggregates (default 65536)\n"
-    "  -u, --unwind MODE     fp (default): the kernel's frame-pointer walk; cfi: copy\n"
-    "                        registers and the top of the stack on each sample and\n"
-    "                        unwind it from .eh_frame/.debug_frame here, through code\n"
-    "                        built without frame pointers; auto: cfi unless the\n"
-    "                        program runs a Go runtime\n"
+    "  -u, --unwind MODE     auto (default): cfi unless the program runs a Go runtime;\n"
+    "                        cfi: copy registers and the top of the stack on each\n"
+    "                        sample and unwind it from .eh_frame/.debug_frame here,\n"
+    "                        through code built without frame pointers; fp: the\n"
+    "                        kernel's frame-pointer walk (cheapest; enough for Go and\n"
+    "                        code built with -fno-omit-frame-pointer)\n"
     "      --stack-copy BYTES  stack copied per sample with --unwind cfi (default 16k,\n"
     "                        at most 64k); deeper frames are marked [truncated]\n"
     "      --max-overhead PERCENT  keep the probes' share of the process's CPU time\n"
     "                        under PERCENT (default 3): above it the allocation probes\n"
     "                        are attached only part of each second and the alloc\n"
     "                        values scaled to match; 0 or off: always attached\n"
+    "  -w, --wrapper REGEX   a function that only wraps the allocator (repeatable; whole\n"
+    "                        names, POSIX extended): its frames go with the allocator's,\n"
+    "                        as those of zmalloc, xmalloc, g_malloc, PyMem_Malloc... do.\n"
+    "                        A sample's leaf is the code that called the allocator; the\n"
+    "                        label allocator names it (malloc, or zmalloc->malloc)\n"
     "\n"
     "With -- COMMAND, allocscope exits with the command's exit status.\n"
     "\n"
@@ -125,6 +133,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, 'C'},
 	    {"max-overhead", required_argument, NULL, 'O'},
+	    {"wrapper", required_argument, NULL, 'w'},
 	    {},
 	};
 	unsigned long long v;
@@ -134,10 +143,11 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				  .output = DEFAULT_OUTPUT,
 				  .timeline_interval_s = 1,
 				  .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
+				  .unwind = UNWIND_MODE_AUTO,
 				  .stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:p:d:r:o:m:t:u:jvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:d:r:o:m:t:u:w:jvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (cli_opt_pid(optarg, &o->pid))
@@ -216,6 +226,10 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 				log_error("--unwind: '%s' is not one of fp, cfi, auto", optarg);
 				return -EINVAL;
 			}
+			break;
+		case 'w':
+			if (cli_opt_wrapper(optarg, &o->wrappers, &o->wrapper_cnt))
+				return -EINVAL;
 			break;
 		case 'C':
 			if (parse_size(optarg, &v) || v < 512 || v > UNWIND_STACK_COPY_MAX) {
@@ -685,13 +699,16 @@ int cmd_record(int argc, char **argv)
 	int err, exit_code = 0;
 
 	err = parse_args(argc, argv, &o);
-	if (err)
+	if (err) {
+		free(o.wrappers);
 		return err > 0 ? 0 : 2;
+	}
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	err = check_output(o.output);
 	if (err) {
 		log_error("cannot write %s: %s", o.output, strerror(-err));
+		free(o.wrappers);
 		return 1;
 	}
 	s.progress = isatty(STDERR_FILENO) && !o.verbose;
@@ -706,6 +723,8 @@ int cmd_record(int argc, char **argv)
 				       .watch = o.watch,
 				       .timeline = o.timeline != NULL,
 				       .max_overhead_pct = o.max_overhead_pct,
+				       .wrappers = o.wrappers,
+				       .wrapper_cnt = o.wrapper_cnt,
 				   });
 	if (err)
 		goto cleanup;
@@ -718,6 +737,7 @@ cleanup:
 	session__close(&s.ss);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
+	free(o.wrappers);
 	if (err)
 		return 1;
 	return exit_code;

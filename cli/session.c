@@ -10,6 +10,7 @@
 #include "util/common.h"
 #include "util/log.h"
 #include "session.h"
+#include "profile/wrappers.h"
 
 static int on_unwind_event(void *ctx, const void *data, size_t len)
 {
@@ -51,6 +52,8 @@ int session__open(struct session *s, const struct session_opts *o)
 	int err;
 
 	*s = (struct session){.o = *o, .pidfd = -1};
+	if (!s->o.stack_copy_bytes)
+		s->o.stack_copy_bytes = UNWIND_STACK_COPY_DEFAULT;
 	if (geteuid() != 0)
 		log_warn("not running as root: loading BPF programs needs CAP_BPF, CAP_PERFMON, "
 			 "CAP_SYS_ADMIN and CAP_SYS_PTRACE");
@@ -63,8 +66,15 @@ int session__open(struct session *s, const struct session_opts *o)
 	s->cache = stack_cache__new();
 	if (!s->cache)
 		return -ENOMEM;
+	s->wrappers = wrappers__new(o->wrappers, o->wrapper_cnt);
+	if (!s->wrappers)
+		return -errno; /* logged */
 	if (o->unwind != UNWIND_MODE_FP) {
-		ao.stack_copy_bytes = o->stack_copy_bytes;
+		ao.stack_copy_bytes = s->o.stack_copy_bytes;
+		/* One process, unwound by the thread that also waits for it: room for the bursts a
+		 * busy host leaves it behind by (--rate 1 on perl fell back to frame pointers for
+		 * up to 4% of its samples with 8 MiB). */
+		ao.unwind_ring_bytes = SESSION_UNWIND_RING_BYTES;
 		s->uw = unwinder__new(s->sym);
 		if (!s->uw) {
 			err = -errno;
@@ -175,6 +185,7 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	    .has_go = w->go && !every_call,
 	    .has_go_every_call = w->go && every_call,
 	    .go_rate_written = w->rate_written ? watch__go_rate(w) : 0,
+	    .wrappers = s->wrappers,
 	};
 	int err;
 
@@ -202,6 +213,7 @@ void session__close(struct session *s)
 	s->ov = NULL;
 	alloc_probes__free(s->ap);
 	unwinder__free(s->uw);
+	wrappers__free(s->wrappers);
 	symbolizer__free(s->sym);
 	watch__release(&s->w);
 	entry_set__clear(&s->entries);
@@ -210,6 +222,7 @@ void session__close(struct session *s)
 		close(s->pidfd);
 	s->ap = NULL;
 	s->uw = NULL;
+	s->wrappers = NULL;
 	s->sym = NULL;
 	s->cache = NULL;
 	s->pidfd = -1;

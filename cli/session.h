@@ -15,6 +15,9 @@
 #include "profile/heap_profile.h"
 #include "symbols/symbolize.h"
 
+/* The CFI ring of a standalone session (the daemon's is BUDGET_UNWIND_RING_BYTES). */
+#define SESSION_UNWIND_RING_BYTES (32u << 20)
+
 struct session_opts {
 	__u64 rate; /* mean bytes between samples */
 	int verbose;
@@ -22,10 +25,12 @@ struct session_opts {
 	__u32 max_live;
 	__u32 max_stats;
 	enum unwind_mode unwind;
-	__u32 stack_copy_bytes; /* with a CFI unwind mode */
+	__u32 stack_copy_bytes; /* with a CFI unwind mode; 0: UNWIND_STACK_COPY_DEFAULT */
 	struct watch_opts watch;
-	int timeline; /* GC events become timeline points (w.tl) */
-	double max_overhead_pct; /* --max-overhead; 0: none */
+	int timeline;		     /* GC events become timeline points (w.tl) */
+	double max_overhead_pct;     /* --max-overhead; 0: none */
+	const char *const *wrappers; /* --wrapper expressions */
+	size_t wrapper_cnt;
 };
 
 /* Fields are read by the commands; session__* functions change them. */
@@ -34,8 +39,9 @@ struct session {
 	struct alloc_probes *ap;
 	struct overhead *ov; /* the overhead budget's controller */
 	struct symbolizer *sym;
-	struct unwinder *uw; /* CFI samples, unwound as their events arrive; NULL with fp */
-	struct watch w;	     /* the process, once attached */
+	struct unwinder *uw;	   /* CFI samples, unwound as their events arrive; NULL with fp */
+	struct wrappers *wrappers; /* compiled o.wrappers */
+	struct watch w;		   /* the process, once attached */
 	struct stack_cache *cache;
 	struct entry_set entries; /* what session__build reads from the kernel */
 	int attached;

@@ -37,6 +37,7 @@
 #include "session.h"
 #include "term.h"
 #include "topview.h"
+#include "profile/wrappers.h"
 #include "profile/pprof_decode.h"
 
 #define PIPED_SITES_DEFAULT 20
@@ -57,6 +58,9 @@ struct top_opts {
 	__u64 rate;
 	double max_overhead_pct; /* standalone */
 	int verbose;
+	enum unwind_mode unwind;
+	const char **wrappers; /* --wrapper */
+	size_t wrapper_cnt;
 };
 
 static const char top_usage[] =
@@ -87,6 +91,9 @@ static const char top_usage[] =
     "  -r, --rate BYTES      standalone: mean bytes between samples (default 512k)\n"
     "      --max-overhead PERCENT  standalone: keep the probes under PERCENT of the\n"
     "                        process's CPU time (default 3; 0 or off: no budget)\n"
+    "  -u, --unwind MODE     standalone: auto (default), cfi or fp, as in record\n"
+    "  -w, --wrapper REGEX   a function that only wraps the allocator (repeatable):\n"
+    "                        its frames go with the allocator's, as zmalloc's do\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "\n"
     "Examples:\n"
@@ -112,6 +119,8 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"json", no_argument, NULL, 'j'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
+	    {"unwind", required_argument, NULL, 'u'},
+	    {"wrapper", required_argument, NULL, 'w'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -120,10 +129,11 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	long n;
 
 	*o = (struct top_opts){
-	    .interval_s = 1, .rate = SAMPLE_RATE_DEFAULT, .max_overhead_pct = OVERHEAD_DEFAULT_PCT};
+	    .interval_s = 1, .rate = SAMPLE_RATE_DEFAULT, .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
+	    .unwind = UNWIND_MODE_AUTO};
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:u:w:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (cli_opt_pid(optarg, &o->pid))
@@ -179,6 +189,16 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 			break;
 		case 'r':
 			if (cli_opt_rate(optarg, &o->rate))
+				return -EINVAL;
+			break;
+		case 'u':
+			if (unwind_mode__parse(optarg, &o->unwind)) {
+				log_error("--unwind: '%s' is not one of fp, cfi, auto", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'w':
+			if (cli_opt_wrapper(optarg, &o->wrappers, &o->wrapper_cnt))
 				return -EINVAL;
 			break;
 		case 'v':
@@ -279,10 +299,12 @@ static int standalone_attach(struct top_src *s)
 {
 	int err;
 
-	err = session__open(&s->ss,
-			    &(struct session_opts){.rate = s->o->rate,
-						   .verbose = s->o->verbose,
-						   .max_overhead_pct = s->o->max_overhead_pct});
+	err = session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
+							   .verbose = s->o->verbose,
+							   .max_overhead_pct = s->o->max_overhead_pct,
+							   .unwind = s->o->unwind,
+							   .wrappers = s->o->wrappers,
+							   .wrapper_cnt = s->o->wrapper_cnt});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 
@@ -779,13 +801,16 @@ int cmd_top(int argc, char **argv)
 	struct top_src src = {.o = &o, .ss = {.pidfd = -1}};
 	struct top_ui ui = {.o = &o, .src = &src};
 	struct topview *tv = NULL;
+	struct wrappers *view_wrappers = NULL;
 	sigset_t set;
 	int err, sigfd = -1, status = 1;
 	const char *cs;
 
 	err = parse_args(argc, argv, &o);
-	if (err)
+	if (err) {
+		free(o.wrappers);
 		return err > 0 ? 0 : 2;
+	}
 	if (o.verbose)
 		log_set_level(LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -798,11 +823,16 @@ int cmd_top(int argc, char **argv)
 	err = src_open(&src);
 	if (err)
 		goto cleanup;
+	view_wrappers = wrappers__new(o.wrappers, o.wrapper_cnt);
+	if (!view_wrappers)
+		goto cleanup;
 	tv = topview__new(&(struct topview_opts){
 	    /* A daemon drains at most once a second on request: hold its repeats that long. */
 	    .hold_ns = src.standalone ? 0
 				      : max_t(__u64, 2500 * NSEC_PER_MSEC,
 					      (__u64)(1.5 * o.interval_s * NSEC_PER_SEC)),
+	    /* A daemon's profiles had its own --wrapper applied; ours apply here too. */
+	    .wrappers = view_wrappers,
 	});
 	if (!tv) {
 		err = -ENOMEM;
@@ -856,5 +886,7 @@ cleanup:
 		close(term__input());
 	topview__free(tv);
 	src_release(&src);
+	wrappers__free(view_wrappers);
+	free(o.wrappers);
 	return status;
 }

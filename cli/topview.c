@@ -100,9 +100,9 @@ static size_t count_processes(const struct pprof_profile *p)
 	return cnt;
 }
 
-static int aggregate(const struct pprof_profile *p, struct site_view *out)
+static int aggregate(const struct topview *tv, const struct pprof_profile *p, struct site_view *out)
 {
-	const struct site_set_opts opts = {.by = SITE_BY_LINE_AND_VIA};
+	const struct site_set_opts opts = {.by = SITE_BY_LINE_AND_VIA, .wrappers = tv->o.wrappers};
 	int ab, ao, ib, io;
 
 	if (!p)
@@ -220,7 +220,7 @@ int topview__update(struct topview *tv, const struct pprof_profile *p, __u64 now
 	double dt;
 	int err;
 
-	err = aggregate(p, &next);
+	err = aggregate(tv, p, &next);
 	if (err)
 		goto fail;
 	if (tv->have_cur && tv->o.hold_ns && now_ns - tv->cur_ns < tv->o.hold_ns &&

@@ -59,9 +59,11 @@ struct topview_opts {
 	 * new data yet" (a daemon that drains once a second asked twice a second) and keeps the
 	 * rates shown; after hold_ns it means the process allocates nothing. 0: never held. */
 	__u64 hold_ns;
+	const struct wrappers *wrappers; /* --wrapper, for the site model; NULL: built-in only */
 };
 
 struct topview;
+struct wrappers;
 
 struct topview *topview__new(const struct topview_opts *opts);
 void topview__free(struct topview *tv);

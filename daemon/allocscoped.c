@@ -53,9 +53,12 @@ static const char usage[] =
     "      --max-stacks N       kernel stack map size (default 16384)\n"
     "      --max-live N         live-block map size (default 262144)\n"
     "      --max-stats N        room for N (process, stack) aggregates (default 65536)\n"
-    "  -u, --unwind MODE        fp (default), cfi or auto: as allocscope record --unwind;\n"
+    "  -u, --unwind MODE        auto (default), cfi or fp: as allocscope record --unwind;\n"
     "                           cfi walks sampled stacks through code without frame\n"
     "                           pointers from .eh_frame (auto: all but Go programs)\n"
+    "      --wrapper REGEX      functions that only wrap the allocator (repeatable; whole\n"
+    "                           names, POSIX extended): their frames go with the\n"
+    "                           allocator's, as zmalloc, xmalloc, g_malloc... do\n"
     "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
     "      --max-overhead PERCENT  keep each native process's probes under PERCENT of its\n"
     "                           CPU time (default 3): above it its allocation probes are\n"
@@ -128,6 +131,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_MAX_STATS,
 		OPT_STACK_COPY,
 		OPT_MAX_OVERHEAD,
+		OPT_WRAPPER,
 		OPT_PUSH,
 		OPT_PUSH_TENANT,
 		OPT_PUSH_AUTH,
@@ -170,6 +174,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"max-live", required_argument, NULL, OPT_MAX_LIVE},
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"unwind", required_argument, NULL, 'u'},
+	    {"wrapper", required_argument, NULL, OPT_WRAPPER},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
 	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
 	    {"push", required_argument, NULL, OPT_PUSH},
@@ -278,6 +283,12 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			break;
 		case 'u':
 			err = unwind_mode__parse(optarg, &o->unwind);
+			o->unwind_set = 1;
+			break;
+		case OPT_WRAPPER:
+			err = scoped_opts__add_wrapper(o, optarg, 0);
+			if (err)
+				return err;
 			break;
 		case OPT_MAX_OVERHEAD:
 			err = overhead__parse_pct(optarg, &o->max_overhead_pct);
@@ -385,6 +396,7 @@ int main(int argc, char **argv)
 	    .max_exited = 1000,
 	    .rate = SAMPLE_RATE_DEFAULT,
 	    .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
+	    .unwind = UNWIND_MODE_AUTO,
 	    .push_timeout_s = 10,
 	    .push_queue_max = 1024,
 	};

@@ -297,12 +297,19 @@ void watch__release(struct watch *w)
 	timeline__free(&w->tl);
 }
 
+/* The newest Go whose goroutine layout (goruntime__layout) the cgo join was checked on. */
+#define GO_CGO_JOIN_NEWEST_MINOR 19
+
 int watch__enable_cfi(struct watch *w, struct alloc_probes *ap, enum unwind_mode mode)
 {
 	struct go_layout gl;
 	int err;
 
 	if (!unwind_mode__cfi(mode, w->is_go, w->native))
+		return 0;
+	/* auto is the default: it joins C to the goroutine only where that walk is known to work
+	 * (the runtime layouts checked: Go 1.19); newer Go keeps frame pointers, as with fp. */
+	if (mode == UNWIND_MODE_AUTO && w->is_go && w->gr.minor > GO_CGO_JOIN_NEWEST_MINOR)
 		return 0;
 	err = alloc_probes__set_target_flags(ap, w->target.pid, TARGET_F_CFI);
 	if (err || !w->is_go)

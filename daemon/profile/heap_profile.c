@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Reads the stats and stack maps of bpf/alloc.bpf.c for the given processes and builds a pprof
- * heap profile: one sample per (process, stack, allocator), a synthetic leaf frame naming the
- * allocator, values unsampled as runtime/pprof does. */
+ * heap profile: one sample per (process, stack, allocator), its leaf the code that called the
+ * allocator (or its wrappers) and the allocator in a label, values unsampled as runtime/pprof
+ * does. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include "util/common.h"
 #include "util/htab.h"
 #include "profile/heap_profile.h"
+#include "profile/site.h"
+#include "profile/wrappers.h"
 #include "util/log.h"
 #include "symbols/goruntime.h"
 #include "probe/sampling.h"
@@ -49,15 +52,20 @@ struct builder_ctx {
 	__u64 lost_loc;
 	__u64 truncated_loc;
 	struct heap_profile_summary *sum;
-	/* Per location id: what Go's frame hiding and the cause label need. */
+	/* Per location id: what Go's frame hiding, the cause label and the allocator's frames
+	 * need. */
 	struct loc_info *info;
 	size_t info_cap;
+	const struct wrappers *wrappers;
 };
 
 struct loc_info {
 	const char *cause; /* the cause its functions name, or NULL */
 	int is_runtime;	   /* its (outermost) function is the Go runtime's */
 	int is_sampler;	   /* ... and the allocator's or the heap sampler's own */
+	/* Every function of it (inlined ones too) is a C allocator entry point or a wrapper: its
+	 * outermost one, as the allocator label names it (owned); NULL otherwise. */
+	char *allocator;
 };
 
 static __u64 hash_pair(__u64 addr, __u32 pid)
@@ -158,6 +166,19 @@ static int is_go_sampler(const char *func)
 		!strncmp(func, "runtime.mallocgc", 16));
 }
 
+/* A frame of the allocator's own (strdup, libstdc++'s operator new, glibc's aliases) or of a
+ * wrapper of it, by its name or its symbol's. */
+static int is_allocator_frame(const struct builder_ctx *bc, const struct sym_frame *f)
+{
+	const char *names[2] = {f->function, f->system_name};
+
+	for (int i = 0; i < 2; i++)
+		if (names[i] && (site_is_c_allocator_frame(names[i]) ||
+				 wrappers__match(bc->wrappers, names[i])))
+			return 1;
+	return 0;
+}
+
 static int set_loc_info(struct builder_ctx *bc, long id, const struct sym_frame *frames, int n)
 {
 	struct loc_info *li;
@@ -173,6 +194,22 @@ static int set_loc_info(struct builder_ctx *bc, long id, const struct sym_frame 
 		bc->info_cap = cap;
 	}
 	li = &bc->info[id];
+	free(li->allocator);
+	li->allocator = NULL;
+	if (n > 0) {
+		char name[128];
+		int i;
+
+		for (i = 0; i < n && is_allocator_frame(bc, &frames[i]); i++)
+			;
+		if (i == n) {
+			wrappers__short_name(frames[n - 1].function ?: frames[n - 1].system_name,
+					     name, sizeof(name));
+			li->allocator = strdup(name);
+			if (!li->allocator)
+				return -ENOMEM;
+		}
+	}
 	li->is_runtime = n > 0 && is_go_runtime(frames[n - 1].function);
 	li->is_sampler = n > 0 && is_go_sampler(frames[n - 1].function);
 	/* The outermost runtime function is the one user code called. */
@@ -187,6 +224,21 @@ static const struct loc_info *loc_info(const struct builder_ctx *bc, __u64 id)
 	static const struct loc_info none;
 
 	return id < bc->info_cap ? &bc->info[id] : &none;
+}
+
+/* Whether an allocator frame is the entry point kind names under another name: glibc's
+ * "__libc_malloc", "mmap64" for mmap. Then the label need not name it. */
+static int same_allocator(const char *frame, const char *kind)
+{
+	size_t len = strlen(kind);
+
+	if (!strncmp(frame, "__GI_", 5))
+		frame += 5;
+	if (!strncmp(frame, "__libc_", 7))
+		frame += 7;
+	else if (!strncmp(frame, "__", 2))
+		frame += 2;
+	return !strncmp(frame, kind, len) && (!frame[len] || !strcmp(frame + len, "64"));
 }
 
 /*
@@ -216,6 +268,28 @@ static size_t go_trim(const struct builder_ctx *bc, const __u64 *locs, size_t nl
 		}
 	}
 	return u;
+}
+
+/*
+ * As Go's, jemalloc's and tcmalloc's heap profiles do: the leaf of a C stack is the code that
+ * called the allocator. locs[0] is the synthetic frame of the allocator's kind; the locations
+ * after it that are the allocator's own or its wrappers' go too, and the label names the
+ * allocator: "malloc", or "zmalloc->malloc" when the program called a wrapper (the outermost
+ * one). A stack of nothing but allocator frames keeps them all, under the synthetic leaf.
+ * Returns the index of the first location kept.
+ */
+static size_t c_trim(const struct builder_ctx *bc, const __u64 *locs, size_t nloc, __u32 kind,
+		     char *label, size_t len)
+{
+	const char *name = alloc_kind__name(kind), *via = NULL;
+	size_t u;
+
+	for (u = 1; u < nloc && loc_info(bc, locs[u])->allocator; u++)
+		via = loc_info(bc, locs[u])->allocator;
+	snprintf(label, len, "%s", name);
+	if (via && !same_allocator(via, name))
+		snprintf(label, len, "%s->%s", via, name);
+	return u < nloc ? u : 0;
 }
 
 /* A location for a frame address of process t (a return address: looked up at addr - 1). */
@@ -312,6 +386,7 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	struct pprof_label labels[3 + HEAP_PROFILE_MAX_LABELS] = {{.key = "pid", .num = t->pid}};
 	__u64 live_cnt, live_bytes, rate = opts->native_rate;
 	const char *cause = NULL;
+	char allocator[192];
 	size_t nloc = 0, first = 0, nlabels = 1;
 	__s64 values[4];
 	long id;
@@ -337,7 +412,8 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	sampling__scale_duty(key->duty, &values[0], &values[1]);
 	sampling__scale_duty(key->duty, &values[2], &values[3]);
 
-	/* C stacks get the allocator as their leaf; Go's look like runtime/pprof's. */
+	/* A C stack's leaf is the code that called the allocator (below); it keeps a synthetic leaf
+	 * naming the allocator only when it has nothing else. Go's look like runtime/pprof's. */
 	if (!is_go_kind(key->kind)) {
 		id = named_location(bc, &bc->kind_locs[key->kind < ALLOC_KIND_MAX ? key->kind : 0],
 				    alloc_kind__name(key->kind));
@@ -386,6 +462,9 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	if (is_go_kind(key->kind)) {
 		first = go_trim(bc, locs, nloc, &cause);
 		labels[nlabels++] = (struct pprof_label){.key = "cause", .str = cause};
+	} else {
+		first = c_trim(bc, locs, nloc, key->kind, allocator, sizeof(allocator));
+		labels[nlabels++] = (struct pprof_label){.key = "allocator", .str = allocator};
 	}
 	/* As runtime/pprof labels each sample with its object size. */
 	for (size_t i = 0; i < src->label_cnt && i < HEAP_PROFILE_MAX_LABELS; i++)
@@ -515,7 +594,7 @@ int heap_profile__build(const struct profile_source *srcs, size_t src_cnt, struc
 	    .time_nanos = opts->time_ns,
 	    .duration_nanos = opts->duration_ns,
 	};
-	struct builder_ctx bc = {.sym = sym, .sum = sum};
+	struct builder_ctx bc = {.sym = sym, .sum = sum, .wrappers = opts->wrappers};
 	struct heap_profile_opts o = *opts;
 	int err = 0;
 
@@ -564,6 +643,8 @@ cleanup:
 	pprof__free(bc.pb);
 	loc_cache_free(&bc.locs);
 	htab__free(&bc.mids);
+	for (size_t i = 0; i < bc.info_cap; i++)
+		free(bc.info[i].allocator);
 	free(bc.info);
 	return err;
 }

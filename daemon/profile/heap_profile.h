@@ -13,6 +13,8 @@
 #include "symbols/symbolize.h"
 #include "symbols/target.h"
 
+struct wrappers;
+
 struct heap_profile_opts {
 	__s64 time_ns; /* wall-clock start of what the profile covers */
 	__s64 duration_ns;
@@ -28,6 +30,9 @@ struct heap_profile_opts {
 	int has_go_every_call;
 	const char *const *comments; /* more comment lines (the overhead budget's) */
 	size_t comment_cnt;
+	/* Allocator wrappers whose frames go with the allocator's (--wrapper); NULL: the built-in
+	 * list only. */
+	const struct wrappers *wrappers;
 };
 
 /* What went into a profile, for progress lines and tests. */

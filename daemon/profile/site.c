@@ -11,6 +11,7 @@
 
 #include "util/common.h"
 #include "profile/site.h"
+#include "profile/wrappers.h"
 #include "symbols/goruntime.h"
 #include "profile/pprof_decode.h"
 
@@ -89,13 +90,16 @@ static const char *const go_allocator_prefixes[] = {
  * allocator only there (a location without a mapping), never as a function of the program. */
 #define SYNTHETIC_UNKNOWN "unknown"
 
-static int is_c_allocator(const char *function)
+int site_is_c_allocator_frame(const char *function)
 {
 	size_t len;
 
 	/* Demangled C++: "operator new(unsigned long)", "operator new[](unsigned long, ...)". */
 	if (!strncmp(function, "operator new", 12))
 		return 1;
+	/* glibc's DWARF names its internal aliases "__GI___mmap64". */
+	if (!strncmp(function, "__GI_", 5))
+		function += 5;
 	if (!strncmp(function, "__libc_", 7))
 		function += 7;
 	else if (!strncmp(function, "__", 2))
@@ -122,7 +126,7 @@ static int is_go_allocator(const char *function)
 
 int site_is_allocator_frame(const char *function)
 {
-	return function && (is_c_allocator(function) || is_go_allocator(function));
+	return function && (site_is_c_allocator_frame(function) || is_go_allocator(function));
 }
 
 static const char *str_or_null(const struct pprof_profile *p, __s64 idx)
@@ -132,13 +136,14 @@ static const char *str_or_null(const struct pprof_profile *p, __s64 idx)
 	return s && *s ? s : NULL;
 }
 
-/* The first "cause" label of s, or NULL. */
-static const char *sample_cause(const struct pprof_profile *p, const Perftools__Profiles__Sample *s)
+/* The first string label of s named key, or NULL. */
+static const char *sample_label(const struct pprof_profile *p, const Perftools__Profiles__Sample *s,
+				const char *key)
 {
 	for (size_t j = 0; j < s->n_label; j++) {
 		const char *k = pprof__profile_str(p, s->label[j]->key);
 
-		if (k && !strcmp(k, "cause") && s->label[j]->str)
+		if (k && !strcmp(k, key) && s->label[j]->str)
 			return str_or_null(p, s->label[j]->str);
 	}
 	return NULL;
@@ -158,7 +163,7 @@ static void name_address(const struct pprof_profile *p, const Perftools__Profile
 }
 
 void site_frame__of_sample(const struct pprof_profile *p, size_t sample_idx, int keep_allocators,
-			   struct site_frame *out)
+			   const struct wrappers *wrappers, struct site_frame *out)
 {
 	const Perftools__Profiles__Profile *m = pprof__profile_msg(p);
 	const Perftools__Profiles__Sample *s;
@@ -168,7 +173,9 @@ void site_frame__of_sample(const struct pprof_profile *p, size_t sample_idx, int
 	if (sample_idx >= m->n_sample)
 		return;
 	s = m->sample[sample_idx];
-	out->cause = sample_cause(p, s);
+	out->cause = sample_label(p, s, "cause");
+	/* allocscope's own profiles name the allocator in a label, the frames being gone. */
+	out->allocator = sample_label(p, s, "allocator");
 	for (size_t i = 0; i < s->n_location_id; i++) {
 		const Perftools__Profiles__Location *loc =
 		    pprof__profile_location(p, s->location_id[i]);
@@ -193,7 +200,7 @@ void site_frame__of_sample(const struct pprof_profile *p, size_t sample_idx, int
 				return;
 			}
 			if (!keep_allocators &&
-			    (site_is_allocator_frame(name) ||
+			    (site_is_allocator_frame(name) || wrappers__match(wrappers, name) ||
 			     (!loc->mapping_id && !strcmp(name, SYNTHETIC_UNKNOWN)))) {
 				if (!out->allocator)
 					out->allocator = name;
@@ -393,7 +400,7 @@ struct site_set *site_set__new(const struct pprof_profile *p, const struct site_
 		/* The decoder checks this; a profile built in memory need not have been decoded. */
 		if (m->sample[i]->n_value < s->value_cnt)
 			continue;
-		site_frame__of_sample(p, i, opts->keep_allocator_frames, &f);
+		site_frame__of_sample(p, i, opts->keep_allocator_frames, opts->wrappers, &f);
 		x->k = (struct key){
 		    .function = f.function,
 		    .file = f.file ? f.file : "",

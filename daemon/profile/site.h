@@ -24,11 +24,13 @@ enum site_by {
 
 /* One sample's site, before aggregation. Strings point into the profile or into addr. */
 struct site_frame {
-	const char *function;  /* never NULL: SITE_NO_CALLER, or "0x4011a6" for an unnamed frame */
-	const char *file;      /* NULL when unknown; an unnamed frame's object when known */
-	__s64 line;	       /* 0 when unknown */
-	const char *allocator; /* the leaf allocator frame skipped ("malloc"), NULL when none */
-	const char *cause;     /* the sample's "cause" label (Go), NULL when none */
+	const char *function; /* never NULL: SITE_NO_CALLER, or "0x4011a6" for an unnamed frame */
+	const char *file;     /* NULL when unknown; an unnamed frame's object when known */
+	__s64 line;	      /* 0 when unknown */
+	/* the sample's "allocator" label ("malloc", "zmalloc->malloc"), else the leaf allocator
+	 * frame skipped ("malloc"); NULL when none */
+	const char *allocator;
+	const char *cause; /* the sample's "cause" label (Go), NULL when none */
 	char addr[24];
 };
 
@@ -38,20 +40,28 @@ struct site_frame {
  * and the runtime functions compiled code calls to allocate (runtime.newobject,
  * runtime.growslice, ...: goruntime__cause's list). */
 int site_is_allocator_frame(const char *function);
+/* The same for the C entry points alone (no Go runtime functions). */
+int site_is_c_allocator_frame(const char *function);
+
+struct wrappers;
 
 /*
  * The site of sample sample_idx of p. Frames are walked leaf first (inlined frames innermost
- * first); the leading allocator frames are skipped (all kept with keep_allocators) and the first
- * other frame is the site. A frame without a name stops the walk: it is the site, named by its
- * address. A stack of allocator frames only is SITE_NO_CALLER, through its leaf allocator.
+ * first); the leading allocator frames and the frames of allocator wrappers (wrappers.h: the
+ * built-in list, and wrappers' expressions; wrappers may be NULL) are skipped (all kept with
+ * keep_allocators) and the first other frame is the site. A frame without a name stops the walk:
+ * it is the site, named by its address. A stack of allocator frames only is SITE_NO_CALLER,
+ * through its leaf allocator. The sample's "allocator" label, when it has one (allocscope's
+ * profiles drop the allocator's frames), names the allocator.
  */
 void site_frame__of_sample(const struct pprof_profile *p, size_t sample_idx, int keep_allocators,
-			   struct site_frame *out);
+			   const struct wrappers *wrappers, struct site_frame *out);
 
 struct site_set_opts {
 	enum site_by by;
 	/* Attribute each sample to its leaf frame, allocator or not (for tests and debugging). */
 	int keep_allocator_frames;
+	const struct wrappers *wrappers; /* --wrapper expressions; NULL: the built-in list only */
 };
 
 struct site {

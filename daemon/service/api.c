@@ -165,6 +165,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	struct pprof_builder *pb = NULL;
 	struct heap_profile_opts ho = {
 	    .native_rate = d->o->rate,
+	    .wrappers = d->wrappers,
 	    .default_sample_type = kind == HTTPD_PROFILE_ALLOCS ? "alloc_space" : "inuse_space",
 	    .delta = q->seconds > 0,
 	};

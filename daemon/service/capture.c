@@ -314,6 +314,7 @@ static int build_profile(struct scoped *d, struct dtarget *t, const char *trigge
 	    .target = &t->w.target, .entries = t->cur.e, .cnt = t->cur.cnt, .labels = labels};
 	struct heap_profile_opts ho = {
 	    .native_rate = d->o->rate,
+	    .wrappers = d->wrappers,
 	    .default_sample_type = "inuse_space",
 	    .has_native = t->w.native,
 	};
@@ -656,8 +657,9 @@ static void find_growing_sites(struct scoped *d, struct dtarget *t, struct ctarg
 	struct capture *c = d->capture;
 	__u64 now = now_real_ns(), window = (__u64)(c->o.growth_window_s * NSEC_PER_SEC);
 	struct pprof_label label = {.key = "executable", .str = t->exe};
-	struct heap_profile_opts ho = {.native_rate = d->o->rate, .delta = 1};
-	struct site_set_opts so = {.by = SITE_BY_FUNCTION};
+	struct heap_profile_opts ho = {
+	    .native_rate = d->o->rate, .delta = 1, .wrappers = d->wrappers};
+	struct site_set_opts so = {.by = SITE_BY_FUNCTION, .wrappers = d->wrappers};
 	struct profile_source src = {.target = &t->w.target, .labels = &label, .label_cnt = 1};
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;

@@ -13,6 +13,7 @@
 #include "util/common.h"
 #include "util/log.h"
 #include "service/scoped.h"
+#include "profile/wrappers.h"
 
 int scoped_opts__add_selector(struct scoped_opts *o, enum selector_kind kind, const char *value,
 			      int from_config)
@@ -193,6 +194,54 @@ cleanup:
 	return err;
 }
 
+int scoped_opts__add_wrapper(struct scoped_opts *o, const char *regex, int owned)
+{
+	const char **n;
+
+	if (wrappers__check("--wrapper", regex))
+		return -EINVAL;
+	n = reallocarray(o->wrappers, o->wrapper_cnt + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	o->wrappers = n;
+	o->wrappers[o->wrapper_cnt++] = regex;
+	/* The command line's come first: the config file is read after it. */
+	if (!owned)
+		o->wrapper_cli_cnt = o->wrapper_cnt;
+	return 0;
+}
+
+/* "wrappers": ["regex", ...], added to the command line's --wrapper (at start only). */
+static int config_wrappers(struct scoped_opts *o, struct json_object *root, const char *path)
+{
+	struct json_object *arr, *e;
+	char *copy;
+	int err;
+
+	if (!json_object_object_get_ex(root, "wrappers", &arr))
+		return 0;
+	if (!json_object_is_type(arr, json_type_array)) {
+		log_error("%s: \"wrappers\" must be a list of regular expressions", path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(e, json_type_string)) {
+			log_error("%s: \"wrappers\" must be a list of regular expressions", path);
+			return -EINVAL;
+		}
+		copy = strdup(json_object_get_string(e));
+		if (!copy)
+			return -ENOMEM;
+		err = scoped_opts__add_wrapper(o, copy, 1);
+		if (err) {
+			free(copy);
+			return err;
+		}
+	}
+	return 0;
+}
+
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload)
 {
 	static const char *const known[] = {
@@ -212,6 +261,8 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 	    "service_names",
 	    "go_set_rate",
 	    "max_overhead",
+	    "unwind",
+	    "wrappers",
 	};
 	struct json_object *root, *v;
 	size_t j = 0;
@@ -318,6 +369,13 @@ int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload
 			log_error("%s: \"mode\" must be auto, go, malloc or both", path);
 			err = -EINVAL;
 		}
+		if (json_object_object_get_ex(root, "unwind", &v) && !o->unwind_set &&
+		    (!json_object_is_type(v, json_type_string) ||
+		     unwind_mode__parse(json_object_get_string(v), &o->unwind))) {
+			log_error("%s: \"unwind\" must be fp, cfi or auto", path);
+			err = -EINVAL;
+		}
+		err = err ?: config_wrappers(o, root, path);
 		if (o->interval_s < 0.1 || o->retention_min <= 0 || o->rate == 0) {
 			log_error("%s: interval, retention and rate must be positive", path);
 			err = -EINVAL;
@@ -341,5 +399,10 @@ void scoped_opts__free_config(struct scoped_opts *o)
 	o->push_auth_file_owned = NULL;
 	free(o->svc_rules);
 	o->svc_rules = NULL;
+	for (size_t i = o->wrapper_cli_cnt; i < o->wrapper_cnt; i++)
+		free((char *)o->wrappers[i]);
+	free(o->wrappers);
+	o->wrappers = NULL;
+	o->wrapper_cnt = o->wrapper_cli_cnt = 0;
 	o->svc_rule_cnt = 0;
 }

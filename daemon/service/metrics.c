@@ -309,9 +309,19 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 		    "allocscope_unwind_truncated_total %llu\n"
 		    "# HELP allocscope_unwind_seconds_total Time spent unwinding CFI samples.\n"
 		    "# TYPE allocscope_unwind_seconds_total counter\n"
-		    "allocscope_unwind_seconds_total %.6f\n",
+		    "allocscope_unwind_seconds_total %.6f\n"
+		    "# HELP allocscope_unwind_fp_fallback_total CFI samples the unwind ring had no "
+		    "room for, kept with their frame-pointer stack instead.\n"
+		    "# TYPE allocscope_unwind_fp_fallback_total counter\n"
+		    "allocscope_unwind_fp_fallback_total %llu\n"
+		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples the unwind "
+		    "ring "
+		    "had no room for (the block stays counted as in use).\n"
+		    "# TYPE allocscope_unwind_frees_lost_total counter\n"
+		    "allocscope_unwind_frees_lost_total %llu\n",
 		    (unsigned long long)us->events, (unsigned long long)us->truncated,
-		    us->unwind_ns / 1e9);
+		    us->unwind_ns / 1e9, (unsigned long long)in->counters[ALLOC_CNT_UNWIND_LOST],
+		    (unsigned long long)in->counters[ALLOC_CNT_UNWIND_FREE_LOST]);
 	}
 	return ferror(f) ? -EIO : 0;
 }

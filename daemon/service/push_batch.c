@@ -54,6 +54,7 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 {
 	struct heap_profile_opts ho = {
 	    .native_rate = d->o->rate,
+	    .wrappers = d->wrappers,
 	    .default_sample_type = "alloc_space",
 	    /* Entries with in-use but no allocation are kept; in-use is absolute, never < 0. */
 	    .delta = 1,

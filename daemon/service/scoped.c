@@ -26,6 +26,7 @@
 #include "service/scoped.h"
 #include "service/select.h"
 #include "service/state.h"
+#include "profile/wrappers.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -175,6 +176,9 @@ int scoped__run(struct scoped_opts *o)
 	}
 	d.sym = symbolizer__new(&so);
 	d.cache = stack_cache__new();
+	d.wrappers = wrappers__new(o->wrappers, o->wrapper_cnt);
+	if (!d.wrappers)
+		goto cleanup; /* logged */
 	/* Before selection: --cgroup and cgroup= compare absolute paths. */
 	cgroup__ns_root(NULL, NULL, getpid(), d.cgroup_ns_root, sizeof(d.cgroup_ns_root));
 	pso.cgroup_ns_root = d.cgroup_ns_root;
@@ -276,6 +280,7 @@ cleanup:
 	overhead__free(d.ov); /* its thread uses ap */
 	alloc_probes__free(d.ap);
 	unwinder__free(d.uw);
+	wrappers__free(d.wrappers);
 	stack_cache__free(d.cache);
 	symbolizer__free(d.sym);
 	if (sigfd >= 0)

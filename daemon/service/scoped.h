@@ -49,7 +49,11 @@ struct scoped_opts {
 	__u32 max_stacks;
 	__u32 max_live;
 	__u32 max_stats;
-	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
+	enum unwind_mode unwind; /* fp, cfi or auto (default): as record --unwind */
+	int unwind_set;		 /* given on the command line: the config file's does not count */
+	const char **wrappers;	 /* --wrapper expressions, then the config file's */
+	size_t wrapper_cnt;
+	size_t wrapper_cli_cnt; /* of which from the command line; the rest are owned */
 	__u32 stack_copy_bytes;
 	struct capture_opts snap; /* heap snapshots and their triggers */
 	int verbose;
@@ -60,6 +64,9 @@ struct scoped_opts {
 int scoped_opts__load_config(struct scoped_opts *o, const char *path, int reload);
 int scoped_opts__add_selector(struct scoped_opts *o, enum selector_kind kind, const char *value,
 			      int from_config);
+/* Add a --wrapper expression (checked; owned: freed with the config, else the caller's). 0 or
+ * -errno, logged. */
+int scoped_opts__add_wrapper(struct scoped_opts *o, const char *regex, int owned);
 /* Free what the selectors and the config file allocated. */
 void scoped_opts__free_config(struct scoped_opts *o);
 

@@ -62,7 +62,8 @@ struct scoped {
 	struct overhead *ov; /* the overhead budget (--max-overhead) */
 	struct symbolizer *sym;
 	struct stack_cache *cache;
-	struct unwinder *uw; /* CFI samples; NULL with --unwind fp */
+	struct unwinder *uw;	   /* CFI samples; NULL with --unwind fp */
+	struct wrappers *wrappers; /* --wrapper: frames that count as the allocator's */
 	struct httpd *http;
 	struct pusher *pusher;
 	struct push_queue *push_q; /* with --push: the thread that sends */

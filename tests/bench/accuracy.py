@@ -83,7 +83,7 @@ def profile_sites(path, key):
     p = pprof_raw.read(path)
     sites = {}
     for s in p.samples:
-        k = key(s["stack"])
+        k = key(s)
         if k is None:
             continue
         acc = sites.setdefault(k, [0, 0, []])
@@ -95,13 +95,17 @@ def profile_sites(path, key):
     return p, sites
 
 
-def c_key(stack):
+def c_key(s):
+    """allocscope's leaf is the code that called the allocator, which its label names."""
+    stack = s["stack"]
     if not stack:
         return None
-    return "(anonymous mmap)" if stack[0] in MMAP_LEAVES else caller(stack)
+    leaf = s["labels"].get("allocator", stack[0]).split("->")[-1]
+    return "(anonymous mmap)" if leaf in MMAP_LEAVES else caller(stack)
 
 
-def go_key(stack):
+def go_key(s):
+    stack = s["stack"]
     return stack[0] if stack and stack[0].startswith("main.") else None
 
 

@@ -24,15 +24,27 @@ ALLOCATORS = {"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "
               "memalign", "valloc", "pvalloc", "mmap"}
 
 
+def allocator(sample):
+    """The entry point a sample was allocated by: its "allocator" label ("malloc", or
+    "xmalloc->malloc" through a wrapper), else (a profile of another tool) its leaf frame."""
+    label = sample["labels"].get("allocator")
+    if label:
+        return label.split("->")[-1]
+    return sample["stack"][0] if sample["stack"] else None
+
+
 def by_site(profile):
-    """Sum the four values per (pattern function, allocator leaf)."""
+    """Sum the four values per (pattern function, allocator). The pattern's functions call the
+    allocator themselves, so the function is the sample's leaf frame."""
     sums = {}
     for s in profile.samples:
         stack = s["stack"]
         site = next((fn for fn in stack if fn in FUNCTIONS), None)
         if site is None or not stack:
             continue
-        key = (site, stack[0])
+        if stack[0] != site and stack[0] not in ALLOCATORS:
+            continue  # not this pattern's own allocation
+        key = (site, allocator(s))
         acc = sums.setdefault(key, [0, 0, 0, 0])
         for i, name in enumerate(("alloc_objects", "alloc_space", "inuse_objects",
                                   "inuse_space")):

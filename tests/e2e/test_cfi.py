@@ -12,9 +12,11 @@ from test_record import run_record, tmpfile
 
 CFI_APP = os.path.join(BUILD, "tests", "targets", "cfi", "cfi_app")
 
-LIB_STACK = ["malloc", "cfi_lib_inner", "cfi_lib_middle", "cfi_lib_outer", "app_level3",
+# Leaf first: the code that called the allocator (its frames and operator new's are gone; the
+# allocator label names them).
+LIB_STACK = ["cfi_lib_inner", "cfi_lib_middle", "cfi_lib_outer", "app_level3",
              "app_level2", "app_level1", "main"]
-NEW_STACK = ["malloc", "operator new", "cfi_new_block", "app_cxx", "main"]
+NEW_STACK = ["cfi_new_block", "app_cxx", "main"]
 
 PERL_LOOP = ("my @a; for my $i (1..60000) { push @a, 'x' x (64 + $i % 500); "
              "shift @a if @a > 2000 } print scalar(@a), qq(\\n);")
@@ -61,9 +63,12 @@ def assert_cfi_app(p):
     for s in lib:
         ok &= check(frames_match(s["stack"], LIB_STACK),
                     "library stack: got %r, want %r on top" % (s["stack"], LIB_STACK))
+        ok &= check_eq(s["labels"].get("allocator"), "malloc", "library stack's allocator")
     for s in new:
         ok &= check(frames_match(s["stack"], NEW_STACK),
                     "C++ new stack: got %r, want %r on top" % (s["stack"], NEW_STACK))
+        ok &= check_eq(s["labels"].get("allocator"), "operator new->malloc",
+                       "libstdc++'s operator new goes with the allocator")
     ok &= check_eq(values(p, lib), (64, 64000, 32, 32000),
                    "cfi_lib_inner (alloc n, bytes, inuse n, bytes)")
     ok &= check_eq(values(p, new), (32, 96000, 0, 0),
@@ -107,7 +112,7 @@ def cfi_short_stack_copy_is_marked_truncated():
     lib = [s for s in p.samples if "cfi_lib_inner" in s["stack"]]
     ok = check(lib, "no sample through cfi_lib_inner")
     for s in lib:
-        ok &= check_eq(s["stack"][:2], ["malloc", "cfi_lib_inner"], "leaf frames kept")
+        ok &= check_eq(s["stack"][:2], ["cfi_lib_inner", "cfi_lib_middle"], "leaf frames kept")
         ok &= check_eq(s["stack"][-1], "[truncated]", "last frame of a cut stack")
         ok &= check("main" not in s["stack"], "main cannot be reached: %r" % s["stack"])
     ok &= check_eq(values(p, lib)[0], 64, "every library sample kept, truncated or not")
@@ -160,6 +165,12 @@ def cfi_perl_stacks_reach_main():
     ok &= check(not nameable, "frames that .dynsym names left unnamed: %s" % nameable[:10])
     ok &= check(any(fn.startswith("Perl_") for s in p.samples for fn in s["stack"]),
                 "no Perl_ function named")
+    # perl's allocator wrappers go with the allocator: the leaf is the code that asked.
+    wrapped = [s for s in p.samples if s["stack"] and s["stack"][0].startswith("Perl_safesys")]
+    ok &= check(not wrapped, "Perl_safesys* left as a leaf: %r" % [s["stack"][:3] for s in
+                                                                   wrapped[:3]])
+    ok &= check(any(s["labels"].get("allocator", "").startswith("Perl_safesys")
+                    for s in p.samples), "no allocator label names Perl_safesys*")
     return ok
 
 
@@ -191,7 +202,7 @@ def cfi_daemon_stacks_reach_main():
 
 
 CGO_NOFP = os.path.join(BUILD, "tests", "targets", "go", "gocgonofp")
-CGO_STACK = ["malloc", "c_leaf", "c_middle", "c_outer", "runtime.cgocall", "main._Cfunc_c_outer",
+CGO_STACK = ["c_leaf", "c_middle", "c_outer", "runtime.cgocall", "main._Cfunc_c_outer",
              "main.cLevels", "main.main", "runtime.main", "runtime.goexit"]
 
 
@@ -208,7 +219,8 @@ def cfi_cgo_stacks_join_go_and_c():
             ok = False
             continue
         p = pprof_raw.read(out)
-        leaf = [s for s in p.samples if s["stack"][:2] == ["malloc", "c_leaf"]]
+        leaf = [s for s in p.samples if s["stack"][:1] == ["c_leaf"]
+                and s["labels"].get("allocator") == "malloc"]
         total = sum(p.value(s, "alloc_objects") for s in leaf)
         # Every c_leaf call is one malloc: 10000 in all, wherever its stack ends.
         ok &= check_eq(total, 10000, "%s: malloc calls from c_leaf" % mode)

@@ -43,12 +43,13 @@ def site_inuse(profile, fn):
 
 
 def top_inuse_site(profile):
-    """The function that called the allocator (the frame below the allocator leaf) with the
-    most inuse_space: what `go tool pprof -top` lists first."""
+    """The function that called the allocator (the leaf: the allocator's frames are gone, the
+    allocator label names it) with the most inuse_space: what `go tool pprof -top` lists
+    first."""
     sums = {}
     for s in profile.samples:
-        if len(s["stack"]) > 1:
-            site = s["stack"][1]
+        if s["stack"] and s["labels"].get("allocator"):
+            site = s["stack"][0]
             sums[site] = sums.get(site, 0) + profile.value(s, "inuse_space")
     return max(sums, key=sums.get) if sums else None
 

@@ -152,8 +152,8 @@ TEST(site_allocator_names)
 {
 	static const char *const yes[] = {
 	    "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-	    "memalign", "valloc", "pvalloc", "mmap", "mmap64", "__libc_malloc", "__libc_calloc",
-	    "__mmap", "malloc@GLIBC_2.2.5", "strdup", "__strdup", "_Znwm",
+	    "memalign", "valloc", "pvalloc", "mmap", "mmap64", "__GI___mmap64", "__libc_malloc",
+	    "__libc_calloc", "__mmap", "malloc@GLIBC_2.2.5", "strdup", "__strdup", "_Znwm",
 	    "operator new(unsigned long)", "operator new[](unsigned long)",
 	    /* The Go runtime's allocator and its entry points. */
 	    "runtime.mallocgc", "runtime.mallocgcSmallNoscan", "runtime.mProf_Malloc",

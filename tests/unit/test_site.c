@@ -180,7 +180,7 @@ TEST(site_one_sample_three_users)
 	for (size_t i = 0; i < ARRAY_SIZE(samples); i++) {
 		const struct t_sample *w = &samples[i];
 
-		site_frame__of_sample(p, i, 0, &f);
+		site_frame__of_sample(p, i, 0, NULL, &f);
 		snprintf(what, sizeof(what), "sample %zu (%s)", i, w->want_function);
 		ASSERT_STREQ(f.function, w->want_function, what);
 		ASSERT_EQ(f.line, w->want_line, what);
