@@ -109,6 +109,7 @@ struct {
 #include "cfi.bpf.h"
 #include "record.bpf.h"
 #include "go.bpf.h"
+#include "sampler.bpf.h"
 
 /* realloc-like kinds: the old block goes at the call's entry, not at its return (see below). */
 static __always_inline int is_realloc_kind(__u32 kind)

@@ -139,8 +139,14 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
-					 __u64 size, __u32 kind, __u64 caller_hint)
+/*
+ * Record a sampled allocation of size bytes (what the stats add up) under a key whose object
+ * size is key_size: a sampler's weighted samples (bpf/sampler.bpf.h) count the bytes they stand
+ * for and keep the object's own size in the key.
+ */
+static __always_inline void record_alloc_keyed(void *ctx, struct pt_regs *regs, __u32 tgid,
+					       __u64 addr, __u64 size, __u32 kind,
+					       __u64 caller_hint, __u64 key_size)
 {
 	struct alloc_stats zero = {}, *v;
 	struct proc_totals *tot;
@@ -161,8 +167,7 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	key.tgid = tgid;
 	key.kind = kind;
 	key.caller_hint = caller_hint;
-	/* Go's samples are at the runtime's rate; ours at sample_rate. */
-	key.size = kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0;
+	key.size = key_size;
 	id = stack_id(ctx); /* < 0: counted, and kept under a lost-stack key */
 	key.stack_id = id;
 
@@ -196,6 +201,14 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 		__sync_fetch_and_add(&v->untracked_cnt, 1);
 		__sync_fetch_and_add(&v->untracked_bytes, size);
 	}
+}
+
+static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
+					 __u64 size, __u32 kind, __u64 caller_hint)
+{
+	/* Go's samples are at the runtime's rate; ours at sample_rate. */
+	record_alloc_keyed(ctx, regs, tgid, addr, size, kind, caller_hint,
+			   kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0);
 }
 
 #endif

@@ -45,3 +45,10 @@ void sampling__scale(__u64 count, __u64 bytes, __u64 rate, __s64 *out_count, __s
 	*out_count = (__s64)((double)count * scale);
 	*out_bytes = (__s64)((double)bytes * scale);
 }
+
+void sampling__weighted(__u64 count, __u64 weight_bytes, __u64 obj_size, __s64 *out_count,
+			__s64 *out_bytes)
+{
+	*out_bytes = weight_bytes;
+	*out_count = obj_size ? (__s64)(((double)weight_bytes + obj_size / 2) / obj_size) : count;
+}
