@@ -662,8 +662,9 @@ int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path
 	struct bpf_link *link;
 	char fd_path[64], what[160];
 	struct stat st;
+	__u64 cookie;
 	__u32 idx;
-	int err;
+	int err, lfd;
 
 	if (fstat(fd, &st))
 		return -errno;
@@ -682,21 +683,29 @@ int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path
 				   sizeof(spec), BPF_ANY);
 	if (err)
 		return err;
+	/* A semaphore (the process skips the probe while it is 0) is counted up by the kernel
+	 * while the uprobe is attached: ref_ctr_offset. */
+	cookie = COOKIE_PUT(SAMPLER_COOKIE_SPEC, idx) | COOKIE_PUT(SAMPLER_COOKIE_PROBE, probe);
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	snprintf(what, sizeof(what), "%s:%s", n->provider, n->name);
+	if (ap->multi) {
+		lfd = uprobe_multi__link_usdt(bpf_program__fd(prog), fd_path, n->file_offset,
+					      cookie, n->sema_offset, pid);
+		if (lfd < 0)
+			return attach_failed(pid, path, what, 0, lfd);
+		err = add_link(ap, pid, &st, NULL, lfd, 1);
+		if (err)
+			close(lfd);
+		return err;
+	}
 	{
-		/* A semaphore (the process skips the probe while it is 0) is counted up by the
-		 * kernel while the uprobe is attached: ref_ctr_offset. */
-		LIBBPF_OPTS(bpf_uprobe_opts, uo,
-			    .bpf_cookie = COOKIE_PUT(SAMPLER_COOKIE_SPEC, idx) |
-					  COOKIE_PUT(SAMPLER_COOKIE_PROBE, probe),
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie,
 			    .ref_ctr_offset = n->sema_offset);
 
-		snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 		link = bpf_program__attach_uprobe_opts(prog, pid, fd_path, n->file_offset, &uo);
 	}
-	if (!link) {
-		snprintf(what, sizeof(what), "%s:%s", n->provider, n->name);
+	if (!link)
 		return attach_failed(pid, path, what, 0, -errno);
-	}
 	err = add_link(ap, pid, &st, link, -1, 1);
 	if (err)
 		bpf_link__destroy(link);

@@ -26,6 +26,7 @@ struct heap_profile_opts {
 	int has_native;	       /* what was probed, for the profile's comments */
 	int has_go;
 	int has_go_every_call;
+	int has_usdt; /* samples of a process's own sampler (otel_memory USDTs) */
 };
 
 /* What went into a profile, for progress lines and tests. */

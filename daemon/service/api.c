@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "probe/samplers.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/api.h"
@@ -136,6 +137,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 		if (t->w.rate_written && !ho.go_rate_written)
 			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
+		ho.has_usdt |= t->w.source == ALLOC_SOURCE_USDT;
 		n++;
 	}
 	if (!n) {
