@@ -472,10 +472,10 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 		pprof__add_comment(bc->pb, buf);
 	}
 	if (o->has_usdt)
-		pprof__add_comment(bc->pb,
-				   "allocscope: allocations are the process's own samples, from its "
-				   "otel_memory USDT probes (only sampled allocations trap): bytes are "
-				   "the weights the probes carry, objects weight / size");
+		pprof__add_comment(
+		    bc->pb, "allocscope: allocations are the process's own samples, from its "
+			    "otel_memory USDT probes (only sampled allocations trap): bytes are "
+			    "the weights the probes carry, objects weight / size");
 	if (o->has_go) {
 		snprintf(
 		    buf, sizeof(buf),
