@@ -103,6 +103,7 @@ struct {
 #include "record.bpf.h"
 #include "go.bpf.h"
 #include "mmap.bpf.h"
+#include "sampler.bpf.h"
 
 /* realloc-like kinds: the old block goes at the call's entry, not at its return (see below). */
 static __always_inline int is_realloc_kind(__u32 kind)

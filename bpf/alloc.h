@@ -58,6 +58,8 @@ enum alloc_kind {
 	ALLOC_KIND_MI_REALLOC,	/* mi_realloc(p, size), mi_realloc_aligned */
 	ALLOC_KIND_MI_REALLOCN, /* mi_reallocn(p, count, size) */
 	ALLOC_KIND_MREMAP,	/* mremap: an anonymous mapping grown, shrunk or moved */
+	ALLOC_KIND_USDT,	/* sampled by the process itself, reported by otel_memory:alloc
+				   (bpf/sampler.bpf.h): weighted, its stats count weights */
 	ALLOC_KIND_MAX,
 };
 

@@ -32,7 +32,10 @@ static __always_inline __u16 target_duty(__u32 tgid, __u32 kind)
 {
 	__u32 *flags;
 
-	if (kind == ALLOC_KIND_MMAP || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC)
+	/* Only the malloc family's probes are cycled: mappings, Go's and a process's own sampler
+	 * are seen whole. */
+	if (kind == ALLOC_KIND_MMAP || kind == ALLOC_KIND_MREMAP || kind == ALLOC_KIND_GO ||
+	    kind == ALLOC_KIND_GO_MALLOCGC || kind == ALLOC_KIND_USDT)
 		return 0;
 	flags = bpf_map_lookup_elem(&targets, &tgid);
 	return flags ? *flags >> TARGET_DUTY_SHIFT : 0;
@@ -160,8 +163,14 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
-					 __u64 size, __u32 kind, __u64 caller_hint)
+/*
+ * Record a sampled allocation of size bytes (what the stats add up) under a key whose object
+ * size is key_size: a sampler's weighted samples (bpf/sampler.bpf.h) count the bytes they stand
+ * for and keep the object's own size in the key.
+ */
+static __always_inline void record_alloc_keyed(void *ctx, struct pt_regs *regs, __u32 tgid,
+					       __u64 addr, __u64 size, __u32 kind,
+					       __u64 caller_hint, __u64 key_size)
 {
 	struct alloc_stats zero = {}, *v;
 	struct proc_totals *tot;
@@ -183,8 +192,7 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 	key.kind = kind;
 	key.caller_hint = caller_hint;
 	key.duty = target_duty(tgid, kind);
-	/* Go's samples are at the runtime's rate; ours at sample_rate. */
-	key.size = kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0;
+	key.size = key_size;
 	id = stack_id(ctx); /* < 0: counted, and kept under a lost-stack key */
 	key.stack_id = id;
 
@@ -218,6 +226,14 @@ static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 
 		__sync_fetch_and_add(&v->untracked_cnt, 1);
 		__sync_fetch_and_add(&v->untracked_bytes, size);
 	}
+}
+
+static __always_inline void record_alloc(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr,
+					 __u64 size, __u32 kind, __u64 caller_hint)
+{
+	/* Go's samples are at the runtime's rate; ours at sample_rate. */
+	record_alloc_keyed(ctx, regs, tgid, addr, size, kind, caller_hint,
+			   kind == ALLOC_KIND_GO || sample_rate > 1 ? size : 0);
 }
 
 #endif

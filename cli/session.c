@@ -9,6 +9,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "probe/samplers.h"
 #include "session.h"
 #include "profile/wrappers.h"
 
@@ -182,6 +183,7 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	    .go_rate = watch__go_rate(w),
 	    .counters = counters,
 	    .has_native = w->native,
+	    .has_usdt = w->source == ALLOC_SOURCE_USDT,
 	    .has_go = w->go && !every_call,
 	    .has_go_every_call = w->go && every_call,
 	    .go_rate_written = w->rate_written ? watch__go_rate(w) : 0,

@@ -29,7 +29,7 @@ packages=(
 	libelf-dev libdw-dev libcapstone-dev
 	protobuf-c-compiler libprotobuf-c-dev zlib1g-dev
 	libmicrohttpd-dev libjson-c-dev pkg-config
-	golang-go python3 python3-yaml util-linux g++ binutils
+	golang-go python3 python3-yaml util-linux g++ binutils systemtap-sdt-dev
 	strace systemd prometheus libcurl4-openssl-dev tmux groff-base
 	libclang-rt-14-dev
 	podman runc containernetworking-plugins debootstrap

@@ -14,7 +14,7 @@ test-fixtures:
 $(OUT)/tests/targets/%: tests/targets/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@ -lpthread
+	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@ -lpthread -lm
 
 # No libc, no allocator: for the "nothing to probe" error path.
 $(OUT)/tests/targets/no_malloc: tests/targets/no_malloc.c

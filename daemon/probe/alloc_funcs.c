@@ -116,6 +116,7 @@ static const char *const kind_names[ALLOC_KIND_MAX] = {
     [ALLOC_KIND_MI_REALLOC] = "mi_realloc",
     [ALLOC_KIND_MI_REALLOCN] = "mi_reallocn",
     [ALLOC_KIND_MREMAP] = "mremap",
+    [ALLOC_KIND_USDT] = "otel_memory:alloc",
 };
 
 const size_t alloc_funcs_cnt = ARRAY_SIZE(alloc_funcs);

@@ -25,6 +25,7 @@
 #include "probe/links.h"
 #include "symbols/rootfs.h"
 #include "symbols/target.h"
+#include "symbols/usdt.h"
 #include "util/common.h"
 #include "symbols/goruntime.h"
 #include "util/log.h"
@@ -50,7 +51,8 @@ struct alloc_probes {
 	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
 	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
 	__u64 sample_rate;
-	int multi; /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
+	int multi;	       /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
+	__u32 usdt_specs_used; /* entries of the usdt_specs map given out */
 };
 
 static int verbose_libbpf;
@@ -660,6 +662,65 @@ int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 cleanup:
 	close(fd);
 	return err ?: probed;
+}
+
+int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path, int fd,
+			      const struct usdt_note *n, enum sampler_probe probe)
+{
+	struct bpf_program *prog = probe == SAMPLER_PROBE_USDT_ALLOC ? ap->skel->progs.usdt_alloc
+								     : ap->skel->progs.usdt_free;
+	struct usdt_spec spec;
+	struct bpf_link *link;
+	char fd_path[64], what[160];
+	struct stat st;
+	__u64 cookie;
+	__u32 idx;
+	int err, lfd;
+
+	if (fstat(fd, &st))
+		return -errno;
+	err = usdt__parse_args(n->args, &spec);
+	if (err) {
+		log_warn("%s:%s in %s: cannot read its arguments '%s'", n->provider, n->name, path,
+			 n->args);
+		return err;
+	}
+	/* Specs are never reused: a process that comes back for more past the map's size gets
+	 * none, rather than another probe's. */
+	if (ap->usdt_specs_used >= USDT_SPECS_MAX)
+		return -ENOSPC;
+	idx = ap->usdt_specs_used++;
+	err = bpf_map__update_elem(ap->skel->maps.usdt_specs, &idx, sizeof(idx), &spec,
+				   sizeof(spec), BPF_ANY);
+	if (err)
+		return err;
+	/* A semaphore (the process skips the probe while it is 0) is counted up by the kernel
+	 * while the uprobe is attached: ref_ctr_offset. */
+	cookie = COOKIE_PUT(SAMPLER_COOKIE_SPEC, idx) | COOKIE_PUT(SAMPLER_COOKIE_PROBE, probe);
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	snprintf(what, sizeof(what), "%s:%s", n->provider, n->name);
+	if (ap->multi) {
+		lfd = uprobe_multi__link_usdt(bpf_program__fd(prog), fd_path, n->file_offset,
+					      cookie, n->sema_offset, pid);
+		if (lfd < 0)
+			return attach_failed(pid, path, what, 0, lfd);
+		err = add_link(ap, pid, &st, NULL, lfd, 1, NULL);
+		if (err)
+			close(lfd);
+		return err;
+	}
+	{
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie,
+			    .ref_ctr_offset = n->sema_offset);
+
+		link = bpf_program__attach_uprobe_opts(prog, pid, fd_path, n->file_offset, &uo);
+	}
+	if (!link)
+		return attach_failed(pid, path, what, 0, -errno);
+	err = add_link(ap, pid, &st, link, -1, 1, NULL);
+	if (err)
+		bpf_link__destroy(link);
+	return err;
 }
 
 /* pid's flags in the targets map (0 when absent). */

@@ -8,6 +8,7 @@
 #include <linux/types.h>
 
 #include "bpf/alloc.h"
+#include "bpf/sampler.h"
 #include "symbols/procmaps.h"
 #include "symbols/symbolize.h"
 
@@ -59,6 +60,14 @@ struct go_runtime;
  */
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
 			    const struct go_runtime *gr, unsigned int what);
+struct usdt_note;
+/*
+ * Attach the otel_memory:alloc or otel_memory:free program (probe) at USDT note n of the object
+ * open at fd (path names it in messages) for process pid, with its semaphore counted while
+ * attached. 0 or -errno.
+ */
+int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path, int fd,
+			      const struct usdt_note *n, enum sampler_probe probe);
 /* Poll GC events (struct gc_event) into cb, and with watch_procs lifecycle events (struct
  * life_event) into life_cb (may be NULL); the fd to wait on is alloc_probes__gc_fd(). */
 int alloc_probes__gc_fd(const struct alloc_probes *ap);

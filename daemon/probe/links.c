@@ -60,6 +60,24 @@ int uprobe_multi__link(int prog_fd, const char *path, const unsigned long *offse
 	return fd < 0 ? -errno : (int)fd;
 }
 
+int uprobe_multi__link_usdt(int prog_fd, const char *path, unsigned long offset, __u64 cookie,
+			    unsigned long ref_ctr_offset, int pid)
+{
+	struct uprobe_multi_attr a = {
+	    .prog_fd = prog_fd,
+	    .attach_type = ATTACH_UPROBE_MULTI,
+	    .path = (__u64)(uintptr_t)path,
+	    .offsets = (__u64)(uintptr_t)&offset,
+	    .ref_ctr_offsets = ref_ctr_offset ? (__u64)(uintptr_t)&ref_ctr_offset : 0,
+	    .cookies = (__u64)(uintptr_t)&cookie,
+	    .cnt = 1,
+	    .pid = pid,
+	};
+	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
 /*
  * Whether this kernel has uprobe_multi links: a trivial program of that attach type, linked to
  * a directory, fails with EBADF where they exist (libbpf 1.3 probes the same way).

@@ -37,6 +37,10 @@ void probe_link__close(const struct probe_link *l);
  * breakpoints in pid's address space only: its fd, or -errno. */
 int uprobe_multi__link(int prog_fd, const char *path, const unsigned long *offsets,
 		       const __u64 *cookies, __u32 cnt, int retprobe, int pid);
+/* One USDT probe as a uprobe_multi link: with ref_ctr_offset (!= 0), the file offset of its
+ * semaphore, which the kernel counts up while the link holds the probe. Its fd, or -errno. */
+int uprobe_multi__link_usdt(int prog_fd, const char *path, unsigned long offset, __u64 cookie,
+			    unsigned long ref_ctr_offset, int pid);
 /* Whether this kernel has uprobe_multi links (and ALLOCSCOPE_UPROBE_MULTI is not 0). */
 int uprobe_multi__supported(void);
 

@@ -57,3 +57,10 @@ void sampling__scale_duty(__u16 duty, __s64 *count, __s64 *bytes)
 	*count = llround(*count * scale);
 	*bytes = llround(*bytes * scale);
 }
+
+void sampling__weighted(__u64 count, __u64 weight_bytes, __u64 obj_size, __s64 *out_count,
+			__s64 *out_bytes)
+{
+	*out_bytes = weight_bytes;
+	*out_count = obj_size ? (__s64)(((double)weight_bytes + obj_size / 2) / obj_size) : count;
+}

@@ -32,4 +32,12 @@ void sampling__scale(__u64 count, __u64 bytes, __u64 rate, __s64 *out_count, __s
  */
 void sampling__scale_duty(__u16 duty, __s64 *count, __s64 *bytes);
 
+/*
+ * Estimates from weighted samples (a process's own sampler, bpf/sampler.bpf.h): weight_bytes is
+ * the sum of the bytes each sample stands for, already unbiased; objects of obj_size bytes are
+ * weight_bytes / obj_size of them (obj_size 0: count as it is).
+ */
+void sampling__weighted(__u64 count, __u64 weight_bytes, __u64 obj_size, __s64 *out_count,
+			__s64 *out_bytes);
+
 #endif

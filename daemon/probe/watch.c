@@ -13,6 +13,7 @@
 #include "symbols/rootfs.h"
 #include "probe/unwind.h"
 #include "probe/watch.h"
+#include "probe/samplers.h"
 
 /* Whether an executable loads shared libraries (has PT_INTERP): a cgo Go program maps libc. */
 static int elf_is_dynamic(const char *path)
@@ -99,6 +100,9 @@ static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbol
 	return err < 0 ? err : 0;
 }
 
+static int attach_done(struct watch *w, struct alloc_probes *ap, const char *exe, int pre_exec,
+		       enum alloc_source source);
+
 int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 		  const struct watch_opts *o, int pid, const char *exe, int pre_exec)
 {
@@ -116,6 +120,14 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 		return err;
 	w->is_go = goruntime__inspect(exe, &w->gr) == 0;
 	dynamic = pre_exec ? elf_is_dynamic(exe) : 1;
+	/* The cheapest source first: a sampler inside the process traps only for its samples. */
+	if (mode == WATCH_MODE_AUTO && !w->is_go) {
+		err = samplers__attach_usdt(ap, pid, exe, &w->target.maps);
+		if (err < 0)
+			return err;
+		if (err > 0)
+			return attach_done(w, ap, exe, pre_exec, ALLOC_SOURCE_USDT);
+	}
 	if (mode == WATCH_MODE_AUTO)
 		mode = !w->is_go ? WATCH_MODE_MALLOC : dynamic ? WATCH_MODE_BOTH : WATCH_MODE_GO;
 	if (mode != WATCH_MODE_MALLOC && !w->is_go) {
@@ -152,9 +164,28 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 	}
 	if (!w->native && !w->go)
 		return -ENOENT;
+	return attach_done(w, ap, exe, pre_exec,
+			   w->native ? ALLOC_SOURCE_EVERY_CALL : ALLOC_SOURCE_GO);
+}
+
+/* What every source shares once probed: the process as a target, its timeline. */
+static int attach_done(struct watch *w, struct alloc_probes *ap, const char *exe, int pre_exec,
+		       enum alloc_source source)
+{
+	int pid = w->target.pid, err;
+
+	w->source = source;
+	if (source == ALLOC_SOURCE_USDT)
+		log_info("pid %d: allocations from its own sampler (otel_memory USDT probes): "
+			 "only sampled allocations trap",
+			 pid);
+	else
+		log_debug("pid %d: allocations from %s", pid, alloc_source__name(source));
 	/* The Go heap is mmap'ed by the runtime, through libc with cgo: only a program without a
-	 * Go runtime has its anonymous mmaps counted as allocations. */
-	err = alloc_probes__add_target(ap, pid, w->go ? 0 : TARGET_F_MMAP);
+	 * Go runtime has its anonymous mmaps counted as allocations, and only when its
+	 * allocations are ours to sample (a process's own sampler reports what it samples). */
+	err = alloc_probes__add_target(ap, pid,
+				       w->go || source == ALLOC_SOURCE_USDT ? 0 : TARGET_F_MMAP);
 	if (err)
 		return err;
 	w->tl.pid = pid;

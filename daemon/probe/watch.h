@@ -36,6 +36,8 @@ struct watch {
 	struct go_runtime gr;
 	int native;		 /* malloc family probed */
 	int go;			 /* Go runtime probed */
+	int source;		 /* enum alloc_source (probe/samplers.h): where allocations come
+				    from */
 	__u64 rate_addr;	 /* process address of runtime.MemProfileRate, 0 if unknown */
 	__s64 go_rate;		 /* last value read, -1 before any read */
 	int rate_reported;	 /* the "samples nothing" message was given */

@@ -4,6 +4,7 @@
  * allocator (or its wrappers) and the allocator in a label, values unsampled as runtime/pprof
  * does. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,13 +401,19 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 		return 0;
 	if (key->kind == ALLOC_KIND_GO)
 		rate = opts->go_rate;
-	sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
-	if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0) {
+	if (key->kind == ALLOC_KIND_USDT) {
+		/* Weighted samples: their bytes are estimates already, a shrinking delta's too. */
+		sampling__weighted(v->alloc_cnt, v->alloc_bytes, key->size, &values[0], &values[1]);
+		values[3] = (__s64)live_bytes;
+		values[2] = key->size ? llround((double)values[3] / key->size) : (__s64)live_cnt;
+	} else if ((__s64)live_cnt < 0 || (__s64)live_bytes < 0) {
+		sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
 		/* A delta profile's in-use may shrink: scale the magnitude, keep the sign. */
 		sampling__scale(-(__s64)live_cnt, -(__s64)live_bytes, rate, &values[2], &values[3]);
 		values[2] = -values[2];
 		values[3] = -values[3];
 	} else {
+		sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &values[0], &values[1]);
 		sampling__scale(live_cnt, live_bytes, rate, &values[2], &values[3]);
 	}
 	sampling__scale_duty(key->duty, &values[0], &values[1]);
@@ -488,18 +495,25 @@ void heap_profile__estimate(const struct alloc_entry *entries, size_t cnt, __u64
 		__u64 live_bytes = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
 		__s64 c, b;
 
-		sampling__scale(v->alloc_cnt, v->alloc_bytes, rate, &c, &b);
+		void (*scale)(__u64, __u64, __u64, __s64 *, __s64 *) = sampling__scale;
+
+		if (entries[i].key.kind == ALLOC_KIND_USDT) {
+			/* Weighted samples: the key's object size in place of a rate. */
+			scale = sampling__weighted;
+			rate = entries[i].key.size;
+		}
+		scale(v->alloc_cnt, v->alloc_bytes, rate, &c, &b);
 		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->alloc_cnt += c;
 		out->alloc_bytes += b;
-		sampling__scale(v->free_cnt, v->free_bytes, rate, &c, &b);
+		scale(v->free_cnt, v->free_bytes, rate, &c, &b);
 		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->free_cnt += c;
 		out->free_bytes += b;
 		/* Read while the BPF side updates them: a negative in-use is none. */
 		if ((__s64)live_cnt <= 0 || (__s64)live_bytes <= 0)
 			continue;
-		sampling__scale(live_cnt, live_bytes, rate, &c, &b);
+		scale(live_cnt, live_bytes, rate, &c, &b);
 		sampling__scale_duty(entries[i].key.duty, &c, &b);
 		out->inuse_cnt += c;
 		out->inuse_bytes += b;
@@ -541,6 +555,11 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 			 o->native_rate <= 1 ? " (every allocation)" : " on average");
 		pprof__add_comment(bc->pb, buf);
 	}
+	if (o->has_usdt)
+		pprof__add_comment(
+		    bc->pb, "allocscope: allocations are the process's own samples, from its "
+			    "otel_memory USDT probes (only sampled allocations trap): bytes are "
+			    "the weights the probes carry, objects weight / size");
 	if (o->has_go) {
 		snprintf(
 		    buf, sizeof(buf),

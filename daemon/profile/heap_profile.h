@@ -33,6 +33,7 @@ struct heap_profile_opts {
 	/* Allocator wrappers whose frames go with the allocator's (--wrapper); NULL: the built-in
 	 * list only. */
 	const struct wrappers *wrappers;
+	int has_usdt; /* samples of a process's own sampler (otel_memory USDTs) */
 };
 
 /* What went into a profile, for progress lines and tests. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "probe/overhead.h"
+#include "probe/samplers.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/api.h"
@@ -144,6 +145,7 @@ static void fill_source(struct scoped *d, struct picked *p, int delta, struct pr
 	if (t->w.rate_written && !ho->go_rate_written)
 		ho->go_rate_written = watch__go_rate(&t->w);
 	ho->has_native |= t->w.native;
+	ho->has_usdt |= t->w.source == ALLOC_SOURCE_USDT;
 }
 
 /*

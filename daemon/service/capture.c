@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "probe/oom_watch.h"
+#include "probe/samplers.h"
 #include "probe/sampling.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
@@ -317,6 +318,7 @@ static int build_profile(struct scoped *d, struct dtarget *t, const char *trigge
 	    .wrappers = d->wrappers,
 	    .default_sample_type = "inuse_space",
 	    .has_native = t->w.native,
+	    .has_usdt = t->w.source == ALLOC_SOURCE_USDT,
 	};
 	__u64 counters[ALLOC_CNT_MAX];
 	struct heap_profile_summary sum;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probe/samplers.h"
 #include "profile/heap_profile.h"
 #include "profile/pprof.h"
 #include "service/push.h"
@@ -59,6 +60,7 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 	    /* Entries with in-use but no allocation are kept; in-use is absolute, never < 0. */
 	    .delta = 1,
 	    .has_native = t->w.native,
+	    .has_usdt = t->w.source == ALLOC_SOURCE_USDT,
 	};
 	struct profile_source src = {.target = &t->w.target};
 	struct heap_profile_summary sum;

@@ -25,6 +25,7 @@ import test_mappings  # noqa: E402,F401
 import test_demo  # noqa: E402,F401
 import test_budget  # noqa: E402,F401
 import test_wrappers  # noqa: E402,F401
+import test_samplers  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(harness.main(None, sys.argv[1:]))

@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+"""The allocators' own samplers: a process that samples its allocations itself and reports them
+through the OpenTelemetry memory USDTs (tests/targets/otel_usdt.c) is watched through those
+probes under --mode auto, and only its samples trap. With every allocation a sample the counts
+are exact; with byte-Poisson sampling at interval R each sample weighs (points in its bytes) * R,
+so an allocation of s bytes contributes R * Poisson(s / R) bytes: variance R * s per allocation
+for bytes, R / s for objects (weight / s), from which the 3-sigma bounds below follow."""
+import math
+import os
+import subprocess
+import tempfile
+
+import pprof_raw
+from harness import BUILD, check, check_eq, test
+
+ALLOCSCOPE = os.path.join(BUILD, "allocscope")
+TARGET = os.path.join(BUILD, "tests", "targets", "otel_usdt")
+
+
+def record(args, target_args):
+    out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "usdt.pb.gz")
+    r = subprocess.run([ALLOCSCOPE, "record", "-v", "-o", out] + args + ["--", TARGET] +
+                       target_args, capture_output=True, text=True, timeout=300)
+    return r, out
+
+
+def per_function(p, fns):
+    got = {}
+    for s in p.samples:
+        fn = next((f for f in s["stack"] if f in fns), None)
+        if fn:
+            acc = got.setdefault(fn, [0, 0, 0, 0])
+            for i, name in enumerate(("alloc_objects", "alloc_space", "inuse_objects",
+                                      "inuse_space")):
+                acc[i] += p.value(s, name)
+    return got
+
+
+@test
+def samplers_usdt_exact_counts():
+    r, out = record([], [])
+    if not check_eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr):
+        return False
+    ok = check("otel_memory USDT" in r.stderr, "--verbose names the source: %s" % r.stderr)
+    ok &= check(any("otel_memory USDT" in c for c in pprof_raw.comments(out)),
+                "the profile's comments name the source")
+    p = pprof_raw.read(out)
+    got = per_function(p, ("otel_small", "otel_kept"))
+    # objects, bytes, in-use objects, in-use bytes
+    ok &= check_eq(got.get("otel_small"), [3000, 3000 * 64, 0, 0], "otel_small")
+    ok &= check_eq(got.get("otel_kept"), [500, 500 * 4096, 500, 500 * 4096], "otel_kept")
+    for s in p.samples:
+        st = s["stack"]
+        if "otel_small" in st or "otel_kept" in st:
+            fn = "otel_small" if "otel_small" in st else "otel_kept"
+            ok &= check_eq(st[:4], ["otel_memory:alloc", "sampled_malloc", fn, "main"],
+                           "frames, leaf first")
+    # Nothing but the process's samples: no malloc-family probe fired (its own malloc calls
+    # for calloc and the tags would show as malloc/calloc sites).
+    kinds = {s["stack"][0] for s in p.samples}
+    ok &= check_eq(kinds, {"otel_memory:alloc"}, "only otel_memory samples")
+    return ok
+
+
+@test
+def samplers_usdt_mode_malloc_probes_every_call():
+    """--mode malloc keeps every-call probes even where the process has a sampler."""
+    r, out = record(["--mode", "malloc", "--rate", "1"], [])
+    if not check_eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr):
+        return False
+    p = pprof_raw.read(out)
+    got = per_function(p, ("otel_small", "otel_kept"))
+    # Every call is seen by the malloc probe with its real size (the 16-byte tag included),
+    # and otel_kept's own calloc of its 500 pointers.
+    ok = check_eq(got.get("otel_small", [0])[0], 3000, "otel_small objects")
+    ok &= check_eq(got.get("otel_kept", [0, 0])[1], 500 * (4096 + 16) + 500 * 8,
+                   "otel_kept bytes")
+    ok &= check(all(s["stack"][0] != "otel_memory:alloc" for s in p.samples),
+                "no otel_memory samples")
+    return ok
+
+
+@test
+def samplers_usdt_sampled_within_3_sigma():
+    n, rate = 400000, 64 * 1024
+    truth = {"otel_small": [(64, n)], "otel_kept": [(4096, n // 8)]}
+    r, out = record([], ["sampled", str(n), str(rate)])
+    if not check_eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr):
+        return False
+    got = per_function(pprof_raw.read(out), truth)
+    ok = True
+    for fn, sizes in truth.items():
+        objs = sum(c for _, c in sizes)
+        nbytes = sum(s * c for s, c in sizes)
+        so = math.sqrt(sum(c * rate / s for s, c in sizes))
+        sb = math.sqrt(sum(c * rate * s for s, c in sizes))
+        o, b = got.get(fn, [0, 0])[:2]
+        print("    %s: objects %d (truth %d +- %d), bytes %d (truth %d +- %d)" % (
+            fn, o, objs, 3 * so, b, nbytes, 3 * sb), flush=True)
+        ok &= check(abs(o - objs) <= 3 * so, "%s objects within 3 sigma" % fn)
+        ok &= check(abs(b - nbytes) <= 3 * sb, "%s bytes within 3 sigma" % fn)
+    return ok
