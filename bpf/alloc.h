@@ -175,6 +175,9 @@ enum alloc_counter {
 				       point not probed) */
 	ALLOC_CNT_MMAP_PROT_NONE,   /* anonymous PROT_NONE mappings: address space, no memory; not
 				       counted as allocated */
+	ALLOC_CNT_SESSION_RETURNS,  /* return runs of the uprobe session program: the sampled
+				       calls (and reallocs of a sampled block) that took a return
+				       trap; 0 without uprobe sessions */
 	ALLOC_CNT_MAX,
 };
 

@@ -51,6 +51,7 @@ struct record_opts {
 	struct watch_opts watch;
 	enum unwind_mode unwind;
 	__u32 stack_copy_bytes;
+	int no_session;
 };
 
 static const char record_usage[] =
@@ -91,6 +92,9 @@ static const char record_usage[] =
     "                        program runs a Go runtime\n"
     "      --stack-copy BYTES  stack copied per sample with --unwind cfi (default 16k,\n"
     "                        at most 64k); deeper frames are marked [truncated]\n"
+    "      --no-uprobe-session  probe the malloc family with an entry and a return\n"
+    "                        probe per call even where the kernel has uprobe sessions\n"
+    "                        (6.13+, where unsampled calls take no return trap)\n"
     "\n"
     "With -- COMMAND, allocscope exits with the command's exit status.\n"
     "\n"
@@ -119,6 +123,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"max-stats", required_argument, NULL, 'T'},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, 'C'},
+	    {"no-uprobe-session", no_argument, NULL, 'N'},
 	    {},
 	};
 	unsigned long long v;
@@ -219,6 +224,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			}
 			/* Whole words: the unwinder reads the copy 8 bytes at a time. */
 			o->stack_copy_bytes = v & ~7ULL;
+			break;
+		case 'N':
+			o->no_session = 1;
 			break;
 		default:
 			return args__getopt_end(c, argv, longopts, "allocscope record",
@@ -692,6 +700,7 @@ int cmd_record(int argc, char **argv)
 				       .max_stats = o.max_stats,
 				       .unwind = o.unwind,
 				       .stack_copy_bytes = o.stack_copy_bytes,
+				       .no_session = o.no_session,
 				       .watch = o.watch,
 				       .timeline = o.timeline != NULL,
 				   });

@@ -46,6 +46,7 @@ int session__open(struct session *s, const struct session_opts *o)
 	    .stack_entries = o->max_stacks,
 	    .live_entries = o->max_live,
 	    .stats_entries = o->max_stats,
+	    .no_session = o->no_session,
 	};
 	struct symbolizer_opts so = {.demangle = 1};
 	int err;
@@ -75,6 +76,7 @@ int session__open(struct session *s, const struct session_opts *o)
 	s->ap = alloc_probes__new(&ao);
 	if (!s->ap)
 		return -errno; /* logged */
+	log_debug("malloc family: %s", alloc_probes__scheme(s->ap));
 	if (s->uw)
 		alloc_probes__set_unwind_cb(s->ap, on_unwind_event, s);
 	s->start_mono_ns = now_mono_ns();
@@ -166,6 +168,7 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	    .go_rate = watch__go_rate(w),
 	    .counters = counters,
 	    .has_native = w->native,
+	    .native_scheme = alloc_probes__scheme(s->ap),
 	    .has_go = w->go && !every_call,
 	    .has_go_every_call = w->go && every_call,
 	    .go_rate_written = w->rate_written ? watch__go_rate(w) : 0,

@@ -23,7 +23,8 @@ struct session_opts {
 	enum unwind_mode unwind;
 	__u32 stack_copy_bytes; /* with a CFI unwind mode */
 	struct watch_opts watch;
-	int timeline; /* GC events become timeline points (w.tl) */
+	int timeline;	/* GC events become timeline points (w.tl) */
+	int no_session; /* --no-uprobe-session: entry+return probes where sessions exist */
 };
 
 /* Fields are read by the commands; session__* functions change them. */

@@ -55,6 +55,7 @@ struct top_opts {
 	size_t sites; /* 0: as many as fit */
 	__u64 rate;
 	int verbose;
+	int no_session;
 };
 
 static const char top_usage[] =
@@ -83,6 +84,8 @@ static const char top_usage[] =
     "                        20 when piped)\n"
     "  -j, --json            one JSON object per snapshot and line (implies no screen)\n"
     "  -r, --rate BYTES      standalone: mean bytes between samples (default 512k)\n"
+    "      --no-uprobe-session  standalone: an entry and a return probe per malloc\n"
+    "                        call even where the kernel has uprobe sessions\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "\n"
     "Examples:\n"
@@ -94,7 +97,7 @@ static const char top_usage[] =
 
 static int parse_args(int argc, char **argv, struct top_opts *o)
 {
-	enum { OPT_STANDALONE = 256, OPT_SITES };
+	enum { OPT_STANDALONE = 256, OPT_SITES, OPT_NO_SESSION };
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"exe", required_argument, NULL, 'e'},
@@ -107,6 +110,7 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"sites", required_argument, NULL, OPT_SITES},
 	    {"json", no_argument, NULL, 'j'},
 	    {"rate", required_argument, NULL, 'r'},
+	    {"no-uprobe-session", no_argument, NULL, OPT_NO_SESSION},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -174,6 +178,9 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 		case 'r':
 			if (cli_opt_rate(optarg, &o->rate))
 				return -EINVAL;
+			break;
+		case OPT_NO_SESSION:
+			o->no_session = 1;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -269,8 +276,9 @@ static int standalone_attach(struct top_src *s)
 {
 	int err;
 
-	err = session__open(&s->ss,
-			    &(struct session_opts){.rate = s->o->rate, .verbose = s->o->verbose});
+	err = session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
+							   .verbose = s->o->verbose,
+							   .no_session = s->o->no_session});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 

@@ -56,6 +56,9 @@ static const char usage[] =
     "                           cfi walks sampled stacks through code without frame\n"
     "                           pointers from .eh_frame (auto: all but Go programs)\n"
     "      --stack-copy BYTES   stack copied per sample for cfi (default 16k)\n"
+    "      --no-uprobe-session  an entry and a return probe per malloc call even where\n"
+    "                           the kernel has uprobe sessions (6.13+: unsampled calls\n"
+    "                           take no return trap there)\n"
     "      --push URL           send each interval's allocations and in-use to Grafana\n"
     "                           Pyroscope (URL/ingest?format=pprof), one series per\n"
     "                           service_name, labelled with host, namespace, pod, container\n"
@@ -122,6 +125,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_MAX_LIVE,
 		OPT_MAX_STATS,
 		OPT_STACK_COPY,
+		OPT_NO_SESSION,
 		OPT_PUSH,
 		OPT_PUSH_TENANT,
 		OPT_PUSH_AUTH,
@@ -165,6 +169,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"max-stats", required_argument, NULL, OPT_MAX_STATS},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
+	    {"no-uprobe-session", no_argument, NULL, OPT_NO_SESSION},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"push-tenant", required_argument, NULL, OPT_PUSH_TENANT},
 	    {"push-auth-file", required_argument, NULL, OPT_PUSH_AUTH},
@@ -277,6 +282,9 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			if (!err && (v < 512 || v > UNWIND_STACK_COPY_MAX))
 				err = -EINVAL;
 			o->stack_copy_bytes = v & ~7ULL;
+			break;
+		case OPT_NO_SESSION:
+			o->no_session = 1;
 			break;
 		case OPT_PUSH:
 			o->push_url = optarg;

@@ -136,6 +136,7 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 		if (t->w.rate_written && !ho.go_rate_written)
 			ho.go_rate_written = watch__go_rate(&t->w);
 		ho.has_native |= t->w.native;
+		ho.native_scheme = alloc_probes__scheme(d->ap);
 		n++;
 	}
 	if (!n) {

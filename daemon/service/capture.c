@@ -315,6 +315,7 @@ static int build_profile(struct scoped *d, struct dtarget *t, const char *trigge
 	    .native_rate = d->o->rate,
 	    .default_sample_type = "inuse_space",
 	    .has_native = t->w.native,
+	    .native_scheme = alloc_probes__scheme(d->ap),
 	};
 	__u64 counters[ALLOC_CNT_MAX];
 	struct heap_profile_summary sum;

@@ -58,6 +58,7 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 	    /* Entries with in-use but no allocation are kept; in-use is absolute, never < 0. */
 	    .delta = 1,
 	    .has_native = t->w.native,
+	    .native_scheme = alloc_probes__scheme(d->ap),
 	};
 	struct profile_source src = {.target = &t->w.target};
 	struct heap_profile_summary sum;

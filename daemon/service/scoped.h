@@ -50,6 +50,7 @@ struct scoped_opts {
 	__u32 max_stats;
 	enum unwind_mode unwind; /* fp, cfi or auto: as record --unwind */
 	__u32 stack_copy_bytes;
+	int no_session;		  /* --no-uprobe-session */
 	struct capture_opts snap; /* heap snapshots and their triggers */
 	int verbose;
 };
