@@ -31,11 +31,11 @@ _allocscope_opts()
 			record)
 				opts="--pid --duration --rate --output --mode --timeline
 				      --timeline-interval --go-set-rate --go-every-call --verbose
-				      --max-stacks --max-live"
+				      --max-stacks --max-live --no-uprobe-session"
 				;;
 			top)
 				opts="--pid --exe --comm --interval --daemon --standalone --sort
-				      --iterations --sites --json --rate --verbose"
+				      --iterations --sites --json --rate --no-uprobe-session --verbose"
 				;;
 			timeline) opts="--pid --since --svg --json --daemon --file --width --rows --ascii" ;;
 			diff) opts="--sample-index --by --top --json --verbose" ;;
@@ -48,7 +48,7 @@ _allocscope_opts()
 				      --snapshot-on --snapshot-dir --max-snapshots --snapshot-max-age
 				      --snapshot-max-bytes --snapshot-cooldown --snapshot-psi
 				      --snapshot-limit-ratio --snapshot-growth --snapshot-growth-window
-				      --snapshot-growth-min --verbose"
+				      --snapshot-growth-min --no-uprobe-session --verbose"
 				;;
 			esac
 		fi
