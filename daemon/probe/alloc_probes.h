@@ -21,6 +21,8 @@ struct alloc_probes_opts {
 	__u32 stack_copy_bytes;	 /* CFI unwinding: user stack copied per sample; 0 turns it off */
 	__u32 unwind_ring_bytes; /* room for unwind events (power of 2); 0: 8 MiB */
 	int no_session;		 /* entry+return probes even where the kernel has uprobe sessions */
+	int mmap_every_syscall;	 /* see mmap/munmap/mremap on every syscall's BTF tracepoints,
+				    as where there is no tracefs (the tests of that path) */
 };
 
 struct alloc_probes;
