@@ -78,15 +78,33 @@ static __always_inline int nest_is_inner(struct task_state *st, __u64 sp)
  * malloc; a direct call site calls one function). The read is skipped in the common case, a
  * loop calling the same function from one frame.
  */
+/*
+ * The return trampoline of this process's uretprobes: another consumer of the same probe (a
+ * uretprobe of another tool, or a link of another process's, whose handler the kernel runs here
+ * too) may replace a call's return address with it even when our session skipped the return.
+ */
+static __always_inline __u64 uretprobe_trampoline(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(t, mm, uprobes_state.xol_area, vaddr);
+}
+
+/* Whether ret, read at entry_sp, still is the outermost call's return address. */
+static __always_inline int is_entry_ret(struct task_state *st, __u64 ret)
+{
+	return ret == st->entry_ret || (ret && ret == uretprobe_trampoline());
+}
+
 static __always_inline int nest_in_unreturned(struct task_state *st, __u64 sp, __u32 kind)
 {
 	__u64 ret = 0;
 
 	if (sp > st->entry_sp || (sp == st->entry_sp && kind == st->kind))
 		return 0;
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)st->entry_sp) || ret != st->entry_ret)
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)st->entry_sp))
 		return 0;
-	return 1;
+	return is_entry_ret(st, ret);
 }
 
 /* Whether an allocator call is in progress on this thread at user stack pointer sp (an mmap or
@@ -100,7 +118,7 @@ static __always_inline int in_alloc_call(struct task_state *st, __u64 sp)
 	if (!st->no_return)
 		return 1;
 	return sp < st->entry_sp && !bpf_probe_read_user(&ret, sizeof(ret), (void *)st->entry_sp) &&
-	       ret == st->entry_ret;
+	       is_entry_ret(st, ret);
 }
 
 /* The outermost call starts: its return probe ends it (nest_exit). */
