@@ -4,7 +4,7 @@
  * mmap/munmap). An entry probe takes the size and decides, by a per-thread byte countdown, whether
  * the call is sampled; the return probe of a sampled call takes the user stack and records the
  * block as live; free/munmap retire live blocks. Unsampled calls cost a task-storage lookup and a
- * subtraction.
+ * subtraction, and under a uprobe session no return trap at all.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -123,8 +123,20 @@ static __always_inline void settle_old(struct task_state *st, __u32 tgid)
 	account_free(tgid, &st->old);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(alloc_enter)
+/*
+ * Uprobe sessions (kernel 6.13+): one program runs at both ends of a call, and its entry run
+ * returns non-zero to have the kernel skip the return probe of this call. Weak: user space loads
+ * alloc_session only where the kernel has them (alloc_probes.c).
+ */
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+/*
+ * An allocator's entry: takes the size and decides whether the call is sampled. Returns whether
+ * the call needs its return probe. Under a uprobe session (session != 0) only a sampled call
+ * does, or a realloc that took its old block out of the live map: the rest cost one trap, and
+ * calls nested in another allocator call take no return probe either (the outer one's records).
+ */
+static __always_inline int alloc_entry(struct pt_regs *ctx, int session)
 {
 	__u32 kind = COOKIE_FIELD(bpf_get_attach_cookie(ctx), ALLOC_COOKIE_KIND);
 	__u64 sp = PT_REGS_SP(ctx), size, aux = 0;
@@ -136,9 +148,17 @@ int BPF_KPROBE(alloc_enter)
 	st = task_state(1);
 	if (!st)
 		return 0;
-	if (st->depth) {
-		if (nest_enter(st, sp))
+	if (st->depth && st->no_return) {
+		if (nest_in_unreturned(st, sp, kind))
 			return 0;
+		st->depth = 0; /* it returned: no return probe said so */
+	} else if (st->depth) {
+		if (nest_is_inner(st, sp)) {
+			if (session)
+				return 0;
+			st->depth++;
+			return 1;
+		}
 		tot = bpf_map_lookup_elem(&totals, &tgid);
 		if (tot)
 			__sync_fetch_and_add(&tot->nest_reset_cnt, 1);
@@ -196,11 +216,15 @@ int BPF_KPROBE(alloc_enter)
 	 */
 	if (is_realloc_kind(kind) && aux)
 		st->has_old = live_take(tgid, aux, 0, &st->old);
-	return 0;
+	if (session && !st->sampled && !st->has_old) {
+		st->no_return = 1;
+		return 0;
+	}
+	return 1;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(alloc_exit)
+/* An allocator's return (of a call whose entry wanted it): records a sampled block. */
+static __always_inline void alloc_return(struct pt_regs *ctx)
 {
 	__u64 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_state *st;
@@ -210,14 +234,14 @@ int BPF_KRETPROBE(alloc_exit)
 	count_probe_hit(tgid, 0);
 	st = task_state(0);
 	if (!st || !nest_exit(st))
-		return 0;
+		return;
 
 	addr = PT_REGS_RC(ctx);
 	size = st->size;
 	if (st->kind == ALLOC_KIND_POSIX_MEMALIGN) {
 		/* Returns an error number; the block is stored through memptr. */
 		if (addr || bpf_probe_read_user(&addr, sizeof(addr), (void *)st->aux))
-			return 0;
+			return;
 	} else if (st->kind == ALLOC_KIND_XALLOCX) {
 		/* Resizes in place and returns the block's real size (its old one on failure). */
 		size = addr;
@@ -237,10 +261,38 @@ int BPF_KRETPROBE(alloc_exit)
 		}
 	}
 	if (!addr)
-		return 0; /* failed allocation, or realloc(p, 0) */
+		return; /* failed allocation, or realloc(p, 0) */
 	if (st->sampled)
 		record_alloc(ctx, ctx, tgid, addr, size, st->kind, 0);
+}
+
+/* Entry and return probes (a uretprobe per call): kernels without uprobe sessions. */
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter)
+{
+	alloc_entry(ctx, 0);
 	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit)
+{
+	alloc_return(ctx);
+	return 0;
+}
+
+/* A uprobe session on the same sites: the entry's non-zero result spares an unsampled call its
+ * return trap. Counts its return runs (ALLOC_CNT_SESSION_RETURNS), which tests compare with the
+ * calls sampled. */
+SEC("uprobe")
+int BPF_KPROBE(alloc_session)
+{
+	if (bpf_session_is_return()) {
+		count(ALLOC_CNT_SESSION_RETURNS);
+		alloc_return(ctx);
+		return 0;
+	}
+	return !alloc_entry(ctx, 1);
 }
 
 SEC("uprobe")
@@ -265,7 +317,7 @@ int BPF_KPROBE(free_enter, void *ptr)
 	if (target_duty(tgid, ALLOC_KIND_FREE))
 		return 0;
 	st = task_state(0);
-	if (st && st->depth)
+	if (st && in_alloc_call(st, PT_REGS_SP(ctx)))
 		return 0;
 	count(ALLOC_CNT_FREE_UNSEEN);
 	tot = bpf_map_lookup_elem(&totals, &tgid);
@@ -304,9 +356,13 @@ static __always_inline int is_target(__u32 tgid)
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int sys_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 {
+	struct pt_regs *regs;
+
 	if (!is_target(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	mmap_enter(ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], (long)ctx->args[4]);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	mmap_enter(ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], (long)ctx->args[4],
+		   BPF_CORE_READ(regs, sp));
 	return 0;
 }
 
@@ -326,8 +382,12 @@ int sys_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_munmap")
 int sys_enter_munmap(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_target(bpf_get_current_pid_tgid() >> 32))
-		syscall_remember(__NR_munmap, ctx->args[0], ctx->args[1], 0, 0, 0);
+	struct pt_regs *regs;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	syscall_remember(__NR_munmap, ctx->args[0], ctx->args[1], 0, 0, 0, BPF_CORE_READ(regs, sp));
 	return 0;
 }
 
@@ -344,9 +404,13 @@ int sys_exit_munmap(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_mremap")
 int sys_enter_mremap(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_target(bpf_get_current_pid_tgid() >> 32))
-		syscall_remember(__NR_mremap, ctx->args[0], ctx->args[1], ctx->args[2],
-				 ctx->args[3], ctx->args[4]);
+	struct pt_regs *regs;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	syscall_remember(__NR_mremap, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3],
+			 ctx->args[4], BPF_CORE_READ(regs, sp));
 	return 0;
 }
 
@@ -371,9 +435,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (!is_target(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	if (id == __NR_mmap)
-		mmap_enter(regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8);
+		mmap_enter(regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8, regs->sp);
 	else
-		syscall_remember(id, regs->di, regs->si, regs->dx, regs->r10, regs->r8);
+		syscall_remember(id, regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->sp);
 	return 0;
 }
 

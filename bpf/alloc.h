@@ -188,6 +188,9 @@ enum alloc_counter {
 	ALLOC_CNT_MUNMAP_SCAN_CUT,  /* munmaps of more than 32 GiB: mappings past that were not
 				       looked for */
 	ALLOC_CNT_MUNMAP_FAILED,    /* munmaps that failed: nothing ended */
+	ALLOC_CNT_SESSION_RETURNS,  /* return runs of the uprobe session program: the sampled
+				       calls (and reallocs of a sampled block) that took a return
+				       trap; 0 without uprobe sessions */
 	ALLOC_CNT_MAX,
 };
 

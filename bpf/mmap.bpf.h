@@ -147,8 +147,10 @@ static __always_inline void record_mapping(void *ctx, struct pt_regs *regs, __u6
 }
 
 /* An anonymous mmap of a target is about to be made (addr, len, prot, flags, fd: its
- * arguments): remember its length and whether it is sampled for the syscall's exit. */
-static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 flags, long fd)
+ * arguments; sp: the user stack pointer): remember its length and whether it is sampled for the
+ * syscall's exit. */
+static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 flags, long fd,
+				       __u64 sp)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_state *st;
@@ -159,7 +161,7 @@ static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 
 	if (!st)
 		return;
 	/* malloc's own mmaps for large blocks are already counted as the malloc. */
-	if (st->depth) {
+	if (in_alloc_call(st, sp)) {
 		st->mmap_len = 0;
 		return;
 	}
@@ -193,16 +195,17 @@ static __always_inline void mmap_exit(void *ctx, struct pt_regs *regs, __u32 tgi
 	record_mapping(ctx, regs, addr, len, ALLOC_KIND_MMAP);
 }
 
-/* A munmap or mremap is in progress: its arguments, kept for its exit (sys_nr 0: none). */
+/* A munmap or mremap is in progress: its arguments, kept for its exit (sys_nr 0: none); sp: the
+ * user stack pointer. */
 static __always_inline void syscall_remember(__u32 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
-					     __u64 a4)
+					     __u64 a4, __u64 sp)
 {
 	struct task_state *st = task_state(1);
 
 	if (!st)
 		return;
 	/* glibc's free and realloc unmap and remap their own large blocks: theirs to count. */
-	if (st->depth) {
+	if (in_alloc_call(st, sp)) {
 		st->sys_nr = 0;
 		return;
 	}

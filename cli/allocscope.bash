@@ -31,12 +31,13 @@ _allocscope_opts()
 			record)
 				opts="--pid --duration --rate --output --mode --timeline
 				      --timeline-interval --go-set-rate --go-every-call --verbose
-				      --max-stacks --max-live --max-overhead --unwind --stack-copy --wrapper"
+				      --max-stacks --max-live --max-overhead --unwind --stack-copy --wrapper
+				      --no-uprobe-session"
 				;;
 			top)
 				opts="--pid --exe --comm --interval --daemon --standalone --sort
 				      --iterations --sites --json --rate --max-overhead --unwind --wrapper
-				      --verbose"
+				      --no-uprobe-session --verbose"
 				;;
 			timeline) opts="--pid --since --svg --json --daemon --file --width --rows --ascii" ;;
 			diff) opts="--sample-index --by --top --json --verbose" ;;
@@ -49,7 +50,8 @@ _allocscope_opts()
 				      --snapshot-on --snapshot-dir --max-snapshots --snapshot-max-age
 				      --snapshot-max-bytes --snapshot-cooldown --snapshot-psi
 				      --snapshot-limit-ratio --snapshot-growth --snapshot-growth-window
-				      --snapshot-growth-min --unwind --stack-copy --wrapper --verbose"
+				      --snapshot-growth-min --unwind --stack-copy --wrapper --no-uprobe-session
+				      --verbose"
 				;;
 			esac
 		fi

@@ -54,6 +54,7 @@ struct record_opts {
 	double max_overhead_pct;
 	const char **wrappers; /* --wrapper */
 	size_t wrapper_cnt;
+	int no_session;
 };
 
 static const char record_usage[] =
@@ -106,6 +107,9 @@ static const char record_usage[] =
     "                        as those of zmalloc, xmalloc, g_malloc, PyMem_Malloc... do.\n"
     "                        A sample's leaf is the code that called the allocator; the\n"
     "                        label allocator names it (malloc, or zmalloc->malloc)\n"
+    "      --no-uprobe-session  probe the malloc family with an entry and a return\n"
+    "                        probe per call even where the kernel has uprobe sessions\n"
+    "                        (6.13+, where unsampled calls take no return trap)\n"
     "\n"
     "With -- COMMAND, allocscope exits with the command's exit status.\n"
     "\n"
@@ -136,6 +140,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"stack-copy", required_argument, NULL, 'C'},
 	    {"max-overhead", required_argument, NULL, 'O'},
 	    {"wrapper", required_argument, NULL, 'w'},
+	    {"no-uprobe-session", no_argument, NULL, 'N'},
 	    {},
 	};
 	unsigned long long v;
@@ -246,6 +251,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 		case 'O':
 			if (cli_opt_max_overhead(optarg, &o->max_overhead_pct))
 				return -EINVAL;
+			break;
+		case 'N':
+			o->no_session = 1;
 			break;
 		default:
 			return args__getopt_end(c, argv, longopts, "allocscope record",
@@ -722,6 +730,7 @@ int cmd_record(int argc, char **argv)
 				       .max_stats = o.max_stats,
 				       .unwind = o.unwind,
 				       .stack_copy_bytes = o.stack_copy_bytes,
+				       .no_session = o.no_session,
 				       .watch = o.watch,
 				       .timeline = o.timeline != NULL,
 				       .max_overhead_pct = o.max_overhead_pct,

@@ -48,6 +48,7 @@ int session__open(struct session *s, const struct session_opts *o)
 	    .stack_entries = o->max_stacks,
 	    .live_entries = o->max_live,
 	    .stats_entries = o->max_stats,
+	    .no_session = o->no_session,
 	};
 	struct symbolizer_opts so = {.demangle = 1};
 	int err;
@@ -86,6 +87,7 @@ int session__open(struct session *s, const struct session_opts *o)
 	s->ap = alloc_probes__new(&ao);
 	if (!s->ap)
 		return -errno; /* logged */
+	log_debug("malloc family: %s", alloc_probes__scheme(s->ap));
 	if (s->uw)
 		alloc_probes__set_unwind_cb(s->ap, on_unwind_event, s);
 	s->ov = overhead__new(s->ap, &(struct overhead_opts){.max_pct = o->max_overhead_pct});
@@ -184,6 +186,7 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	    .counters = counters,
 	    .has_native = w->native,
 	    .has_usdt = w->source == ALLOC_SOURCE_USDT,
+	    .native_scheme = alloc_probes__scheme(s->ap),
 	    .has_go = w->go && !every_call,
 	    .has_go_every_call = w->go && every_call,
 	    .go_rate_written = w->rate_written ? watch__go_rate(w) : 0,

@@ -31,6 +31,7 @@ struct session_opts {
 	double max_overhead_pct;     /* --max-overhead; 0: none */
 	const char *const *wrappers; /* --wrapper expressions */
 	size_t wrapper_cnt;
+	int no_session; /* --no-uprobe-session: entry+return probes where sessions exist */
 };
 
 /* Fields are read by the commands; session__* functions change them. */

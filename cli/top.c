@@ -61,6 +61,7 @@ struct top_opts {
 	enum unwind_mode unwind;
 	const char **wrappers; /* --wrapper */
 	size_t wrapper_cnt;
+	int no_session;
 };
 
 static const char top_usage[] =
@@ -94,6 +95,8 @@ static const char top_usage[] =
     "  -u, --unwind MODE     standalone: auto (default), cfi or fp, as in record\n"
     "  -w, --wrapper REGEX   a function that only wraps the allocator (repeatable):\n"
     "                        its frames go with the allocator's, as zmalloc's do\n"
+    "      --no-uprobe-session  standalone: an entry and a return probe per malloc\n"
+    "                        call even where the kernel has uprobe sessions\n"
     "  -v, --verbose         say more, including libbpf's messages\n"
     "\n"
     "Examples:\n"
@@ -105,7 +108,7 @@ static const char top_usage[] =
 
 static int parse_args(int argc, char **argv, struct top_opts *o)
 {
-	enum { OPT_STANDALONE = 256, OPT_SITES, OPT_MAX_OVERHEAD };
+	enum { OPT_STANDALONE = 256, OPT_SITES, OPT_MAX_OVERHEAD, OPT_NO_SESSION };
 	static const struct option longopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
 	    {"exe", required_argument, NULL, 'e'},
@@ -121,6 +124,7 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
 	    {"unwind", required_argument, NULL, 'u'},
 	    {"wrapper", required_argument, NULL, 'w'},
+	    {"no-uprobe-session", no_argument, NULL, OPT_NO_SESSION},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -200,6 +204,9 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 		case 'w':
 			if (cli_opt_wrapper(optarg, &o->wrappers, &o->wrapper_cnt))
 				return -EINVAL;
+			break;
+		case OPT_NO_SESSION:
+			o->no_session = 1;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -304,7 +311,8 @@ static int standalone_attach(struct top_src *s)
 							   .max_overhead_pct = s->o->max_overhead_pct,
 							   .unwind = s->o->unwind,
 							   .wrappers = s->o->wrappers,
-							   .wrapper_cnt = s->o->wrapper_cnt});
+							   .wrapper_cnt = s->o->wrapper_cnt,
+							   .no_session = s->o->no_session});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 

@@ -65,6 +65,9 @@ static const char usage[] =
     "                           CPU time (default 3): above it its allocation probes are\n"
     "                           attached part of each second, alloc values scaled to\n"
     "                           match; 0 or off: always attached\n"
+    "      --no-uprobe-session  an entry and a return probe per malloc call even where\n"
+    "                           the kernel has uprobe sessions (6.13+: unsampled calls\n"
+    "                           take no return trap there)\n"
     "      --push URL           send each interval's allocations and in-use to Grafana\n"
     "                           Pyroscope (URL/ingest?format=pprof), one series per\n"
     "                           service_name, labelled with host, namespace, pod, container\n"
@@ -133,6 +136,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 		OPT_STACK_COPY,
 		OPT_MAX_OVERHEAD,
 		OPT_WRAPPER,
+		OPT_NO_SESSION,
 		OPT_PUSH,
 		OPT_PUSH_TENANT,
 		OPT_PUSH_AUTH,
@@ -178,6 +182,7 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 	    {"wrapper", required_argument, NULL, OPT_WRAPPER},
 	    {"stack-copy", required_argument, NULL, OPT_STACK_COPY},
 	    {"max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD},
+	    {"no-uprobe-session", no_argument, NULL, OPT_NO_SESSION},
 	    {"push", required_argument, NULL, OPT_PUSH},
 	    {"push-tenant", required_argument, NULL, OPT_PUSH_TENANT},
 	    {"push-auth-file", required_argument, NULL, OPT_PUSH_AUTH},
@@ -299,6 +304,9 @@ static int parse_args(int argc, char **argv, struct scoped_opts *o)
 			if (!err && (v < 512 || v > UNWIND_STACK_COPY_MAX))
 				err = -EINVAL;
 			o->stack_copy_bytes = v & ~7ULL;
+			break;
+		case OPT_NO_SESSION:
+			o->no_session = 1;
 			break;
 		case OPT_PUSH:
 			o->push_url = optarg;

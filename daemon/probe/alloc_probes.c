@@ -52,6 +52,7 @@ struct alloc_probes {
 	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
 	__u64 sample_rate;
 	int multi;	       /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
+	int session;	       /* the malloc family on uprobe sessions (kernel 6.13+): alloc_session */
 	__u32 usdt_specs_used; /* entries of the usdt_specs map given out */
 };
 
@@ -249,29 +250,21 @@ enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u6
 	return ap->mmap_mode;
 }
 
-struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
+/*
+ * Open and load the BPF object configured from opts: with session, the malloc family's entry and
+ * return run as one uprobe session program (alloc_session), else as alloc_enter and alloc_exit;
+ * the other pair is not loaded (alloc_session's kfunc is refused outside a session). NULL and
+ * errno on failure, logged by the caller.
+ */
+static struct alloc_bpf *load_skel(const struct alloc_probes_opts *opts, int multi, int session)
 {
-	struct alloc_probes *ap;
-	struct alloc_bpf *skel = NULL;
+	struct alloc_bpf *skel;
+	struct bpf_program *prog;
 	int err;
 
-	verbose_libbpf = opts->verbose;
-	libbpf_set_print(libbpf_print);
-
-	ap = calloc(1, sizeof(*ap));
-	if (!ap)
-		return NULL;
-	pthread_mutex_init(&ap->mu, NULL);
-	link_list__init(&ap->links);
 	skel = alloc_bpf__open();
-	if (!skel) {
-		err = -errno;
-		log_error("cannot open the BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
-	ap->sample_rate = opts->sample_rate;
-	if (opts->mmap_every_syscall)
-		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
+	if (!skel)
+		return NULL;
 	skel->rodata->sample_rate = opts->sample_rate;
 	skel->rodata->watch_procs = opts->watch_procs;
 	skel->rodata->stack_copy_bytes = opts->stack_copy_bytes;
@@ -288,10 +281,7 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 	if (opts->live_entries)
 		bpf_map__set_max_entries(skel->maps.live, opts->live_entries);
 
-	ap->multi = uprobe_multi__supported();
-	if (ap->multi) {
-		struct bpf_program *prog;
-
+	if (multi) {
 		bpf_object__for_each_program(prog, skel->obj)
 		{
 			const char *sec = bpf_program__section_name(prog);
@@ -300,15 +290,59 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 				bpf_program__set_expected_attach_type(prog, ATTACH_UPROBE_MULTI);
 		}
 	}
-	log_debug("uprobes: %s", ap->multi ? "uprobe_multi links" : "perf events");
+	if (session)
+		bpf_program__set_expected_attach_type(skel->progs.alloc_session,
+						      ATTACH_UPROBE_SESSION);
+	bpf_program__set_autoload(skel->progs.alloc_session, session);
+	bpf_program__set_autoload(skel->progs.alloc_enter, !session);
+	bpf_program__set_autoload(skel->progs.alloc_exit, !session);
 
 	err = alloc_bpf__load(skel);
 	if (err) {
+		alloc_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
+struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
+{
+	struct alloc_probes *ap;
+	struct alloc_bpf *skel = NULL;
+	int err;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(libbpf_print);
+
+	ap = calloc(1, sizeof(*ap));
+	if (!ap)
+		return NULL;
+	pthread_mutex_init(&ap->mu, NULL);
+	link_list__init(&ap->links);
+	ap->sample_rate = opts->sample_rate;
+	if (opts->mmap_every_syscall)
+		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
+	ap->multi = uprobe_multi__supported();
+	ap->session = ap->multi && !opts->no_session && uprobe_session__supported();
+	skel = load_skel(opts, ap->multi, ap->session);
+	if (!skel && ap->session) {
+		/* The kernel links sessions but refused the program (its kfunc, say). */
+		log_warn("cannot load the uprobe session program (%s): using entry+return probes",
+			 strerror(errno));
+		ap->session = 0;
+		skel = load_skel(opts, ap->multi, 0);
+	}
+	if (!skel) {
+		err = -errno;
 		log_error("cannot load the BPF programs: %s (run as root; the kernel needs BTF, "
 			  "uprobes and BPF task storage)",
 			  strerror(-err));
 		goto cleanup;
 	}
+	log_debug("uprobes: %s; the malloc family on %s",
+		  ap->multi ? "uprobe_multi links" : "perf events", alloc_probes__scheme(ap));
+
 	/* The mmap tracepoints wait for the first target that needs them (mmap_tracing_sync). */
 	if (opts->watch_procs) {
 		skel->links.proc_exec = bpf_program__attach(skel->progs.proc_exec);
@@ -406,12 +440,15 @@ static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, cons
 
 /* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
  * of it), else warned. */
-static int attach_failed(int pid, const char *path, const char *what, int retprobe, int err)
+static int attach_failed(int pid, const char *path, const char *what, enum probe_at at, int err)
 {
 	if (err == -ESRCH || !target__running(pid))
 		return -ESRCH;
-	log_warn("cannot attach %s%s in %s for pid %d: %s", what, retprobe ? " (return)" : "", path,
-		 pid, strerror(-err));
+	log_warn("cannot attach %s%s in %s for pid %d: %s", what,
+		 at == PROBE_AT_RETURN	  ? " (return)"
+		 : at == PROBE_AT_SESSION ? " (session)"
+					  : "",
+		 path, pid, strerror(-err));
 	return err;
 }
 
@@ -421,7 +458,7 @@ static int attach_failed(int pid, const char *path, const char *what, int retpro
  * (uprobe_multi links only), from the file open at spec_fd.
  */
 static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-			struct bpf_program *prog, const struct site_list *l, int retprobe,
+			struct bpf_program *prog, const struct site_list *l, enum probe_at at,
 			const char *what, int spec_fd)
 {
 	struct link_spec *spec = NULL;
@@ -432,15 +469,15 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 	if (ap->multi) {
 		if (spec_fd >= 0) {
 			spec = link_spec__new(bpf_program__fd(prog), spec_fd, l->offsets,
-					      l->cookies, l->cnt, retprobe);
+					      l->cookies, l->cnt, at);
 			if (!spec)
 				return -errno;
 		}
 		fd = uprobe_multi__link(bpf_program__fd(prog), path, l->offsets, l->cookies, l->cnt,
-					retprobe, pid);
+					at, pid);
 		if (fd < 0) {
 			link_spec__free(spec);
-			return attach_failed(pid, path, what, retprobe, fd);
+			return attach_failed(pid, path, what, at, fd);
 		}
 		err = add_link(ap, pid, st, NULL, fd, l->cnt, spec);
 		if (err) {
@@ -450,12 +487,14 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 		return err;
 	}
 	for (__u32 i = 0; i < l->cnt; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = l->cookies[i], .retprobe = retprobe);
+		/* Never PROBE_AT_SESSION: sessions need uprobe_multi links. */
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = l->cookies[i],
+			    .retprobe = at == PROBE_AT_RETURN);
 		struct bpf_link *link;
 
 		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
 		if (!link)
-			return attach_failed(pid, path, l->names[i], retprobe, -errno);
+			return attach_failed(pid, path, l->names[i], at, -errno);
 		err = add_link(ap, pid, st, link, -1, 1, NULL);
 		if (err) {
 			bpf_link__destroy(link);
@@ -552,13 +591,22 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 			site_list__add(&ret, file_off + site.offset, cookie, f->name);
 		probed++;
 	}
-	/* The return probes first: an entry probe alone, while the process runs, would leave
+	/* A session attaches both ends at once (every allocation entry point has a return). Else
+	 * the return probes first: an entry probe alone, while the process runs, would leave
 	 * every call in between unreturned (counted as allocator_never_returned). */
-	err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret, 1,
-			   "the malloc family", fd) ?:
-	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter, &enter, 0,
-			   "the malloc family", fd) ?:
-	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees, 0, "free", -1);
+	/* The allocation side (fd: a spec kept, so that the duty cycle can close and make its
+	 * links again); free always stays. */
+	if (ap->session)
+		err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_session, &enter,
+				   PROBE_AT_SESSION, "the malloc family", fd);
+	else
+		err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret,
+				   PROBE_AT_RETURN, "the malloc family", fd)
+			  ?: attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter,
+					  &enter, PROBE_AT_ENTRY, "the malloc family", fd);
+	err = err
+		  ?: attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees,
+				  PROBE_AT_ENTRY, "free", -1);
 cleanup:
 	close(fd);
 	return err ?: probed;
@@ -602,7 +650,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, in
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, pid, fd_path, st, prog, &one, 0, name, -1);
+	return attach_sites(ap, pid, fd_path, st, prog, &one, PROBE_AT_ENTRY, name, -1);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
@@ -896,6 +944,11 @@ int alloc_probes__stacks_fd(const struct alloc_probes *ap)
 int alloc_probes__live_fd(const struct alloc_probes *ap)
 {
 	return bpf_map__fd(ap->skel->maps.live);
+}
+
+const char *alloc_probes__scheme(const struct alloc_probes *ap)
+{
+	return ap->session ? "uprobe sessions" : "entry+return probes";
 }
 
 __u64 alloc_probes__sample_rate(const struct alloc_probes *ap)

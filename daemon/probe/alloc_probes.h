@@ -21,6 +21,7 @@ struct alloc_probes_opts {
 	int watch_procs;	 /* report execs and forks of watched processes (the daemon) */
 	__u32 stack_copy_bytes;	 /* CFI unwinding: user stack copied per sample; 0 turns it off */
 	__u32 unwind_ring_bytes; /* room for unwind events (power of 2); 0: 8 MiB */
+	int no_session;		 /* entry+return probes even where the kernel has uprobe sessions */
 	int mmap_every_syscall;	 /* see mmap/munmap/mremap on every syscall's BTF tracepoints,
 				    as where there is no tracefs (the tests of that path) */
 };
@@ -118,8 +119,6 @@ int alloc_probes__set_alloc_side(struct alloc_probes *ap, int pid, int on);
 size_t alloc_probes__cyclable_pids(struct alloc_probes *ap, int *pids, size_t max);
 /* Set the duty cycle that pid's samples are recorded under (alloc_key.duty; 0: none). */
 int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty);
-/* A program's fd by name ("alloc_enter"), or -ENOENT. */
-int alloc_probes__prog_fd(const struct alloc_probes *ap, const char *name);
 /* The program that prices a trap (bpf/alloc.bpf.c calibrate). */
 struct bpf_program *alloc_probes__calibrate_prog(const struct alloc_probes *ap);
 int alloc_probes__multi(const struct alloc_probes *ap);
@@ -128,6 +127,12 @@ int alloc_probes__stats_fd(const struct alloc_probes *ap);
 int alloc_probes__stacks_fd(const struct alloc_probes *ap);
 int alloc_probes__live_fd(const struct alloc_probes *ap);
 __u64 alloc_probes__sample_rate(const struct alloc_probes *ap);
+/* How the malloc family's calls are probed: "uprobe sessions" (kernel 6.13+; an unsampled call
+ * takes no return trap) or "entry+return probes". */
+const char *alloc_probes__scheme(const struct alloc_probes *ap);
+/* The fd of a loaded program by name ("alloc_session"), for tests reading its run count; -errno
+ * when it is not loaded. */
+int alloc_probes__prog_fd(const struct alloc_probes *ap, const char *name);
 /* Raw sampled totals of process pid; zeros when it has none yet. */
 void alloc_probes__totals(const struct alloc_probes *ap, int pid, struct proc_totals *out);
 void alloc_probes__forget_totals(struct alloc_probes *ap, int pid);

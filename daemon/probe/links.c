@@ -43,16 +43,16 @@ struct uprobe_multi_attr {
 
 /* A uprobe_multi link fd, or -errno. */
 int uprobe_multi__link(int prog_fd, const char *path, const unsigned long *offsets,
-		       const __u64 *cookies, __u32 cnt, int retprobe, int pid)
+		       const __u64 *cookies, __u32 cnt, enum probe_at at, int pid)
 {
 	struct uprobe_multi_attr a = {
 	    .prog_fd = prog_fd,
-	    .attach_type = ATTACH_UPROBE_MULTI,
+	    .attach_type = at == PROBE_AT_SESSION ? ATTACH_UPROBE_SESSION : ATTACH_UPROBE_MULTI,
 	    .path = (__u64)(uintptr_t)path,
 	    .offsets = (__u64)(uintptr_t)offsets,
 	    .cookies = (__u64)(uintptr_t)cookies,
 	    .cnt = cnt,
-	    .multi_flags = retprobe ? UPROBE_MULTI_RETURN : 0,
+	    .multi_flags = at == PROBE_AT_RETURN ? UPROBE_MULTI_RETURN : 0,
 	    .pid = pid,
 	};
 	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
@@ -79,28 +79,26 @@ int uprobe_multi__link_usdt(int prog_fd, const char *path, unsigned long offset,
 }
 
 /*
- * Whether this kernel has uprobe_multi links: a trivial program of that attach type, linked to
- * a directory, fails with EBADF where they exist (libbpf 1.3 probes the same way).
- * ALLOCSCOPE_UPROBE_MULTI=0 in the environment keeps perf-event uprobes (to compare them).
+ * Whether this kernel links a trivial program of attach type at: linked to a directory, it fails
+ * with EBADF where the kernel has that kind of link, and with EINVAL where it does not know the
+ * attach type (libbpf 1.3 probes uprobe_multi the same way).
  */
-int uprobe_multi__supported(void)
+static int link_kind_supported(enum probe_at at, const char *name)
 {
 	const struct bpf_insn insns[] = {
 	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
 	    {.code = BPF_JMP | BPF_EXIT},
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = ATTACH_UPROBE_MULTI);
-	const char *env = getenv("ALLOCSCOPE_UPROBE_MULTI");
+	LIBBPF_OPTS(bpf_prog_load_opts, o,
+		    .expected_attach_type =
+			at == PROBE_AT_SESSION ? ATTACH_UPROBE_SESSION : ATTACH_UPROBE_MULTI);
 	unsigned long off = 0;
 	int prog_fd, fd;
 
-	if (env && !strcmp(env, "0"))
-		return 0;
-	prog_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "probe_umulti", "GPL", insns,
-				ARRAY_SIZE(insns), &o);
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", insns, ARRAY_SIZE(insns), &o);
 	if (prog_fd < 0)
 		return 0;
-	fd = uprobe_multi__link(prog_fd, "/", &off, NULL, 1, 0, 0);
+	fd = uprobe_multi__link(prog_fd, "/", &off, NULL, 1, at, 0);
 	close(prog_fd);
 	if (fd >= 0) {
 		close(fd);
@@ -112,21 +110,21 @@ int uprobe_multi__supported(void)
 struct link_spec {
 	int prog_fd;
 	int file_fd;
-	int retprobe;
+	enum probe_at at;
 	__u32 cnt;
 	unsigned long *offsets;
 	__u64 *cookies;
 };
 
 struct link_spec *link_spec__new(int prog_fd, int file_fd, const unsigned long *offsets,
-				 const __u64 *cookies, __u32 cnt, int retprobe)
+				 const __u64 *cookies, __u32 cnt, enum probe_at at)
 {
 	struct link_spec *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->prog_fd = prog_fd; /* the program outlives every link (alloc_probes__free) */
-	s->retprobe = retprobe;
+	s->at = at;
 	s->cnt = cnt;
 	s->file_fd = fcntl(file_fd, F_DUPFD_CLOEXEC, 0);
 	s->offsets = calloc(cnt, sizeof(*s->offsets));
@@ -148,13 +146,12 @@ int link_spec__attach(const struct link_spec *s, int pid)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->file_fd);
-	return uprobe_multi__link(s->prog_fd, path, s->offsets, s->cookies, s->cnt, s->retprobe,
-				  pid);
+	return uprobe_multi__link(s->prog_fd, path, s->offsets, s->cookies, s->cnt, s->at, pid);
 }
 
 int link_spec__retprobe(const struct link_spec *s)
 {
-	return s->retprobe;
+	return s->at == PROBE_AT_RETURN;
 }
 
 void link_spec__free(struct link_spec *s)
@@ -166,6 +163,27 @@ void link_spec__free(struct link_spec *s)
 	free(s->offsets);
 	free(s->cookies);
 	free(s);
+}
+
+/* ALLOCSCOPE_UPROBE_MULTI=0 in the environment keeps perf-event uprobes (to compare them). */
+int uprobe_multi__supported(void)
+{
+	const char *env = getenv("ALLOCSCOPE_UPROBE_MULTI");
+
+	if (env && !strcmp(env, "0"))
+		return 0;
+	return link_kind_supported(PROBE_AT_ENTRY, "probe_umulti");
+}
+
+/* ALLOCSCOPE_UPROBE_SESSION=0 keeps entry+return probes (as --no-uprobe-session does; tests run
+ * whole suites so). */
+int uprobe_session__supported(void)
+{
+	const char *env = getenv("ALLOCSCOPE_UPROBE_SESSION");
+
+	if (env && !strcmp(env, "0"))
+		return 0;
+	return link_kind_supported(PROBE_AT_SESSION, "probe_usession");
 }
 
 void probe_link__close(const struct probe_link *l)

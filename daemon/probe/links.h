@@ -16,6 +16,16 @@ struct link_reaper;
 /* BPF_TRACE_UPROBE_MULTI, the attach type of uprobe_multi programs and links: Debian 12's
  * headers (6.1) predate it; the value is the kernel's ABI (include/uapi/linux/bpf.h). */
 #define ATTACH_UPROBE_MULTI 48
+/* BPF_TRACE_UPROBE_SESSION (kernel 6.13+): one program at a call's entry and return, whose entry
+ * run returning non-zero skips the return probe. Also the kernel's ABI, newer than the headers. */
+#define ATTACH_UPROBE_SESSION 57
+
+/* What a uprobe_multi link attaches at each site. */
+enum probe_at {
+	PROBE_AT_ENTRY,
+	PROBE_AT_RETURN,
+	PROBE_AT_SESSION, /* both ends, one program (ATTACH_UPROBE_SESSION) */
+};
 
 /* The probes of one attachment: a libbpf link (a perf-event uprobe, one probe), or the fd of a
  * uprobe_multi link (every probe of one program in one object). */
@@ -33,16 +43,20 @@ struct probe_link {
 
 void probe_link__close(const struct probe_link *l);
 
-/* A uprobe_multi link of prog_fd at cnt file offsets of path (return probes with retprobe),
- * breakpoints in pid's address space only: its fd, or -errno. */
+/* A uprobe_multi link of prog_fd at cnt file offsets of path (at: entries, returns, or a session
+ * with a program loaded for ATTACH_UPROBE_SESSION), breakpoints in pid's address space only: its
+ * fd, or -errno. */
 int uprobe_multi__link(int prog_fd, const char *path, const unsigned long *offsets,
-		       const __u64 *cookies, __u32 cnt, int retprobe, int pid);
+		       const __u64 *cookies, __u32 cnt, enum probe_at at, int pid);
 /* One USDT probe as a uprobe_multi link: with ref_ctr_offset (!= 0), the file offset of its
  * semaphore, which the kernel counts up while the link holds the probe. Its fd, or -errno. */
 int uprobe_multi__link_usdt(int prog_fd, const char *path, unsigned long offset, __u64 cookie,
 			    unsigned long ref_ctr_offset, int pid);
 /* Whether this kernel has uprobe_multi links (and ALLOCSCOPE_UPROBE_MULTI is not 0). */
 int uprobe_multi__supported(void);
+/* Whether this kernel has uprobe sessions (uprobe_multi links of ATTACH_UPROBE_SESSION), and
+ * ALLOCSCOPE_UPROBE_SESSION is not 0. */
+int uprobe_session__supported(void);
 
 /*
  * A uprobe_multi link that can be made again: the program, the file (kept open, so that the
@@ -50,7 +64,7 @@ int uprobe_multi__supported(void);
  * errno on failure.
  */
 struct link_spec *link_spec__new(int prog_fd, int file_fd, const unsigned long *offsets,
-				 const __u64 *cookies, __u32 cnt, int retprobe);
+				 const __u64 *cookies, __u32 cnt, enum probe_at at);
 /* Attach it again for pid: the new link's fd, or -errno. */
 int link_spec__attach(const struct link_spec *s, int pid);
 /* Whether it holds return probes. */

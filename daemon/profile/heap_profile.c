@@ -550,9 +550,11 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	char buf[256];
 
 	if (o->has_native) {
-		snprintf(buf, sizeof(buf), "allocscope: malloc family sampled every %llu bytes%s",
+		snprintf(buf, sizeof(buf),
+			 "allocscope: malloc family sampled every %llu bytes%s%s%s",
 			 (unsigned long long)o->native_rate,
-			 o->native_rate <= 1 ? " (every allocation)" : " on average");
+			 o->native_rate <= 1 ? " (every allocation)" : " on average",
+			 o->native_scheme ? ", on " : "", o->native_scheme ?: "");
 		pprof__add_comment(bc->pb, buf);
 	}
 	if (o->has_usdt)

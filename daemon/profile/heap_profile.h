@@ -26,6 +26,7 @@ struct heap_profile_opts {
 	int delta;	       /* entries are differences: in-use may be negative */
 	const __u64 *counters; /* ALLOC_CNT_MAX counters for the comments, or NULL */
 	int has_native;	       /* what was probed, for the profile's comments */
+	const char *native_scheme; /* how the malloc family is probed (alloc_probes__scheme) */
 	int has_go;
 	int has_go_every_call;
 	const char *const *comments; /* more comment lines (the overhead budget's) */

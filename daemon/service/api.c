@@ -146,6 +146,7 @@ static void fill_source(struct scoped *d, struct picked *p, int delta, struct pr
 		ho->go_rate_written = watch__go_rate(&t->w);
 	ho->has_native |= t->w.native;
 	ho->has_usdt |= t->w.source == ALLOC_SOURCE_USDT;
+	ho->native_scheme = alloc_probes__scheme(d->ap);
 }
 
 /*

@@ -319,6 +319,7 @@ static int build_profile(struct scoped *d, struct dtarget *t, const char *trigge
 	    .default_sample_type = "inuse_space",
 	    .has_native = t->w.native,
 	    .has_usdt = t->w.source == ALLOC_SOURCE_USDT,
+	    .native_scheme = alloc_probes__scheme(d->ap),
 	};
 	__u64 counters[ALLOC_CNT_MAX];
 	struct heap_profile_summary sum;

@@ -61,6 +61,7 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 	    .delta = 1,
 	    .has_native = t->w.native,
 	    .has_usdt = t->w.source == ALLOC_SOURCE_USDT,
+	    .native_scheme = alloc_probes__scheme(d->ap),
 	};
 	struct profile_source src = {.target = &t->w.target};
 	struct heap_profile_summary sum;

@@ -148,6 +148,7 @@ int scoped__run(struct scoped_opts *o)
 	    .stack_entries = o->max_stacks,
 	    .live_entries = o->max_live,
 	    .stats_entries = o->max_stats,
+	    .no_session = o->no_session,
 	};
 	struct httpd_opts hopts = {
 	    .listen = o->listen,
@@ -198,6 +199,7 @@ int scoped__run(struct scoped_opts *o)
 	d.ap = alloc_probes__new(&ao);
 	if (!d.ap)
 		goto cleanup;
+	log_debug("malloc family: %s", alloc_probes__scheme(d.ap));
 	if (d.uw)
 		alloc_probes__set_unwind_cb(d.ap, scoped__on_unwind, &d);
 	d.ov = overhead__new(d.ap, &(struct overhead_opts){.max_pct = o->max_overhead_pct});

@@ -55,6 +55,7 @@ struct scoped_opts {
 	size_t wrapper_cnt;
 	size_t wrapper_cli_cnt; /* of which from the command line; the rest are owned */
 	__u32 stack_copy_bytes;
+	int no_session;		  /* --no-uprobe-session */
 	struct capture_opts snap; /* heap snapshots and their triggers */
 	int verbose;
 };

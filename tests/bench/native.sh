@@ -4,7 +4,10 @@
 # each freed at once or kept 1000 at a time then freed in bulk, on 1 and 2 threads. Every row is
 # measured in this invocation against the same loop unprobed and against the floor: the same
 # uprobes allocscope places (malloc entry and return, free), as tracefs events whose filter
-# records nothing, so the trap cost alone. Peers: bpftrace doing bcc memleak's scheme, heaptrack.
+# records nothing, so the trap cost alone. The same events give this machine's cost of one trap
+# (malloc's entry alone) and the two-trap floor (malloc's entry and free) that uprobe sessions aim
+# at: allocscope's default rate runs on them where the kernel has them (6.13+), and once more with
+# --no-uprobe-session. Peers: bpftrace doing bcc memleak's scheme, heaptrack.
 # Usage: tests/bench/native.sh [ALLOCATIONS_PER_THREAD]   (BENCH_SMOKE=1: short, proves it works)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +28,7 @@ LOOP=$BUILD/tests/bench/malloc_loop
 # blocks would then page-fault the heap back in every round (~20 us per block in these VMs) and
 # hide the allocator. Raising the threshold keeps the loop measuring malloc, in every mode alike.
 TUNABLES=glibc.malloc.trim_threshold=1073741824
-MODES=(unprobed floor rate1 default bpftrace heaptrack)
+MODES=(unprobed trap floor2 floor rate1 default nosession bpftrace heaptrack)
 [ -x "$LOOP" ] && [ -x "$REC" ] || { echo "native.sh: build first (make)" >&2; exit 1; }
 
 # bcc memleak's scheme, as bpftrace: size by thread at malloc entry; at its return the address
@@ -66,7 +69,13 @@ if need_tracefs; then
 		floor_where="malloc+$((m - 0x$(sym malloc))), free+$((f - 0x$(sym free)))"
 	fi
 fi
-floor_enable() { for e in m mr f; do echo "$1" >$TRACEFS/events/asbench/$e/enable; done; }
+# floor_enable 0|1 EVENT...: the floor's events on or off.
+floor_enable() {
+	local v=$1 e
+	shift
+	for e in "$@"; do echo "$v" >$TRACEFS/events/asbench/$e/enable; done
+}
+scheme=$(sed -n 's/.*malloc family: \(.*\)$/\1/p' <<<"${placement:-}" | head -1)
 
 # run_mode MODE LOOP-ARGS...: one run; prints the loop's ns per allocation, n/a or err.
 run_mode() {
@@ -74,20 +83,24 @@ run_mode() {
 	shift
 	local loop=("$LOOP" "$@")
 	case $mode in
-	floor) [ $floor_ok = 1 ] || { echo n/a; return; } ;;
+	floor | floor2 | trap) [ $floor_ok = 1 ] || { echo n/a; return; } ;;
 	bpftrace | heaptrack) has "$mode" || { echo n/a; return; } ;;
 	esac
 	out="$WORK/run.out"
 	{
 		case $mode in
 		unprobed) "${loop[@]}" ;;
-		floor)
-			floor_enable 1
+		floor | floor2 | trap)
+			local ev=(m mr f)
+			[ "$mode" = floor2 ] && ev=(m f)
+			[ "$mode" = trap ] && ev=(m)
+			floor_enable 1 "${ev[@]}"
 			"${loop[@]}" || true
-			floor_enable 0
+			floor_enable 0 "${ev[@]}"
 			;;
 		rate1) "$REC" record --rate 1 -o "$WORK/r.pb.gz" -- "${loop[@]}" ;;
 		default) "$REC" record -o "$WORK/r.pb.gz" -- "${loop[@]}" ;;
+		nosession) "$REC" record --no-uprobe-session -o "$WORK/r.pb.gz" -- "${loop[@]}" ;;
 		bpftrace) timeout 600 bpftrace -c "${loop[*]}" "$WORK/memleak.bt" ;;
 		heaptrack) heaptrack -o "$WORK/ht" "${loop[@]}" && rm -f "$WORK"/ht.* ;;
 		esac
@@ -113,7 +126,10 @@ machine
 echo "loop: $N allocations per thread after $WARMUP warm-up pairs; ns per allocation = wall time" \
 	"/ $N; median of $REPS runs, modes interleaved"
 [ $floor_ok = 1 ] && echo "floor: tracefs uprobe events at $floor_where (entry and return of malloc," \
-	"free), filter 'common_pid == 0'"
+	"free), filter 'common_pid == 0'; one trap: the malloc entry event alone; two traps: malloc" \
+	"entry and free"
+echo "allocscope's malloc family probes here: ${scheme:-unknown} (\`record\`); \`--no-uprobe-session\`:" \
+	"entry+return probes"
 echo
 RESULTS=$WORK/native.tsv
 : >"$RESULTS"
@@ -136,7 +152,8 @@ done
 
 # One row per loop; a cell is the added ns per allocation and, in brackets, that as a multiple
 # of the floor's added cost. n/a: the peer is not installed.
-awk -F'\t' -v bt="$(has bpftrace && echo 1)" -v ht="$(has heaptrack && echo 1)" "$AWK_FMT"'
+awk -F'\t' -v bt="$(has bpftrace && echo 1)" -v ht="$(has heaptrack && echo 1)" \
+	-v scheme="${scheme:-unknown}" "$AWK_FMT"'
 function cell(m,   v) {
 	v = val[c, m]
 	if (v == "n/a") return m == "bpftrace" || m == "heaptrack" ? "n/a (" m " not installed)" : "n/a (no tracefs)"
@@ -152,24 +169,25 @@ function slow(m,   v) {
 }
 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } val[$1, $2] = $3 }
 END {
-	print "Added ns per allocation (multiple of the floor'"'"'s added cost):"
+	print "Added ns per allocation (multiple of the three-trap floor'"'"'s added cost):"
 	print ""
-	print "| loop | unprobed ns/alloc | floor | `record --rate 1` | `record` (512 KiB) | bpftrace (memleak scheme) | heaptrack |"
-	print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	print "| loop | unprobed ns/alloc | one trap | two traps | floor (three traps) | `record --rate 1` | `record` (512 KiB, " scheme ") | `record --no-uprobe-session` (512 KiB) | bpftrace (memleak scheme) | heaptrack |"
+	print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for (i = 1; i <= n; i++) {
 		c = order[i]
-		printf "| %s | %s | %s | %s | %s | %s | %s |\n", c, num(val[c, "unprobed"]), cell("floor"),
-			cell("rate1"), cell("default"), cell("bpftrace"), cell("heaptrack")
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, num(val[c, "unprobed"]),
+			cell("trap"), cell("floor2"), cell("floor"), cell("rate1"), cell("default"),
+			cell("nosession"), cell("bpftrace"), cell("heaptrack")
 	}
 	print ""
 	print "Slowdown (wall time / unprobed):"
 	print ""
-	print "| loop | floor | `record --rate 1` | `record` (512 KiB) | bpftrace (memleak scheme) | heaptrack |"
-	print "| --- | ---: | ---: | ---: | ---: | ---: |"
+	print "| loop | floor | `record --rate 1` | `record` (" scheme ") | `record --no-uprobe-session` | bpftrace (memleak scheme) | heaptrack |"
+	print "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for (i = 1; i <= n; i++) {
 		c = order[i]
-		printf "| %s | %s | %s | %s | %s | %s |\n", c, slow("floor"), slow("rate1"),
-			slow("default"), slow("bpftrace"), slow("heaptrack")
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", c, slow("floor"), slow("rate1"),
+			slow("default"), slow("nosession"), slow("bpftrace"), slow("heaptrack")
 	}
 	# The issue'"'"'s goals, counted over the loops where both figures exist.
 	for (i = 1; i <= n; i++) {
@@ -183,6 +201,13 @@ END {
 			g3n++; r = (val[c, "default"] - u) / fl; if (r <= 1.2) g3++
 			g3s = g3s sprintf(" %.2f", r)
 		}
+		if (isnum(val[c, "floor"]) && isnum(val[c, "default"]) && scheme == "uprobe sessions") {
+			g4n++; r = (val[c, "default"] - u) / fl; if (r <= 0.7) g4++
+			g4s = g4s sprintf(" %.2f", r)
+		}
+		if (isnum(val[c, "trap"])) {
+			tn++; t[tn] = val[c, "trap"] - u; ts = ts " " num(t[tn] "")
+		}
 		if (isnum(val[c, "bpftrace"]) && isnum(val[c, "rate1"])) {
 			g2n++; r = (val[c, "bpftrace"] - u) / (val[c, "rate1"] - u); if (r >= 3) g2++
 			g2s = g2s sprintf(" %.2f", r)
@@ -192,15 +217,27 @@ END {
 	printf "goal: every-call <= 1.5x the floor: %d of %d loops (x floor:%s)\n", g1, g1n, g1s
 	printf "goal: every-call >= 3x faster than bpftrace: %d of %d loops (bpftrace added / every-call added:%s)\n", g2, g2n, g2s
 	printf "goal: default rate <= 1.2x the floor: %d of %d loops (x floor:%s)\n", g3, g3n, g3s
+	if (g4n)
+		printf "goal: default rate on uprobe sessions <= 0.7x the three-trap floor: %d of %d loops (x floor:%s)\n", g4, g4n, g4s
+	else
+		print "goal: default rate on uprobe sessions <= 0.7x the three-trap floor: n/a (no uprobe sessions here)"
+	if (tn) {
+		# The median over the loops of one trap'"'"'s added ns per allocation.
+		for (i = 1; i <= tn; i++) for (j = i + 1; j <= tn; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
+		med = tn % 2 ? t[(tn + 1) / 2] : (t[tn / 2] + t[tn / 2 + 1]) / 2
+		printf "trap cost on this machine: %s ns per uprobe trap at an emulated instruction (median over the loops; per loop:%s)\n", num(med ""), ts
+	}
 }' "$RESULTS"
 
 echo
 echo "commands (LOOP = $LOOP, ARGS = $N SIZE THREADS BATCH $WARMUP, every mode under"
 echo "GLIBC_TUNABLES=$TUNABLES):"
 echo "- unprobed: LOOP ARGS"
-echo "- floor: LOOP ARGS with the tracefs events above enabled"
+echo "- floor: LOOP ARGS with the tracefs events above enabled (one trap: malloc's entry event;"
+echo "  two traps: malloc's entry and free)"
 echo "- \`record --rate 1\`: $REC record --rate 1 -o FILE -- LOOP ARGS"
 echo "- \`record\`: $REC record -o FILE -- LOOP ARGS"
+echo "- \`record --no-uprobe-session\`: $REC record --no-uprobe-session -o FILE -- LOOP ARGS"
 echo "- bpftrace: bpftrace -c 'LOOP ARGS' memleak.bt, where memleak.bt is:"
 sed 's/^/      /' "$WORK/memleak.bt"
 echo "- heaptrack: heaptrack -o FILE LOOP ARGS"

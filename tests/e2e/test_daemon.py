@@ -123,8 +123,8 @@ def metric(text, name, **labels):
 def bpf_prog_ids():
     """IDs of the BPF programs loaded on the host with the names of ours."""
     r = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True)
-    ours = ("alloc_enter", "alloc_exit", "free_enter", "go_mprof_malloc", "sys_enter",
-            "proc_exec")
+    ours = ("alloc_enter", "alloc_exit", "alloc_session", "free_enter", "go_mprof_malloc",
+            "sys_enter", "proc_exec")
     return {p["id"] for p in json.loads(r.stdout or "[]") if p.get("name") in ours}
 
 

@@ -82,10 +82,9 @@ def assert_frame_order(p):
     return fail("no sample from alloc_small")
 
 
-@test
-def record_command_every_allocation():
+def every_allocation(extra):
     out = tmpfile("cmd.pb.gz")
-    r = run_record(["--rate", "1", "--output", out, "--", PATTERN])
+    r = run_record([*extra, "--rate", "1", "--output", out, "--", PATTERN])
     if not check_eq(r.returncode, 7, "exit status is the command's (stderr: %s)" % r.stderr):
         return False
     p = pprof_raw.read(out)
@@ -101,6 +100,17 @@ def record_command_every_allocation():
     ok &= check(any("alloc_pattern" in m for m in p.mappings.values()),
                 "a mapping names the target binary: %r" % list(p.mappings.values())[:3])
     return ok
+
+
+@test
+def record_command_every_allocation():
+    return every_allocation([])
+
+
+@test
+def record_command_every_allocation_entry_return():
+    """The same on entry+return probes, as kernels without uprobe sessions (before 6.13) run."""
+    return every_allocation(["--no-uprobe-session"])
 
 
 @test
@@ -215,14 +225,10 @@ def record_pid_sigint_and_kill():
     return ok
 
 
-@test
-def record_default_rate_within_tolerance():
-    """Poisson sampling by bytes, unsampled with Go's formula. alloc_large's 2000 x 1 MiB blocks
-    are each sampled with p = 1 - exp(-2) = 0.865: the estimate's relative standard deviation is
-    sqrt((1-p)/(n p)) = 0.9%, so 5% is more than 5 sigma. 4 MiB mmaps (p = 0.9997) give 1%."""
+def default_rate_within_tolerance(extra):
     rounds = 200
     out = tmpfile("sampled.pb.gz")
-    r = run_record(["-o", out, "--", PATTERN, "--repeat", str(rounds)], timeout=300)
+    r = run_record([*extra, "-o", out, "--", PATTERN, "--repeat", str(rounds)], timeout=300)
     if not check_eq(r.returncode, 7, "exit status (%s)" % r.stderr):
         return False
     p = pprof_raw.read(out)
@@ -238,6 +244,46 @@ def record_default_rate_within_tolerance():
     want = sum(v[1] for v in expected.PATTERN.values()) * rounds
     ok &= check(abs(total - want) <= 0.05 * want,
                 "total alloc_space %d within 5%% of %d" % (total, want))
+    return ok
+
+
+@test
+def record_default_rate_within_tolerance():
+    """Poisson sampling by bytes, unsampled with Go's formula. alloc_large's 2000 x 1 MiB blocks
+    are each sampled with p = 1 - exp(-2) = 0.865: the estimate's relative standard deviation is
+    sqrt((1-p)/(n p)) = 0.9%, so 5% is more than 5 sigma. 4 MiB mmaps (p = 0.9997) give 1%. On
+    uprobe sessions the unsampled mallocs take no return probe, and their own mmaps must still
+    not count as mmaps."""
+    return default_rate_within_tolerance([])
+
+
+@test
+def record_default_rate_within_tolerance_entry_return():
+    """The same on entry+return probes (--no-uprobe-session)."""
+    return default_rate_within_tolerance(["--no-uprobe-session"])
+
+
+def kernel_has_uprobe_sessions():
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 13)
+
+
+@test
+def record_says_which_probe_scheme():
+    """--verbose and the profile's comments name the scheme: uprobe sessions where the kernel
+    has them (6.13+), entry+return probes elsewhere and with --no-uprobe-session."""
+    ok = True
+    native = "uprobe sessions" if kernel_has_uprobe_sessions() else "entry+return probes"
+    for extra, want in (([], native), (["--no-uprobe-session"], "entry+return probes")):
+        out = tmpfile("scheme.pb.gz")
+        r = run_record([*extra, "-v", "--rate", "64k", "-o", out, "--", PATTERN])
+        if not check_eq(r.returncode, 7, "%r: exit status (%s)" % (extra, r.stderr[-300:])):
+            return False
+        ok &= check("malloc family: " + want in r.stderr,
+                    "%r: --verbose says %r" % (extra, want))
+        ok &= check(any(c.endswith(", on " + want) and "malloc family sampled" in c
+                        for c in pprof_raw.comments(out)),
+                    "%r: a comment says %r: %r" % (extra, want, pprof_raw.comments(out)))
     return ok
 
 
