@@ -23,6 +23,7 @@
 #include "probe/alloc_probes.h"
 #include "probe/bpfmap.h"
 #include "probe/links.h"
+#include "probe/plan_cache.h"
 #include "symbols/rootfs.h"
 #include "symbols/target.h"
 #include "util/common.h"
@@ -34,15 +35,18 @@
 struct alloc_probes {
 	struct alloc_bpf *skel;
 	struct ring_buffer *gc_rb;
+	struct ring_buffer *life_rb; /* exec/fork events: the exec thread's alone */
 	int (*gc_cb)(void *ctx, const struct gc_event *e);
 	int (*life_cb)(void *ctx, const struct life_event *e);
 	void *gc_ctx;
+	void *life_ctx;
 	int (*unwind_cb)(void *ctx, const void *data, size_t len);
 	void *unwind_ctx;
 	struct probe_link *links;
 	size_t link_cnt;
 	size_t link_cap;
 	struct link_reaper *reaper; /* closes detached links in the background */
+	struct plan_cache *plans;   /* per file: where the malloc family's probes go */
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
 	struct bpf_link *mmap_links[3];
 	enum mmap_tracing mmap_mode;
@@ -87,7 +91,7 @@ static int on_life_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(struct life_event) || !ap->life_cb)
 		return 0;
-	return ap->life_cb(ap->gc_ctx, data);
+	return ap->life_cb(ap->life_ctx, data);
 }
 
 static int on_unwind_event(void *ctx, void *data, size_t len)
@@ -113,12 +117,37 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 	int n;
 
 	ap->gc_cb = gc_cb;
-	ap->life_cb = life_cb;
 	ap->gc_ctx = ctx;
 	n = ring_buffer__consume(ap->gc_rb);
 	ap->gc_cb = NULL;
+	/* Lifecycle events come from their own ring, on the exec thread's time. */
+	if (n >= 0 && life_cb)
+		n = alloc_probes__poll_life(ap, life_cb, ctx);
+	return n < 0 ? n : 0;
+}
+
+int alloc_probes__life_fd(const struct alloc_probes *ap)
+{
+	return ap->life_rb ? ring_buffer__epoll_fd(ap->life_rb) : -ENOENT;
+}
+
+int alloc_probes__poll_life(struct alloc_probes *ap,
+			    int (*cb)(void *ctx, const struct life_event *e), void *ctx)
+{
+	int n;
+
+	if (!ap->life_rb)
+		return 0;
+	ap->life_cb = cb;
+	ap->life_ctx = ctx;
+	n = ring_buffer__consume(ap->life_rb);
 	ap->life_cb = NULL;
 	return n < 0 ? n : 0;
+}
+
+void alloc_probes__plan_stats(struct alloc_probes *ap, __u64 *hits, __u64 *misses, __u64 *evictions)
+{
+	plan_cache__stats(ap->plans, hits, misses, evictions);
 }
 
 int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
@@ -311,8 +340,9 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 			goto cleanup;
 		}
 	}
-	/* One consume reads the rings in the order added: a process's samples before the exec
-	 * that ends its old program, so that they are unwound with that program's modules. */
+	/* One consume reads the rings in the order added. The exec/fork ring is read apart, by
+	 * a thread of its own; it reads this one first when an exec ends a watched program, so
+	 * that its samples are unwound with that program's modules. */
 	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
 	if (ap->gc_rb && opts->stack_copy_bytes &&
 	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.unwind_events), on_unwind_event,
@@ -320,14 +350,22 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		ring_buffer__free(ap->gc_rb);
 		ap->gc_rb = NULL;
 	}
-	if (ap->gc_rb && opts->watch_procs &&
-	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
-		ring_buffer__free(ap->gc_rb);
-		ap->gc_rb = NULL;
+	if (ap->gc_rb && opts->watch_procs) {
+		ap->life_rb =
+		    ring_buffer__new(bpf_map__fd(skel->maps.life_events), on_life_event, ap, NULL);
+		if (!ap->life_rb) {
+			ring_buffer__free(ap->gc_rb);
+			ap->gc_rb = NULL;
+		}
 	}
 	if (!ap->gc_rb) {
 		err = -errno;
 		log_error("cannot set up the GC event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->plans = plan_cache__new(PLAN_CACHE_FILES);
+	if (!ap->plans) {
+		err = -ENOMEM;
 		goto cleanup;
 	}
 	ap->skel = skel;
@@ -350,25 +388,29 @@ void alloc_probes__free(struct alloc_probes *ap)
 	link_reaper__free(ap->reaper);
 	free(ap->links);
 	ring_buffer__free(ap->gc_rb);
+	ring_buffer__free(ap->life_rb);
+	plan_cache__free(ap->plans);
 	alloc_bpf__destroy(ap->skel);
 	free(ap);
 }
 
-static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
-		    int fd, __u32 probes)
+/* Into ap's links, or pl's when given (the exec thread's, adopted later under the lock). */
+static int add_link(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
+		    const struct stat *st, struct bpf_link *l, int fd, __u32 probes)
 {
-	struct probe_link *nl;
+	struct probe_link **v = pl ? &pl->links : &ap->links, *nl;
+	size_t *cnt = pl ? &pl->cnt : &ap->link_cnt, *cap = pl ? &pl->cap : &ap->link_cap;
 
-	if (ap->link_cnt == ap->link_cap) {
-		size_t cap = ap->link_cap ? ap->link_cap * 2 : 32;
+	if (*cnt == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 32;
 
-		nl = realloc(ap->links, cap * sizeof(*nl));
+		nl = realloc(*v, ncap * sizeof(*nl));
 		if (!nl)
 			return -ENOMEM;
-		ap->links = nl;
-		ap->link_cap = cap;
+		*v = nl;
+		*cap = ncap;
 	}
-	ap->links[ap->link_cnt++] = (struct probe_link){
+	(*v)[(*cnt)++] = (struct probe_link){
 	    .pid = pid,
 	    .fd = fd,
 	    .probes = probes,
@@ -391,14 +433,6 @@ static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 	return 0;
 }
 
-/* The sites of one program in one object: one uprobe_multi link, or a perf event each. */
-struct site_list {
-	unsigned long offsets[ALLOC_FUNCS_CNT];
-	__u64 cookies[ALLOC_FUNCS_CNT];
-	const char *names[ALLOC_FUNCS_CNT]; /* for warnings */
-	__u32 cnt;
-};
-
 static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name)
 {
 	l->offsets[l->cnt] = offset;
@@ -418,9 +452,9 @@ static int attach_failed(int pid, const char *path, const char *what, int retpro
 }
 
 /* Attach prog at every site of l in path for pid (what: the sites together, for a warning). */
-static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-			struct bpf_program *prog, const struct site_list *l, int retprobe,
-			const char *what)
+static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
+			const char *path, const struct stat *st, struct bpf_program *prog,
+			const struct site_list *l, int retprobe, const char *what)
 {
 	int fd, err;
 
@@ -431,7 +465,7 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 					retprobe, pid);
 		if (fd < 0)
 			return attach_failed(pid, path, what, retprobe, fd);
-		err = add_link(ap, pid, st, NULL, fd, l->cnt);
+		err = add_link(ap, pl, pid, st, NULL, fd, l->cnt);
 		if (err)
 			close(fd);
 		return err;
@@ -443,7 +477,7 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
 		if (!link)
 			return attach_failed(pid, path, l->names[i], retprobe, -errno);
-		err = add_link(ap, pid, st, link, -1, 1);
+		err = add_link(ap, pl, pid, st, link, -1, 1);
 		if (err) {
 			bpf_link__destroy(link);
 			return err;
@@ -452,37 +486,21 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 	return 0;
 }
 
-/*
- * The file is opened once (rootfs__open: inside the process's root, never blocking, the mapped
- * file itself when m is given), and everything after reads that very file: the code at the
- * probe sites from the descriptor, the symbols from the symbolizer's object of the same device
- * and inode, the uprobes through /proc/self/fd/N. A breakpoint placed from the bytes of one
- * file into another could land inside an instruction of every process that maps it.
- */
-static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid, const char *path,
-			 const struct proc_mapping *m)
+/* The plan of the file open as fd (path names it; st is its fstat), computed here: the
+ * symbolizer's lookups, with sym_lock held when given. */
+static int compute_plan(struct symbolizer *sym, pthread_mutex_t *sym_lock, int pid, int fd,
+			const char *path, const struct stat *st, struct file_plan *plan)
 {
-	struct site_list enter = {}, ret = {}, frees = {};
+	struct site_list *enter = &plan->enter, *ret = &plan->ret, *frees = &plan->frees;
 	__u64 seen[ALLOC_FUNCS_CNT];
-	char fd_path[64];
 	size_t seen_cnt = 0;
-	struct stat st;
 	dev_t sym_dev;
 	ino_t sym_ino;
-	int probed = 0, has_malloc = 0, fd, err;
+	int has_malloc = 0, err = 0;
 
-	fd = rootfs__open(path, m);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino)) {
-		err = 0;
-		goto cleanup;
-	}
-	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+	memset(plan, 0, sizeof(*plan));
+	if (sym_lock)
+		pthread_mutex_lock(sym_lock);
 	for (size_t i = 0; i < alloc_funcs_cnt; i++) {
 		const struct alloc_func *f = &alloc_funcs[i];
 		__u64 vaddr, file_off, size, cookie;
@@ -499,8 +517,8 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 			goto cleanup;
 		if (i == 0)
 			has_malloc = 1;
-		if (!probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
-				sym_dev != st.st_dev || sym_ino != st.st_ino)) {
+		if (!plan->probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
+				      sym_dev != st->st_dev || sym_ino != st->st_ino)) {
 			log_warn("%s changed while being probed: not probed", path);
 			err = -ESTALE;
 			goto cleanup;
@@ -530,31 +548,128 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
 				  (unsigned long long)site.offset, site.insn);
 		}
+		err = 0;
 		cookie = COOKIE_PUT(ALLOC_COOKIE_KIND, f->kind);
 		if (f->kind == ALLOC_KIND_FREE)
-			site_list__add(&frees, file_off + site.offset, cookie, f->name);
+			site_list__add(frees, file_off + site.offset, cookie, f->name);
 		else
-			site_list__add(&enter, file_off + site.offset, cookie, f->name);
+			site_list__add(enter, file_off + site.offset, cookie, f->name);
 		if (f->has_return)
-			site_list__add(&ret, file_off + site.offset, cookie, f->name);
-		probed++;
+			site_list__add(ret, file_off + site.offset, cookie, f->name);
+		plan->probed++;
 	}
+	err = 0;
+cleanup:
+	if (sym_lock)
+		pthread_mutex_unlock(sym_lock);
+	return err;
+}
+
+static int prelink_has_object(const struct alloc_prelink *pl, __u64 dev, __u64 ino)
+{
+	for (size_t i = 0; i < pl->cnt; i++)
+		if (pl->links[i].dev == dev && pl->links[i].ino == ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * The file is opened once (rootfs__open: inside the process's root, never blocking, the mapped
+ * file itself when m is given), and everything after reads that very file: the plan is the one
+ * of its identity (device, inode, size, mtime from fstat of this descriptor: computed from the
+ * code read through it and the symbolizer's object of the same device and inode), the uprobes
+ * go in through /proc/self/fd/N. A breakpoint placed from the bytes of one file into another
+ * could land inside an instruction of every process that maps it.
+ * With pl (the exec thread, without the global lock): ap is only read (its programs and plan
+ * cache), the links go into pl, and a plan not cached is computed under sym_lock.
+ */
+static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid, const char *path,
+			 const struct proc_mapping *m, struct alloc_prelink *pl,
+			 pthread_mutex_t *sym_lock)
+{
+	struct file_plan plan;
+	struct plan_key key;
+	char fd_path[64];
+	struct stat st;
+	int fd, err;
+
+	fd = rootfs__open(path, m);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (pl ? prelink_has_object(pl, st.st_dev, st.st_ino)
+	       : alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino)) {
+		err = 0;
+		goto cleanup;
+	}
+	plan_key__from_stat(&st, &key);
+	if (!plan_cache__get(ap->plans, &key, &plan)) {
+		err = compute_plan(sym, sym_lock, pid, fd, path, &st, &plan);
+		if (err)
+			goto cleanup;
+		plan_cache__put(ap->plans, &key, &plan);
+	}
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	/* The return probes first: an entry probe alone, while the process runs, would leave
 	 * every call in between unreturned (counted as allocator_never_returned). */
-	err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret, 1,
+	err = attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_exit, &plan.ret, 1,
 			   "the malloc family") ?:
-	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter, &enter, 0,
+	      attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_enter, &plan.enter, 0,
 			   "the malloc family") ?:
-	      attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees, 0, "free");
+	      attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.free_enter, &plan.frees, 0,
+			   "free");
 cleanup:
 	close(fd);
-	return err ?: probed;
+	return err ?: plan.probed;
 }
 
 int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
 				const char *path)
 {
-	return attach_object(ap, sym, pid, path, NULL);
+	return attach_object(ap, sym, pid, path, NULL, NULL, NULL);
+}
+
+int alloc_probes__prelink(struct alloc_probes *ap, struct symbolizer *sym,
+			  pthread_mutex_t *sym_lock, int pid, const char *path,
+			  const struct proc_mapping *m, struct alloc_prelink *pl)
+{
+	pl->pid = pid;
+	return attach_object(ap, sym, pid, path, m, pl, sym_lock);
+}
+
+int alloc_probes__has_pid(const struct alloc_probes *ap, int pid)
+{
+	for (size_t i = 0; i < ap->link_cnt; i++)
+		if (ap->links[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+int alloc_probes__adopt(struct alloc_probes *ap, struct alloc_prelink *pl)
+{
+	for (size_t i = 0; i < pl->cnt; i++) {
+		const struct probe_link *l = &pl->links[i];
+
+		if (add_link(ap, NULL, l->pid, &(struct stat){.st_dev = l->dev, .st_ino = l->ino},
+			     l->link, l->fd, l->probes)) {
+			/* The rest stay in pl, closed by alloc_probes__prelink_release(). */
+			memmove(pl->links, pl->links + i, (pl->cnt - i) * sizeof(*l));
+			pl->cnt -= i;
+			return -ENOMEM;
+		}
+	}
+	pl->cnt = 0;
+	return 0;
+}
+
+void alloc_probes__prelink_release(struct alloc_probes *ap, struct alloc_prelink *pl)
+{
+	link_reaper__add(ap->reaper, pl->links, pl->cnt);
+	free(pl->links);
+	memset(pl, 0, sizeof(*pl));
 }
 
 /* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
@@ -589,7 +704,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, in
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, pid, fd_path, st, prog, &one, 0, name);
+	return attach_sites(ap, NULL, pid, fd_path, st, prog, &one, 0, name);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
@@ -661,6 +776,14 @@ static __u32 target_flags(const struct alloc_probes *ap, int pid)
 	return val;
 }
 
+int alloc_probes__is_target(const struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid, val;
+
+	return !bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				     0);
+}
+
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 {
 	__u32 key = pid, val = flags, old = target_flags(ap, pid);
@@ -727,7 +850,7 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 				 (unsigned long long)m->start, (unsigned long long)m->end);
 		else
 			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
-		err = attach_object(ap, sym, pid, path, m);
+		err = attach_object(ap, sym, pid, path, m, NULL, NULL);
 		/* Refused (rootfs counted why) or gone: its frames stay addresses. */
 		if (err == -ENOENT || err == -ELOOP || err == -ESTALE || err == -EINVAL ||
 		    err == -EISDIR || err == -EFBIG)
