@@ -433,13 +433,6 @@ static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 	return 0;
 }
 
-static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name)
-{
-	l->offsets[l->cnt] = offset;
-	l->cookies[l->cnt] = cookie;
-	l->names[l->cnt++] = name;
-}
-
 /* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
  * of it), else warned. */
 static int attach_failed(int pid, const char *path, const char *what, int retprobe, int err)
@@ -486,85 +479,6 @@ static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int p
 	return 0;
 }
 
-/* The plan of the file open as fd (path names it; st is its fstat), computed here: the
- * symbolizer's lookups, with sym_lock held when given. */
-static int compute_plan(struct symbolizer *sym, pthread_mutex_t *sym_lock, int pid, int fd,
-			const char *path, const struct stat *st, struct file_plan *plan)
-{
-	struct site_list *enter = &plan->enter, *ret = &plan->ret, *frees = &plan->frees;
-	__u64 seen[ALLOC_FUNCS_CNT];
-	size_t seen_cnt = 0;
-	dev_t sym_dev;
-	ino_t sym_ino;
-	int has_malloc = 0, err = 0;
-
-	memset(plan, 0, sizeof(*plan));
-	if (sym_lock)
-		pthread_mutex_lock(sym_lock);
-	for (size_t i = 0; i < alloc_funcs_cnt; i++) {
-		const struct alloc_func *f = &alloc_funcs[i];
-		__u64 vaddr, file_off, size, cookie;
-		struct probe_site site;
-		__u8 code[64];
-		size_t got = 0, j;
-
-		if (f->allocator_only && !has_malloc)
-			continue;
-		err = symbolizer__func_offset(sym, path, f->name, &vaddr, &file_off, &size);
-		if (err == -ENOENT)
-			continue;
-		if (err)
-			goto cleanup;
-		if (i == 0)
-			has_malloc = 1;
-		if (!plan->probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
-				      sym_dev != st->st_dev || sym_ino != st->st_ino)) {
-			log_warn("%s changed while being probed: not probed", path);
-			err = -ESTALE;
-			goto cleanup;
-		}
-		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
-			;
-		if (j < seen_cnt)
-			continue; /* an alias of a function probed already */
-		seen[seen_cnt++] = vaddr;
-
-		err = read_code(fd, file_off, code,
-				size && size < sizeof(code) ? size : sizeof(code), &got);
-		if (!err)
-			err = probe_place__choose(code, got, vaddr, f->keep, &site);
-		if (err && !target__running(pid)) {
-			err = -ESRCH;
-			goto cleanup;
-		} else if (err) {
-			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
-				 strerror(-err));
-			site = (struct probe_site){};
-		} else if (!site.emulated) {
-			log_info("%s in %s: no emulated instruction before its arguments change; "
-				 "probing the entry (%s), which the kernel single-steps",
-				 f->name, path, site.insn);
-		} else {
-			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
-				  (unsigned long long)site.offset, site.insn);
-		}
-		err = 0;
-		cookie = COOKIE_PUT(ALLOC_COOKIE_KIND, f->kind);
-		if (f->kind == ALLOC_KIND_FREE)
-			site_list__add(frees, file_off + site.offset, cookie, f->name);
-		else
-			site_list__add(enter, file_off + site.offset, cookie, f->name);
-		if (f->has_return)
-			site_list__add(ret, file_off + site.offset, cookie, f->name);
-		plan->probed++;
-	}
-	err = 0;
-cleanup:
-	if (sym_lock)
-		pthread_mutex_unlock(sym_lock);
-	return err;
-}
-
 static int prelink_has_object(const struct alloc_prelink *pl, __u64 dev, __u64 ino)
 {
 	for (size_t i = 0; i < pl->cnt; i++)
@@ -607,7 +521,7 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 	}
 	plan_key__from_stat(&st, &key);
 	if (!plan_cache__get(ap->plans, &key, &plan)) {
-		err = compute_plan(sym, sym_lock, pid, fd, path, &st, &plan);
+		err = file_plan__compute(sym, sym_lock, pid, fd, path, &st, &plan);
 		if (err)
 			goto cleanup;
 		plan_cache__put(ap->plans, &key, &plan);

@@ -5,6 +5,7 @@
 #ifndef ALLOCSCOPE_PLAN_CACHE_H
 #define ALLOCSCOPE_PLAN_CACHE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <linux/types.h>
@@ -34,6 +35,15 @@ struct plan_key {
 	__s64 mtime_sec;
 	__s64 mtime_nsec;
 };
+
+void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name);
+
+struct symbolizer;
+/* The plan of the file open as fd (path names it, st is its fstat, pid the process it is for):
+ * the symbolizer's lookups, with sym_lock held when given (NULL: the caller holds what guards
+ * sym). 0 or -errno (-ESTALE: the symbolizer's object is another file; -ESRCH: pid exited). */
+int file_plan__compute(struct symbolizer *sym, pthread_mutex_t *sym_lock, int pid, int fd,
+		       const char *path, const struct stat *st, struct file_plan *plan);
 
 void plan_key__from_stat(const struct stat *st, struct plan_key *k);
 
