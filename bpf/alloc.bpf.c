@@ -13,13 +13,6 @@
 
 #include "alloc.h"
 
-#define MAP_ANONYMOUS 0x20
-#define MAP_FIXED     0x10
-#define PROT_NONE     0x0
-#define __NR_mmap     9 /* x86-64 */
-#define __NR_munmap   11
-#define MAX_ERRNO     4095
-
 /* Set by user space before load. sample_rate <= 1 records every allocation. */
 const volatile __u64 sample_rate = 1;
 /* Exponentially distributed intervals with mean sample_rate (see daemon/probe/sampling.c). */
@@ -109,6 +102,7 @@ struct {
 #include "cfi.bpf.h"
 #include "record.bpf.h"
 #include "go.bpf.h"
+#include "mmap.bpf.h"
 
 /* realloc-like kinds: the old block goes at the call's entry, not at its return (see below). */
 static __always_inline int is_realloc_kind(__u32 kind)
@@ -280,54 +274,6 @@ static __always_inline int is_target(__u32 tgid)
 	return flags && (*flags & TARGET_F_MMAP);
 }
 
-/* An anonymous mmap of a target is about to be made (addr, len, prot, flags, fd: its
- * arguments): remember its length and whether it is sampled for the syscall's exit. */
-static __always_inline void mmap_enter(__u64 addr, __u64 len, __u64 prot, __u64 flags, long fd)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_state *st;
-
-	if (!(flags & MAP_ANONYMOUS) && fd != -1)
-		return;
-	st = task_state(1);
-	if (!st)
-		return;
-	/* malloc's own mmaps for large blocks are already counted as the malloc. */
-	if (st->depth) {
-		st->mmap_len = 0;
-		return;
-	}
-	/* A reservation of address space is no memory: counted apart. Over a tracked mapping
-	 * (MAP_FIXED, as allocators give memory back) it ends that one. */
-	if (prot == PROT_NONE) {
-		st->mmap_len = 0;
-		count(ALLOC_CNT_MMAP_PROT_NONE);
-		if (flags & MAP_FIXED)
-			record_free(tgid, addr, len);
-		return;
-	}
-	st->mmap_len = len;
-	st->mmap_sampled = take_sample(st, len);
-}
-
-/* The mmap remembered by mmap_enter returned addr: record it when sampled. */
-static __always_inline void mmap_exit(void *ctx, struct pt_regs *regs, __u32 tgid, __u64 addr)
-{
-	struct task_state *st;
-	__u64 len, hint;
-
-	st = task_state(0);
-	if (!st || !st->mmap_len)
-		return;
-	len = st->mmap_len;
-	st->mmap_len = 0;
-	if (addr >= (__u64)-MAX_ERRNO || !st->mmap_sampled)
-		return;
-	if (bpf_probe_read_user(&hint, sizeof(hint), (void *)BPF_CORE_READ(regs, sp)))
-		hint = 0;
-	record_alloc(ctx, regs, tgid, addr, len, ALLOC_KIND_MMAP, hint);
-}
-
 /*
  * Two ways to see a target's mmap and munmap, attached by user space only while some target
  * needs them (TARGET_F_MMAP), so that a host with none pays nothing per syscall. Preferred: the
@@ -360,40 +306,72 @@ int sys_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_munmap")
 int sys_enter_munmap(struct trace_event_raw_sys_enter *ctx)
 {
+	if (is_target(bpf_get_current_pid_tgid() >> 32))
+		syscall_remember(__NR_munmap, ctx->args[0], ctx->args[1], 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int sys_exit_munmap(struct trace_event_raw_sys_exit *ctx)
+{
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (is_target(tgid))
-		record_free(tgid, ctx->args[0], ctx->args[1]);
+		syscall_done(ctx, NULL, tgid, __NR_munmap, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int sys_enter_mremap(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_target(bpf_get_current_pid_tgid() >> 32))
+		syscall_remember(__NR_mremap, ctx->args[0], ctx->args[1], ctx->args[2],
+				 ctx->args[3], ctx->args[4]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int sys_exit_mremap(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pt_regs *regs;
+
+	if (!is_target(tgid))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	syscall_done(ctx, regs, tgid, __NR_mremap, ctx->ret);
 	return 0;
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	__u32 tgid;
-
-	if (id != __NR_mmap && id != __NR_munmap)
+	if (id != __NR_mmap && id != __NR_munmap && id != __NR_mremap)
 		return 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!is_target(tgid))
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	if (id == __NR_munmap)
-		record_free(tgid, regs->di, regs->si);
-	else
+	if (id == __NR_mmap)
 		mmap_enter(regs->di, regs->si, regs->dx, regs->r10, (long)regs->r8);
+	else
+		syscall_remember(id, regs->di, regs->si, regs->dx, regs->r10, regs->r8);
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	long id = regs->orig_ax;
 	__u32 tgid;
 
-	if (regs->orig_ax != __NR_mmap)
+	if (id != __NR_mmap && id != __NR_munmap && id != __NR_mremap)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (is_target(tgid))
+	if (!is_target(tgid))
+		return 0;
+	if (id == __NR_mmap)
 		mmap_exit(ctx, regs, tgid, ret);
+	else
+		syscall_done(ctx, regs, tgid, id, ret);
 	return 0;
 }
 

@@ -57,6 +57,7 @@ enum alloc_kind {
 	ALLOC_KIND_MI_CALLOC,	/* mi_calloc(count, size), mi_mallocn */
 	ALLOC_KIND_MI_REALLOC,	/* mi_realloc(p, size), mi_realloc_aligned */
 	ALLOC_KIND_MI_REALLOCN, /* mi_reallocn(p, count, size) */
+	ALLOC_KIND_MREMAP,	/* mremap: an anonymous mapping grown, shrunk or moved */
 	ALLOC_KIND_MAX,
 };
 
@@ -176,6 +177,11 @@ enum alloc_counter {
 				       point not probed) */
 	ALLOC_CNT_MMAP_PROT_NONE,   /* anonymous PROT_NONE mappings: address space, no memory; not
 				       counted as allocated */
+	ALLOC_CNT_MMAP_INDEX_FULL,  /* tracked mappings that a munmap of a range will not find
+				       (their 2 MiB bucket was full): only a munmap at their start */
+	ALLOC_CNT_MUNMAP_SCAN_CUT,  /* munmaps of more than 32 GiB: mappings past that were not
+				       looked for */
+	ALLOC_CNT_MUNMAP_FAILED,    /* munmaps that failed: nothing ended */
 	ALLOC_CNT_MAX,
 };
 

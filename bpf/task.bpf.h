@@ -20,7 +20,8 @@ struct task_state {
 	/* realloc's old block, taken out of the live map at its entry (see alloc_enter). */
 	struct live_val old;
 	__u32 has_old;
-	__u32 pad;
+	__u32 sys_nr;	   /* munmap or mremap in progress (its __NR_), 0 if none */
+	__u64 sys_args[5]; /* its arguments, for its exit */
 };
 
 /* Task storage rather than a tid-keyed hash: it is freed with the thread. */

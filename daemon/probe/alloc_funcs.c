@@ -115,6 +115,7 @@ static const char *const kind_names[ALLOC_KIND_MAX] = {
     [ALLOC_KIND_MI_CALLOC] = "mi_calloc",
     [ALLOC_KIND_MI_REALLOC] = "mi_realloc",
     [ALLOC_KIND_MI_REALLOCN] = "mi_reallocn",
+    [ALLOC_KIND_MREMAP] = "mremap",
 };
 
 const size_t alloc_funcs_cnt = ARRAY_SIZE(alloc_funcs);

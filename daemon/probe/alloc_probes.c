@@ -48,7 +48,7 @@ struct alloc_probes {
 	struct link_reaper *reaper; /* closes detached links in the background */
 	struct plan_cache *plans;   /* per file: where the malloc family's probes go */
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
-	struct bpf_link *mmap_links[3];
+	struct bpf_link *mmap_links[6];
 	enum mmap_tracing mmap_mode;
 	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
 	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
@@ -203,8 +203,10 @@ static void mmap_tracing_detach(struct alloc_probes *ap)
 static int mmap_tracing_attach(struct alloc_probes *ap)
 {
 	struct alloc_bpf *skel = ap->skel;
+	/* Entries, then their exits in the same order. */
 	struct bpf_program *syscall_progs[] = {
-	    skel->progs.sys_enter_munmap, skel->progs.sys_enter_mmap, skel->progs.sys_exit_mmap};
+	    skel->progs.sys_enter_munmap, skel->progs.sys_enter_mremap, skel->progs.sys_enter_mmap,
+	    skel->progs.sys_exit_munmap,  skel->progs.sys_exit_mremap,	skel->progs.sys_exit_mmap};
 	struct bpf_program *btf_progs[] = {skel->progs.sys_enter, skel->progs.sys_exit};
 	struct bpf_program **progs = syscall_progs;
 	size_t cnt = ARRAY_SIZE(syscall_progs);
@@ -292,6 +294,8 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		goto cleanup;
 	}
 	ap->sample_rate = opts->sample_rate;
+	if (opts->mmap_every_syscall)
+		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
 	skel->rodata->sample_rate = opts->sample_rate;
 	skel->rodata->watch_procs = opts->watch_procs;
 	skel->rodata->stack_copy_bytes = opts->stack_copy_bytes;

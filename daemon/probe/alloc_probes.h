@@ -22,6 +22,8 @@ struct alloc_probes_opts {
 	int watch_procs;	 /* report execs and forks of watched processes (the daemon) */
 	__u32 stack_copy_bytes;	 /* CFI unwinding: user stack copied per sample; 0 turns it off */
 	__u32 unwind_ring_bytes; /* room for unwind events (power of 2); 0: 8 MiB */
+	int mmap_every_syscall;	 /* see mmap/munmap/mremap on every syscall's BTF tracepoints,
+				    as where there is no tracefs (the tests of that path) */
 };
 
 struct alloc_probes;

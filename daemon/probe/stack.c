@@ -77,16 +77,18 @@ struct stack *stack__new(const __u64 *ips, __u32 nr)
 	return s;
 }
 
+/* Atomic: a seconds= window is summed off the daemon's lock (api.c), taking references to
+ * stacks that drains hold too. */
 struct stack *stack__get(struct stack *s)
 {
 	if (s)
-		s->refs++;
+		__atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
 	return s;
 }
 
 void stack__put(struct stack *s)
 {
-	if (s && --s->refs == 0)
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(s);
 }
 

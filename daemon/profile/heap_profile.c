@@ -444,6 +444,10 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	    [ALLOC_CNT_FREE_UNSEEN] = "frees of an address never seen allocated (allocated before "
 				      "the probes were attached, or by an entry point not probed)",
 	    [ALLOC_CNT_MMAP_PROT_NONE] = "PROT_NONE mappings (address space only) not counted",
+	    [ALLOC_CNT_MMAP_INDEX_FULL] = "tracked mappings only a munmap at their start ends "
+					  "(range index full)",
+	    [ALLOC_CNT_MUNMAP_SCAN_CUT] = "munmaps of over 32 GiB: tracked mappings past that left "
+					  "in use",
 	};
 	char buf[256];
 

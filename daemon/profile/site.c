@@ -28,6 +28,7 @@ static const char *const c_allocators[] = {
     "pvalloc",
     "mmap",
     "mmap64",
+    "mremap",
     "strdup",
     "strndup",
     "_Znwm",

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* httpd_ops for allocscoped. They run on libmicrohttpd's thread while the main loop drains: the
  * state's lock is held from the first read to the last, and only what they build (profiles,
- * text, copies of target names) leaves it. */
+ * text, copies of target names) leaves it; a seconds= window is summed with it let go (see
+ * op_profile). */
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -56,12 +57,106 @@ static __u64 target_rate(const struct scoped *d, const struct dtarget *t)
 	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
 }
 
+/* A target a profile request selected, and, for seconds=, the snapshots of its window. */
+struct picked {
+	struct dtarget *t;
+	int pid;
+	__u64 attach_ns; /* with pid, tells t from a target allocated at the same address later */
+	struct history_view *view;
+	struct entry_set window;
+	__u64 window_start;
+};
+
+/* The targets q selects that its viewer may read, into p (room for d->cnt): their count, or
+ * -EACCES / -ENOENT when none (another user's pid is refused as such; other selectors only ever
+ * see the viewer's own targets). For seconds=, each one's window is taken as a view. */
+static int pick_targets(struct scoped *d, const struct httpd_query *q, __u64 since,
+			struct picked *p)
+{
+	int denied = 0;
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->cnt; i++) {
+		struct dtarget *t = d->t[i];
+
+		if (!target_matches(t, q))
+			continue;
+		if (!scoped__target_visible(t, q->viewer)) {
+			denied = 1;
+			continue;
+		}
+		p[n] = (struct picked){.t = t, .pid = t->w.target.pid, .attach_ns = t->attach_ns};
+		if (q->seconds > 0) {
+			p[n].view = history__view(t->hist, since);
+			if (!p[n].view)
+				return -ENOMEM;
+		}
+		n++;
+	}
+	if (!n)
+		return denied && q->sel == HTTPD_SEL_PID ? -EACCES : -ENOENT;
+	return n;
+}
+
+/* Whether p's target is still held by the daemon (the lock was let go since it was picked). */
+static int still_held(const struct scoped *d, const struct picked *p)
+{
+	for (size_t i = 0; i < d->cnt; i++)
+		if (d->t[i] == p->t)
+			return p->t->w.target.pid == p->pid && p->t->attach_ns == p->attach_ns;
+	return 0;
+}
+
+/* The profile's source for target t: its window or its totals, and its labels (room for 5). */
+static void fill_source(struct scoped *d, struct picked *p, int delta, struct profile_source *src,
+			struct pprof_label *l, struct heap_profile_opts *ho, __u64 *start)
+{
+	struct dtarget *t = p->t;
+	size_t lc = 0;
+
+	if (delta) {
+		src->entries = p->window.e;
+		src->cnt = p->window.cnt;
+		if (p->window_start && (!*start || p->window_start < *start))
+			*start = p->window_start;
+	} else {
+		src->entries = t->cur.e;
+		src->cnt = t->cur.cnt;
+		if (!*start || t->attach_ns < *start)
+			*start = t->attach_ns;
+	}
+	l[lc++] = (struct pprof_label){.key = "host", .str = d->host};
+	l[lc++] = (struct pprof_label){.key = "executable", .str = t->exe};
+	if (t->cg.container_id[0])
+		l[lc++] = (struct pprof_label){.key = "container_id", .str = t->cg.container_id};
+	if (t->cg.pod_uid[0])
+		l[lc++] = (struct pprof_label){.key = "pod_uid", .str = t->cg.pod_uid};
+	src->target = &t->w.target;
+	src->labels = l;
+	src->label_cnt = lc;
+	/* The Go rate of the first Go target serves as the profile's period. */
+	if (t->w.go && !ho->go_rate) {
+		ho->go_rate = watch__go_rate(&t->w);
+		ho->has_go = !d->o->watch.go_every_call;
+		ho->has_go_every_call = d->o->watch.go_every_call;
+	}
+	if (t->w.rate_written && !ho->go_rate_written)
+		ho->go_rate_written = watch__go_rate(&t->w);
+	ho->has_native |= t->w.native;
+}
+
+/*
+ * A seconds= window sums every snapshot of the window (an hour at --interval 1 is 3,600 per
+ * target): that is done with the lock let go, on views of the snapshots, so that drains go on
+ * meanwhile. The targets are picked, and the profile built from them, under the lock; a target
+ * released in between (its retention ended) is left out.
+ */
 static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_query *q, void **buf,
 		      size_t *len)
 {
 	struct scoped *d = ctx;
 	struct profile_source *srcs = NULL;
-	struct entry_set *windows = NULL;
+	struct picked *picked = NULL;
 	struct pprof_label *labels = NULL;
 	struct heap_profile_summary sum;
 	struct pprof_builder *pb = NULL;
@@ -71,8 +166,8 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	    .delta = q->seconds > 0,
 	};
 	__u64 counters[ALLOC_CNT_MAX], now, since, start = 0;
-	size_t n = 0;
-	int err = 0, denied = 0;
+	size_t picked_cnt = 0, n = 0;
+	int err = 0, locked = 1;
 
 	pthread_mutex_lock(&d->lock);
 	/* Fresh within a second, so a request right after an allocation sees it. */
@@ -84,64 +179,41 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 		goto cleanup;
 	}
 	since = q->seconds > 0 ? now - (__u64)q->seconds * NSEC_PER_SEC : 0;
-	srcs = calloc(d->cnt ? d->cnt : 1, sizeof(*srcs));
-	windows = calloc(d->cnt ? d->cnt : 1, sizeof(*windows));
-	labels = calloc((d->cnt ? d->cnt : 1) * 5, sizeof(*labels));
-	if (!srcs || !windows || !labels) {
+	picked = calloc(d->cnt ? d->cnt : 1, sizeof(*picked));
+	if (!picked) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	for (size_t i = 0; i < d->cnt; i++) {
-		struct dtarget *t = d->t[i];
-		struct pprof_label *l = &labels[n * 5];
-		size_t lc = 0;
-		__u64 ws = 0;
-
-		if (!target_matches(t, q))
-			continue;
-		if (!scoped__target_visible(t, q->viewer)) {
-			denied = 1;
-			continue;
-		}
-		if (q->seconds > 0) {
-			err = history__window(t->hist, since, &windows[n], &ws);
-			if (err)
-				goto cleanup;
-			srcs[n].entries = windows[n].e;
-			srcs[n].cnt = windows[n].cnt;
-			if (ws && (!start || ws < start))
-				start = ws;
-		} else {
-			srcs[n].entries = t->cur.e;
-			srcs[n].cnt = t->cur.cnt;
-			if (!start || t->attach_ns < start)
-				start = t->attach_ns;
-		}
-		l[lc++] = (struct pprof_label){.key = "host", .str = d->host};
-		l[lc++] = (struct pprof_label){.key = "executable", .str = t->exe};
-		if (t->cg.container_id[0])
-			l[lc++] =
-			    (struct pprof_label){.key = "container_id", .str = t->cg.container_id};
-		if (t->cg.pod_uid[0])
-			l[lc++] = (struct pprof_label){.key = "pod_uid", .str = t->cg.pod_uid};
-		srcs[n].target = &t->w.target;
-		srcs[n].labels = l;
-		srcs[n].label_cnt = lc;
-		/* The Go rate of the first Go target serves as the profile's period. */
-		if (t->w.go && !ho.go_rate) {
-			ho.go_rate = watch__go_rate(&t->w);
-			ho.has_go = !d->o->watch.go_every_call;
-			ho.has_go_every_call = d->o->watch.go_every_call;
-		}
-		if (t->w.rate_written && !ho.go_rate_written)
-			ho.go_rate_written = watch__go_rate(&t->w);
-		ho.has_native |= t->w.native;
-		n++;
+	err = pick_targets(d, q, since, picked);
+	picked_cnt = err > 0 ? (size_t)err : d->cnt;
+	if (err < 0)
+		goto cleanup;
+	err = 0;
+	if (q->seconds > 0) {
+		pthread_mutex_unlock(&d->lock);
+		locked = 0;
+		for (size_t i = 0; i < picked_cnt && !err; i++)
+			err = history_view__sum(picked[i].view, &picked[i].window,
+						&picked[i].window_start);
+		pthread_mutex_lock(&d->lock);
+		locked = 1;
+		if (err)
+			goto cleanup;
 	}
+	srcs = calloc(picked_cnt, sizeof(*srcs));
+	labels = calloc(picked_cnt * 5, sizeof(*labels));
+	if (!srcs || !labels) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < picked_cnt; i++)
+		if (still_held(d, &picked[i])) {
+			fill_source(d, &picked[i], q->seconds > 0, &srcs[n], &labels[n * 5], &ho,
+				    &start);
+			n++;
+		}
 	if (!n) {
-		/* Another user's pid is refused as such; other selectors only ever see the
-		 * viewer's own targets. */
-		err = denied && q->sel == HTTPD_SEL_PID ? -EACCES : -ENOENT;
+		err = -ENOENT;
 		goto cleanup;
 	}
 	ho.period = ho.has_go ? ho.go_rate : ho.native_rate;
@@ -153,12 +225,15 @@ static int op_profile(void *ctx, enum httpd_profile kind, const struct httpd_que
 	if (!err)
 		err = pprof__encode(pb, buf, len);
 cleanup:
-	pthread_mutex_unlock(&d->lock);
+	if (locked)
+		pthread_mutex_unlock(&d->lock);
 	pprof__free(pb);
-	if (windows)
-		for (size_t i = 0; i < n; i++)
-			entry_set__clear(&windows[i]);
-	free(windows);
+	if (picked)
+		for (size_t i = 0; i < picked_cnt; i++) {
+			history_view__free(picked[i].view);
+			entry_set__clear(&picked[i].window);
+		}
+	free(picked);
 	free(srcs);
 	free(labels);
 	return err;

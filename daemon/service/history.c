@@ -9,6 +9,41 @@
 #include "service/history.h"
 #include "util/common.h"
 
+/* A snapshot's delta, shared with the views that read it off the owner's lock (history__view):
+ * freed with the last reference. */
+struct shared_delta {
+	struct packed_set set; /* first: a snapshot's delta pointer is its shared_delta */
+	unsigned int refs;
+};
+
+static struct packed_set *delta_new(void)
+{
+	struct shared_delta *sd = calloc(1, sizeof(*sd));
+
+	if (!sd)
+		return NULL;
+	sd->refs = 1;
+	return &sd->set;
+}
+
+static void delta_get(struct packed_set *p)
+{
+	__atomic_fetch_add(&((struct shared_delta *)p)->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void delta_put(struct packed_set *p)
+{
+	struct shared_delta *sd;
+
+	if (!p)
+		return;
+	sd = (struct shared_delta *)p;
+	if (__atomic_sub_fetch(&sd->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	packed_set__clear(&sd->set);
+	free(sd);
+}
+
 struct history {
 	struct snapshot *s; /* s[head..head + cnt): oldest first */
 	size_t head;	    /* dropped from the front without moving the rest */
@@ -27,7 +62,7 @@ void history__free(struct history *h)
 	if (!h)
 		return;
 	for (size_t i = 0; i < h->cnt; i++)
-		packed_set__clear(&h->s[h->head + i].delta);
+		delta_put(h->s[h->head + i].delta);
 	free(h->s);
 	free(h);
 }
@@ -119,21 +154,23 @@ static int history_add(struct history *h, const struct snapshot *s)
 		h->cap = cap;
 	}
 	h->s[h->head + h->cnt++] = *s;
-	h->entries += s->delta.cnt;
+	h->entries += s->delta->cnt;
 	return 0;
 }
 
 int history__record(struct history *h, __u64 start_ns, __u64 end_ns, const struct entry_set *now,
 		    const struct entry_set *prev)
 {
-	struct snapshot s = {.start_ns = start_ns, .end_ns = end_ns};
+	struct snapshot s = {.start_ns = start_ns, .end_ns = end_ns, .delta = delta_new()};
 	int err;
 
-	err = history__diff(now, prev, &s.delta);
-	if (!err && s.delta.cnt)
+	if (!s.delta)
+		return -ENOMEM;
+	err = history__diff(now, prev, s.delta);
+	if (!err && s.delta->cnt)
 		err = history_add(h, &s);
-	if (err || !s.delta.cnt)
-		packed_set__clear(&s.delta);
+	if (err || !s.delta->cnt)
+		delta_put(s.delta);
 	return err;
 }
 
@@ -183,30 +220,60 @@ static void iter_sift(struct packed_iter **heap, size_t n, size_t i)
 	}
 }
 
-int history__window(const struct history *h, __u64 since_ns, struct entry_set *out, __u64 *start_ns)
-{
-	struct packed_iter *its = NULL, **heap = NULL;
-	size_t first = 0, n = 0, k;
-	int err = 0;
+struct history_view {
+	__u64 start_ns; /* the earliest start among the snapshots */
+	size_t cnt;
+	struct packed_set *d[];
+};
 
-	*start_ns = 0;
+struct history_view *history__view(const struct history *h, __u64 since_ns)
+{
+	struct history_view *v;
+	size_t first = 0;
+
 	/* Snapshots end in order: the window is a suffix. */
 	while (first < h->cnt && history__at(h, first)->end_ns <= since_ns)
 		first++;
-	if (first == h->cnt)
+	v = calloc(1, sizeof(*v) + (h->cnt - first) * sizeof(v->d[0]));
+	if (!v)
+		return NULL;
+	for (size_t k = first; k < h->cnt; k++) {
+		const struct snapshot *s = history__at(h, k);
+
+		if (!v->start_ns || s->start_ns < v->start_ns)
+			v->start_ns = s->start_ns;
+		delta_get(s->delta);
+		v->d[v->cnt++] = s->delta;
+	}
+	return v;
+}
+
+void history_view__free(struct history_view *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->cnt; i++)
+		delta_put(v->d[i]);
+	free(v);
+}
+
+int history_view__sum(const struct history_view *v, struct entry_set *out, __u64 *start_ns)
+{
+	struct packed_iter *its = NULL, **heap = NULL;
+	size_t n = 0, k;
+	int err = 0;
+
+	*start_ns = v->start_ns;
+	if (!v->cnt)
 		return 0;
-	its = calloc(h->cnt - first, sizeof(*its));
-	heap = calloc(h->cnt - first, sizeof(*heap));
+	its = calloc(v->cnt, sizeof(*its));
+	heap = calloc(v->cnt, sizeof(*heap));
 	if (!its || !heap) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	for (k = first; k < h->cnt; k++) {
-		const struct snapshot *s = history__at(h, k);
-
-		if (!*start_ns || s->start_ns < *start_ns)
-			*start_ns = s->start_ns;
-		packed_iter__init(&its[n], &s->delta);
+	for (k = 0; k < v->cnt; k++) {
+		packed_iter__init(&its[n], v->d[k]);
 		if (packed_iter__next(&its[n]))
 			heap[n] = &its[n], n++;
 	}
@@ -235,10 +302,23 @@ cleanup:
 	return err;
 }
 
+int history__window(const struct history *h, __u64 since_ns, struct entry_set *out, __u64 *start_ns)
+{
+	struct history_view *v = history__view(h, since_ns);
+	int err;
+
+	*start_ns = 0;
+	if (!v)
+		return -ENOMEM;
+	err = history_view__sum(v, out, start_ns);
+	history_view__free(v);
+	return err;
+}
+
 static void drop_oldest(struct history *h)
 {
-	h->entries -= h->s[h->head].delta.cnt;
-	packed_set__clear(&h->s[h->head].delta);
+	h->entries -= h->s[h->head].delta->cnt;
+	delta_put(h->s[h->head].delta);
 	h->head++;
 	if (!--h->cnt)
 		h->head = 0;
@@ -305,7 +385,7 @@ static size_t drop_over(struct history_item *items, size_t n, size_t total, size
 	while (cnt && total > max) {
 		struct history *oldest = heap[0];
 
-		total -= oldest->s[oldest->head].delta.cnt;
+		total -= oldest->s[oldest->head].delta->cnt;
 		drop_oldest(oldest);
 		dropped++;
 		if (!oldest->cnt)

@@ -13,7 +13,7 @@
 struct snapshot {
 	__u64 start_ns; /* wall clock: the drain before */
 	__u64 end_ns;
-	struct packed_set delta; /* the entries that changed, by how much */
+	struct packed_set *delta; /* the entries that changed, by how much (shared with views) */
 };
 
 struct history;
@@ -46,6 +46,18 @@ __u64 history__newest_end(const struct history *h);
  * those snapshots, 0 with none. 0 or -ENOMEM. */
 int history__window(const struct history *h, __u64 since_ns, struct entry_set *out,
 		    __u64 *start_ns);
+
+/*
+ * The same in two steps, so that the sum can be made without the lock that guards h: a view
+ * takes references to the snapshots that end after since_ns (expiry and history__free may then
+ * drop them from h; they are freed with the view). NULL on ENOMEM; a window of none is a view of
+ * none. Summing a view needs no lock: it only reads the snapshots, and stack references are
+ * atomic.
+ */
+struct history_view;
+struct history_view *history__view(const struct history *h, __u64 since_ns);
+int history_view__sum(const struct history_view *v, struct entry_set *out, __u64 *start_ns);
+void history_view__free(struct history_view *v); /* accepts NULL */
 
 struct history_retention {
 	__u64 keep_ns;	    /* --retention */

@@ -158,6 +158,9 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 	    [ALLOC_CNT_STACK_REPAIRED] = "stack_repaired",
 	    [ALLOC_CNT_FREE_UNSEEN] = "free_unseen",
 	    [ALLOC_CNT_MMAP_PROT_NONE] = "mmap_prot_none",
+	    [ALLOC_CNT_MMAP_INDEX_FULL] = "mmap_index_full",
+	    [ALLOC_CNT_MUNMAP_SCAN_CUT] = "munmap_scan_cut",
+	    [ALLOC_CNT_MUNMAP_FAILED] = "munmap_failed",
 	};
 
 	fputs("# HELP allocscope_alloc_bytes_total Bytes allocated by the target (estimate).\n"

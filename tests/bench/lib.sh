@@ -98,3 +98,38 @@ function num(v) {
 }
 function ratio(v) { return isnum(v) ? sprintf("%.2fx", v) : v }
 '
+
+# A memory cgroup limited to LIMIT (bytes, or with K/M/G): its folder on stdout. cgroup v2 where
+# the memory controller is there (unified hosts), else v1's memory hierarchy (hybrid hosts).
+memory_cgroup_new() { # name limit
+	local bytes
+	bytes=$(numfmt --from=iec "$2") || return 1
+	if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		mkdir -p "/sys/fs/cgroup/$1" && echo "$bytes" >"/sys/fs/cgroup/$1/memory.max" &&
+			echo "/sys/fs/cgroup/$1"
+	elif [ -d /sys/fs/cgroup/memory ]; then
+		mkdir -p "/sys/fs/cgroup/memory/$1" &&
+			echo "$bytes" >"/sys/fs/cgroup/memory/$1/memory.limit_in_bytes" &&
+			echo "/sys/fs/cgroup/memory/$1"
+	else
+		return 1
+	fi
+}
+memory_cgroup_remove() { # folder (its processes gone)
+	[ -n "$1" ] && rmdir "$1" 2>/dev/null || true
+}
+# The cgroup's peak memory in MiB (v1 max_usage_in_bytes, v2 memory.peak), n/a without one.
+memory_cgroup_peak_mib() {
+	local f
+	for f in "$1/memory.peak" "$1/memory.max_usage_in_bytes"; do
+		[ -n "$1" ] && [ -r "$f" ] && { awk '{printf "%.1f", $1 / 1048576}' "$f"; return; }
+	done
+	printf 'n/a'
+}
+memory_cgroup_oom_kills() {
+	local f
+	for f in "$1/memory.events" "$1/memory.oom_control"; do
+		[ -r "$f" ] && { awk '$1 == "oom_kill" {print $2; exit}' "$f"; return; }
+	done
+	printf 'n/a'
+}

@@ -6,7 +6,9 @@
 # many threads). Every minute it prints the daemon's RSS, CPU, drains, drops, targets and
 # warnings, and the targets' health: soaklings must exit 7 (their normal status), every gostress
 # run must exit 0 and print the unprobed run's checksum. The last table goes in README.md. Not a
-# test and not in CI: it takes an hour.
+# test and not in CI: it takes an hour. The daemon runs in a memory cgroup of its own limited to
+# SOAK_MEMORY_MAX (default 256M, the unit's MemoryMax and the DaemonSet's limit; "none": no
+# cgroup), and the table reports the cgroup's peak usage against it and its OOM kills.
 # Usage: SOAK_MINUTES=60 SOAK_RATE=4 tests/bench/soak.sh   (SOAK_RATE: processes started per s)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -22,7 +24,16 @@ cp "$BUILD/tests/targets/topload" "$WORK/soaklong"
 cp "$BUILD/tests/targets/go/gostress" "$WORK/gostress"
 "$WORK/gostress" -rate 4096 >"$WORK/gostress.want" 2>&1 || bench_error "gostress fails unprobed"
 
-"$DAEMON" --comm soakling --comm soaklong --comm gostress --interval 10 --listen 127.0.0.1:0 \
+MEMORY_MAX=${SOAK_MEMORY_MAX:-256M}
+CG=
+if [ "$MEMORY_MAX" != none ]; then
+	CG=$(memory_cgroup_new "allocscope-soak-$$" "$MEMORY_MAX") ||
+		{ bench_error "cannot make a memory cgroup"; exit 1; }
+	at_exit "memory_cgroup_remove $CG"
+fi
+# The daemon joins the cgroup before it starts, so that its BPF maps are charged there too.
+sh -c '[ -z "$1" ] || echo $$ >"$1/cgroup.procs"; shift; exec "$@"' sh "$CG" \
+	"$DAEMON" --comm soakling --comm soaklong --comm gostress --interval 10 --listen 127.0.0.1:0 \
 	2>"$WORK/daemon.log" &
 dpid=$!
 at_exit "kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
@@ -62,9 +73,10 @@ machine
 echo "soak: $MINUTES min, $RATE short-lived processes/s (alloc_pattern as 'soakling') + one"
 echo "long-lived allocator ('soaklong') + gostress -rate 4096 back to back;"
 echo "allocscoped --comm soakling --comm soaklong --comm gostress --interval 10"
+echo "in a memory cgroup limited to $MEMORY_MAX (${CG:-no cgroup})"
 echo
-printf '| min | started | bad exits | gostress runs (bad) | RSS MiB | CPU %% | drains | targets | dropped events | attach failures | warnings |\n'
-printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| min | started | bad exits | gostress runs (bad) | RSS MiB | cgroup peak MiB | CPU %% | drains | targets | dropped events | attach failures | warnings |\n'
+printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 hz=$(getconf CLK_TCK)
 started=0
 for m in $(seq 1 "$MINUTES"); do
@@ -85,13 +97,16 @@ for m in $(seq 1 "$MINUTES"); do
 	bad=$(grep -cvx 7 "$WORK/exits")
 	gruns=$(wc -l <"$WORK/gostress.runs")
 	gbad=$(grep -cvx ok "$WORK/gostress.runs")
-	printf '| %d | %d | %d | %d (%d) | %s | %.2f | %s | %s | %s | %s | %d |\n' "$m" "$started" \
-		"$bad" "$gruns" "$gbad" "$rss" \
+	printf '| %d | %d | %d | %d (%d) | %s | %s | %.2f | %s | %s | %s | %s | %d |\n' "$m" \
+		"$started" "$bad" "$gruns" "$gbad" "$rss" "$(memory_cgroup_peak_mib "$CG")" \
 		"$(echo "($t1 - $t0) * 100 / $hz / 60" | bc -l)" "$(metric allocscope_drains_total)" \
 		"$(metric allocscope_targets)" "$(metric allocscope_events_dropped_total)" \
 		"$(metric allocscope_attach_failures_total)" "$(grep -c 'warning\|error' "$WORK/daemon.log")"
 done
 echo
+[ -n "$CG" ] && echo "memory cgroup: limit $MEMORY_MAX, peak $(memory_cgroup_peak_mib "$CG") MiB," \
+	"OOM kills $(memory_cgroup_oom_kills "$CG"); daemon $(kill -0 "$dpid" 2>/dev/null &&
+	echo alive || echo GONE)"
 echo "warnings and errors of the daemon (last 5):"
 grep 'warning\|error' "$WORK/daemon.log" | tail -5
 echo "soakling exit statuses other than 7: $(grep -vx 7 "$WORK/exits" | sort | uniq -c | tr '\n' ' ')"

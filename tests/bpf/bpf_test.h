@@ -87,9 +87,12 @@ static __attribute__((unused)) void fixture_close(struct fixture *f)
 /* Load at rate 1 and probe the malloc family of the object this process's malloc is in: libc,
  * or the executable itself when ASan intercepts malloc. false, with the test skipped or failed,
  * when that cannot be done. */
-static __attribute__((unused)) bool fixture_open(struct fixture *f, __u32 target_flags)
+/* mmap_every_syscall: follow mappings through the BTF sys_enter/sys_exit tracepoints, the
+ * fallback where there is no tracefs, rather than the per-syscall ones. */
+static __attribute__((unused)) bool fixture_open_mode(struct fixture *f, __u32 target_flags,
+						      int mmap_every_syscall)
 {
-	struct alloc_probes_opts ao = {.sample_rate = 1};
+	struct alloc_probes_opts ao = {.sample_rate = 1, .mmap_every_syscall = mmap_every_syscall};
 	struct symbolizer_opts so = {};
 	Dl_info alloc;
 	int n;
@@ -121,6 +124,11 @@ static __attribute__((unused)) bool fixture_open(struct fixture *f, __u32 target
 fail:
 	fixture_close(f);
 	return false;
+}
+
+static __attribute__((unused)) bool fixture_open(struct fixture *f, __u32 target_flags)
+{
+	return fixture_open_mode(f, target_flags, 0);
 }
 
 /* The frames of stack id, innermost first; the count, 0 when the id is not in the map. */

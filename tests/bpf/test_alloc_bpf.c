@@ -45,14 +45,6 @@ WRAPPER(free) void wrap_free(void *p)
 	asm volatile("" ::: "memory");
 }
 
-WRAPPER(mmap) void *wrap_mmap(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	asm volatile("" : "+r"(p));
-	return p;
-}
-
 TEST(bpf_counts_and_bytes_per_stack_and_allocator)
 {
 	struct range rm = RANGE(malloc), rc = RANGE(calloc), rp = RANGE(posix_memalign);
@@ -276,118 +268,6 @@ TEST(bpf_failed_realloc_keeps_the_old_block)
 	ASSERT_TRUE(!live_of(&f, p, &lv), "retired by free");
 	assert_nothing_lost(&f);
 cleanup:
-	fixture_close(&f);
-}
-
-/* A new mapping over a tracked one (MAP_FIXED) is a block at the address of one whose free was
- * never seen: the old one is retired as freed and counted, not overwritten and left in use. */
-TEST(bpf_live_overwrite_counted)
-{
-	struct range rmm = RANGE(mmap);
-	const size_t len = 1 << 20;
-	__u64 c0[ALLOC_CNT_MAX], c1[ALLOC_CNT_MAX];
-	struct proc_totals tot0, tot1;
-	struct alloc_stats st;
-	struct alloc_key key;
-	struct live_val lv;
-	struct fixture f;
-	void *p, *q;
-
-	if (!fixture_open(&f, TARGET_F_MMAP))
-		return;
-	p = wrap_mmap(len);
-	if (!ASSERT_TRUE(p != MAP_FAILED, "mmap"))
-		goto cleanup;
-	alloc_probes__counters(f.ap, c0);
-	alloc_probes__totals(f.ap, getpid(), &tot0);
-	q = mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	alloc_probes__counters(f.ap, c1);
-	alloc_probes__totals(f.ap, getpid(), &tot1);
-	if (!ASSERT_TRUE(q == p, "MAP_FIXED over it"))
-		goto cleanup;
-	ASSERT_EQ(c1[ALLOC_CNT_LIVE_OVERWRITE] - c0[ALLOC_CNT_LIVE_OVERWRITE], 1,
-		  "overwrite counted");
-	ASSERT_EQ(tot1.live_overwrite_cnt - tot0.live_overwrite_cnt, 1, "... for this process");
-	if (ASSERT_EQ(stats_of(&f, ALLOC_KIND_MMAP, rmm, &key, &st), 1, "the first mmap's key")) {
-		ASSERT_EQ(st.free_cnt, 1, "the first mapping retired as freed");
-		ASSERT_EQ(st.free_bytes, len, "its bytes");
-	}
-	ASSERT_TRUE(live_of(&f, p, &lv) && lv.size == len, "the new mapping live");
-	munmap(p, len);
-	ASSERT_TRUE(!live_of(&f, p, &lv), "retired by munmap");
-	assert_nothing_lost(&f);
-cleanup:
-	fixture_close(&f);
-}
-
-/* Anonymous mmap through the syscall tracepoints: glibc's mmap keeps no frame, so the walk
- * skips its caller, which the key's caller hint names. */
-TEST(bpf_anonymous_mmap_and_munmap)
-{
-	struct range rmm = RANGE(mmap);
-	const size_t len = 1 << 20;
-	struct alloc_stats st;
-	struct alloc_key key;
-	struct live_val lv;
-	struct fixture f;
-	void *p;
-
-	if (!fixture_open(&f, TARGET_F_MMAP))
-		return;
-	p = wrap_mmap(len);
-	if (!ASSERT_TRUE(p != MAP_FAILED, "mmap"))
-		goto cleanup;
-	if (ASSERT_EQ(stats_of(&f, ALLOC_KIND_MMAP, rmm, &key, &st), 1, "one mmap key")) {
-		ASSERT_EQ(st.alloc_cnt, 1, "mmap count");
-		ASSERT_EQ(st.alloc_bytes, len, "mmap bytes");
-	}
-	ASSERT_TRUE(live_of(&f, p, &lv) && lv.size == len, "mapping live");
-	munmap(p, len);
-	ASSERT_TRUE(!live_of(&f, p, &lv), "mapping retired by munmap");
-	stats_of(&f, ALLOC_KIND_MMAP, rmm, &key, &st);
-	ASSERT_EQ(st.free_cnt, 1, "munmap count");
-	ASSERT_EQ(st.free_bytes, len, "munmap bytes");
-	assert_nothing_lost(&f);
-cleanup:
-	fixture_close(&f);
-}
-
-/* A PROT_NONE reservation is address space, not memory: not a sample, counted apart; made over
- * a tracked mapping with MAP_FIXED (how allocators give memory back) it retires that one. */
-TEST(bpf_prot_none_reservation_not_counted)
-{
-	struct range rmm = RANGE(mmap);
-	const size_t len = 1 << 20;
-	__u64 c0[ALLOC_CNT_MAX], c1[ALLOC_CNT_MAX];
-	struct alloc_stats st;
-	struct alloc_key key;
-	struct live_val lv;
-	struct fixture f;
-	void *r, *p = MAP_FAILED;
-
-	if (!fixture_open(&f, TARGET_F_MMAP))
-		return;
-	alloc_probes__counters(f.ap, c0);
-	r = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	alloc_probes__counters(f.ap, c1);
-	if (!ASSERT_TRUE(r != MAP_FAILED, "reserve"))
-		goto cleanup;
-	ASSERT_EQ(c1[ALLOC_CNT_SAMPLED] - c0[ALLOC_CNT_SAMPLED], 0, "no sample");
-	ASSERT_EQ(c1[ALLOC_CNT_MMAP_PROT_NONE] - c0[ALLOC_CNT_MMAP_PROT_NONE], 1, "counted apart");
-	ASSERT_TRUE(!live_of(&f, r, &lv), "not live");
-	munmap(r, len);
-	p = wrap_mmap(len);
-	if (!ASSERT_TRUE(p != MAP_FAILED, "mmap"))
-		goto cleanup;
-	r = mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	ASSERT_TRUE(r == p, "PROT_NONE over it");
-	ASSERT_TRUE(!live_of(&f, p, &lv), "the mapping retired");
-	if (ASSERT_EQ(stats_of(&f, ALLOC_KIND_MMAP, rmm, &key, &st), 1, "one mmap key"))
-		ASSERT_EQ(st.free_bytes, len, "its bytes freed");
-	assert_nothing_lost(&f);
-cleanup:
-	if (p != MAP_FAILED)
-		munmap(p, len);
 	fixture_close(&f);
 }
 

@@ -12,7 +12,8 @@ from test_daemon import GO, Daemon, Target, metric
 from test_record import wait_for_line
 
 # Tracepoint names of the daemon's mmap programs, as the kernel shows them in a link's fdinfo.
-MMAP_TPS = {"sys_enter", "sys_exit", "sys_enter_mmap", "sys_exit_mmap", "sys_enter_munmap"}
+MMAP_TPS = {"sys_enter", "sys_exit", "sys_enter_mmap", "sys_exit_mmap", "sys_enter_munmap",
+            "sys_exit_munmap", "sys_enter_mremap", "sys_exit_mremap"}
 
 
 def daemon_tracepoints(pid):
@@ -54,10 +55,11 @@ def wait_tracepoints(d, want, timeout=60):
 @test
 def daemon_mmap_tracepoints_follow_targets():
     """--all-go with a Go program watched: no syscall tracepoint attached. A native process
-    matched by --comm: sys_enter_mmap, sys_exit_mmap and sys_enter_munmap attached (no
+    matched by --comm: the entry and exit tracepoints of mmap, munmap and mremap attached (no
     every-syscall sys_enter/sys_exit), its mmaps and munmaps counted exactly; once it exits,
     detached again."""
-    per_syscall = {"sys_enter_mmap", "sys_exit_mmap", "sys_enter_munmap"}
+    per_syscall = {"sys_%s_%s" % (at, call) for at in ("enter", "exit")
+                   for call in ("mmap", "munmap", "mremap")}
     d = Daemon("--all-go", "--comm", "alloc_pattern", "--interval", "0.5", "--rate", "1")
     ok = True
     go = t = None

@@ -177,6 +177,54 @@ cleanup:
 	stack__put(sb);
 }
 
+/* A view taken under the owner's lock is summed after the history dropped its snapshots (expiry
+ * or the process released, as a drain may do meanwhile): the snapshots live as long as the view,
+ * and go with it. */
+TEST(history_view_outlives_its_history)
+{
+	struct stack *sa = new_stack(0x401000);
+	struct entry_set drains[2] = {}, prev = {}, win = {};
+	struct history *h = history__new();
+	struct history_view *v = NULL;
+	__u64 start;
+
+	if (!ASSERT_OK_PTR(h, "new") || !ASSERT_OK_PTR(sa, "stack"))
+		goto cleanup;
+	if (!add(&drains[0], 9, 1, 10, 160, 0, 0, sa) || !add(&drains[1], 9, 1, 25, 400, 5, 80, sa))
+		goto cleanup;
+	for (int i = 0; i < 2; i++) {
+		history__sort(&drains[i]);
+		if (!ASSERT_OK(history__record(h, 100 + i * 10, 110 + i * 10, &drains[i],
+					       i ? &drains[i - 1] : &prev),
+			       "record"))
+			goto cleanup;
+	}
+	for (int i = 0; i < 2; i++)
+		entry_set__clear(&drains[i]);
+	v = history__view(h, 0);
+	if (!ASSERT_OK_PTR(v, "view"))
+		goto cleanup;
+	history__free(h);
+	h = NULL;
+	ASSERT_EQ(sa->refs, 1 + 2, "the view keeps both snapshots, and their stacks");
+	if (!ASSERT_OK(history_view__sum(v, &win, &start), "sum"))
+		goto cleanup;
+	ASSERT_EQ(start, 100, "from the first snapshot's start");
+	expect(&win, 1, 25, 400, 5, 80);
+	history_view__free(v);
+	v = NULL;
+	ASSERT_EQ(sa->refs, 1 + 1, "the snapshots went with the view; the sum holds its own");
+cleanup:
+	history_view__free(v);
+	entry_set__clear(&win);
+	for (int i = 0; i < 2; i++)
+		entry_set__clear(&drains[i]);
+	history__free(h);
+	if (sa)
+		ASSERT_EQ(sa->refs, 1, "every reference given back");
+	stack__put(sa);
+}
+
 /* A history of n snapshots ending at ends[i], snapshot i holding per[i] entries. */
 static struct history *make_history(const __u64 *ends, const size_t *per, size_t n)
 {
