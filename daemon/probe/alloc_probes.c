@@ -505,7 +505,7 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 			 const struct proc_mapping *m, struct alloc_prelink *pl,
 			 pthread_mutex_t *sym_lock)
 {
-	struct file_plan plan;
+	struct file_plan plan = {.probed = 0}; /* nothing probed on the paths that leave early */
 	struct plan_key key;
 	char fd_path[64];
 	struct stat st;
