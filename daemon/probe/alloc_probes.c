@@ -702,9 +702,27 @@ int alloc_probes__is_target(const struct alloc_probes *ap, int pid)
 				     0);
 }
 
+int alloc_probes__preset_target(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = flags & ~TARGET_F_MMAP;
+
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_NOEXIST))
+		return -errno;
+	return 0;
+}
+
+void alloc_probes__unpreset_target(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+}
+
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 {
-	__u32 key = pid, val = flags, old = target_flags(ap, pid);
+	/* CFI set by the exec thread before the probes went live stays. */
+	__u32 key = pid, old = target_flags(ap, pid), val = flags | (old & TARGET_F_CFI);
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))

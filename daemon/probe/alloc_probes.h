@@ -60,6 +60,10 @@ int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym,
 int alloc_probes__prelink(struct alloc_probes *ap, struct symbolizer *sym,
 			  pthread_mutex_t *sym_lock, int pid, const char *path,
 			  const struct proc_mapping *m, struct alloc_prelink *pl);
+/* Put pid in the targets map with flags other than TARGET_F_MMAP (the exec thread, before its
+ * probes go live: any thread), or take it out again; -EEXIST when it is there already. */
+int alloc_probes__preset_target(struct alloc_probes *ap, int pid, __u32 flags);
+void alloc_probes__unpreset_target(struct alloc_probes *ap, int pid);
 /* Whether pid is in the targets map (any thread: a map lookup). */
 int alloc_probes__is_target(const struct alloc_probes *ap, int pid);
 /* Whether pid has links (with the lock). */

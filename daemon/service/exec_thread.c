@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "probe/unwind.h"
 #include "service/exec_thread.h"
 #include "service/select.h"
 #include "service/state.h"
@@ -44,7 +45,7 @@ static void unclaim(struct scoped *d)
 static int exec_fast(struct scoped *d, const struct life_event *e)
 {
 	struct alloc_prelink pl = {};
-	int pid = e->tgid, sel, go = 0, n;
+	int pid = e->tgid, sel, go = 0, preset, n;
 	__u64 t0 = now_mono_ns(), t_match, live_ns;
 
 	if (d->o->watch.mode == WATCH_MODE_GO || !claim(d, pid))
@@ -64,8 +65,13 @@ static int exec_fast(struct scoped *d, const struct life_event *e)
 		unclaim(d);
 		return sel ? -EAGAIN : 0;
 	}
+	/* CFI stacks from its first sample on, as when it was all done under the lock. */
+	preset = d->uw && unwind_mode__cfi(d->o->unwind, 0, 1) &&
+		 !alloc_probes__preset_target(d->ap, pid, TARGET_F_CFI);
 	n = watch__prelink_exec(d->ap, d->sym, &d->lock, pid, &pl);
 	live_ns = now_mono_ns();
+	if (n <= 0 && preset)
+		alloc_probes__unpreset_target(d->ap, pid);
 	if (n <= 0) {
 		pthread_mutex_lock(&d->lock);
 		alloc_probes__prelink_release(d->ap, &pl);
