@@ -85,8 +85,15 @@ $(OUT)/tests/targets/go/gocgonofp: $(GO_TARGET_SRCS)
 
 test-targets: $(OUT)/tests/targets/go/gocgo $(OUT)/tests/targets/go/gocgonofp
 
-# The demo's web service and its load loop (tests/demo.sh, `make demo`).
-test-targets: $(OUT)/tests/targets/go/demoweb $(OUT)/tests/targets/go/demoload
+# The demo's web service and its load loop (tests/demo.sh, `make demo`); the same service
+# without runtime/pprof, as most are built (its runtime samples nothing by itself).
+$(OUT)/tests/targets/go/demoweb-noprof: $(GO_TARGET_SRCS)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tests/targets/go && $(GO_ENV) $(GO) build -tags noprof -o $(abspath $@) ./demoweb
+
+test-targets: $(OUT)/tests/targets/go/demoweb $(OUT)/tests/targets/go/demoweb-noprof \
+	$(OUT)/tests/targets/go/demoload
 
 # The same targets built by every Go toolchain installed from Debian (golang-1.XX-go, see
 # deploy/setup-debian.sh), one folder per version: $(OUT)/tests/targets/go/1.XX/. The Go e2e tests

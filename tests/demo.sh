@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The demo (`make demo`): allocscoped watching a small Go web service under a local load loop,
-# then the pprof views that say which handler allocates and why, and how the heap moved.
+# then the pprof views that say which handler allocates and why, and how the heap moved; then
+# the same service built without runtime/pprof (demoweb-noprof, as most services are), which the
+# daemon says it has no samples of, until it is restarted with --go-set-rate.
 #
 #   DEMO_SECONDS=N  load for N seconds (default 20), then stop everything
 #   DEMO_PORT=P     allocscoped's port on 127.0.0.1 (default 6464)
@@ -33,23 +35,24 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
 	die "DEMO_PORT must be a TCP port number, not '$PORT'"
 fi
 [ "$(id -u)" -eq 0 ] || die "allocscoped loads BPF programs: run the demo as root"
-for f in "$BUILD/allocscoped" "$GOBIN_DIR/demoweb" "$GOBIN_DIR/demoload"; do
+for f in "$BUILD/allocscoped" "$GOBIN_DIR/demoweb" "$GOBIN_DIR/demoweb-noprof" \
+	"$GOBIN_DIR/demoload"; do
 	[ -x "$f" ] || die "$f is missing: run 'make' first"
 done
 command -v go >/dev/null || die "'go' is not on PATH (go tool pprof reads the profiles)"
 command -v python3 >/dev/null || die "python3 is not on PATH"
 
 work=$(mktemp -d /tmp/allocscope-demo.XXXXXX)
-daemon_pid='' web_pid='' load_pid=''
+daemon_pid='' web_pid='' plain_pid='' load_pid='' plain_load_pid=''
 
 # Stop what this script started, by pid: SIGTERM, then SIGKILL after 5 s.
 cleanup() {
 	local status=$? pid i
 	trap - EXIT INT TERM
-	for pid in $load_pid $web_pid $daemon_pid; do
+	for pid in $load_pid $plain_load_pid $web_pid $plain_pid $daemon_pid; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in $load_pid $web_pid $daemon_pid; do
+	for pid in $load_pid $plain_load_pid $web_pid $plain_pid $daemon_pid; do
 		for i in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
@@ -77,54 +80,51 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 	die "port $PORT on 127.0.0.1 is busy (another allocscoped?): set DEMO_PORT to a free port"
 fi
 
-echo "\$ $BUILD/allocscoped --exe '*/demoweb' --interval $INTERVAL --listen 127.0.0.1:$PORT &"
-"$BUILD/allocscoped" --exe '*/demoweb' --interval "$INTERVAL" --listen "127.0.0.1:$PORT" \
-	2>"$work/allocscoped.log" &
-daemon_pid=$!
-for i in $(seq 150); do
-	grep -q "serving on" "$work/allocscoped.log" && break
-	kill -0 "$daemon_pid" 2>/dev/null || break
-	sleep 0.2
-done
-if ! grep -q "serving on" "$work/allocscoped.log"; then
-	cat "$work/allocscoped.log" >&2
-	die "allocscoped did not start (its log is above)"
-fi
+# start_daemon [ARGS...]: allocscoped watching both services, on $PORT, its log in $work.
+start_daemon() {
+	local args=(--exe '*/demoweb' --exe '*/demoweb-noprof' --interval "$INTERVAL"
+		--listen "127.0.0.1:$PORT" "$@")
+	cmdline "$BUILD/allocscoped" "${args[@]}" | sed 's/$/ \&/'
+	"$BUILD/allocscoped" "${args[@]}" 2>"$work/allocscoped.log" &
+	daemon_pid=$!
+	for i in $(seq 150); do
+		grep -q "serving on" "$work/allocscoped.log" && break
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if ! grep -q "serving on" "$work/allocscoped.log"; then
+		cat "$work/allocscoped.log" >&2
+		die "allocscoped did not start (its log is above)"
+	fi
+}
 
-echo "\$ $GOBIN_DIR/demoweb -port 0 &"
-"$GOBIN_DIR/demoweb" -port 0 >"$work/demoweb.out" 2>&1 &
-web_pid=$!
-web_addr=''
-for i in $(seq 100); do
-	web_addr=$(sed -n 's/^demoweb: listening on //p' "$work/demoweb.out")
-	[ -n "$web_addr" ] && break
-	kill -0 "$web_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [ -z "$web_addr" ]; then
-	cat "$work/demoweb.out" >&2
-	die "demoweb did not start (its output is above)"
-fi
-echo "demoweb: pid $web_pid, listening on $web_addr"
+# start_web NAME: one of the two services on a free port; sets started_pid and started_addr.
+start_web() {
+	echo "\$ $GOBIN_DIR/$1 -port 0 &"
+	"$GOBIN_DIR/$1" -port 0 >"$work/$1.out" 2>&1 &
+	started_pid=$!
+	started_addr=''
+	for i in $(seq 100); do
+		started_addr=$(sed -n 's/^demoweb: listening on //p' "$work/$1.out")
+		[ -n "$started_addr" ] && break
+		kill -0 "$started_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$started_addr" ]; then
+		cat "$work/$1.out" >&2
+		die "$1 did not start (its output is above)"
+	fi
+	echo "$1: pid $started_pid, listening on $started_addr"
+}
 
-# The daemon attaches at exec; wait until it knows the pid before sending load.
-for i in $(seq 100); do
-	get "$API/timeline?pid=$web_pid" >/dev/null 2>&1 && break
-	[ "$i" -lt 100 ] || die "allocscoped did not pick up demoweb (pid $web_pid)"
-	sleep 0.2
-done
-
-echo "\$ $GOBIN_DIR/demoload -addr $web_addr -duration ${SECONDS_LOAD}s"
-"$GOBIN_DIR/demoload" -addr "$web_addr" -duration "${SECONDS_LOAD}s" &
-load_pid=$!
-wait "$load_pid" || die "the load loop failed"
-load_pid=''
-# Let the daemon drain the kernel maps once more after the last request.
-sleep $((INTERVAL + 1))
-
-allocs="$API/debug/pprof/allocs?pid=$web_pid"
-# go tool pprof keeps a copy of every profile it fetches: keep those in the demo's folder.
-export PPROF_TMPDIR=$work
+# wait_watched PID: until the daemon knows the pid (it attaches at exec, or at start).
+wait_watched() {
+	for i in $(seq 100); do
+		get "$API/timeline?pid=$1" >/dev/null 2>&1 && return
+		sleep 0.2
+	done
+	die "allocscoped did not pick up pid $1"
+}
 
 # A command line as a user would type it: arguments with shell characters single-quoted.
 cmdline() {
@@ -135,6 +135,31 @@ cmdline() {
 	done
 	echo "\$ $out"
 }
+
+start_daemon
+start_web demoweb
+web_pid=$started_pid web_addr=$started_addr
+start_web demoweb-noprof
+plain_pid=$started_pid plain_addr=$started_addr
+wait_watched "$web_pid"
+wait_watched "$plain_pid"
+
+echo "\$ $GOBIN_DIR/demoload -addr $plain_addr -duration ${SECONDS_LOAD}s &"
+"$GOBIN_DIR/demoload" -addr "$plain_addr" -duration "${SECONDS_LOAD}s" >/dev/null &
+plain_load_pid=$!
+echo "\$ $GOBIN_DIR/demoload -addr $web_addr -duration ${SECONDS_LOAD}s"
+"$GOBIN_DIR/demoload" -addr "$web_addr" -duration "${SECONDS_LOAD}s" &
+load_pid=$!
+wait "$load_pid" || die "the load loop failed"
+load_pid=''
+wait "$plain_load_pid" || die "the load loop of demoweb-noprof failed"
+plain_load_pid=''
+# Let the daemon drain the kernel maps once more after the last request.
+sleep $((INTERVAL + 1))
+
+allocs="$API/debug/pprof/allocs?pid=$web_pid"
+# go tool pprof keeps a copy of every profile it fetches: keep those in the demo's folder.
+export PPROF_TMPDIR=$work
 
 # Runs a go tool pprof command and prints its table (from the column header on).
 show() {
@@ -161,20 +186,27 @@ for cause in interface-boxing slice-growth new-object string-bytes-conversion; d
 	show "Only cause=$cause" 3 \
 		go tool pprof -top -sample_index=alloc_space -tagfocus "cause=$cause" "$allocs"
 done
+# handler_causes URL: the two main causes of each handler's bytes in the profile at URL.
+handler_causes() {
+	local h causes
+	for h in handleBox handleGrow handleClosure handleBytes handleOK; do
+		go tool pprof -tags -sample_index=alloc_space -focus "^main\.$h\$" "$1" \
+			>"$work/pprof.out" 2>"$work/pprof.err" || {
+			cat "$work/pprof.err" >&2
+			die "go tool pprof failed (above)"
+		}
+		# The cause section: " cause: Total 63.5MB" then "   63.5MB (100%): interface-boxing".
+		causes=$(sed -n '/^ *cause:/,/^$/p' "$work/pprof.out" |
+			sed -n 's/^ *\([0-9.]*[kMG]*B\) *( *\([0-9.]*%\)): \(.*\)/\3 \2 (\1)/p' |
+			head -2 | paste -sd, | sed 's/,/, /g')
+		printf '  %-20s %s\n' "main.$h" "${causes:-(no samples: allocates next to nothing)}"
+	done
+}
+
 echo
 echo "# Causes of each handler's bytes"
 echo "\$ go tool pprof -tags -sample_index=alloc_space -focus '^main\.handleBox\$' '$allocs'   # and so on"
-for h in handleBox handleGrow handleClosure handleBytes handleOK; do
-	go tool pprof -tags -sample_index=alloc_space -focus "^main\.$h\$" "$allocs" \
-		>"$work/pprof.out" 2>"$work/pprof.err" || {
-		cat "$work/pprof.err" >&2
-		die "go tool pprof failed (above)"
-	}
-	# The cause section: " cause: Total 63.5MB" then "   63.5MB (100%): interface-boxing".
-	causes=$(sed -n '/^ *cause:/,/^$/p' "$work/pprof.out" | sed -n 's/^ *\([0-9.]*[kMG]*B\) *( *\([0-9.]*%\)): \(.*\)/\3 \2 (\1)/p' |
-		head -2 | paste -sd, | sed 's/,/, /g')
-	printf '  %-20s %s\n' "main.$h" "${causes:-(no samples: allocates next to nothing)}"
-done
+handler_causes "$allocs"
 
 echo
 echo "================ how the heap moved ================"
@@ -237,6 +269,43 @@ if bad:
           + "; ".join(bad[:3]))
 EOF
 
+echo
+echo "================ a service that never links runtime/pprof ================"
+echo "demoweb-noprof (pid $plain_pid) is the same service built without runtime/pprof, as most"
+echo "services are: the Go linker then leaves runtime.MemProfile out, the runtime starts with"
+echo "MemProfileRate 0 and samples nothing, and allocscoped's Go mode, which reads the runtime's"
+echo "own sampler, has nothing to read. It had the same load. allocscoped said why, in its log:"
+grep "pid $plain_pid .*samples no allocations" "$work/allocscoped.log" | fold -s -w 94 | sed 's/^/  /' ||
+	die "allocscoped did not say why it has no samples of demoweb-noprof"
+plain_allocs="$API/debug/pprof/allocs?pid=$plain_pid"
+echo "\$ go tool pprof -top -sample_index=alloc_space '$plain_allocs'"
+go tool pprof -top -sample_index=alloc_space "$plain_allocs" >"$work/pprof.out" 2>&1 ||
+	die "go tool pprof failed: $(cat "$work/pprof.out")"
+grep -E '^(Showing|Total|Dropped)|^ *flat' "$work/pprof.out" | head -3 | sed 's/^/  /'
+grep -q 'main\.handle' "$work/pprof.out" && die "demoweb-noprof has samples without --go-set-rate"
+
+echo
+echo "# Restarted with --go-set-rate 512k: the daemon writes the rate into the process (only"
+echo "# over a 0: the runtime reads it at each allocation), then reads its sampler as for demoweb."
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=''
+start_daemon --go-set-rate 512k
+wait_watched "$plain_pid"
+grep "pid $plain_pid" "$work/allocscoped.log" | grep -i "wrote" | head -1 | fold -s -w 94 | sed 's/^/  /'
+plain_seconds=$((SECONDS_LOAD < 10 ? SECONDS_LOAD : 10))
+echo "\$ $GOBIN_DIR/demoload -addr $plain_addr -duration ${plain_seconds}s"
+"$GOBIN_DIR/demoload" -addr "$plain_addr" -duration "${plain_seconds}s" &
+plain_load_pid=$!
+wait "$plain_load_pid" || die "the load loop of demoweb-noprof failed"
+plain_load_pid=''
+sleep $((INTERVAL + 1))
+show "demoweb-noprof's bytes, by function" 8 \
+	go tool pprof -top -sample_index=alloc_space "$plain_allocs"
+echo
+echo "# Causes of each handler's bytes, as for demoweb"
+handler_causes "$plain_allocs"
+
 cat <<EOF
 
 ================ try it yourself ================
@@ -254,8 +323,8 @@ command -v curl >/dev/null ||
 
 if [ "$keep_running" -eq 1 ]; then
 	echo
-	echo "allocscoped (pid $daemon_pid, $API) and demoweb (pid $web_pid, $web_addr) keep running."
-	echo "Press Ctrl-C to stop them."
-	wait -n "$daemon_pid" "$web_pid" || true
+	echo "allocscoped (pid $daemon_pid, $API), demoweb (pid $web_pid, $web_addr) and"
+	echo "demoweb-noprof (pid $plain_pid, $plain_addr) keep running. Press Ctrl-C to stop them."
+	wait -n "$daemon_pid" "$web_pid" "$plain_pid" || true
 	die "allocscoped or demoweb exited on its own"
 fi

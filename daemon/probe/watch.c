@@ -359,7 +359,10 @@ int watch__enable_cfi(struct watch *w, struct alloc_probes *ap, enum unwind_mode
 	err = alloc_probes__set_target_flags(ap, w->target.pid, TARGET_F_CFI);
 	if (err || !w->is_go)
 		return err ?: 1;
-	/* A Go program's native samples are joined to the goroutine that called C. */
+	/* A Go program's native samples are joined to the goroutine that called C, where its
+	 * runtime's g is laid out as the BPF walk reads it. */
+	if (!w->gr.g_fixed_ok)
+		return 1;
 	goruntime__layout(&w->gr, &gl);
 	err = alloc_probes__set_go_layout(ap, w->target.pid, &gl);
 	return err ?: 1;

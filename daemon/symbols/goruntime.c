@@ -20,6 +20,7 @@
 #include "util/common.h"
 #include "symbols/gobin.h"
 #include "symbols/rootfs.h"
+#include "symbols/godwarf.h"
 #include "symbols/goruntime.h"
 #include "util/log.h"
 
@@ -331,6 +332,70 @@ static int lookup_func(struct gobin *g, Elf *elf, const char *name, struct go_fu
 	return 0;
 }
 
+/*
+ * The version table's g and m offsets: gobuf is sp, pc, g, ctxt, ret, lr, bp up to Go 1.23
+ * (m.curg at 192, as in the OpenTelemetry profiler's table of offsets from DWARF); later versions
+ * dropped ret, which moves bp and, through m.morebuf, curg back by 8. Where the executable has
+ * DWARF, check_layout_with_dwarf checks them (and the rest of the table's layout).
+ */
+static void table_layout(struct go_runtime *gr)
+{
+	int ret = gr->minor <= 23;
+
+	gr->m_curg = ret ? 192 : 184;
+	gr->g_sched_sp = 0x38;
+	gr->g_sched_bp = ret ? 0x38 + 48 : 0x38 + 40;
+	gr->g_fixed_ok = 1;
+}
+
+/* One offset: the DWARF's (dw >= 0) wins over the table's, and a difference is said. */
+static void take_offset(struct go_runtime *gr, const char *path, const char *what, __u32 *field,
+			int dw)
+{
+	if (dw < 0 || (__u32)dw == *field)
+		return;
+	log_info("%s (%s): %s is at %d in its DWARF, not %u as allocscope's table has it for this "
+		 "version: going by the DWARF",
+		 path, gr->version, what, dw, *field);
+	*field = dw;
+	gr->layout_differs = 1;
+}
+
+/*
+ * Check the table's layout against the runtime's own DWARF, where the build kept it. The offsets
+ * that user space passes to BPF (special.kind, m.curg, g.sched's sp and bp) follow the DWARF;
+ * g.stack and g.m are constants of the BPF side (GO_G_STACK_LO, GO_G_M), so a runtime that moved
+ * them turns off what reads them (g_fixed_ok = 0: no cgo stack joining) rather than read wrong.
+ */
+static void check_layout_with_dwarf(const char *path, int fd, Elf *elf, struct go_runtime *gr)
+{
+	struct go_dwarf dw;
+
+	if (godwarf__read_file(fd, elf, &dw)) {
+		log_debug("%s: no DWARF: the runtime's layout is the version table's (%s)", path,
+			  gr->version);
+		return;
+	}
+	gr->layout_from_dwarf = 1;
+	take_offset(gr, path, "runtime.special.kind", &gr->special_kind_off, dw.special_kind);
+	take_offset(gr, path, "runtime.m.curg", &gr->m_curg, dw.m_curg);
+	if (dw.g_sched >= 0 && dw.gobuf_sp >= 0)
+		take_offset(gr, path, "runtime.g.sched.sp", &gr->g_sched_sp,
+			    dw.g_sched + dw.gobuf_sp);
+	if (dw.g_sched >= 0 && dw.gobuf_bp >= 0)
+		take_offset(gr, path, "runtime.g.sched.bp", &gr->g_sched_bp,
+			    dw.g_sched + dw.gobuf_bp);
+	if ((dw.g_stack >= 0 && dw.g_stack != GO_G_STACK_LO) || (dw.g_m >= 0 && dw.g_m != GO_G_M)) {
+		log_warn("%s (%s): runtime.g.stack at %d and g.m at %d, where allocscope reads %d "
+			 "and %d: no cgo stack joining for it",
+			 path, gr->version, dw.g_stack, dw.g_m, GO_G_STACK_LO, GO_G_M);
+		gr->g_fixed_ok = 0;
+		gr->layout_differs = 1;
+	}
+	log_debug("%s: the runtime's layout checked against its DWARF (%s)%s", path, gr->version,
+		  gr->layout_differs ? ": it differs from the table (above)" : "");
+}
+
 int goruntime__inspect(const char *path, struct go_runtime *out)
 {
 	struct elf_file ef = {.fd = -1};
@@ -367,6 +432,8 @@ int goruntime__inspect(const char *path, struct go_runtime *out)
 	out->mprof_args = out->minor >= 23 ? GO_ARGS_P_RBX_SIZE_RCX : GO_ARGS_P_RAX_SIZE_RBX;
 	out->special_kind_off = out->minor >= 24 ? 16 : 10;
 	out->special_kind_profile = out->minor >= 25 ? 4 : out->minor >= 23 ? 3 : 2;
+	table_layout(out);
+	check_layout_with_dwarf(path, ef.fd, ef.elf, out);
 
 	/* The code's witness always, so that it is checked wherever .symtab can check it. */
 	if (rate_from_code_witnesses(&ef, out, &schedinit, &out->memprofilerate_code_vaddr))
@@ -433,15 +500,9 @@ int goruntime__write_rate(int pid, __u64 addr, __s64 rate)
 
 void goruntime__layout(const struct go_runtime *gr, struct go_layout *out)
 {
-	/* gobuf is sp, pc, g, ctxt, ret, lr, bp up to Go 1.23 (m.curg at 192, as in the
-	 * OpenTelemetry profiler's table of offsets from DWARF); later versions dropped ret,
-	 * which moves bp and, through m.morebuf, curg back by 8. Checked on Go 1.19 only: the BPF
-	 * walk checks curg's m and the stack bounds, so a wrong guess gives no Go frames. */
-	int ret = gr->minor <= 23;
-
 	*out = (struct go_layout){
-	    .m_curg = ret ? 192 : 184,
-	    .g_sched_sp = 0x38,
-	    .g_sched_bp = ret ? 0x38 + 48 : 0x38 + 40,
+	    .m_curg = gr->m_curg,
+	    .g_sched_sp = gr->g_sched_sp,
+	    .g_sched_bp = gr->g_sched_bp,
 	};
 }

@@ -38,6 +38,15 @@ struct go_runtime {
 	__u64 load_base;		 /* p_vaddr of the segment at file offset 0 */
 	int memprofilerate_from_symbol;	 /* 1: .symtab, 0: found in schedinit/mallocgc code */
 	__u64 memprofilerate_code_vaddr; /* what the code says, also with .symtab; 0: nothing */
+	/* g and m offsets that the cgo stack walk reads (goruntime__layout). */
+	__u32 m_curg;
+	__u32 g_sched_sp;
+	__u32 g_sched_bp;
+	/* 1: the offsets above and special_kind_off were checked against the executable's
+	 * DWARF (and taken from it where the table differed); 0: no DWARF, the table's. */
+	int layout_from_dwarf;
+	int layout_differs; /* the DWARF said otherwise than the table (logged) */
+	int g_fixed_ok;	    /* g.stack and g.m are where bpf/alloc.h has them (0: unknown/no) */
 };
 
 /* -ENOEXEC when path is not a Go executable; other -errno when it cannot be read. */
@@ -53,7 +62,7 @@ int goruntime__read_rate(int pid, __u64 addr, __s64 *rate);
 int goruntime__write_rate(int pid, __u64 addr, __s64 rate);
 
 struct go_layout;
-/* The offsets of m.curg and g.sched's sp and bp for this Go version (bpf/alloc.h). */
+/* The offsets of m.curg and g.sched's sp and bp for this executable (bpf/alloc.h). */
 void goruntime__layout(const struct go_runtime *gr, struct go_layout *out);
 
 /* The cause label of an allocation entering the allocator through runtime function name (a

@@ -3,6 +3,7 @@
 failed and return a bool so they combine with &=; skip(reason) ends a test as skipped, with the
 reason printed. Prints 'e2e: N passed, N failed[, N skipped]'."""
 import os
+import socket
 import sys
 import traceback
 
@@ -10,6 +11,15 @@ BUILD = os.environ.get("ALLOCSCOPE_BUILD",
                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                     "build"))
 TESTS = []
+
+
+def free_port():
+    """A loopback port nothing listens on (bound, then closed)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def test(fn):

@@ -22,6 +22,7 @@ import test_overhead  # noqa: E402,F401
 import test_tenants  # noqa: E402,F401
 import test_snapshot  # noqa: E402,F401
 import test_mappings  # noqa: E402,F401
+import test_demo  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(harness.main(None, sys.argv[1:]))

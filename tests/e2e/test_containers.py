@@ -5,7 +5,6 @@ own; and the DaemonSet's pod template played by podman. Run: python3 tests/e2e/c
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,7 +12,7 @@ import urllib.error
 import urllib.request
 
 import pprof_raw
-from harness import BUILD, check, check_eq, fail, skip_dep, test
+from harness import BUILD, check, check_eq, fail, free_port, skip_dep, test
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 IMAGE = os.environ.get("IMAGE", "allocscope:latest")
@@ -35,14 +34,6 @@ def podman(*args, timeout=300):
 
 def have_image(name):
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def host_pid(cid):

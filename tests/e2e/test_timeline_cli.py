@@ -14,7 +14,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from harness import BUILD, check, check_eq, skip, skip_dep, test
+from harness import BUILD, check, check_eq, free_port, skip, skip_dep, test
 from test_daemon import Daemon, Target
 from test_record import ALLOCSCOPE, run_record
 
@@ -57,15 +57,6 @@ def one_line_error(r, what):
 
 def chart_rows(text):
     return [line for line in text.splitlines() if ROW.match(line)]
-
-
-def free_port():
-    """A loopback port nothing listens on (bound, then closed)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @test

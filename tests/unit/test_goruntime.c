@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "symbols/gobin.h"
+#include "symbols/godwarf.h"
 #include "symbols/goruntime.h"
 #include "test.h"
 
@@ -55,6 +56,10 @@ TEST(goruntime_rate_per_go_version)
 			ASSERT_EQ(gr.memprofilerate_from_symbol, 1, path);
 			ASSERT_TRUE(gr.memprofilerate_vaddr != 0, path);
 			ASSERT_EQ(gr.memprofilerate_code_vaddr, gr.memprofilerate_vaddr, path);
+			/* The table agrees with the runtime's own DWARF, for every version here. */
+			ASSERT_EQ(gr.layout_from_dwarf, 1, path);
+			ASSERT_EQ(gr.layout_differs, 0, path);
+			ASSERT_EQ(gr.g_fixed_ok, 1, path);
 		}
 		for (size_t i = 0; i < sizeof(stripped) / sizeof(*stripped); i++) {
 			snprintf(path, sizeof(path), "%s/%s/%s", targets_dir(), e->d_name,
@@ -62,6 +67,7 @@ TEST(goruntime_rate_per_go_version)
 			if (!ASSERT_OK(goruntime__inspect(path, &gr), path))
 				continue;
 			ASSERT_EQ(gr.memprofilerate_from_symbol, 0, path);
+			ASSERT_EQ(gr.layout_from_dwarf, 0, path);
 			ASSERT_TRUE(gr.memprofilerate_vaddr != 0, path);
 			ASSERT_TRUE(gr.mprof_malloc.vaddr && gr.free_special.vaddr &&
 					gr.mallocgc.vaddr && gr.gc_start.vaddr &&
@@ -72,6 +78,36 @@ TEST(goruntime_rate_per_go_version)
 	closedir(d);
 	if (!versions)
 		test__skip("no Go targets built (make test-targets)");
+}
+
+/* The DWARF's offsets are read as the runtime declares them (Go 1.19-1.23 share these). */
+TEST(godwarf_offsets_of_the_runtime)
+{
+	char path[4096 + 64];
+	struct go_dwarf dw;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/1.23/goalloc", targets_dir());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		test__skip("no Go 1.23 target built (golang-1.23-go, make test-targets)");
+		return;
+	}
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (ASSERT_OK_PTR(elf, "elf") && ASSERT_OK(godwarf__read(elf, &dw), "read")) {
+		ASSERT_EQ(dw.m_curg, 192, "m.curg");
+		ASSERT_EQ(dw.g_stack, 0, "g.stack");
+		ASSERT_EQ(dw.g_m, 48, "g.m");
+		ASSERT_EQ(dw.g_sched, 56, "g.sched");
+		ASSERT_EQ(dw.gobuf_sp, 0, "gobuf.sp");
+		ASSERT_EQ(dw.gobuf_bp, 48, "gobuf.bp");
+		ASSERT_EQ(dw.special_kind, 10, "special.kind");
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
 }
 
 /* A copy of a stripped build with its .go.buildinfo magic overwritten, as release builds that

@@ -8,8 +8,10 @@
 //	/bytes    a request string copied into []byte per filter: string-bytes-conversion
 //	/ok       a health check: next to nothing
 //
-// It links runtime/pprof (the -heap flag), so its runtime samples at MemProfileRate: that is
-// what allocscope's Go mode hooks. It listens on loopback only.
+// It links runtime/pprof (the -heap flag, heap.go), so its runtime samples at MemProfileRate:
+// that is what allocscope's Go mode hooks. Built with -tags noprof (demoweb-noprof) it does not
+// (heap_noprof.go), as most services do not: its runtime then samples nothing until allocscope
+// is asked to set the rate (--go-set-rate). It listens on loopback only.
 //
 // Usage: demoweb [-port N] [-heap FILE]; prints "demoweb: listening on 127.0.0.1:N".
 package main
@@ -25,7 +27,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -204,18 +205,6 @@ var okBody = []byte("ok\n")
 // handleOK is a health check: it writes a constant.
 func handleOK(w http.ResponseWriter, r *http.Request) {
 	w.Write(okBody)
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func main() {
