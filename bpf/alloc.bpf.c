@@ -562,6 +562,7 @@ static __always_inline void emit_life_event(__u32 type, __u32 tgid, __u32 parent
 	e->tgid = tgid;
 	e->parent_tgid = parent;
 	e->pad = 0;
+	e->time_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(e, 0);
 }
 

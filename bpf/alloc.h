@@ -121,6 +121,7 @@ struct life_event {
 	__u32 tgid;
 	__u32 parent_tgid; /* LIFE_EVENT_FORK */
 	__u32 pad;
+	__u64 time_ns; /* bpf_ktime_get_ns() at the tracepoint: CLOCK_MONOTONIC */
 };
 
 /* Raw (sampled) totals of one process, for per-GC-cycle and per-interval deltas. */

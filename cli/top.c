@@ -132,9 +132,10 @@ static int parse_args(int argc, char **argv, struct top_opts *o)
 	int c, selectors = 0;
 	long n;
 
-	*o = (struct top_opts){
-	    .interval_s = 1, .rate = SAMPLE_RATE_DEFAULT, .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
-	    .unwind = UNWIND_MODE_AUTO};
+	*o = (struct top_opts){.interval_s = 1,
+			       .rate = SAMPLE_RATE_DEFAULT,
+			       .max_overhead_pct = OVERHEAD_DEFAULT_PCT,
+			       .unwind = UNWIND_MODE_AUTO};
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:e:c:i:d:s:n:jr:u:w:vh", longopts, NULL)) != -1) {
@@ -306,13 +307,14 @@ static int standalone_attach(struct top_src *s)
 {
 	int err;
 
-	err = session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
-							   .verbose = s->o->verbose,
-							   .max_overhead_pct = s->o->max_overhead_pct,
-							   .unwind = s->o->unwind,
-							   .wrappers = s->o->wrappers,
-							   .wrapper_cnt = s->o->wrapper_cnt,
-							   .no_session = s->o->no_session});
+	err =
+	    session__open(&s->ss, &(struct session_opts){.rate = s->o->rate,
+							 .verbose = s->o->verbose,
+							 .max_overhead_pct = s->o->max_overhead_pct,
+							 .unwind = s->o->unwind,
+							 .wrappers = s->o->wrappers,
+							 .wrapper_cnt = s->o->wrapper_cnt,
+							 .no_session = s->o->no_session});
 	return err ?: session__attach_pid(&s->ss, s->o->pid);
 }
 

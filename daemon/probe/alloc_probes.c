@@ -23,6 +23,7 @@
 #include "probe/alloc_probes.h"
 #include "probe/bpfmap.h"
 #include "probe/links.h"
+#include "probe/plan_cache.h"
 #include "symbols/rootfs.h"
 #include "symbols/target.h"
 #include "symbols/usdt.h"
@@ -35,9 +36,11 @@
 struct alloc_probes {
 	struct alloc_bpf *skel;
 	struct ring_buffer *gc_rb;
+	struct ring_buffer *life_rb; /* exec/fork events: the exec thread's alone */
 	int (*gc_cb)(void *ctx, const struct gc_event *e);
 	int (*life_cb)(void *ctx, const struct life_event *e);
 	void *gc_ctx;
+	void *life_ctx;
 	int (*unwind_cb)(void *ctx, const void *data, size_t len);
 	void *unwind_ctx;
 	/* links and the targets map's values are also changed by the overhead budget's thread
@@ -45,14 +48,15 @@ struct alloc_probes {
 	pthread_mutex_t mu;
 	struct link_list links;
 	struct link_reaper *reaper; /* closes detached links in the background */
+	struct plan_cache *plans;   /* per file: where the malloc family's probes go */
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
 	struct bpf_link *mmap_links[6];
 	enum mmap_tracing mmap_mode;
 	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
 	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
 	__u64 sample_rate;
-	int multi;	       /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
-	int session;	       /* the malloc family on uprobe sessions (kernel 6.13+): alloc_session */
+	int multi;   /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
+	int session; /* the malloc family on uprobe sessions (kernel 6.13+): alloc_session */
 	__u32 usdt_specs_used; /* entries of the usdt_specs map given out */
 };
 
@@ -91,7 +95,7 @@ static int on_life_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(struct life_event) || !ap->life_cb)
 		return 0;
-	return ap->life_cb(ap->gc_ctx, data);
+	return ap->life_cb(ap->life_ctx, data);
 }
 
 static int on_unwind_event(void *ctx, void *data, size_t len)
@@ -117,12 +121,37 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 	int n;
 
 	ap->gc_cb = gc_cb;
-	ap->life_cb = life_cb;
 	ap->gc_ctx = ctx;
 	n = ring_buffer__consume(ap->gc_rb);
 	ap->gc_cb = NULL;
+	/* Lifecycle events come from their own ring, on the exec thread's time. */
+	if (n >= 0 && life_cb)
+		n = alloc_probes__poll_life(ap, life_cb, ctx);
+	return n < 0 ? n : 0;
+}
+
+int alloc_probes__life_fd(const struct alloc_probes *ap)
+{
+	return ap->life_rb ? ring_buffer__epoll_fd(ap->life_rb) : -ENOENT;
+}
+
+int alloc_probes__poll_life(struct alloc_probes *ap,
+			    int (*cb)(void *ctx, const struct life_event *e), void *ctx)
+{
+	int n;
+
+	if (!ap->life_rb)
+		return 0;
+	ap->life_cb = cb;
+	ap->life_ctx = ctx;
+	n = ring_buffer__consume(ap->life_rb);
 	ap->life_cb = NULL;
 	return n < 0 ? n : 0;
+}
+
+void alloc_probes__plan_stats(struct alloc_probes *ap, __u64 *hits, __u64 *misses, __u64 *evictions)
+{
+	plan_cache__stats(ap->plans, hits, misses, evictions);
 }
 
 int alloc_probes__poll_gc(struct alloc_probes *ap, int (*cb)(void *ctx, const struct gc_event *e),
@@ -354,8 +383,9 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 			goto cleanup;
 		}
 	}
-	/* One consume reads the rings in the order added: a process's samples before the exec
-	 * that ends its old program, so that they are unwound with that program's modules. */
+	/* One consume reads the rings in the order added. The exec/fork ring is read apart, by
+	 * a thread of its own; it reads this one first when an exec ends a watched program, so
+	 * that its samples are unwound with that program's modules. */
 	ap->gc_rb = ring_buffer__new(bpf_map__fd(skel->maps.gc_events), on_gc_event, ap, NULL);
 	if (ap->gc_rb && opts->stack_copy_bytes &&
 	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.unwind_events), on_unwind_event,
@@ -363,14 +393,22 @@ struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts)
 		ring_buffer__free(ap->gc_rb);
 		ap->gc_rb = NULL;
 	}
-	if (ap->gc_rb && opts->watch_procs &&
-	    ring_buffer__add(ap->gc_rb, bpf_map__fd(skel->maps.life_events), on_life_event, ap)) {
-		ring_buffer__free(ap->gc_rb);
-		ap->gc_rb = NULL;
+	if (ap->gc_rb && opts->watch_procs) {
+		ap->life_rb =
+		    ring_buffer__new(bpf_map__fd(skel->maps.life_events), on_life_event, ap, NULL);
+		if (!ap->life_rb) {
+			ring_buffer__free(ap->gc_rb);
+			ap->gc_rb = NULL;
+		}
 	}
 	if (!ap->gc_rb) {
 		err = -errno;
 		log_error("cannot set up the GC event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	ap->plans = plan_cache__new(PLAN_CACHE_FILES);
+	if (!ap->plans) {
+		err = -ENOMEM;
 		goto cleanup;
 	}
 	ap->skel = skel;
@@ -394,21 +432,39 @@ void alloc_probes__free(struct alloc_probes *ap)
 	link_reaper__free(ap->reaper);
 	pthread_mutex_destroy(&ap->mu);
 	ring_buffer__free(ap->gc_rb);
+	ring_buffer__free(ap->life_rb);
+	plan_cache__free(ap->plans);
 	alloc_bpf__destroy(ap->skel);
 	free(ap);
 }
 
-/* Takes spec (may be NULL) on success. */
-static int add_link(struct alloc_probes *ap, int pid, const struct stat *st, struct bpf_link *l,
-		    int fd, __u32 probes, struct link_spec *spec)
+/* Into ap's links, or pl's when given (the exec thread's, adopted later under the lock). Takes
+ * spec (may be NULL) on success. */
+static int add_link(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
+		    const struct stat *st, struct bpf_link *l, int fd, __u32 probes,
+		    struct link_spec *spec)
 {
-	return link_list__add(&ap->links, &(struct probe_link){.pid = pid,
-							       .fd = fd,
-							       .probes = probes,
-							       .dev = st->st_dev,
-							       .ino = st->st_ino,
-							       .link = l,
-							       .spec = spec});
+	struct probe_link link = {.pid = pid,
+				  .fd = fd,
+				  .probes = probes,
+				  .dev = st->st_dev,
+				  .ino = st->st_ino,
+				  .link = l,
+				  .spec = spec};
+
+	if (!pl)
+		return link_list__add(&ap->links, &link);
+	if (pl->cnt == pl->cap) {
+		size_t ncap = pl->cap ? pl->cap * 2 : 32;
+		struct probe_link *nl = realloc(pl->links, ncap * sizeof(*nl));
+
+		if (!nl)
+			return -ENOMEM;
+		pl->links = nl;
+		pl->cap = ncap;
+	}
+	pl->links[pl->cnt++] = link;
+	return 0;
 }
 
 /* From the descriptor checked by rootfs__open(), never from a path opened again. */
@@ -421,21 +477,6 @@ static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 		return n < 0 ? -errno : -EIO;
 	*got = n;
 	return 0;
-}
-
-/* The sites of one program in one object: one uprobe_multi link, or a perf event each. */
-struct site_list {
-	unsigned long offsets[ALLOC_FUNCS_CNT];
-	__u64 cookies[ALLOC_FUNCS_CNT];
-	const char *names[ALLOC_FUNCS_CNT]; /* for warnings */
-	__u32 cnt;
-};
-
-static void site_list__add(struct site_list *l, __u64 offset, __u64 cookie, const char *name)
-{
-	l->offsets[l->cnt] = offset;
-	l->cookies[l->cnt] = cookie;
-	l->names[l->cnt++] = name;
 }
 
 /* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
@@ -453,13 +494,13 @@ static int attach_failed(int pid, const char *path, const char *what, enum probe
 }
 
 /*
- * Attach prog at every site of l in path for pid (what: the sites together, for a warning).
- * spec_fd >= 0: the allocation side, which the overhead budget may detach and attach again
- * (uprobe_multi links only), from the file open at spec_fd.
+ * Attach prog at every site of l in path for pid (what: the sites together, for a warning), into
+ * pl when given (see add_link). spec_fd >= 0: the allocation side, which the overhead budget may
+ * detach and attach again (uprobe_multi links only), from the file open at spec_fd.
  */
-static int attach_sites(struct alloc_probes *ap, int pid, const char *path, const struct stat *st,
-			struct bpf_program *prog, const struct site_list *l, enum probe_at at,
-			const char *what, int spec_fd)
+static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
+			const char *path, const struct stat *st, struct bpf_program *prog,
+			const struct site_list *l, enum probe_at at, const char *what, int spec_fd)
 {
 	struct link_spec *spec = NULL;
 	int fd, err;
@@ -479,7 +520,7 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 			link_spec__free(spec);
 			return attach_failed(pid, path, what, at, fd);
 		}
-		err = add_link(ap, pid, st, NULL, fd, l->cnt, spec);
+		err = add_link(ap, pl, pid, st, NULL, fd, l->cnt, spec);
 		if (err) {
 			link_spec__free(spec);
 			close(fd);
@@ -495,7 +536,7 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
 		if (!link)
 			return attach_failed(pid, path, l->names[i], at, -errno);
-		err = add_link(ap, pid, st, link, -1, 1, NULL);
+		err = add_link(ap, pl, pid, st, link, -1, 1, NULL);
 		if (err) {
 			bpf_link__destroy(link);
 			return err;
@@ -504,24 +545,33 @@ static int attach_sites(struct alloc_probes *ap, int pid, const char *path, cons
 	return 0;
 }
 
+static int prelink_has_object(const struct alloc_prelink *pl, __u64 dev, __u64 ino)
+{
+	for (size_t i = 0; i < pl->cnt; i++)
+		if (pl->links[i].dev == dev && pl->links[i].ino == ino)
+			return 1;
+	return 0;
+}
+
 /*
  * The file is opened once (rootfs__open: inside the process's root, never blocking, the mapped
- * file itself when m is given), and everything after reads that very file: the code at the
- * probe sites from the descriptor, the symbols from the symbolizer's object of the same device
- * and inode, the uprobes through /proc/self/fd/N. A breakpoint placed from the bytes of one
- * file into another could land inside an instruction of every process that maps it.
+ * file itself when m is given), and everything after reads that very file: the plan is the one
+ * of its identity (device, inode, size, mtime from fstat of this descriptor: computed from the
+ * code read through it and the symbolizer's object of the same device and inode), the uprobes
+ * go in through /proc/self/fd/N. A breakpoint placed from the bytes of one file into another
+ * could land inside an instruction of every process that maps it.
+ * With pl (the exec thread, without the global lock): ap is only read (its programs and plan
+ * cache), the links go into pl, and a plan not cached is computed under sym_lock.
  */
 static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid, const char *path,
-			 const struct proc_mapping *m)
+			 const struct proc_mapping *m, struct alloc_prelink *pl,
+			 pthread_mutex_t *sym_lock)
 {
-	struct site_list enter = {}, ret = {}, frees = {};
-	__u64 seen[ALLOC_FUNCS_CNT];
+	struct file_plan plan = {.probed = 0}; /* nothing probed on the paths that leave early */
+	struct plan_key key;
 	char fd_path[64];
-	size_t seen_cnt = 0;
 	struct stat st;
-	dev_t sym_dev;
-	ino_t sym_ino;
-	int probed = 0, has_malloc = 0, fd, err;
+	int fd, err;
 
 	fd = rootfs__open(path, m);
 	if (fd < 0)
@@ -530,92 +580,84 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 		err = -errno;
 		goto cleanup;
 	}
-	if (alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino)) {
+	if (pl ? prelink_has_object(pl, st.st_dev, st.st_ino)
+	       : alloc_probes__has_object(ap, pid, st.st_dev, st.st_ino)) {
 		err = 0;
 		goto cleanup;
 	}
-	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-	for (size_t i = 0; i < alloc_funcs_cnt; i++) {
-		const struct alloc_func *f = &alloc_funcs[i];
-		__u64 vaddr, file_off, size, cookie;
-		struct probe_site site;
-		__u8 code[64];
-		size_t got = 0, j;
-
-		if (f->allocator_only && !has_malloc)
-			continue;
-		err = symbolizer__func_offset(sym, path, f->name, &vaddr, &file_off, &size);
-		if (err == -ENOENT)
-			continue;
+	plan_key__from_stat(&st, &key);
+	if (!plan_cache__get(ap->plans, &key, &plan)) {
+		err = file_plan__compute(sym, sym_lock, pid, fd, path, &st, &plan);
 		if (err)
 			goto cleanup;
-		if (i == 0)
-			has_malloc = 1;
-		if (!probed && (symbolizer__identity(sym, path, &sym_dev, &sym_ino) ||
-				sym_dev != st.st_dev || sym_ino != st.st_ino)) {
-			log_warn("%s changed while being probed: not probed", path);
-			err = -ESTALE;
-			goto cleanup;
-		}
-		for (j = 0; j < seen_cnt && seen[j] != vaddr; j++)
-			;
-		if (j < seen_cnt)
-			continue; /* an alias of a function probed already */
-		seen[seen_cnt++] = vaddr;
-
-		err = read_code(fd, file_off, code,
-				size && size < sizeof(code) ? size : sizeof(code), &got);
-		if (!err)
-			err = probe_place__choose(code, got, vaddr, f->keep, &site);
-		if (err && !target__running(pid)) {
-			err = -ESRCH;
-			goto cleanup;
-		} else if (err) {
-			log_warn("cannot decode %s in %s: %s; probing its entry", f->name, path,
-				 strerror(-err));
-			site = (struct probe_site){};
-		} else if (!site.emulated) {
-			log_info("%s in %s: no emulated instruction before its arguments change; "
-				 "probing the entry (%s), which the kernel single-steps",
-				 f->name, path, site.insn);
-		} else {
-			log_debug("%s in %s: probe at +%llu (%s)", f->name, path,
-				  (unsigned long long)site.offset, site.insn);
-		}
-		cookie = COOKIE_PUT(ALLOC_COOKIE_KIND, f->kind);
-		if (f->kind == ALLOC_KIND_FREE)
-			site_list__add(&frees, file_off + site.offset, cookie, f->name);
-		else
-			site_list__add(&enter, file_off + site.offset, cookie, f->name);
-		if (f->has_return)
-			site_list__add(&ret, file_off + site.offset, cookie, f->name);
-		probed++;
+		plan_cache__put(ap->plans, &key, &plan);
 	}
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
 	/* A session attaches both ends at once (every allocation entry point has a return). Else
 	 * the return probes first: an entry probe alone, while the process runs, would leave
-	 * every call in between unreturned (counted as allocator_never_returned). */
-	/* The allocation side (fd: a spec kept, so that the duty cycle can close and make its
-	 * links again); free always stays. */
+	 * every call in between unreturned (counted as allocator_never_returned). The allocation
+	 * side keeps a spec (fd), so that the duty cycle can close and make its links again; free
+	 * always stays. */
 	if (ap->session)
-		err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_session, &enter,
-				   PROBE_AT_SESSION, "the malloc family", fd);
+		err = attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_session,
+				   &plan.enter, PROBE_AT_SESSION, "the malloc family", fd);
 	else
-		err = attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_exit, &ret,
+		err = attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_exit, &plan.ret,
 				   PROBE_AT_RETURN, "the malloc family", fd)
-			  ?: attach_sites(ap, pid, fd_path, &st, ap->skel->progs.alloc_enter,
-					  &enter, PROBE_AT_ENTRY, "the malloc family", fd);
+			  ?: attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_enter,
+					  &plan.enter, PROBE_AT_ENTRY, "the malloc family", fd);
 	err = err
-		  ?: attach_sites(ap, pid, fd_path, &st, ap->skel->progs.free_enter, &frees,
-				  PROBE_AT_ENTRY, "free", -1);
+		  ?: attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.free_enter,
+				  &plan.frees, PROBE_AT_ENTRY, "free", -1);
 cleanup:
 	close(fd);
-	return err ?: probed;
+	return err ?: plan.probed;
 }
 
 int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
 				const char *path)
 {
-	return attach_object(ap, sym, pid, path, NULL);
+	return attach_object(ap, sym, pid, path, NULL, NULL, NULL);
+}
+
+int alloc_probes__prelink(struct alloc_probes *ap, struct symbolizer *sym,
+			  pthread_mutex_t *sym_lock, int pid, const char *path,
+			  const struct proc_mapping *m, struct alloc_prelink *pl)
+{
+	pl->pid = pid;
+	return attach_object(ap, sym, pid, path, m, pl, sym_lock);
+}
+
+int alloc_probes__has_pid(const struct alloc_probes *ap, int pid)
+{
+	return link_list__has_pid((struct link_list *)&ap->links, pid);
+}
+
+int alloc_probes__adopt(struct alloc_probes *ap, struct alloc_prelink *pl)
+{
+	for (size_t i = 0; i < pl->cnt; i++) {
+		const struct probe_link *l = &pl->links[i];
+
+		if (add_link(ap, NULL, l->pid, &(struct stat){.st_dev = l->dev, .st_ino = l->ino},
+			     l->link, l->fd, l->probes, l->spec)) {
+			/* The rest stay in pl, closed by alloc_probes__prelink_release(). */
+			memmove(pl->links, pl->links + i, (pl->cnt - i) * sizeof(*l));
+			pl->cnt -= i;
+			return -ENOMEM;
+		}
+	}
+	pl->cnt = 0;
+	return 0;
+}
+
+void alloc_probes__prelink_release(struct alloc_probes *ap, struct alloc_prelink *pl)
+{
+	/* The reaper closes copies of the links; their specs are this list's to free. */
+	for (size_t i = 0; i < pl->cnt; i++)
+		link_spec__free(pl->links[i].spec);
+	link_reaper__add(ap->reaper, pl->links, pl->cnt);
+	free(pl->links);
+	memset(pl, 0, sizeof(*pl));
 }
 
 /* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
@@ -650,7 +692,7 @@ static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, in
 	if (site.is_jbe)
 		cookie |= GO_COOKIE_AT_JBE;
 	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, pid, fd_path, st, prog, &one, PROBE_AT_ENTRY, name, -1);
+	return attach_sites(ap, NULL, pid, fd_path, st, prog, &one, PROBE_AT_ENTRY, name, -1);
 }
 
 int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
@@ -752,7 +794,7 @@ int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path
 					      cookie, n->sema_offset, pid);
 		if (lfd < 0)
 			return attach_failed(pid, path, what, 0, lfd);
-		err = add_link(ap, pid, &st, NULL, lfd, 1, NULL);
+		err = add_link(ap, NULL, pid, &st, NULL, lfd, 1, NULL);
 		if (err)
 			close(lfd);
 		return err;
@@ -765,7 +807,7 @@ int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path
 	}
 	if (!link)
 		return attach_failed(pid, path, what, 0, -errno);
-	err = add_link(ap, pid, &st, link, -1, 1, NULL);
+	err = add_link(ap, NULL, pid, &st, link, -1, 1, NULL);
 	if (err)
 		bpf_link__destroy(link);
 	return err;
@@ -781,11 +823,38 @@ static __u32 target_flags(const struct alloc_probes *ap, int pid)
 	return val;
 }
 
+int alloc_probes__is_target(const struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid, val;
+
+	return !bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				     0);
+}
+
+int alloc_probes__preset_target(struct alloc_probes *ap, int pid, __u32 flags)
+{
+	__u32 key = pid, val = flags & ~TARGET_F_MMAP;
+
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_NOEXIST))
+		return -errno;
+	return 0;
+}
+
+void alloc_probes__unpreset_target(struct alloc_probes *ap, int pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
+}
+
+/* With ap->mu held. */
 static int add_target(struct alloc_probes *ap, int pid, __u32 flags)
 {
 	__u32 key = pid, old = target_flags(ap, pid);
-	/* The duty cycle (bits 16-31) is the overhead budget's (alloc_probes__set_duty). */
-	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK);
+	/* The duty cycle (bits 16-31) is the overhead budget's (alloc_probes__set_duty); CFI set
+	 * by the exec thread before the probes went live stays. */
+	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK) | (old & TARGET_F_CFI);
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))
@@ -906,7 +975,7 @@ int alloc_probes__attach_pid(struct alloc_probes *ap, struct symbolizer *sym, in
 				 (unsigned long long)m->start, (unsigned long long)m->end);
 		else
 			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
-		err = attach_object(ap, sym, pid, path, m);
+		err = attach_object(ap, sym, pid, path, m, NULL, NULL);
 		/* Refused (rootfs counted why) or gone: its frames stay addresses. */
 		if (err == -ENOENT || err == -ELOOP || err == -ESTALE || err == -EINVAL ||
 		    err == -EISDIR || err == -EFBIG)

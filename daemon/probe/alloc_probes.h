@@ -5,10 +5,12 @@
 #ifndef ALLOCSCOPE_ALLOC_PROBES_H
 #define ALLOCSCOPE_ALLOC_PROBES_H
 
+#include <pthread.h>
 #include <linux/types.h>
 
 #include "bpf/alloc.h"
 #include "bpf/sampler.h"
+#include "probe/links.h"
 #include "symbols/procmaps.h"
 #include "symbols/symbolize.h"
 
@@ -28,6 +30,17 @@ struct alloc_probes_opts {
 
 struct alloc_probes;
 
+/* Files whose probe placement is remembered (probe/plan_cache.h). */
+#define PLAN_CACHE_FILES 256
+
+/* Links made for one process off the global lock (the exec thread), until adopted. */
+struct alloc_prelink {
+	int pid;
+	struct probe_link *links;
+	size_t cnt;
+	size_t cap;
+};
+
 /* Open, configure and load the BPF object. NULL and errno on failure (logged). The mmap/munmap
  * tracepoints are attached later, while some target has TARGET_F_MMAP. */
 struct alloc_probes *alloc_probes__new(const struct alloc_probes_opts *opts);
@@ -40,6 +53,33 @@ void alloc_probes__free(struct alloc_probes *ap);
  */
 int alloc_probes__attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pid,
 				const char *path);
+/*
+ * As alloc_probes__attach_object(), callable without the lock that guards ap and sym: the links
+ * go into pl, ap is only read, and sym is used (on a file whose plan is not cached yet) with
+ * sym_lock held. The probes are live when it returns; alloc_probes__adopt() then hands the
+ * links to ap under the lock, alloc_probes__prelink_release() closes what was not adopted.
+ */
+int alloc_probes__prelink(struct alloc_probes *ap, struct symbolizer *sym,
+			  pthread_mutex_t *sym_lock, int pid, const char *path,
+			  const struct proc_mapping *m, struct alloc_prelink *pl);
+/* Put pid in the targets map with flags other than TARGET_F_MMAP (the exec thread, before its
+ * probes go live: any thread), or take it out again; -EEXIST when it is there already. */
+int alloc_probes__preset_target(struct alloc_probes *ap, int pid, __u32 flags);
+void alloc_probes__unpreset_target(struct alloc_probes *ap, int pid);
+/* Whether pid is in the targets map (any thread: a map lookup). */
+int alloc_probes__is_target(const struct alloc_probes *ap, int pid);
+/* Whether pid has links (with the lock). */
+int alloc_probes__has_pid(const struct alloc_probes *ap, int pid);
+int alloc_probes__adopt(struct alloc_probes *ap, struct alloc_prelink *pl);
+void alloc_probes__prelink_release(struct alloc_probes *ap, struct alloc_prelink *pl);
+/* The exec/fork ring (struct life_event), consumed on a thread of its own: its epoll fd, and
+ * a read of what is there into cb. */
+int alloc_probes__life_fd(const struct alloc_probes *ap);
+int alloc_probes__poll_life(struct alloc_probes *ap,
+			    int (*cb)(void *ctx, const struct life_event *e), void *ctx);
+/* Hits, misses and evictions of the per-file probe plans. */
+void alloc_probes__plan_stats(struct alloc_probes *ap, __u64 *hits, __u64 *misses,
+			      __u64 *evictions);
 /*
  * Probe every object mapped by pid (per maps; files opened below /proc/PID/root) that defines
  * malloc: its libc, the executable when statically linked, a preloaded allocator. Returns the

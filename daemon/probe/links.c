@@ -243,6 +243,17 @@ int link_list__has_object(struct link_list *l, int pid, __u64 dev, __u64 ino)
 	return found;
 }
 
+int link_list__has_pid(struct link_list *l, int pid)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->cnt && !found; i++)
+		found = l->links[i].pid == pid;
+	pthread_mutex_unlock(&l->mu);
+	return found;
+}
+
 size_t link_list__take_pid(struct link_list *l, int pid, struct probe_link **out)
 {
 	struct probe_link *gone;

@@ -88,6 +88,8 @@ void link_list__fini(struct link_list *l, struct link_reaper *r);
 /* Takes pl->spec on success; 0 or -ENOMEM. */
 int link_list__add(struct link_list *l, const struct probe_link *pl);
 int link_list__has_object(struct link_list *l, int pid, __u64 dev, __u64 ino);
+/* Whether pid has links in l. */
+int link_list__has_pid(struct link_list *l, int pid);
 /* Remove pid's links into *out (malloc'ed; their specs freed): how many, to be closed by the
  * caller. */
 size_t link_list__take_pid(struct link_list *l, int pid, struct probe_link **out);

@@ -107,3 +107,12 @@ int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 	}
 	return total;
 }
+
+int samplers__exe_has_usdt(const char *exe)
+{
+	struct usdt_note *notes = NULL;
+	int cnt = usdt__read_file(exe, USDT_OTEL_PROVIDER, &notes);
+
+	free(notes);
+	return cnt > 0;
+}

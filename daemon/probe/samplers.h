@@ -26,4 +26,8 @@ const char *alloc_source__name(enum alloc_source s);
 int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 			  const struct proc_maps *maps);
 
+/* Whether the executable at exe carries otel_memory probes (the exec thread leaves such a
+ * process to the path that attaches them rather than every-call probes). */
+int samplers__exe_has_usdt(const char *exe);
+
 #endif

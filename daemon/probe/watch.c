@@ -47,23 +47,62 @@ static int elf_is_dynamic(const char *path)
  * seen; probes are filtered to this pid, so a libc it never maps costs nothing.
  * watch__reconcile() picks up whatever it does map.
  */
+static const char *const expected_libc_paths[] = {
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib64/libc.so.6",
+    "/usr/lib64/libc.so.6",
+    "/lib/ld-musl-x86_64.so.1",
+};
+
 static int attach_expected_libc(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym)
 {
-	static const char *const paths[] = {
-	    "/lib/x86_64-linux-gnu/libc.so.6",
-	    "/usr/lib/x86_64-linux-gnu/libc.so.6",
-	    "/lib64/libc.so.6",
-	    "/usr/lib64/libc.so.6",
-	    "/lib/ld-musl-x86_64.so.1",
-	};
+	const char *const *paths = expected_libc_paths;
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(expected_libc_paths); i++) {
 		/* Opened inside the process's root by rootfs__open(): a FIFO or a link out of it
 		 * there is refused and counted, a missing one skipped. */
 		snprintf(path, sizeof(path), "/proc/%d/root%s", w->target.pid, paths[i]);
 		if (alloc_probes__attach_object(ap, sym, w->target.pid, path) > 0)
 			return 0;
+	}
+	return -ENOENT;
+}
+
+int watch__prelink_exec(struct alloc_probes *ap, struct symbolizer *sym, pthread_mutex_t *sym_lock,
+			int pid, struct alloc_prelink *pl)
+{
+	struct proc_maps maps = {};
+	char path[PATH_MAX];
+	int n, objects = 0;
+
+	/* At exec: the executable and the loader, whatever ld.so mapped already. */
+	n = proc_maps__read(NULL, pid, &maps);
+	if (n)
+		return n;
+	for (size_t i = 0; i < maps.cnt; i++) {
+		const struct proc_mapping *m = &maps.maps[i];
+
+		if (!(m->perms & PMAP_PERM_EXEC) || !proc_mapping__is_file(m) ||
+		    proc_mapping__is_deleted(m))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		n = alloc_probes__prelink(ap, sym, sym_lock, pid, path, m, pl);
+		if (n == -ESRCH) {
+			proc_maps__clear(&maps);
+			return n;
+		}
+		objects += n > 0;
+	}
+	proc_maps__clear(&maps);
+	if (objects)
+		return objects;
+	for (size_t i = 0; i < ARRAY_SIZE(expected_libc_paths); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, expected_libc_paths[i]);
+		n = alloc_probes__prelink(ap, sym, sym_lock, pid, path, NULL, pl);
+		if (n > 0 || n == -ESRCH)
+			return n;
 	}
 	return -ENOENT;
 }
@@ -88,6 +127,9 @@ static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbol
 	int err, n;
 
 	err = alloc_probes__attach_pid(ap, sym, w->target.pid, maps);
+	/* Probed already by the exec thread (watch__prelink_exec), links adopted. */
+	if (err == -ENOENT && alloc_probes__has_pid(ap, w->target.pid))
+		err = 0;
 	if (err == -ENOENT && !pre_exec && elf_is_dynamic(exe))
 		err = attach_expected_libc(w, ap, sym);
 	w->reconciled_snaps = w->target.maps_gen;
@@ -109,6 +151,7 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 	enum watch_mode mode = o->mode;
 	unsigned int what;
 	int err, dynamic;
+	__u64 t0 = now_mono_ns(), t_maps, t_go, t_native = 0;
 
 	memset(w, 0, sizeof(*w));
 	w->go_rate = -1;
@@ -118,10 +161,13 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 		err = target__refresh_maps(&w->target);
 	if (err)
 		return err;
+	t_maps = now_mono_ns();
 	w->is_go = goruntime__inspect(exe, &w->gr) == 0;
 	dynamic = pre_exec ? elf_is_dynamic(exe) : 1;
-	/* The cheapest source first: a sampler inside the process traps only for its samples. */
-	if (mode == WATCH_MODE_AUTO && !w->is_go) {
+	t_go = now_mono_ns();
+	/* The cheapest source first: a sampler inside the process traps only for its samples
+	 * (unless the exec thread probed it already: it leaves those with a sampler alone). */
+	if (mode == WATCH_MODE_AUTO && !w->is_go && !alloc_probes__has_pid(ap, pid)) {
 		err = samplers__attach_usdt(ap, pid, exe, &w->target.maps);
 		if (err < 0)
 			return err;
@@ -137,6 +183,7 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 	}
 	if (mode == WATCH_MODE_MALLOC || mode == WATCH_MODE_BOTH) {
 		err = attach_native(w, ap, sym, exe, pre_exec);
+		t_native = now_mono_ns();
 		/* A Go program without cgo has no libc: "both" then means Go alone. */
 		if (err && mode == WATCH_MODE_MALLOC)
 			return err;
@@ -164,6 +211,9 @@ int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *s
 	}
 	if (!w->native && !w->go)
 		return -ENOENT;
+	log_debug(
+	    "pid %d: attach steps: maps %.2f ms, Go inspection %.2f ms, native probes %.2f ms", pid,
+	    (t_maps - t0) / 1e6, (t_go - t_maps) / 1e6, t_native ? (t_native - t_go) / 1e6 : 0.0);
 	return attach_done(w, ap, exe, pre_exec,
 			   w->native ? ALLOC_SOURCE_EVERY_CALL : ALLOC_SOURCE_GO);
 }

@@ -73,6 +73,15 @@ static inline int watch_mode__parse(const char *s, enum watch_mode *out)
 int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 		  const struct watch_opts *o, int pid, const char *exe, int pre_exec);
 
+/*
+ * Right after pid's exec, off the lock that guards ap and sym (the exec thread): probe the
+ * allocators of its executable and of what ld.so mapped so far, else the libc it will map at
+ * the usual paths; the links go into pl (alloc_probes__prelink). Objects probed, or -errno
+ * (-ENOENT: nothing to probe; -ESRCH: it exited).
+ */
+int watch__prelink_exec(struct alloc_probes *ap, struct symbolizer *sym, pthread_mutex_t *sym_lock,
+			int pid, struct alloc_prelink *pl);
+
 /* The Go program is initialised (main.main ran, or an already running process): read
  * MemProfileRate, write it when asked to, and say plainly when the program samples nothing. */
 void watch__runtime_ready(struct watch *w, const struct watch_opts *o);

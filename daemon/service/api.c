@@ -371,6 +371,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 	in.snapshots_dropped = d->stats.snapshots_dropped;
 	in.exited_dropped = d->stats.exited_dropped;
 	in.attach_failures = d->stats.attach_failures;
+	in.exec_attach = &d->stats.exec_attach;
 	if (d->push_q) {
 		struct push_queue_stats ps;
 

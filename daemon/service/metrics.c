@@ -8,6 +8,63 @@
 #include "service/metrics.h"
 #include "util/common.h"
 
+static const double exec_attach_bucket_ms[EXEC_ATTACH_BUCKETS] = {0.5, 1,  2,	3,   5,	  10,
+								  20,  50, 100, 200, 500, 1000};
+
+void exec_attach_hist__observe(struct exec_attach_hist *h, __u64 ns)
+{
+	for (int i = 0; i < EXEC_ATTACH_BUCKETS; i++) {
+		if (ns <= exec_attach_bucket_ms[i] * NSEC_PER_MSEC) {
+			__atomic_fetch_add(&h->le[i], 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	__atomic_fetch_add(&h->sum_ns, ns, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+}
+
+double exec_attach_hist__quantile(const struct exec_attach_hist *h, double q)
+{
+	__u64 n = __atomic_load_n(&h->count, __ATOMIC_RELAXED), cum = 0;
+	double rank = q * n, lo = 0;
+
+	if (!n)
+		return 0;
+	for (int i = 0; i < EXEC_ATTACH_BUCKETS; i++) {
+		__u64 c = __atomic_load_n(&h->le[i], __ATOMIC_RELAXED);
+
+		if (c && cum + c >= rank)
+			return (lo + (exec_attach_bucket_ms[i] - lo) * (rank - cum) / c) / 1e3;
+		cum += c;
+		lo = exec_attach_bucket_ms[i];
+	}
+	return lo / 1e3; /* in +Inf: the last bound */
+}
+
+static void write_exec_attach(FILE *f, const struct exec_attach_hist *h)
+{
+	__u64 cum = 0;
+
+	fputs("# HELP allocscope_exec_attach_seconds From a matched process's exec to its "
+	      "allocator probes being live.\n"
+	      "# TYPE allocscope_exec_attach_seconds histogram\n",
+	      f);
+	for (int i = 0; i < EXEC_ATTACH_BUCKETS; i++) {
+		cum += __atomic_load_n(&h->le[i], __ATOMIC_RELAXED);
+		fprintf(f, "allocscope_exec_attach_seconds_bucket{le=\"%g\"} %llu\n",
+			exec_attach_bucket_ms[i] / 1e3, (unsigned long long)cum);
+	}
+	/* count read last: +Inf is never below a finite bucket */
+	fprintf(
+	    f, "allocscope_exec_attach_seconds_bucket{le=\"+Inf\"} %llu\n",
+	    (unsigned long long)max_t(__u64, cum, __atomic_load_n(&h->count, __ATOMIC_RELAXED)));
+	fprintf(f, "allocscope_exec_attach_seconds_sum %.6f\n",
+		__atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED) / 1e9);
+	fprintf(
+	    f, "allocscope_exec_attach_seconds_count %llu\n",
+	    (unsigned long long)max_t(__u64, cum, __atomic_load_n(&h->count, __ATOMIC_RELAXED)));
+}
+
 static void label_escape(FILE *f, const char *s)
 {
 	for (; *s; s++) {
@@ -323,6 +380,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 		    us->unwind_ns / 1e9, (unsigned long long)in->counters[ALLOC_CNT_UNWIND_LOST],
 		    (unsigned long long)in->counters[ALLOC_CNT_UNWIND_FREE_LOST]);
 	}
+	if (in->exec_attach)
+		write_exec_attach(f, in->exec_attach);
 	return ferror(f) ? -EIO : 0;
 }
 

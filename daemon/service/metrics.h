@@ -57,6 +57,20 @@ enum metrics_push_drop {
 	METRICS_PUSH_DROP_SHUTDOWN, /* not sent before the flush at exit ended */
 };
 
+/* Seconds from a process's exec (the BPF tracepoint's clock) to its malloc probes being live:
+ * a Prometheus histogram, observed by the exec thread, read without a lock (every field is
+ * atomic; a scrape may see one observation half counted, never a torn value). */
+#define EXEC_ATTACH_BUCKETS 12
+struct exec_attach_hist {
+	__u64
+	    le[EXEC_ATTACH_BUCKETS]; /* observations <= exec_attach_bucket_ms[i] (not cumulated) */
+	__u64 count;
+	__u64 sum_ns;
+};
+void exec_attach_hist__observe(struct exec_attach_hist *h, __u64 ns);
+/* The q-quantile (0..1) in seconds by linear interpolation within its bucket; 0 when empty. */
+double exec_attach_hist__quantile(const struct exec_attach_hist *h, double q);
+
 struct metrics_input {
 	const struct metrics_target *targets; /* the live ones */
 	size_t target_cnt;
@@ -82,6 +96,7 @@ struct metrics_input {
 	long rss_bytes;
 	__u64 files_refused[ROOTFS_REFUSED__CNT]; /* by enum rootfs_refusal */
 	const struct unwind_stats *unwind;	  /* NULL: no CFI unwinder, no unwind metrics */
+	const struct exec_attach_hist *exec_attach;
 };
 
 /* Write the exposition to f. 0, or -EIO when f reports an error. */

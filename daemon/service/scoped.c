@@ -19,6 +19,7 @@
 #include "service/api.h"
 #include "service/budget.h"
 #include "service/capture.h"
+#include "service/exec_thread.h"
 #include "service/httpd.h"
 #include "service/push.h"
 #include "service/push_batch.h"
@@ -92,12 +93,18 @@ static void final_push(struct scoped *d)
 
 static void reload(struct scoped *d)
 {
+	int err;
+
 	if (!d->o->config_path) {
 		log_info("SIGHUP: no --config file to reload");
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
-	if (scoped_opts__load_config(d->o, d->o->config_path, 1) == 0) {
+	/* The exec thread matches without the lock: the selectors change under sel_lock. */
+	pthread_rwlock_wrlock(&d->sel_lock);
+	err = scoped_opts__load_config(d->o, d->o->config_path, 1);
+	pthread_rwlock_unlock(&d->sel_lock);
+	if (err == 0) {
 		/* Targets that no selector matches any more are let go. */
 		for (size_t i = 0; i < d->cnt; i++)
 			if (d->t[i]->alive && !scoped__selected(d, d->t[i]->w.target.pid))
@@ -159,12 +166,14 @@ int scoped__run(struct scoped_opts *o)
 	};
 	struct proc_select_opts pso = {.self_pid = getpid()};
 	struct symbolizer_opts so = {.demangle = 1};
-	struct scoped d = {.o = o};
+	struct scoped d = {.o = o, .exec_stop_fd = -1};
 	__u64 next_drain;
 	sigset_t set;
 	int sigfd = -1, status = 1;
 
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.claim_lock, NULL);
+	pthread_rwlock_init(&d.sel_lock, NULL);
 	fit_memory_limit(o);
 	if (gethostname(d.host, sizeof(d.host)))
 		snprintf(d.host, sizeof(d.host), "unknown");
@@ -184,7 +193,8 @@ int scoped__run(struct scoped_opts *o)
 	cgroup__ns_root(NULL, NULL, getpid(), d.cgroup_ns_root, sizeof(d.cgroup_ns_root));
 	pso.cgroup_ns_root = d.cgroup_ns_root;
 	d.select = proc_select__new(&pso);
-	if (!d.sym || !d.cache || !d.select) {
+	d.exec_select = proc_select__new(&pso);
+	if (!d.sym || !d.cache || !d.select || !d.exec_select) {
 		log_error("out of memory");
 		goto cleanup;
 	}
@@ -214,6 +224,9 @@ int scoped__run(struct scoped_opts *o)
 	pthread_mutex_lock(&d.lock);
 	scoped__scan(&d);
 	pthread_mutex_unlock(&d.lock);
+	/* Without it, the main loop reads the exec ring as it reads the others. */
+	if (exec_thread__start(&d))
+		log_warn("no exec thread: matched execs wait for the main loop");
 	d.http = httpd__start(&hopts, &scoped_api_ops, &d);
 	if (!d.http)
 		goto cleanup;
@@ -268,6 +281,7 @@ int scoped__run(struct scoped_opts *o)
 		pthread_mutex_unlock(&d.lock);
 	}
 cleanup:
+	exec_thread__stop(&d);
 	httpd__stop(d.http);
 	/* An error path: nothing more is sent. */
 	push_queue__flush_free(d.push_q, 0);
@@ -278,6 +292,7 @@ cleanup:
 	free(d.t);
 	htab__free(&d.alive);
 	proc_select__free(d.select);
+	proc_select__free(d.exec_select);
 	/* Links go with the BPF object: nothing stays attached after exit. */
 	overhead__free(d.ov); /* its thread uses ap */
 	alloc_probes__free(d.ap);
@@ -287,6 +302,8 @@ cleanup:
 	symbolizer__free(d.sym);
 	if (sigfd >= 0)
 		close(sigfd);
+	pthread_mutex_destroy(&d.claim_lock);
+	pthread_rwlock_destroy(&d.sel_lock);
 	pthread_mutex_destroy(&d.lock);
 	return status;
 }

@@ -161,6 +161,11 @@ static int is_go_process(struct proc_select *ps, int pid)
 	return key.is_go;
 }
 
+bool proc_select__is_go(struct proc_select *ps, int pid)
+{
+	return is_go_process(ps, pid);
+}
+
 size_t proc_select__go_cache_size(const struct proc_select *ps)
 {
 	return ps->go_cache_cnt;

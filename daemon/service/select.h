@@ -52,5 +52,7 @@ int proc_select__scan(struct proc_select *ps, const struct selector *sels, size_
 
 /* Executables whose Go-ness is remembered now (at most 4096, the oldest forgotten first). */
 size_t proc_select__go_cache_size(const struct proc_select *ps);
+/* Whether pid runs a Go executable (remembered per executable, as --all-go does). */
+bool proc_select__is_go(struct proc_select *ps, int pid);
 
 #endif

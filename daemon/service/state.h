@@ -14,6 +14,7 @@
 #include "probe/watch.h"
 #include "service/cgroup.h"
 #include "service/history.h"
+#include "service/metrics.h"
 #include "service/scoped.h"
 #include "util/htab.h"
 
@@ -53,6 +54,7 @@ struct scoped_stats {
 	 * by /healthz without the lock. */
 	__u64 loop_drain_mono_ns;
 	__u64 interval_ns;
+	struct exec_attach_hist exec_attach; /* atomic too: see metrics.h */
 };
 
 struct scoped {
@@ -68,6 +70,17 @@ struct scoped {
 	struct pusher *pusher;
 	struct push_queue *push_q; /* with --push: the thread that sends */
 	struct proc_select *select;
+	/* The exec thread (exec_thread.c): its own selector state (select's caches are not
+	 * shared), the selectors read under sel_lock (a reload writes them), and the pid each
+	 * side is attaching, under claim_lock, so that no process is probed twice. */
+	struct proc_select *exec_select;
+	pthread_rwlock_t sel_lock;
+	pthread_mutex_t claim_lock;
+	int exec_claim;
+	int main_claim;
+	pthread_t exec_tid;
+	int exec_stop_fd;
+	int exec_running;
 	struct capture *capture; /* heap snapshots (capture.c) */
 	struct dtarget **t;
 	size_t cnt;
@@ -94,8 +107,13 @@ bool scoped__selected(struct scoped *d, int pid);
 void scoped__scan(struct scoped *d);
 /* The process is gone or exec'ed: keep its history, drop its kernel state. */
 void scoped__target_ended(struct scoped *d, struct dtarget *t);
-/* Handle the BPF side's GC and exec/fork events. */
+/* Handle the BPF side's GC events (and exec/fork events when no exec thread reads them). */
 void scoped__poll_events(struct scoped *d);
+/* One exec/fork event, handled under the lock. */
+void scoped__on_life(struct scoped *d, const struct life_event *e);
+/* Watch pid, matched at exec, whose probes the exec thread put in place (pl's links: adopted,
+ * or left in pl for the caller to release). */
+int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl);
 /* alloc_probes' unwind callback; ctx is the struct scoped. */
 int scoped__on_unwind(void *ctx, const void *data, size_t len);
 void dtarget__free(struct dtarget *t); /* accepts NULL */

@@ -47,9 +47,13 @@ void dtarget__free(struct dtarget *t)
 	free(t);
 }
 
-static int watch_pid(struct scoped *d, int pid, const char *why)
+/* exec_ns: the exec event's time (CLOCK_MONOTONIC), 0 when not matched at exec; pl: links the
+ * exec thread made already (adopted first), or NULL. */
+static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 exec_ns,
+			     struct alloc_prelink *pl)
 {
 	struct dtarget *t, **n;
+	__u64 t0 = now_mono_ns(), t_named, t_live, t_cfi;
 	char exe[64];
 	int err;
 
@@ -72,7 +76,17 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	if (peer__pid_owner(NULL, pid, &t->owner))
 		t->owner = 0;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+	t_named = now_mono_ns();
+	if (pl) {
+		err = alloc_probes__adopt(d->ap, pl);
+		if (err) {
+			alloc_probes__detach_pid(d->ap, pid, 0);
+			dtarget__free(t);
+			return err;
+		}
+	}
 	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
+	t_live = now_mono_ns();
 	if (err) {
 		/* Undo what did attach before the failure, and what it recorded meanwhile. */
 		alloc_probes__detach_pid(d->ap, pid, target__running(pid));
@@ -89,13 +103,21 @@ static int watch_pid(struct scoped *d, int pid, const char *why)
 	}
 	watch__runtime_ready(&t->w, &d->o->watch);
 	/* As record --unwind. */
+	if (exec_ns && t_live > exec_ns)
+		exec_attach_hist__observe(&d->stats.exec_attach, t_live - exec_ns);
 	if (d->uw)
 		watch__enable_cfi(&t->w, d->ap, d->o->unwind);
+	t_cfi = now_mono_ns();
 	/* Matched at exec, its maps were read before ld.so mapped the libraries; by now (the
 	 * probes took a while to go in) it has mostly done so. Read them again: a process that
 	 * exits before the next drain leaves its CFI samples these modules to be unwound with. */
 	if (target__refresh_maps(&t->w.target) == 0)
 		watch__reconcile(&t->w, d->ap, d->sym);
+	log_debug(
+	    "pid %d: live %.2f ms after exec; steps: naming %.2f ms, attach %.2f ms, CFI %.2f "
+	    "ms, maps again + reconcile %.2f ms",
+	    pid, exec_ns ? (t_live - exec_ns) / 1e6 : 0.0, (t_named - t0) / 1e6,
+	    (t_live - t_named) / 1e6, (t_cfi - t_live) / 1e6, (now_mono_ns() - t_cfi) / 1e6);
 	t->alive = 1;
 	t->attach_ns = t->last_drain_ns = now_real_ns();
 	if (d->o->push_url)
@@ -146,9 +168,33 @@ void scoped__target_ended(struct scoped *d, struct dtarget *t)
 		 d->o->retention_min);
 }
 
+static int watch_pid(struct scoped *d, int pid, const char *why, __u64 exec_ns)
+{
+	int err;
+
+	pthread_mutex_lock(&d->claim_lock);
+	if (d->exec_claim == pid) {
+		/* The exec thread is attaching it. */
+		pthread_mutex_unlock(&d->claim_lock);
+		return 0;
+	}
+	d->main_claim = pid;
+	pthread_mutex_unlock(&d->claim_lock);
+	err = watch_pid_claimed(d, pid, why, exec_ns, NULL);
+	pthread_mutex_lock(&d->claim_lock);
+	d->main_claim = 0;
+	pthread_mutex_unlock(&d->claim_lock);
+	return err;
+}
+
+int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl)
+{
+	return watch_pid_claimed(d, pid, "matched at exec", 0, pl);
+}
+
 static void watch_matched(void *ctx, int pid)
 {
-	watch_pid(ctx, pid, "matched at start");
+	watch_pid(ctx, pid, "matched at start", 0);
 }
 
 void scoped__scan(struct scoped *d)
@@ -170,22 +216,30 @@ static int on_gc(void *ctx, const struct gc_event *e)
 	return 0;
 }
 
-static int on_life(void *ctx, const struct life_event *e)
+void scoped__on_life(struct scoped *d, const struct life_event *e)
 {
-	struct scoped *d = ctx;
 	struct dtarget *t;
 
 	if (e->type == LIFE_EVENT_EXEC) {
-		/* Same pid, new program: what was probed is the old one's. */
+		/* Same pid, new program: what was probed is the old one's. Its samples are read
+		 * first, to be unwound with that program's modules (the exec thread reads this
+		 * event apart from the other rings). */
 		t = scoped__find_alive(d, e->tgid);
-		if (t)
+		if (t) {
+			alloc_probes__poll_events(d->ap, on_gc, NULL, d);
 			scoped__target_ended(d, t);
+		}
 		if (scoped__selected(d, e->tgid))
-			watch_pid(d, e->tgid, "matched at exec");
+			watch_pid(d, e->tgid, "matched at exec", e->time_ns);
 	} else if (e->type == LIFE_EVENT_FORK) {
 		if (scoped__find_alive(d, e->parent_tgid))
-			watch_pid(d, e->tgid, "forked by a watched process");
+			watch_pid(d, e->tgid, "forked by a watched process", 0);
 	}
+}
+
+static int on_life(void *ctx, const struct life_event *e)
+{
+	scoped__on_life(ctx, e);
 	return 0;
 }
 
@@ -204,7 +258,7 @@ int scoped__on_unwind(void *ctx, const void *data, size_t len)
 
 void scoped__poll_events(struct scoped *d)
 {
-	alloc_probes__poll_events(d->ap, on_gc, on_life, d);
+	alloc_probes__poll_events(d->ap, on_gc, d->exec_running ? NULL : on_life, d);
 }
 
 int scoped__target_visible(const struct dtarget *t, uid_t viewer)

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Issue 7 under churn: allocscoped --unwind cfi matching a short-lived program by name at exec
 # (tests/targets/cfi/cfi_app: a few milliseconds, ~100 allocations through libraries built
-# without frame pointers). Of the samples the daemon caught, how many stacks reach main (or the
-# loader's init, for libstdc++'s own allocations), against the samples it caught at all.
+# without frame pointers). How many of the processes the daemon caught (a pid with samples in
+# the profile), and of the samples it caught, how many stacks reach main (or the loader's init,
+# for libstdc++'s own allocations).
 # Usage: tests/bench/cfi_churn.sh   (BENCH_SMOKE=1: 10 processes; CFI_CHURN_N, CFI_CHURN_GAP)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +36,7 @@ for _ in $(seq "$N"); do
 	apps+=($!)
 	sleep "$GAP"
 done
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 wait "${apps[@]}" || bench_error "cfi_app failed"
 sleep 12 # two drains: every process has ended and been read
 curl -s --max-time 30 "http://127.0.0.1:$port/metrics" >"$WORK/metrics"
@@ -43,8 +45,19 @@ curl -s --max-time 30 "http://127.0.0.1:$port/debug/pprof/allocs?comm=cfi_app" -
 stop_daemon
 DAEMON_PID=
 
+# Processes caught: pids of this run with samples in the profile.
+caught=$(python3 - "$ROOT/tests/e2e" "$WORK/p.pb.gz" "${apps[@]}" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import pprof_raw
+p = pprof_raw.read(sys.argv[2])
+pids = {int(s["labels"].get("pid", 0)) for s in p.samples}
+print(len(pids & {int(a) for a in sys.argv[3:]}))
+PY
+) || { bench_error "cannot read the profile"; caught=0; }
+
 # Per sample (go tool pprof -traces): its count, and whether a frame is main or _dl_start_user.
-go tool pprof -traces -sample_index=alloc_objects "$WORK/p.pb.gz" 2>/dev/null | awk -v n="$N" \
+go tool pprof -traces -sample_index=alloc_objects "$WORK/p.pb.gz" 2>/dev/null | awk -v n="$N" -v caught="$caught" \
 	-v ev="$(awk '$1 == "allocscope_unwind_events_total" { print $2 }' "$WORK/metrics")" \
 	-v tr="$(awk '$1 == "allocscope_unwind_truncated_total" { print $2 }' "$WORK/metrics")" '
 function flush() { if (in_s) { tot += c; if (whole) ok += c }; in_s = 0; whole = 0 }
@@ -54,11 +67,13 @@ in_s && ($1 == "main" || $1 == "_dl_start_user") { whole = 1 }
 END {
 	flush()
 	print ""
-	print "| processes | samples in the profile | reaching main or the loader | share | unwind events | truncated |"
-	print "| ---: | ---: | ---: | ---: | ---: | ---: |"
-	printf "| %d | %d | %d | %.1f%% | %s | %s |\n", n, tot, ok, tot ? 100 * ok / tot : 0, ev, tr
+	print "| processes | caught | share caught | samples in the profile | reaching main or the loader | share | unwind events | truncated |"
+	print "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	printf "| %d | %d | %.0f%% | %d | %d | %.1f%% | %s | %s |\n", n, caught, n ? 100 * caught / n : 0, tot, ok, tot ? 100 * ok / tot : 0, ev, tr
 }'
 echo
+[ "$caught" -gt 0 ] || bench_error "no cfi_app process caught"
+echo "load average (1 min): $LOAD_END after the last process"
 echo "commands: $DAEMON --comm cfi_app --unwind cfi --rate 1 --interval 5; $N x $APP, one every" \
 	"$GAP s; go tool pprof -traces of /debug/pprof/allocs?comm=cfi_app 12 s after the last"
 [ "$BENCH_ERRORS" = 0 ]

@@ -445,3 +445,52 @@ def daemon_push_to_pyroscope_receiver():
     ok &= check_eq(got, [1000, 64000],
                    "the pushed intervals add up to the pattern's allocations, each once")
     return ok
+
+
+@test
+def daemon_short_lived_process_watched():
+    """Issue 20: processes matched by comm at exec that live 200 ms and then allocate, never
+    waiting for the daemon, are watched, and every allocation they make is counted; each one's
+    exec -> probes-live delay is in the allocscope_exec_attach_seconds histogram. (200 ms is
+    far above the few milliseconds attach takes, so that a loaded 2-CPU machine cannot fail
+    this; tests/bench/short_lived.sh measures the short lifetimes.)"""
+    work = tempfile.mkdtemp(prefix="allocscope-short-")
+    prog = os.path.join(work, "shortlived")
+    shutil.copy(PATTERN, prog)  # comm "shortlived"
+    d = Daemon("--comm", "shortlived", "--interval", "0.5", "--rate", "1")
+    ok = True
+    runs = 3
+    try:
+        pids = []
+        for _ in range(runs):
+            p = subprocess.Popen([prog, "--delay-ms", "200"], stdout=subprocess.DEVNULL)
+            p.wait()
+            ok &= check(p.returncode in (0, 7), "shortlived exited %r" % p.returncode)
+            pids.append(p.pid)
+        want = expected.PATTERN[("alloc_small", "malloc")][:2]
+        for pid in pids:
+            got = None
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                sites = expected.by_site(d.profile("/debug/pprof/allocs?pid=%d" % pid))
+                got = sites.get(("alloc_small", "malloc"))
+                if got and got[:2] == want:
+                    break
+                time.sleep(0.2)
+            ok &= check_eq(got and got[:2], want, "pid %d: alloc_small counted exactly" % pid)
+        _, m = d.get("/metrics")
+        m = m.decode()
+        buckets = [(le, float(v)) for le, v in
+                   re.findall(r'allocscope_exec_attach_seconds_bucket\{le="([^"]+)"\} (\S+)', m)]
+        count = metric(m, "allocscope_exec_attach_seconds_count")
+        ok &= check(count is not None and count >= runs,
+                    "an exec -> probes-live observation per process: %r" % count)
+        ok &= check(len(buckets) == 13 and buckets[-1] == ("+Inf", count),
+                    "buckets 0.5 ms .. 1 s and +Inf equal to the count: %r" % buckets)
+        ok &= check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
+                    "cumulative buckets: %r" % buckets)
+        ok &= check(metric(m, "allocscope_exec_attach_seconds_sum") > 0, "a sum")
+    finally:
+        d.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return ok
