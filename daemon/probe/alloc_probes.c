@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Loads bpf/alloc.bpf.c and attaches it: uprobes on the malloc family, placed by probe_place.c,
  * filtered to one process each (uprobe_multi links where the kernel has them, else perf-event
- * uprobes); tracepoints for anonymous mmap/munmap, attached only while a target needs them. */
+ * uprobes). The targets map and the mmap tracepoints that follow it are in alloc_targets.c, the
+ * probes on a process's own samplers (Go's runtime, otel_memory USDTs) in runtime_probes.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "alloc.skel.h"
 #include "probe/alloc_funcs.h"
 #include "probe/alloc_probes.h"
+#include "probe/alloc_probes_priv.h"
 #include "probe/bpfmap.h"
 #include "probe/links.h"
 #include "probe/plan_cache.h"
@@ -32,33 +34,6 @@
 #include "util/log.h"
 #include "probe/probe_place.h"
 #include "probe/sampling.h"
-
-struct alloc_probes {
-	struct alloc_bpf *skel;
-	struct ring_buffer *gc_rb;
-	struct ring_buffer *life_rb; /* exec/fork events: the exec thread's alone */
-	int (*gc_cb)(void *ctx, const struct gc_event *e);
-	int (*life_cb)(void *ctx, const struct life_event *e);
-	void *gc_ctx;
-	void *life_ctx;
-	int (*unwind_cb)(void *ctx, const void *data, size_t len);
-	void *unwind_ctx;
-	/* links and the targets map's values are also changed by the overhead budget's thread
-	 * (alloc_probes__set_alloc_side, alloc_probes__set_duty) */
-	pthread_mutex_t mu;
-	struct link_list links;
-	struct link_reaper *reaper; /* closes detached links in the background */
-	struct plan_cache *plans;   /* per file: where the malloc family's probes go */
-	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
-	struct bpf_link *mmap_links[6];
-	enum mmap_tracing mmap_mode;
-	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
-	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
-	__u64 sample_rate;
-	int multi;   /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
-	int session; /* the malloc family on uprobe sessions (kernel 6.13+): alloc_session */
-	__u32 usdt_specs_used; /* entries of the usdt_specs map given out */
-};
 
 static int verbose_libbpf;
 
@@ -169,114 +144,6 @@ static __u32 stack_id_space(__u32 entries)
 	while (space < 2 * (__u64)entries && space < (1u << 30))
 		space <<= 1;
 	return space;
-}
-
-/* libbpf finds a syscall tracepoint's id below debugfs's tracing folder when that exists, else
- * below tracefs's own mount point. */
-static const char *const tracefs_ids[] = {
-    "/sys/kernel/debug/tracing/events/syscalls/sys_enter_mmap/id",
-    "/sys/kernel/tracing/events/syscalls/sys_enter_mmap/id",
-};
-
-/* Whether libbpf can find the syscall tracepoints' ids: tracefs is mounted where it looks, or
- * can be (it is not mounted at boot on every host; mounting it changes nothing else). */
-static int tracefs_ready(void)
-{
-	const char *id =
-	    access("/sys/kernel/debug/tracing", F_OK) ? tracefs_ids[1] : tracefs_ids[0];
-
-	if (!access(id, R_OK))
-		return 1;
-	if (id == tracefs_ids[0] || mount("tracefs", "/sys/kernel/tracing", "tracefs",
-					  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
-		return 0;
-	log_debug("mounted tracefs on /sys/kernel/tracing for the syscall tracepoints");
-	return !access(id, R_OK);
-}
-
-static void mmap_tracing_detach(struct alloc_probes *ap)
-{
-	/* The entry first: an exit without its entry records nothing, the reverse would leave a
-	 * length behind for an unrelated mmap. */
-	for (size_t i = 0; i < ARRAY_SIZE(ap->mmap_links); i++) {
-		bpf_link__destroy(ap->mmap_links[i]);
-		ap->mmap_links[i] = NULL;
-	}
-}
-
-static int mmap_tracing_attach(struct alloc_probes *ap)
-{
-	struct alloc_bpf *skel = ap->skel;
-	/* Entries, then their exits in the same order. */
-	struct bpf_program *syscall_progs[] = {
-	    skel->progs.sys_enter_munmap, skel->progs.sys_enter_mremap, skel->progs.sys_enter_mmap,
-	    skel->progs.sys_exit_munmap,  skel->progs.sys_exit_mremap,	skel->progs.sys_exit_mmap};
-	struct bpf_program *btf_progs[] = {skel->progs.sys_enter, skel->progs.sys_exit};
-	struct bpf_program **progs = syscall_progs;
-	size_t cnt = ARRAY_SIZE(syscall_progs);
-	int err = 0;
-
-	if (ap->mmap_mode != MMAP_TRACING_EVERY_SYSCALL && !tracefs_ready()) {
-		log_info("no tracefs: mmap tracking runs on every syscall while a native target "
-			 "is watched");
-		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
-	}
-	if (ap->mmap_mode == MMAP_TRACING_EVERY_SYSCALL) {
-		progs = btf_progs;
-		cnt = ARRAY_SIZE(btf_progs);
-	}
-	/* Exits before entries (the reverse of mmap_tracing_detach). */
-	for (size_t i = cnt; i > 0; i--) {
-		ap->mmap_links[i - 1] = bpf_program__attach(progs[i - 1]);
-		if (!ap->mmap_links[i - 1]) {
-			err = -errno;
-			break;
-		}
-	}
-	if (err) {
-		mmap_tracing_detach(ap);
-		if (ap->mmap_mode == MMAP_TRACING_EVERY_SYSCALL) {
-			log_error("cannot attach the mmap tracepoints: %s", strerror(-err));
-			return err;
-		}
-		log_warn("cannot attach the syscall tracepoints (%s): mmap tracking runs on every "
-			 "syscall while a native target is watched",
-			 strerror(-err));
-		ap->mmap_mode = MMAP_TRACING_EVERY_SYSCALL;
-		return mmap_tracing_attach(ap);
-	}
-	if (ap->mmap_mode == MMAP_TRACING_OFF)
-		ap->mmap_mode = MMAP_TRACING_SYSCALLS;
-	ap->mmap_attaches++;
-	log_debug("mmap tracepoints attached (%s)",
-		  ap->mmap_mode == MMAP_TRACING_SYSCALLS ? "per syscall" : "every syscall");
-	return 0;
-}
-
-/* Attach the mmap tracepoints when a target needs them, detach them when none does. */
-static int mmap_tracing_sync(struct alloc_probes *ap)
-{
-	int attached = ap->mmap_links[0] != NULL;
-
-	if (ap->mmap_targets && !attached)
-		return mmap_tracing_attach(ap);
-	if (!ap->mmap_targets && attached) {
-		mmap_tracing_detach(ap);
-		log_debug("mmap tracepoints detached: no target needs them");
-	}
-	return 0;
-}
-
-enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
-					     size_t *targets)
-{
-	if (attaches)
-		*attaches = ap->mmap_attaches;
-	if (targets)
-		*targets = ap->mmap_targets;
-	if (!ap->mmap_links[0])
-		return MMAP_TRACING_OFF;
-	return ap->mmap_mode;
 }
 
 /*
@@ -426,7 +293,7 @@ void alloc_probes__free(struct alloc_probes *ap)
 {
 	if (!ap)
 		return;
-	mmap_tracing_detach(ap);
+	ap_mmap_detach(ap);
 	link_list__fini(&ap->links, ap->reaper);
 	/* Every link is closed before the programs they run go. */
 	link_reaper__free(ap->reaper);
@@ -440,9 +307,8 @@ void alloc_probes__free(struct alloc_probes *ap)
 
 /* Into ap's links, or pl's when given (the exec thread's, adopted later under the lock). Takes
  * spec (may be NULL) on success. */
-static int add_link(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
-		    const struct stat *st, struct bpf_link *l, int fd, __u32 probes,
-		    struct link_spec *spec)
+int ap_add_link(struct alloc_probes *ap, struct alloc_prelink *pl, int pid, const struct stat *st,
+		struct bpf_link *l, int fd, __u32 probes, struct link_spec *spec)
 {
 	struct probe_link link = {.pid = pid,
 				  .fd = fd,
@@ -468,7 +334,7 @@ static int add_link(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
 }
 
 /* From the descriptor checked by rootfs__open(), never from a path opened again. */
-static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
+int ap_read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 {
 	ssize_t n;
 
@@ -481,7 +347,7 @@ static int read_code(int fd, __u64 off, __u8 *buf, size_t len, size_t *got)
 
 /* A failed attach: -ESRCH and no news when the process exited meanwhile (its watcher learns
  * of it), else warned. */
-static int attach_failed(int pid, const char *path, const char *what, enum probe_at at, int err)
+int ap_attach_failed(int pid, const char *path, const char *what, enum probe_at at, int err)
 {
 	if (err == -ESRCH || !target__running(pid))
 		return -ESRCH;
@@ -498,9 +364,9 @@ static int attach_failed(int pid, const char *path, const char *what, enum probe
  * pl when given (see add_link). spec_fd >= 0: the allocation side, which the overhead budget may
  * detach and attach again (uprobe_multi links only), from the file open at spec_fd.
  */
-static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid,
-			const char *path, const struct stat *st, struct bpf_program *prog,
-			const struct site_list *l, enum probe_at at, const char *what, int spec_fd)
+int ap_attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid, const char *path,
+		    const struct stat *st, struct bpf_program *prog, const struct site_list *l,
+		    enum probe_at at, const char *what, int spec_fd)
 {
 	struct link_spec *spec = NULL;
 	int fd, err;
@@ -518,9 +384,9 @@ static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int p
 					at, pid);
 		if (fd < 0) {
 			link_spec__free(spec);
-			return attach_failed(pid, path, what, at, fd);
+			return ap_attach_failed(pid, path, what, at, fd);
 		}
-		err = add_link(ap, pl, pid, st, NULL, fd, l->cnt, spec);
+		err = ap_add_link(ap, pl, pid, st, NULL, fd, l->cnt, spec);
 		if (err) {
 			link_spec__free(spec);
 			close(fd);
@@ -535,8 +401,8 @@ static int attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int p
 
 		link = bpf_program__attach_uprobe_opts(prog, pid, path, l->offsets[i], &uo);
 		if (!link)
-			return attach_failed(pid, path, l->names[i], at, -errno);
-		err = add_link(ap, pl, pid, st, link, -1, 1, NULL);
+			return ap_attach_failed(pid, path, l->names[i], at, -errno);
+		err = ap_add_link(ap, pl, pid, st, link, -1, 1, NULL);
 		if (err) {
 			bpf_link__destroy(link);
 			return err;
@@ -599,16 +465,16 @@ static int attach_object(struct alloc_probes *ap, struct symbolizer *sym, int pi
 	 * side keeps a spec (fd), so that the duty cycle can close and make its links again; free
 	 * always stays. */
 	if (ap->session)
-		err = attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_session,
-				   &plan.enter, PROBE_AT_SESSION, "the malloc family", fd);
+		err = ap_attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_session,
+				      &plan.enter, PROBE_AT_SESSION, "the malloc family", fd);
 	else
-		err = attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_exit, &plan.ret,
-				   PROBE_AT_RETURN, "the malloc family", fd)
-			  ?: attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_enter,
-					  &plan.enter, PROBE_AT_ENTRY, "the malloc family", fd);
+		err = ap_attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_exit,
+				      &plan.ret, PROBE_AT_RETURN, "the malloc family", fd)
+			  ?: ap_attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.alloc_enter,
+					     &plan.enter, PROBE_AT_ENTRY, "the malloc family", fd);
 	err = err
-		  ?: attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.free_enter,
-				  &plan.frees, PROBE_AT_ENTRY, "free", -1);
+		  ?: ap_attach_sites(ap, pl, pid, fd_path, &st, ap->skel->progs.free_enter,
+				     &plan.frees, PROBE_AT_ENTRY, "free", -1);
 cleanup:
 	close(fd);
 	return err ?: plan.probed;
@@ -638,8 +504,9 @@ int alloc_probes__adopt(struct alloc_probes *ap, struct alloc_prelink *pl)
 	for (size_t i = 0; i < pl->cnt; i++) {
 		const struct probe_link *l = &pl->links[i];
 
-		if (add_link(ap, NULL, l->pid, &(struct stat){.st_dev = l->dev, .st_ino = l->ino},
-			     l->link, l->fd, l->probes, l->spec)) {
+		if (ap_add_link(ap, NULL, l->pid,
+				&(struct stat){.st_dev = l->dev, .st_ino = l->ino}, l->link, l->fd,
+				l->probes, l->spec)) {
 			/* The rest stay in pl, closed by alloc_probes__prelink_release(). */
 			memmove(pl->links, pl->links + i, (pl->cnt - i) * sizeof(*l));
 			pl->cnt -= i;
@@ -658,272 +525,6 @@ void alloc_probes__prelink_release(struct alloc_probes *ap, struct alloc_prelink
 	link_reaper__add(ap->reaper, pl->links, pl->cnt);
 	free(pl->links);
 	memset(pl, 0, sizeof(*pl));
-}
-
-/* The cookie of a Go probe: what it is, in its field (bpf/alloc.h). */
-#define GO_PROBE_COOKIE(probe) COOKIE_PUT(GO_COOKIE_PROBE, probe)
-
-/* path names the file in messages; fd is the file itself (see attach_object()). */
-static int attach_go_func(struct alloc_probes *ap, int pid, const char *path, int fd,
-			  const struct stat *st, const char *name, const struct go_func *f,
-			  struct bpf_program *prog, __u64 cookie, __u32 keep)
-{
-	struct site_list one = {};
-	struct probe_site site = {};
-	char fd_path[64];
-	__u8 code[64];
-	size_t got = 0;
-	int err;
-
-	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-	if (!f->vaddr) {
-		log_warn("%s has no %s: not probed", path, name);
-		return -ENOENT;
-	}
-	err = read_code(fd, f->file_offset, code, min_t(__u64, f->size ?: 64, sizeof(code)), &got);
-	if (!err)
-		err = probe_place__choose(code, got, f->vaddr, keep, &site);
-	if (err)
-		log_warn("cannot decode %s in %s: %s; probing its entry", name, path,
-			 strerror(-err));
-	else
-		log_debug("%s in %s: probe at +%llu (%s)", name, path,
-			  (unsigned long long)site.offset, site.insn);
-	if (site.is_jbe)
-		cookie |= GO_COOKIE_AT_JBE;
-	site_list__add(&one, f->file_offset + site.offset, cookie, name);
-	return attach_sites(ap, NULL, pid, fd_path, st, prog, &one, PROBE_AT_ENTRY, name, -1);
-}
-
-int alloc_probes__attach_go(struct alloc_probes *ap, int pid, const char *path,
-			    const struct go_runtime *gr, unsigned int what)
-{
-	const __u32 keep = PROBE_KEEP_RAX | PROBE_KEEP_RBX | PROBE_KEEP_ARG4 | PROBE_KEEP_SP;
-	struct alloc_bpf *skel = ap->skel;
-	__u64 special = COOKIE_PUT(GO_COOKIE_KIND_OFF, gr->special_kind_off) |
-			COOKIE_PUT(GO_COOKIE_PROFILE_KIND, gr->special_kind_profile);
-	struct stat st;
-	int probed = 0, fd, err;
-
-	fd = rootfs__open(path, NULL);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st)) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (what & GO_ATTACH_SAMPLER) {
-		err = attach_go_func(ap, pid, path, fd, &st, "runtime.mProf_Malloc",
-				     &gr->mprof_malloc, skel->progs.go_mprof_malloc,
-				     GO_PROBE_COOKIE(GO_PROBE_MPROF_MALLOC) |
-					 COOKIE_PUT(GO_COOKIE_ARGS, gr->mprof_args),
-				     keep);
-		if (err)
-			goto cleanup;
-		err = attach_go_func(ap, pid, path, fd, &st, "runtime.freeSpecial",
-				     &gr->free_special, skel->progs.go_free_special,
-				     GO_PROBE_COOKIE(GO_PROBE_FREE_SPECIAL) | special, keep);
-		if (err)
-			goto cleanup;
-		probed += 2;
-	}
-	if (what & GO_ATTACH_EVERY_CALL) {
-		err = attach_go_func(ap, pid, path, fd, &st, "runtime.mallocgc", &gr->mallocgc,
-				     skel->progs.go_mallocgc, GO_PROBE_COOKIE(GO_PROBE_MALLOCGC),
-				     keep);
-		if (err)
-			goto cleanup;
-		probed++;
-	}
-	if (what & GO_ATTACH_GC) {
-		/* Without them there is no timeline, but the profile is whole: not fatal. */
-		if (!attach_go_func(ap, pid, path, fd, &st, "runtime.gcStart", &gr->gc_start,
-				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_GC_START), keep))
-			probed++;
-		if (!attach_go_func(ap, pid, path, fd, &st, "runtime.gcMarkTermination",
-				    &gr->gc_mark_term, skel->progs.go_gc,
-				    GO_PROBE_COOKIE(GO_PROBE_GC_MARK_TERM), keep))
-			probed++;
-		if (!attach_go_func(ap, pid, path, fd, &st, "main.main", &gr->main_fn,
-				    skel->progs.go_gc, GO_PROBE_COOKIE(GO_PROBE_MAIN), keep))
-			probed++;
-	}
-	err = 0;
-cleanup:
-	close(fd);
-	return err ?: probed;
-}
-
-int alloc_probes__attach_usdt(struct alloc_probes *ap, int pid, const char *path, int fd,
-			      const struct usdt_note *n, enum sampler_probe probe)
-{
-	struct bpf_program *prog = probe == SAMPLER_PROBE_USDT_ALLOC ? ap->skel->progs.usdt_alloc
-								     : ap->skel->progs.usdt_free;
-	struct usdt_spec spec;
-	struct bpf_link *link;
-	char fd_path[64], what[160];
-	struct stat st;
-	__u64 cookie;
-	__u32 idx;
-	int err, lfd;
-
-	if (fstat(fd, &st))
-		return -errno;
-	err = usdt__parse_args(n->args, &spec);
-	if (err) {
-		log_warn("%s:%s in %s: cannot read its arguments '%s'", n->provider, n->name, path,
-			 n->args);
-		return err;
-	}
-	/* Specs are never reused: a process that comes back for more past the map's size gets
-	 * none, rather than another probe's. */
-	if (ap->usdt_specs_used >= USDT_SPECS_MAX)
-		return -ENOSPC;
-	idx = ap->usdt_specs_used++;
-	err = bpf_map__update_elem(ap->skel->maps.usdt_specs, &idx, sizeof(idx), &spec,
-				   sizeof(spec), BPF_ANY);
-	if (err)
-		return err;
-	/* A semaphore (the process skips the probe while it is 0) is counted up by the kernel
-	 * while the uprobe is attached: ref_ctr_offset. */
-	cookie = COOKIE_PUT(SAMPLER_COOKIE_SPEC, idx) | COOKIE_PUT(SAMPLER_COOKIE_PROBE, probe);
-	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-	snprintf(what, sizeof(what), "%s:%s", n->provider, n->name);
-	if (ap->multi) {
-		lfd = uprobe_multi__link_usdt(bpf_program__fd(prog), fd_path, n->file_offset,
-					      cookie, n->sema_offset, pid);
-		if (lfd < 0)
-			return attach_failed(pid, path, what, 0, lfd);
-		err = add_link(ap, NULL, pid, &st, NULL, lfd, 1, NULL);
-		if (err)
-			close(lfd);
-		return err;
-	}
-	{
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie,
-			    .ref_ctr_offset = n->sema_offset);
-
-		link = bpf_program__attach_uprobe_opts(prog, pid, fd_path, n->file_offset, &uo);
-	}
-	if (!link)
-		return attach_failed(pid, path, what, 0, -errno);
-	err = add_link(ap, NULL, pid, &st, link, -1, 1, NULL);
-	if (err)
-		bpf_link__destroy(link);
-	return err;
-}
-
-/* pid's flags in the targets map (0 when absent). */
-static __u32 target_flags(const struct alloc_probes *ap, int pid)
-{
-	__u32 key = pid, val = 0;
-
-	if (bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val), 0))
-		return 0;
-	return val;
-}
-
-int alloc_probes__is_target(const struct alloc_probes *ap, int pid)
-{
-	__u32 key = pid, val;
-
-	return !bpf_map__lookup_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				     0);
-}
-
-int alloc_probes__preset_target(struct alloc_probes *ap, int pid, __u32 flags)
-{
-	__u32 key = pid, val = flags & ~TARGET_F_MMAP;
-
-	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				 BPF_NOEXIST))
-		return -errno;
-	return 0;
-}
-
-void alloc_probes__unpreset_target(struct alloc_probes *ap, int pid)
-{
-	__u32 key = pid;
-
-	bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0);
-}
-
-/* With ap->mu held. */
-static int add_target(struct alloc_probes *ap, int pid, __u32 flags)
-{
-	__u32 key = pid, old = target_flags(ap, pid);
-	/* The duty cycle (bits 16-31) is the overhead budget's (alloc_probes__set_duty); CFI set
-	 * by the exec thread before the probes went live stays. */
-	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK) | (old & TARGET_F_CFI);
-
-	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				 BPF_ANY))
-		return -errno;
-	if (!(old & TARGET_F_MMAP) && (flags & TARGET_F_MMAP))
-		ap->mmap_targets++;
-	else if ((old & TARGET_F_MMAP) && !(flags & TARGET_F_MMAP))
-		ap->mmap_targets--;
-	return mmap_tracing_sync(ap);
-}
-
-int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
-{
-	int err;
-
-	pthread_mutex_lock(&ap->mu);
-	err = add_target(ap, pid, flags);
-	pthread_mutex_unlock(&ap->mu);
-	return err;
-}
-
-int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty)
-{
-	__u32 key = pid, val;
-	int err = 0;
-
-	pthread_mutex_lock(&ap->mu);
-	val = (target_flags(ap, pid) & TARGET_FLAGS_MASK) | (__u32)duty << TARGET_DUTY_SHIFT;
-	/* Only while pid is a target: a process that just left must not come back as one. */
-	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				 BPF_EXIST))
-		err = -errno;
-	pthread_mutex_unlock(&ap->mu);
-	return err;
-}
-
-/* pid leaves the targets map; the tracepoints go with the last target that needed them. */
-static void remove_target(struct alloc_probes *ap, int pid)
-{
-	__u32 key = pid, old;
-
-	pthread_mutex_lock(&ap->mu);
-	old = target_flags(ap, pid);
-	if (!bpf_map__delete_elem(ap->skel->maps.targets, &key, sizeof(key), 0)) {
-		if (old & TARGET_F_MMAP)
-			ap->mmap_targets--;
-		mmap_tracing_sync(ap);
-	}
-	pthread_mutex_unlock(&ap->mu);
-}
-
-int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct go_layout *l)
-{
-	__u32 key = pid;
-
-	if (bpf_map__update_elem(ap->skel->maps.go_layouts, &key, sizeof(key), l, sizeof(*l),
-				 BPF_ANY))
-		return -errno;
-	return alloc_probes__set_target_flags(ap, pid, TARGET_F_GO_CGO);
-}
-
-int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)
-{
-	int err;
-
-	pthread_mutex_lock(&ap->mu);
-	err = add_target(ap, pid, target_flags(ap, pid) | flags);
-	pthread_mutex_unlock(&ap->mu);
-	return err;
 }
 
 int alloc_probes__has_object(struct alloc_probes *ap, int pid, __u64 dev, __u64 ino)
@@ -997,7 +598,7 @@ void alloc_probes__detach_pid(struct alloc_probes *ap, int pid, int wait)
 	free(gone);
 	if (wait)
 		link_reaper__wait(ap->reaper);
-	remove_target(ap, pid);
+	ap_remove_target(ap, pid);
 }
 
 int alloc_probes__stats_fd(const struct alloc_probes *ap)
@@ -1044,7 +645,7 @@ void alloc_probes__forget_totals(struct alloc_probes *ap, int pid)
 	__u32 key = pid;
 
 	bpf_map__delete_elem(ap->skel->maps.totals, &key, sizeof(key), 0);
-	remove_target(ap, pid);
+	ap_remove_target(ap, pid);
 	bpf_map__delete_elem(ap->skel->maps.go_layouts, &key, sizeof(key), 0);
 }
 
