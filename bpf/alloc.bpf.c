@@ -397,7 +397,7 @@ int sys_exit_munmap(struct trace_event_raw_sys_exit *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (is_target(tgid))
-		syscall_done(ctx, NULL, tgid, __NR_munmap, ctx->ret);
+		munmap_done(tgid, ctx->ret);
 	return 0;
 }
 
@@ -423,7 +423,7 @@ int sys_exit_mremap(struct trace_event_raw_sys_exit *ctx)
 	if (!is_target(tgid))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	syscall_done(ctx, regs, tgid, __NR_mremap, ctx->ret);
+	mremap_done(ctx, regs, tgid, ctx->ret);
 	return 0;
 }
 
@@ -441,13 +441,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/* Two programs at every syscall's exit: one records (mmap, mremap), the other ends ranges
+ * (munmap), as the per-syscall ones do; the verifier's stack has room for one or the other. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	long id = regs->orig_ax;
 	__u32 tgid;
 
-	if (id != __NR_mmap && id != __NR_munmap && id != __NR_mremap)
+	if (id != __NR_mmap && id != __NR_mremap)
 		return 0;
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!is_target(tgid))
@@ -455,7 +457,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (id == __NR_mmap)
 		mmap_exit(ctx, regs, tgid, ret);
 	else
-		syscall_done(ctx, regs, tgid, id, ret);
+		mremap_done(ctx, regs, tgid, ret);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_unmap, struct pt_regs *regs, long ret)
+{
+	__u32 tgid;
+
+	if (regs->orig_ax != __NR_munmap)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (is_target(tgid))
+		munmap_done(tgid, ret);
 	return 0;
 }
 

@@ -215,40 +215,57 @@ static __always_inline void syscall_remember(__u32 nr, __u64 a0, __u64 a1, __u64
 	st->sys_args[2] = a2;
 	st->sys_args[3] = a3;
 	st->sys_args[4] = a4;
+	/* MREMAP_FIXED first unmaps whatever is at the destination: ended here, at the entry, as
+	 * MAP_FIXED's are (mremap's exit records a sample, which leaves no stack for range_free's
+	 * loop in the same program). */
+	if (nr == __NR_mremap && (a3 & MREMAP_FIXED))
+		range_free(bpf_get_current_pid_tgid() >> 32, a4, a2);
 }
 
-/* The munmap or mremap remembered at its entry returned ret: account for what it did. A failed
- * munmap ends nothing; a failed mremap moves nothing. */
-static __always_inline void syscall_done(void *ctx, struct pt_regs *regs, __u32 tgid, __u32 nr,
-					 long ret)
+/* The state of the munmap or mremap nr remembered at its entry, taken; NULL if there is none
+ * or it failed (ret: its result; a failed munmap is counted). */
+static __always_inline struct task_state *syscall_taken(__u32 nr, long ret)
 {
 	struct task_state *st = task_state(0);
-	__u64 old, old_len, new_len, flags;
 
 	if (!st || st->sys_nr != nr)
-		return;
+		return NULL;
 	st->sys_nr = 0;
 	if (ret < 0 && ret >= -MAX_ERRNO) {
 		if (nr == __NR_munmap)
 			count(ALLOC_CNT_MUNMAP_FAILED);
-		return;
+		return NULL;
 	}
-	if (nr == __NR_munmap) {
+	return st;
+}
+
+/* The munmap remembered at its entry returned ret: a failed one ends nothing. Its own program
+ * (range_free's loop needs the stack that recording a sample takes). */
+static __always_inline void munmap_done(__u32 tgid, long ret)
+{
+	struct task_state *st = syscall_taken(__NR_munmap, ret);
+
+	if (st)
 		range_free(tgid, st->sys_args[0], st->sys_args[1]);
+}
+
+/*
+ * The mremap(old, old_len, new_len, flags, new_addr) remembered at its entry returned the
+ * mapping's new address: like realloc, the old block ends and the new one is an allocation of
+ * its own, sampled by its size. old_len 0 duplicates a shared mapping and ends nothing. A failed
+ * mremap moves nothing.
+ */
+static __always_inline void mremap_done(void *ctx, struct pt_regs *regs, __u32 tgid, long ret)
+{
+	struct task_state *st = syscall_taken(__NR_mremap, ret);
+	__u64 old_len, new_len;
+
+	if (!st)
 		return;
-	}
-	/* mremap(old, old_len, new_len, flags, new_addr) = the mapping's new address: like
-	 * realloc, the old block ends and the new one is an allocation of its own, sampled by
-	 * its size. old_len 0 duplicates a shared mapping and ends nothing. */
-	old = st->sys_args[0];
 	old_len = st->sys_args[1];
 	new_len = st->sys_args[2];
-	flags = st->sys_args[3];
-	if (old_len && live_take(tgid, old, old_len, &st->old))
+	if (old_len && live_take(tgid, st->sys_args[0], old_len, &st->old))
 		account_free(tgid, &st->old);
-	/* MREMAP_FIXED first unmaps whatever was at the destination. */
-	if (flags & MREMAP_FIXED)
-		range_free(tgid, (__u64)ret, new_len);
 	if (new_len && take_sample(st, new_len))
 		record_mapping(ctx, regs, (__u64)ret, new_len, ALLOC_KIND_MREMAP);
 }

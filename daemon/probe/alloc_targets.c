@@ -55,7 +55,8 @@ static int mmap_tracing_attach(struct alloc_probes *ap)
 	struct bpf_program *syscall_progs[] = {
 	    skel->progs.sys_enter_munmap, skel->progs.sys_enter_mremap, skel->progs.sys_enter_mmap,
 	    skel->progs.sys_exit_munmap,  skel->progs.sys_exit_mremap,	skel->progs.sys_exit_mmap};
-	struct bpf_program *btf_progs[] = {skel->progs.sys_enter, skel->progs.sys_exit};
+	struct bpf_program *btf_progs[] = {skel->progs.sys_enter, skel->progs.sys_exit,
+					   skel->progs.sys_exit_unmap};
 	struct bpf_program **progs = syscall_progs;
 	size_t cnt = ARRAY_SIZE(syscall_progs);
 	int err = 0;
