@@ -68,6 +68,15 @@ int cli_opt_wrapper(const char *arg, const char ***list, size_t *cnt)
 	return 0;
 }
 
+int cli_opt_unwind(const char *arg, enum unwind_mode *out)
+{
+	if (unwind_mode__parse(arg, out)) {
+		log_error("--unwind: '%s' is not one of fp, cfi, auto", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cli_opt_top(const char *arg, size_t *out)
 {
 	unsigned long long v;

@@ -229,10 +229,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 			o->watch.go_every_call = 1;
 			break;
 		case 'u':
-			if (unwind_mode__parse(optarg, &o->unwind)) {
-				log_error("--unwind: '%s' is not one of fp, cfi, auto", optarg);
+			if (cli_opt_unwind(optarg, &o->unwind))
 				return -EINVAL;
-			}
 			break;
 		case 'w':
 			if (cli_opt_wrapper(optarg, &o->wrappers, &o->wrapper_cnt))
