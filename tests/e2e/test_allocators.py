@@ -3,14 +3,11 @@
 delete they replace), each counted exactly under --rate 1 by a target built against Debian's
 library (tests/targets/alloc/allocators.c)."""
 import os
-import subprocess
 import tempfile
 
 import pprof_raw
 from harness import BUILD, check, check_eq, skip_dep, test
-from test_record import wait_for_line
-
-ALLOCSCOPE = os.path.join(BUILD, "allocscope")
+from test_record import record_by_pid
 
 # Per (function, allocator label): (alloc_objects, alloc_space, inuse_objects, inuse_space). The
 # function is each sample's leaf frame: the allocator's own frames are gone from the stack.
@@ -57,21 +54,8 @@ def record_with(allocator):
                  "(deploy/setup-debian.sh)" % target)
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), allocator + ".pb.gz")
     # By pid: a command started by record has only libc probed before its libraries load.
-    proc = subprocess.Popen([target, "--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        wait_for_line(proc.stdout, "ready")
-        rec = subprocess.Popen([ALLOCSCOPE, "record", "--pid", str(proc.pid), "--rate", "1",
-                                "-o", out], stderr=subprocess.PIPE, text=True)
-        wait_for_line(rec.stderr, "recording pid")
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        proc.wait(timeout=60)
-        _, err = rec.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if not check_eq(rec.returncode, 0, "record exits 0 when the process exits (%s)" % err):
+    _, rec_status, err = record_by_pid([target, "--wait"], out, "--rate", "1")
+    if not check_eq(rec_status, 0, "record exits 0 when the process exits (%s)" % err):
         return False
     sites = by_site(pprof_raw.read(out))
     want = {**CXX, **EXPECTED[allocator]}

@@ -3,14 +3,12 @@
 onto another mapping, shrinks; a munmap that spans several tracked mappings; a munmap that
 fails. Each counted exactly at --rate 1 by tests/targets/remap.c, in-use bytes included."""
 import os
-import subprocess
 import tempfile
 
 import pprof_raw
 from harness import BUILD, check, check_eq, test
-from test_record import wait_for_line
+from test_record import record_by_pid
 
-ALLOCSCOPE = os.path.join(BUILD, "allocscope")
 REMAP = os.path.join(BUILD, "tests", "targets", "remap")
 MIB = 1 << 20
 
@@ -52,23 +50,8 @@ def record_mremap_and_munmap_ranges():
     its new size; one munmap of three adjacent tracked mappings ends all three; a munmap that
     fails (EINVAL) ends nothing; the daemon's counters say so."""
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "remap.pb.gz")
-    proc = subprocess.Popen([REMAP, "--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        wait_for_line(proc.stdout, "ready")
-        rec = subprocess.Popen([ALLOCSCOPE, "record", "--pid", str(proc.pid), "--rate", "1",
-                                "-o", out], stderr=subprocess.PIPE, text=True)
-        wait_for_line(rec.stderr, "recording pid")
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        wait_for_line(proc.stdout, "done")
-        proc.wait(timeout=60)
-        _, err = rec.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if not check_eq((proc.returncode, rec.returncode), (0, 0),
-                    "target and record exit 0 (%s)" % err):
+    status, rec_status, err = record_by_pid([REMAP, "--wait"], out, "--rate", "1")
+    if not check_eq((status, rec_status), (0, 0), "target and record exit 0 (%s)" % err):
         return False
     sites = by_site(pprof_raw.read(out))
     ok = True

@@ -56,6 +56,27 @@ def wait_for_line(proc_stream, needle, timeout=30):
     raise TimeoutError("no line with %r within %ss; got %r" % (needle, timeout, "".join(seen)))
 
 
+def record_by_pid(argv, out, *record_args):
+    """Start argv, a target that prints "ready" and then waits for a "go" line; record it by pid
+    with record_args into out until it exits. (target's exit status, record's, record's
+    stderr)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(proc.stdout, "ready")
+        rec = subprocess.Popen([ALLOCSCOPE, "record", "--pid", str(proc.pid), *record_args,
+                                "-o", out], stderr=subprocess.PIPE, text=True)
+        wait_for_line(rec.stderr, "recording pid")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
+        _, err = rec.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, rec.returncode, err
+
+
 def assert_pattern(p, rounds=1):
     ok = True
     sites = expected.by_site(p)
