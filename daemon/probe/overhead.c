@@ -71,7 +71,7 @@ struct overhead {
 	double trap_ns;	 /* per probe run, trap and program */
 	double base_ns;	 /* the trap alone, when bpf_stats told the calibration program's time */
 	int stats_on;	 /* kernel.bpf_stats_enabled was on at start */
-	int prog_fds[3]; /* alloc_enter, alloc_exit, free_enter */
+	int prog_fds[4]; /* the malloc family's programs; -errno for those not loaded */
 	__u64 run_ns, run_cnt;
 	pthread_t th;
 	int running;
@@ -176,7 +176,7 @@ static double prog_run_ns(struct overhead *ov)
 	__u64 ns = 0, cnt = 0;
 	double avg = -1;
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 
@@ -532,7 +532,9 @@ static void *run(void *arg)
 
 struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_opts *opts)
 {
-	static const char *const progs[3] = {"alloc_enter", "alloc_exit", "free_enter"};
+	/* One pair or the other is loaded: entry+return probes, or a uprobe session. */
+	static const char *const progs[4] = {"alloc_enter", "alloc_exit", "alloc_session",
+					     "free_enter"};
 	struct overhead *ov = calloc(1, sizeof(*ov));
 	pthread_condattr_t ca;
 	int err;
@@ -546,7 +548,7 @@ struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_op
 	if (!ov->o.proc)
 		ov->o.proc = "/proc";
 	ov->stats_on = bpf_stats_enabled();
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		ov->prog_fds[i] = alloc_probes__prog_fd(ap, progs[i]);
 	pthread_mutex_init(&ov->mu, NULL);
 	pthread_condattr_init(&ca);
