@@ -10,8 +10,11 @@
 
 #include "probe/alloc_probes.h"
 
-/* The default budget, in percent of a process's CPU time; README "Overhead budget" says why. */
-#define OVERHEAD_DEFAULT_PCT 3.0
+/* The default budget, in percent of a process's CPU time: off (0) until the duty-cycled
+ * estimates are unbiased; README "Overhead budget" says why. OVERHEAD_SUGGESTED_PCT is what
+ * --max-overhead is meant to default to then. */
+#define OVERHEAD_DEFAULT_PCT   0.0
+#define OVERHEAD_SUGGESTED_PCT 3.0
 #define OVERHEAD_PERIOD_MS   1000
 /* The shortest duty cycle. Below it the on-window (125 ms a second) comes near the jitter of a
  * busy host's wake-ups and link closes, which makes the share of calls seen vary from period to

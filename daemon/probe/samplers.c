@@ -2,6 +2,7 @@
 /* Allocation sources: finding the OpenTelemetry memory USDTs in a process's objects (with
  * symbols/usdt.c) and attaching the BPF programs that read them. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,8 +66,12 @@ static int attach_path(struct alloc_probes *ap, int pid, const char *path,
 	int fd, n;
 
 	fd = rootfs__open(path, m);
+	/* Gone, or refused (rootfs counted why): no probes from it, as for the malloc family. */
 	if (fd < 0)
-		return fd == -ENOENT || fd == -EINVAL || fd == -EISDIR ? 0 : fd;
+		return fd == -ENOENT || fd == -EINVAL || fd == -EISDIR || fd == -ESTALE ||
+			       fd == -ELOOP || fd == -EFBIG
+			   ? 0
+			   : fd;
 	n = attach_object(ap, pid, path, fd);
 	close(fd);
 	return n;
@@ -76,6 +81,7 @@ int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 			  const struct proc_maps *maps)
 {
 	struct stat exe_st;
+	char path[PATH_MAX];
 	int total = 0, n;
 	__u64 seen[64];
 	size_t seen_cnt = 0;
@@ -100,7 +106,9 @@ int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 			continue;
 		if (seen_cnt < ARRAY_SIZE(seen))
 			seen[seen_cnt++] = m->inode;
-		n = attach_path(ap, pid, m->path, m);
+		/* The path as the process sees it: inside its own root (another mount namespace). */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		n = attach_path(ap, pid, path, m);
 		if (n < 0)
 			return n;
 		total += n;
