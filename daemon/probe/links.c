@@ -16,6 +16,7 @@
 
 #include "probe/links.h"
 #include "util/common.h"
+#include "util/thread.h"
 
 /*
  * uprobe_multi links (kernel 6.6+): one link attaches a program at many offsets of one file,
@@ -429,7 +430,7 @@ void link_reaper__add(struct link_reaper *r, const struct probe_link *links, siz
 			r->q[r->cnt++] = links[i];
 		/* One more thread while there is more work than threads waiting for it. */
 		while (r->nth < DESTROY_THREADS && r->cnt > r->waiting &&
-		       !pthread_create(&r->th[r->nth], NULL, reaper_run, r))
+		       !thread_start(&r->th[r->nth], reaper_run, r))
 			r->nth++;
 		if (!r->nth) {
 			/* No thread: take the links back and close them below. */

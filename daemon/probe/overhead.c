@@ -18,6 +18,7 @@
 #include "probe/overhead.h"
 #include "util/common.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define MAX_PROCS     4096
 #define CALIB_BATCHES 5
@@ -575,7 +576,7 @@ struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_op
 			 "overheads are estimated only");
 	if (ov->stats_on)
 		prog_run_ns(ov);
-	err = pthread_create(&ov->th, NULL, run, ov);
+	err = thread_start(&ov->th, run, ov);
 	if (err) {
 		log_error("cannot start the overhead thread: %s", strerror(err));
 		overhead__free(ov);

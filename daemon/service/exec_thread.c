@@ -21,6 +21,7 @@
 #include "service/state.h"
 #include "util/common.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 /* The pid for the exec thread, unless a watch under the lock is on it: 1 when claimed. */
 static int claim(struct scoped *d, int pid)
@@ -144,7 +145,7 @@ int exec_thread__start(struct scoped *d)
 	d->exec_stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (d->exec_stop_fd < 0)
 		return -errno;
-	err = pthread_create(&d->exec_tid, NULL, exec_thread, d);
+	err = thread_start(&d->exec_tid, exec_thread, d);
 	if (err) {
 		close(d->exec_stop_fd);
 		d->exec_stop_fd = -1;

@@ -8,6 +8,7 @@
 
 #include "service/push_queue.h"
 #include "util/common.h"
+#include "util/thread.h"
 
 struct push_queue {
 	struct push_queue_opts o;
@@ -125,7 +126,7 @@ struct push_queue *push_queue__new(const struct push_queue_opts *opts)
 	pthread_cond_init(&q->wake, &ca);
 	pthread_cond_init(&q->done, &ca);
 	pthread_condattr_destroy(&ca);
-	err = pthread_create(&q->thread, NULL, run, q);
+	err = thread_start(&q->thread, run, q);
 	if (err) {
 		pthread_cond_destroy(&q->wake);
 		pthread_cond_destroy(&q->done);
