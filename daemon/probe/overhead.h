@@ -15,7 +15,7 @@
  * --max-overhead is meant to default to then. */
 #define OVERHEAD_DEFAULT_PCT   0.0
 #define OVERHEAD_SUGGESTED_PCT 3.0
-#define OVERHEAD_PERIOD_MS   1000
+#define OVERHEAD_PERIOD_MS     1000
 /* The shortest duty cycle. Below it the on-window (125 ms a second) comes near the jitter of a
  * busy host's wake-ups and link closes, which makes the share of calls seen vary from period to
  * period, and a weight that varies is biased (E[1/q] > 1/E[q]: +65% at 1/64 in a test run);

@@ -106,7 +106,8 @@ int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 			continue;
 		if (seen_cnt < ARRAY_SIZE(seen))
 			seen[seen_cnt++] = m->inode;
-		/* The path as the process sees it: inside its own root (another mount namespace). */
+		/* The path as the process sees it: inside its own root (another mount namespace).
+		 */
 		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
 		n = attach_path(ap, pid, path, m);
 		if (n < 0)

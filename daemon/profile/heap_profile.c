@@ -469,7 +469,7 @@ static int add_entry(struct builder_ctx *bc, const struct profile_source *src,
 	if (is_go_kind(key->kind)) {
 		first = go_trim(bc, locs, nloc, &cause);
 		labels[nlabels++] = (struct pprof_label){.key = "cause", .str = cause};
-	} else {
+	} else if (!opts->keep_allocator_frames) {
 		first = c_trim(bc, locs, nloc, key->kind, allocator, sizeof(allocator));
 		labels[nlabels++] = (struct pprof_label){.key = "allocator", .str = allocator};
 	}

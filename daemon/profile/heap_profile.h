@@ -35,6 +35,9 @@ struct heap_profile_opts {
 	 * list only. */
 	const struct wrappers *wrappers;
 	int has_usdt; /* samples of a process's own sampler (otel_memory USDTs) */
+	/* Keep a C sample's allocator frames as its leaf, with no `allocator` label (pushes:
+	 * Pyroscope makes a series of every distinct string label set). */
+	int keep_allocator_frames;
 };
 
 /* What went into a profile, for progress lines and tests. */

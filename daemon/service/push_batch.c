@@ -59,6 +59,7 @@ static struct push_request *prepare_one(struct scoped *d, struct dtarget *t)
 	    .default_sample_type = "alloc_space",
 	    /* Entries with in-use but no allocation are kept; in-use is absolute, never < 0. */
 	    .delta = 1,
+	    .keep_allocator_frames = 1,
 	    .has_native = t->w.native,
 	    .has_usdt = t->w.source == ALLOC_SOURCE_USDT,
 	    .native_scheme = alloc_probes__scheme(d->ap),
