@@ -445,8 +445,13 @@ static void on_oom(void *ctx, const struct oom_event *e)
 
 	log_info("OOM killer chose pid %u (%.16s)%s", e->tgid, e->comm,
 		 t ? ": a target, snapshotting its heap" : "");
-	if (!t || c->pending_cnt == MAX_PENDING)
+	if (!t || t->oom_snapshot || c->pending_cnt == MAX_PENDING)
 		return;
+	/* One kill, one snapshot: a victim the OOM killer reports again (a memcg OOM invoked
+	 * once more while it exits) is pending or done already. */
+	for (size_t i = 0; i < c->pending_cnt; i++)
+		if ((__u32)c->pending[i].pid == e->tgid)
+			return;
 	p = &c->pending[c->pending_cnt++];
 	p->pid = e->tgid;
 	snprintf(p->detail, sizeof(p->detail),
@@ -477,6 +482,7 @@ static int take_pending(struct scoped *d, struct dtarget *t)
 		if (p.pid != t->w.target.pid)
 			continue;
 		c->pending[i] = c->pending[--c->pending_cnt];
+		t->oom_snapshot = 1;
 		take(d, t, TRIGGER_OOM, p.detail, NULL);
 		return 0;
 	}

@@ -23,7 +23,8 @@ struct dtarget {
 	struct watch w;
 	int pidfd;
 	int alive;
-	__u64 attach_ns; /* wall clock */
+	int oom_snapshot; /* its OOM kill was snapshotted: the kernel may report it twice */
+	__u64 attach_ns;  /* wall clock */
 	__u64 exit_ns;
 	__u64 last_drain_ns;
 	struct cgroup_info cg;
