@@ -47,18 +47,6 @@ static int target_matches(const struct dtarget *t, const struct httpd_query *q)
 	return 0;
 }
 
-/*
- * Whether viewer may read t (struct httpd_query's viewer): 0 reads everything; a local user the
- * processes it could ptrace, judged when they were attached and, while alive, again now (a
- * process can make itself undumpable, and its pid can be reused by another user's).
- */
-
-/* The rate a target's samples are scaled by: the Go runtime's own, or --rate. */
-static __u64 target_rate(const struct scoped *d, const struct dtarget *t)
-{
-	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
-}
-
 /* A target a profile request selected, and, for seconds=, the snapshots of its window. */
 struct picked {
 	struct dtarget *t;
@@ -273,7 +261,7 @@ static int op_timeline(void *ctx, const struct httpd_query *q, char **json)
 	if (!best) {
 		err = denied && q->sel == HTTPD_SEL_PID ? -EACCES : -ENOENT;
 	} else {
-		best->w.tl.rate = target_rate(d, best);
+		best->w.tl.rate = scoped__target_rate(d, best);
 		*json = timeline__to_json(&best->w.tl);
 		if (!*json)
 			err = -errno;
@@ -339,7 +327,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		m->go = t->w.go;
 		m->gc_cycles = t->w.tl.cycles;
 		m->go_rate_written = t->w.rate_written;
-		m->rate = target_rate(d, t);
+		m->rate = scoped__target_rate(d, t);
 		m->has_overhead = !overhead__get(d->ov, m->pid, &m->overhead);
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */

@@ -7,8 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,11 +192,6 @@ size_t capture__fds(struct capture *c, struct pollfd *pfd, size_t max)
 	return n;
 }
 
-static __u64 target_rate(const struct scoped *d, const struct dtarget *t)
-{
-	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
-}
-
 /* The unsampled in-use estimate of a target's entries, as its heap profile would show it. */
 static void inuse_estimate(const struct scoped *d, const struct dtarget *t, __u64 *bytes,
 			   __u64 *objects)
@@ -207,7 +200,8 @@ static void inuse_estimate(const struct scoped *d, const struct dtarget *t, __u6
 
 	for (size_t i = 0; i < t->cur.cnt; i++) {
 		const struct alloc_stats *v = &t->cur.e[i].stats;
-		__u64 rate = t->cur.e[i].key.kind == ALLOC_KIND_GO ? target_rate(d, t) : d->o->rate;
+		__u64 rate =
+		    t->cur.e[i].key.kind == ALLOC_KIND_GO ? scoped__target_rate(d, t) : d->o->rate;
 		__s64 lc = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
 		__s64 lb = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
 
@@ -222,13 +216,21 @@ static void inuse_estimate(const struct scoped *d, const struct dtarget *t, __u6
 	*objects = tot_c;
 }
 
-static struct ctarget *ctarget_of(struct capture *c, const struct dtarget *t)
+/* What capture keeps of t, or NULL while it has nothing. */
+static struct ctarget *ctarget_find(const struct capture *c, const struct dtarget *t)
 {
-	struct ctarget *n;
-
 	for (size_t i = 0; i < c->ct_cnt; i++)
 		if (c->ct[i].pid == t->w.target.pid && c->ct[i].attach_ns == t->attach_ns)
 			return &c->ct[i];
+	return NULL;
+}
+
+static struct ctarget *ctarget_of(struct capture *c, const struct dtarget *t)
+{
+	struct ctarget *n = ctarget_find(c, t);
+
+	if (n)
+		return n;
 	if (c->ct_cnt == c->ct_cap) {
 		size_t cap = c->ct_cap ? c->ct_cap * 2 : 16;
 
@@ -395,7 +397,7 @@ static int take(struct scoped *d, struct dtarget *t, enum trigger_kind kind, con
 			 trigger__name(kind), strerror(-err));
 		return err;
 	}
-	timeline = recent_timeline(c, t, target_rate(d, t), now);
+	timeline = recent_timeline(c, t, scoped__target_rate(d, t), now);
 	m.profile_bytes = len;
 	err = snapshot_store__add(c->store, &m, buf, len, timeline, now);
 	if (err)
@@ -445,13 +447,11 @@ static void on_oom(void *ctx, const struct oom_event *e)
 
 	log_info("OOM killer chose pid %u (%.16s)%s", e->tgid, e->comm,
 		 t ? ": a target, snapshotting its heap" : "");
-	if (!t || t->oom_snapshot || c->pending_cnt == MAX_PENDING)
-		return;
 	/* One kill, one snapshot: a victim the OOM killer reports again (a memcg OOM invoked
 	 * once more while it exits) is pending or done already. */
-	for (size_t i = 0; i < c->pending_cnt; i++)
-		if ((__u32)c->pending[i].pid == e->tgid)
-			return;
+	if (!t || t->oom_snapshot || c->pending_cnt == MAX_PENDING)
+		return;
+	t->oom_snapshot = 1;
 	p = &c->pending[c->pending_cnt++];
 	p->pid = e->tgid;
 	snprintf(p->detail, sizeof(p->detail),
@@ -482,7 +482,6 @@ static int take_pending(struct scoped *d, struct dtarget *t)
 		if (p.pid != t->w.target.pid)
 			continue;
 		c->pending[i] = c->pending[--c->pending_cnt];
-		t->oom_snapshot = 1;
 		take(d, t, TRIGGER_OOM, p.detail, NULL);
 		return 0;
 	}
@@ -817,17 +816,14 @@ void capture__write_metrics(struct scoped *d, FILE *f, uid_t viewer)
 		   "# TYPE allocscope_target_inuse_growth_ratio gauge\n");
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
+		struct ctarget *ct = ctarget_find(c, t);
 
-		if (!t->alive || !scoped__target_visible(t, viewer))
+		if (!ct || !t->alive || !scoped__target_visible(t, viewer))
 			continue;
-		for (size_t k = 0; k < c->ct_cnt; k++) {
-			if (c->ct[k].pid != t->w.target.pid || c->ct[k].attach_ns != t->attach_ns)
-				continue;
-			fprintf(f, "allocscope_target_inuse_growth_ratio{pid=\"%d\",executable=\"",
-				t->w.target.pid);
-			metrics__label_value(f, t->exe);
-			fprintf(f, "\"} %.6f\n", c->ct[k].grew);
-		}
+		fprintf(f, "allocscope_target_inuse_growth_ratio{pid=\"%d\",executable=\"",
+			t->w.target.pid);
+		metrics__label_value(f, t->exe);
+		fprintf(f, "\"} %.6f\n", ct->grew);
 	}
 	fprintf(f,
 		"# HELP allocscope_site_inuse_growth_bytes In-use bytes a function's allocations "
@@ -836,24 +832,17 @@ void capture__write_metrics(struct scoped *d, FILE *f, uid_t viewer)
 		"# TYPE allocscope_site_inuse_growth_bytes gauge\n");
 	for (size_t i = 0; i < d->cnt; i++) {
 		struct dtarget *t = d->t[i];
+		struct ctarget *ct = ctarget_find(c, t);
 
-		if (!t->alive || !scoped__target_visible(t, viewer))
+		if (!ct || !t->alive || !scoped__target_visible(t, viewer))
 			continue;
-		for (size_t k = 0; k < c->ct_cnt; k++) {
-			struct ctarget *ct = &c->ct[k];
-
-			if (ct->pid != t->w.target.pid || ct->attach_ns != t->attach_ns)
-				continue;
-			for (size_t j = 0; j < TOP_GROWING && ct->top[j].function[0]; j++) {
-				fprintf(
-				    f,
-				    "allocscope_site_inuse_growth_bytes{pid=\"%d\",executable=\"",
-				    t->w.target.pid);
-				metrics__label_value(f, t->exe);
-				fputs("\",function=\"", f);
-				metrics__label_value(f, ct->top[j].function);
-				fprintf(f, "\"} %lld\n", (long long)ct->top[j].bytes);
-			}
+		for (size_t j = 0; j < TOP_GROWING && ct->top[j].function[0]; j++) {
+			fprintf(f, "allocscope_site_inuse_growth_bytes{pid=\"%d\",executable=\"",
+				t->w.target.pid);
+			metrics__label_value(f, t->exe);
+			fputs("\",function=\"", f);
+			metrics__label_value(f, ct->top[j].function);
+			fprintf(f, "\"} %lld\n", (long long)ct->top[j].bytes);
 		}
 	}
 }

@@ -261,6 +261,11 @@ void scoped__poll_events(struct scoped *d)
 	alloc_probes__poll_events(d->ap, on_gc, d->exec_running ? NULL : on_life, d);
 }
 
+__u64 scoped__target_rate(const struct scoped *d, const struct dtarget *t)
+{
+	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
+}
+
 int scoped__target_visible(const struct dtarget *t, uid_t viewer)
 {
 	uid_t now;
