@@ -38,7 +38,7 @@ FUZZ_MODS_procmaps := daemon/symbols/procmaps.c
 FUZZ_MODS_symbolize := daemon/symbols/symbolize.c daemon/symbols/debugfile.c daemon/util/htab.c \
 	daemon/symbols/dwarf_lines.c $(GOBIN_SRCS)
 FUZZ_MODS_gobin := $(GOBIN_SRCS)
-FUZZ_MODS_goruntime := daemon/symbols/goruntime.c $(GOBIN_SRCS)
+FUZZ_MODS_goruntime := daemon/symbols/goruntime.c daemon/symbols/godwarf.c $(GOBIN_SRCS)
 FUZZ_MODS_pprof := daemon/profile/pprof.c daemon/profile/pprof_decode.c daemon/util/atomic_file.c \
 	daemon/util/htab.c \
 	$(FUZZ_PROTO)
@@ -48,7 +48,8 @@ FUZZ_MODS_probe_place := daemon/probe/probe_place.c
 FUZZ_MODS_httpd := daemon/service/httpd.c daemon/service/http_query.c daemon/util/textenc.c \
 	daemon/service/peer.c daemon/util/small_file.c
 FUZZ_LIBS_httpd := -lmicrohttpd
-FUZZ_MODS_config := daemon/service/config.c daemon/util/args.c
+FUZZ_MODS_config := daemon/service/config.c daemon/util/args.c daemon/probe/probe_args.c \
+	daemon/profile/wrappers.c
 FUZZ_LIBS_config := -ljson-c
 FUZZ_MODS_cgroup := daemon/service/cgroup.c
 FUZZ_MODS_escape := cli/escape.c

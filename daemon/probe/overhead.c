@@ -604,25 +604,6 @@ void overhead__free(struct overhead *ov)
 	free(ov);
 }
 
-int overhead__parse_pct(const char *arg, double *out)
-{
-	char *end;
-	double v;
-
-	if (!strcmp(arg, "off")) {
-		*out = 0;
-		return 0;
-	}
-	errno = 0;
-	v = strtod(arg, &end);
-	if (end != arg && *end == '%')
-		end++;
-	if (errno || end == arg || *end || !(v >= 0 && v < 100))
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 double overhead__trap_ns(const struct overhead *ov)
 {
 	return ov->trap_ns;

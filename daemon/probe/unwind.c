@@ -64,28 +64,6 @@ struct unwinder {
 static struct target *cur_target;
 static struct symbolizer *cur_sym;
 
-int unwind_mode__cfi(enum unwind_mode m, int is_go, int native)
-{
-	if (m == UNWIND_MODE_FP)
-		return 0;
-	/* auto: a Go program's own frames have frame pointers; C called through cgo (the malloc
-	 * family's samples) is unwound from CFI and joined to the goroutine's frames. */
-	return m == UNWIND_MODE_CFI || !is_go || native;
-}
-
-int unwind_mode__parse(const char *s, enum unwind_mode *out)
-{
-	if (!strcmp(s, "fp"))
-		*out = UNWIND_MODE_FP;
-	else if (!strcmp(s, "cfi"))
-		*out = UNWIND_MODE_CFI;
-	else if (!strcmp(s, "auto"))
-		*out = UNWIND_MODE_AUTO;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
