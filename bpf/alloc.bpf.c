@@ -71,6 +71,17 @@ struct {
 	__uint(max_entries, 4096);
 } unwind_events SEC(".maps");
 
+/* Frees of CFI samples that found the ring full, by token, until user space reads them after
+ * the ring (a block whose free is lost stays in use for ever). Allocated as used; one entry
+ * when CFI unwinding is off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct unwind_free_deferred);
+} unwind_frees SEC(".maps");
+
 /* Set by user space when someone wants exec and fork events (the daemon). */
 const volatile __u32 watch_procs = 0;
 

@@ -167,8 +167,9 @@ enum alloc_counter {
 	ALLOC_CNT_PROC_EVENTS_LOST,  /* exec/fork events the ring buffer had no room for */
 	ALLOC_CNT_UNWIND_LOST,	     /* CFI samples the ring buffer had no room for: kept with the
 					frame-pointer stack instead */
-	ALLOC_CNT_UNWIND_FREE_LOST,  /* frees of CFI samples the ring buffer had no room for: the
-					block stays counted as in use */
+	ALLOC_CNT_UNWIND_FREE_LOST,  /* frees of CFI samples that neither the ring buffer nor the
+					unwind_frees map had room for: the block stays counted
+					as in use */
 	ALLOC_CNT_UNWIND_NO_VMA,     /* CFI samples whose stack mapping could not be looked up */
 	ALLOC_CNT_UNWIND_SHORT_COPY, /* CFI samples whose stack copy was cut to one page */
 	ALLOC_CNT_STACK_UNREADABLE, /* no stack: the kernel could not take it (its per-CPU callchain
@@ -192,6 +193,8 @@ enum alloc_counter {
 	ALLOC_CNT_SESSION_RETURNS,  /* return runs of the uprobe session program: the sampled
 				       calls (and reallocs of a sampled block) that took a return
 				       trap; 0 without uprobe sessions */
+	ALLOC_CNT_UNWIND_FREE_DEFERRED, /* frees of CFI samples the ring buffer had no room for,
+					   kept in the unwind_frees map and read at the next drain */
 	ALLOC_CNT_MAX,
 };
 
@@ -290,6 +293,13 @@ struct unwind_free_event {
 	__u32 type; /* UNWIND_EV_FREE */
 	__u32 tgid;
 	__u64 token;
+	__u64 size;
+};
+
+/* The unwind_frees map: a free the ring had no room for, by the block's token. */
+struct unwind_free_deferred {
+	__u32 tgid;
+	__u32 pad;
 	__u64 size;
 };
 

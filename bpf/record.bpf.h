@@ -57,7 +57,12 @@ static __always_inline void account_free(__u32 tgid, const struct live_val *lv)
 
 		fe = bpf_ringbuf_reserve(&unwind_events, sizeof(*fe), 0);
 		if (!fe) {
-			count(ALLOC_CNT_UNWIND_FREE_LOST);
+			struct unwind_free_deferred fd = {.tgid = tgid, .size = lv->size};
+
+			if (bpf_map_update_elem(&unwind_frees, &lv->token, &fd, BPF_NOEXIST))
+				count(ALLOC_CNT_UNWIND_FREE_LOST);
+			else
+				count(ALLOC_CNT_UNWIND_FREE_DEFERRED);
 			return;
 		}
 		fe->type = UNWIND_EV_FREE;

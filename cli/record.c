@@ -348,8 +348,9 @@ static void report_unwind(struct recording *s)
 	if (c[ALLOC_CNT_UNWIND_LOST] || c[ALLOC_CNT_UNWIND_FREE_LOST])
 		log_warn(
 		    "unwind ring buffer full: %llu samples kept with frame-pointer stacks, %llu "
-		    "frees lost",
+		    "frees read from its backlog, %llu frees lost",
 		    (unsigned long long)c[ALLOC_CNT_UNWIND_LOST],
+		    (unsigned long long)c[ALLOC_CNT_UNWIND_FREE_DEFERRED],
 		    (unsigned long long)c[ALLOC_CNT_UNWIND_FREE_LOST]);
 	log_debug("stack copies: %llu without the stack's mapping, %llu cut to a page",
 		  (unsigned long long)c[ALLOC_CNT_UNWIND_NO_VMA],

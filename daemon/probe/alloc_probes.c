@@ -89,6 +89,42 @@ void alloc_probes__set_unwind_cb(struct alloc_probes *ap,
 	ap->unwind_ctx = ctx;
 }
 
+/*
+ * Hand the frees that found the unwind ring full (bpf/record.bpf.h, account_free) to the unwind
+ * callback, after the ring: the allocation each retires was submitted before the free could
+ * happen, so it has been read by now. Read and deleted in batches.
+ */
+static void deferred_frees(struct alloc_probes *ap)
+{
+	enum { BATCH = 256 };
+	int fd = bpf_map__fd(ap->skel->maps.unwind_frees);
+	struct unwind_free_deferred vals[BATCH];
+	__u64 keys[BATCH], batch = 0;
+	void *in = NULL;
+	int err;
+
+	do {
+		__u32 n = BATCH;
+
+		err = bpf_map_lookup_and_delete_batch(fd, in, &batch, keys, vals, &n, NULL);
+		if (err && errno != ENOENT) {
+			log_debug("unwind_frees: %s", strerror(errno));
+			return;
+		}
+		for (__u32 i = 0; i < n; i++) {
+			struct unwind_free_event fe = {
+			    .type = UNWIND_EV_FREE,
+			    .tgid = vals[i].tgid,
+			    .token = keys[i],
+			    .size = vals[i].size,
+			};
+
+			ap->unwind_cb(ap->unwind_ctx, &fe, sizeof(fe));
+		}
+		in = &batch;
+	} while (!err);
+}
+
 int alloc_probes__poll_events(struct alloc_probes *ap,
 			      int (*gc_cb)(void *ctx, const struct gc_event *e),
 			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx)
@@ -99,6 +135,8 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 	ap->gc_ctx = ctx;
 	n = ring_buffer__consume(ap->gc_rb);
 	ap->gc_cb = NULL;
+	if (ap->unwind_cb && ap->skel->rodata->stack_copy_bytes)
+		deferred_frees(ap);
 	/* Lifecycle events come from their own ring, on the exec thread's time. */
 	if (n >= 0 && life_cb)
 		n = alloc_probes__poll_life(ap, life_cb, ctx);
@@ -167,6 +205,8 @@ static struct alloc_bpf *load_skel(const struct alloc_probes_opts *opts, int mul
 	if (opts->stack_copy_bytes)
 		bpf_map__set_max_entries(skel->maps.unwind_events,
 					 opts->unwind_ring_bytes ?: 8 * 1024 * 1024);
+	else
+		bpf_map__set_max_entries(skel->maps.unwind_frees, 1);
 	sampling__fill_table(opts->sample_rate, (__u64 *)skel->rodata->sample_table,
 			     SAMPLE_TABLE_SIZE);
 	if (opts->stack_entries)

@@ -127,8 +127,9 @@ static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbol
 	int err, n;
 
 	err = alloc_probes__attach_pid(ap, sym, w->target.pid, maps);
-	/* Probed already by the exec thread (watch__prelink_exec), links adopted. */
-	if (err == -ENOENT && alloc_probes__has_pid(ap, w->target.pid))
+	/* Probed already by the exec thread (watch__prelink_exec), links adopted; or gone
+	 * since, after its probes went live: what they saw is read at the next drain. */
+	if ((err == -ENOENT || err == -ESRCH) && alloc_probes__has_pid(ap, w->target.pid))
 		err = 0;
 	if (err == -ENOENT && !pre_exec && elf_is_dynamic(exe))
 		err = attach_expected_libc(w, ap, sym);
@@ -148,19 +149,34 @@ static int attach_done(struct watch *w, struct alloc_probes *ap, const char *exe
 int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 		  const struct watch_opts *o, int pid, const char *exe, int pre_exec)
 {
+	struct target t;
+	int err;
+
+	err = target__init(&t, pid);
+	if (!err)
+		err = target__refresh_maps(&t);
+	if (err) {
+		target__release(&t);
+		return err;
+	}
+	return watch__attach_target(w, ap, sym, o, &t, exe, pre_exec);
+}
+
+int watch__attach_target(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
+			 const struct watch_opts *o, struct target *t, const char *exe,
+			 int pre_exec)
+{
 	enum watch_mode mode = o->mode;
 	unsigned int what;
-	int err, dynamic;
+	int err, dynamic, pid = t->pid;
 	__u64 t0 = now_mono_ns(), t_maps, t_go, t_native = 0;
+	struct target taken = *t;
 
+	memset(t, 0, sizeof(*t)); /* t may be &w->target */
 	memset(w, 0, sizeof(*w));
 	w->go_rate = -1;
 	snprintf(w->exe_path, sizeof(w->exe_path), "%s", exe);
-	err = target__init(&w->target, pid);
-	if (!err)
-		err = target__refresh_maps(&w->target);
-	if (err)
-		return err;
+	w->target = taken;
 	t_maps = now_mono_ns();
 	w->is_go = goruntime__inspect(exe, &w->gr) == 0;
 	dynamic = pre_exec ? elf_is_dynamic(exe) : 1;
@@ -311,7 +327,7 @@ void watch__runtime_ready(struct watch *w, const struct watch_opts *o)
 		    "allocscope set the rate in the process (--go-set-rate 512k, which writes to "
 		    "its memory) or probe every runtime.mallocgc call (--go-every-call, one "
 		    "uprobe per allocation).\n",
-		    w->target.pid, w->exe_path);
+		    w->target.pid, w->target.exe ?: w->exe_path);
 	}
 }
 

@@ -72,6 +72,11 @@ static inline int watch_mode__parse(const char *s, enum watch_mode *out)
  */
 int watch__attach(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
 		  const struct watch_opts *o, int pid, const char *exe, int pre_exec);
+/* The same with a target already read (target__init, maps), taken over by w (*t is left empty,
+ * released or not): the exec thread reads it while the process surely lives. */
+int watch__attach_target(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
+			 const struct watch_opts *o, struct target *t, const char *exe,
+			 int pre_exec);
 
 /*
  * Right after pid's exec, off the lock that guards ap and sym (the exec thread): probe the

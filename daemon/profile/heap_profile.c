@@ -534,7 +534,8 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 	    [ALLOC_CNT_GC_EVENTS_LOST] = "GC events lost (ring buffer full)",
 	    [ALLOC_CNT_UNWIND_LOST] = "CFI samples kept with the frame-pointer stack (unwind ring "
 				      "buffer full)",
-	    [ALLOC_CNT_UNWIND_FREE_LOST] = "frees of CFI samples lost (unwind ring buffer full)",
+	    [ALLOC_CNT_UNWIND_FREE_LOST] = "frees of CFI samples lost (unwind ring buffer and its "
+					   "backlog map full)",
 	    [ALLOC_CNT_LIVE_OVERWRITE] = "sampled blocks whose free was not seen, retired when a "
 					 "new block took their address",
 	    [ALLOC_CNT_STACK_REPAIRED] = "stacks stored again after a garbage collection raced a "

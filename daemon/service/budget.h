@@ -18,6 +18,7 @@
 #define BUDGET_HISTORY_BYTES	 21	       /* a packed history entry */
 #define BUDGET_EXITED_BYTES	 (30ull << 10) /* an exited process beyond its history */
 #define BUDGET_UNWIND_RING_BYTES (8ull << 20)
+#define BUDGET_UNWIND_FREES_BYTES (16384ull * 96) /* unwind_frees, full: a ring overflow's frees */
 
 struct budget {
 	__u64 bpf_bytes;   /* the BPF maps */

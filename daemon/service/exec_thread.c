@@ -47,6 +47,7 @@ static void unclaim(struct scoped *d)
 static int exec_fast(struct scoped *d, const struct life_event *e)
 {
 	struct alloc_prelink pl = {};
+	struct dtarget *pre;
 	int pid = e->tgid, sel, go = 0, preset, n;
 	__u64 t0 = now_mono_ns(), t_match, live_ns;
 
@@ -96,12 +97,15 @@ static int exec_fast(struct scoped *d, const struct life_event *e)
 		return 0;
 	}
 	exec_attach_hist__observe(&d->stats.exec_attach, live_ns - e->time_ns);
+	/* Its names and maps before the lock, which a drain may hold for a while: a process that
+	 * exits meanwhile keeps what its probes saw, unwound and named with these. */
+	pre = dtarget__prepare(d, pid, 1);
 	log_debug("pid %d: probes live %.2f ms after exec (event read after %.2f ms, matched in "
-		  "%.2f ms, %zu links in %.2f ms)",
+		  "%.2f ms, %zu links in %.2f ms)%s",
 		  pid, (live_ns - e->time_ns) / 1e6, (t0 - e->time_ns) / 1e6, (t_match - t0) / 1e6,
-		  pl.cnt, (live_ns - t_match) / 1e6);
+		  pl.cnt, (live_ns - t_match) / 1e6, pre ? "" : "; gone before its maps were read");
 	pthread_mutex_lock(&d->lock);
-	scoped__watch_prelinked(d, pid, &pl);
+	scoped__watch_prelinked(d, pid, &pl, pre);
 	alloc_probes__prelink_release(d->ap, &pl);
 	unclaim(d);
 	pthread_mutex_unlock(&d->lock);

@@ -371,13 +371,17 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 		    "room for, kept with their frame-pointer stack instead.\n"
 		    "# TYPE allocscope_unwind_fp_fallback_total counter\n"
 		    "allocscope_unwind_fp_fallback_total %llu\n"
-		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples the unwind "
-		    "ring "
-		    "had no room for (the block stays counted as in use).\n"
+		    "# HELP allocscope_unwind_frees_deferred_total Frees of CFI samples the unwind "
+		    "ring had no room for, kept in a map and read after it.\n"
+		    "# TYPE allocscope_unwind_frees_deferred_total counter\n"
+		    "allocscope_unwind_frees_deferred_total %llu\n"
+		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples that neither the "
+		    "unwind ring nor that map had room for (the block stays counted as in use).\n"
 		    "# TYPE allocscope_unwind_frees_lost_total counter\n"
 		    "allocscope_unwind_frees_lost_total %llu\n",
 		    (unsigned long long)us->events, (unsigned long long)us->truncated,
 		    us->unwind_ns / 1e9, (unsigned long long)in->counters[ALLOC_CNT_UNWIND_LOST],
+		    (unsigned long long)in->counters[ALLOC_CNT_UNWIND_FREE_DEFERRED],
 		    (unsigned long long)in->counters[ALLOC_CNT_UNWIND_FREE_LOST]);
 	}
 	if (in->exec_attach)

@@ -115,8 +115,13 @@ void scoped__poll_events(struct scoped *d);
 /* One exec/fork event, handled under the lock. */
 void scoped__on_life(struct scoped *d, const struct life_event *e);
 /* Watch pid, matched at exec, whose probes the exec thread put in place (pl's links: adopted,
- * or left in pl for the caller to release). */
-int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl);
+ * or left in pl for the caller to release); pre (taken over): what the exec thread read of it
+ * once they were live, so that a process gone by now keeps what they saw. */
+int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl,
+			    struct dtarget *pre);
+/* A new target of pid, not yet watched: its names, owner and cgroup and, with_maps, its
+ * executable and maps (target__init). Needs no lock. NULL when out of memory or gone. */
+struct dtarget *dtarget__prepare(struct scoped *d, int pid, int with_maps);
 /* alloc_probes' unwind callback; ctx is the struct scoped. */
 int scoped__on_unwind(void *ctx, const void *data, size_t len);
 void dtarget__free(struct dtarget *t); /* accepts NULL */

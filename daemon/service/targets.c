@@ -47,26 +47,17 @@ void dtarget__free(struct dtarget *t)
 	free(t);
 }
 
-/* exec_ns: the exec event's time (CLOCK_MONOTONIC), 0 when not matched at exec; pl: links the
- * exec thread made already (adopted first), or NULL. */
-static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 exec_ns,
-			     struct alloc_prelink *pl)
+struct dtarget *dtarget__prepare(struct scoped *d, int pid, int with_maps)
 {
-	struct dtarget *t, **n;
-	__u64 t0 = now_mono_ns(), t_named, t_live, t_cfi;
-	char exe[64];
-	int err;
+	struct dtarget *t = calloc(1, sizeof(*t));
 
-	if (scoped__find_alive(d, pid))
-		return 0;
-	t = calloc(1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return NULL;
 	t->pidfd = -1;
 	t->hist = history__new();
 	if (!t->hist) {
 		free(t);
-		return -ENOMEM;
+		return NULL;
 	}
 	/* Named before attaching: a short-lived fork child may be gone by the time it is done. */
 	proc__read_exe(NULL, pid, t->exe, sizeof(t->exe));
@@ -75,6 +66,31 @@ static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 e
 	/* Judged once more at each request while it lives (api.c); gone already: root only. */
 	if (peer__pid_owner(NULL, pid, &t->owner))
 		t->owner = 0;
+	if (with_maps && (target__init(&t->w.target, pid) || target__refresh_maps(&t->w.target))) {
+		dtarget__free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* exec_ns: the exec event's time (CLOCK_MONOTONIC), 0 when not matched at exec; pl: links the
+ * exec thread made already (adopted first), or NULL; pre: what the exec thread read of the
+ * process (dtarget__prepare with its maps), taken over, or NULL. */
+static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 exec_ns,
+			     struct alloc_prelink *pl, struct dtarget *pre)
+{
+	struct dtarget *t, **n;
+	__u64 t0 = now_mono_ns(), t_named, t_live, t_cfi;
+	char exe[64];
+	int err;
+
+	if (scoped__find_alive(d, pid)) {
+		dtarget__free(pre);
+		return 0;
+	}
+	t = pre ?: dtarget__prepare(d, pid, 0);
+	if (!t)
+		return -ENOMEM;
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
 	t_named = now_mono_ns();
 	if (pl) {
@@ -85,7 +101,11 @@ static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 e
 			return err;
 		}
 	}
-	err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
+	/* Read while it surely lived: it may be gone by now, with samples of its own. */
+	if (pre)
+		err = watch__attach_target(&t->w, d->ap, d->sym, &d->o->watch, &t->w.target, exe, 0);
+	else
+		err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	t_live = now_mono_ns();
 	if (err) {
 		/* Undo what did attach before the failure, and what it recorded meanwhile. */
@@ -180,16 +200,17 @@ static int watch_pid(struct scoped *d, int pid, const char *why, __u64 exec_ns)
 	}
 	d->main_claim = pid;
 	pthread_mutex_unlock(&d->claim_lock);
-	err = watch_pid_claimed(d, pid, why, exec_ns, NULL);
+	err = watch_pid_claimed(d, pid, why, exec_ns, NULL, NULL);
 	pthread_mutex_lock(&d->claim_lock);
 	d->main_claim = 0;
 	pthread_mutex_unlock(&d->claim_lock);
 	return err;
 }
 
-int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl)
+int scoped__watch_prelinked(struct scoped *d, int pid, struct alloc_prelink *pl,
+			    struct dtarget *pre)
 {
-	return watch_pid_claimed(d, pid, "matched at exec", 0, pl);
+	return watch_pid_claimed(d, pid, "matched at exec", 0, pl, pre);
 }
 
 static void watch_matched(void *ctx, int pid)

@@ -306,3 +306,89 @@ TEST(bpf_free_of_unseen_address_counted)
 	}
 	fixture_close(&f);
 }
+
+/* What the unwind callback was handed of the blocks of DEFER_SIZE bytes. */
+#define DEFER_SIZE   777
+#define DEFER_BLOCKS 200
+
+struct defer_seen {
+	__u64 alloc_tokens[DEFER_BLOCKS * 2], free_tokens[DEFER_BLOCKS * 2];
+	int allocs, frees;
+};
+
+static int defer_cb(void *ctx, const void *data, size_t len)
+{
+	const struct unwind_free_event *fe = data;
+	const struct unwind_event *ev = data;
+	struct defer_seen *s = ctx;
+
+	if (fe->type == UNWIND_EV_FREE && len >= sizeof(*fe) && fe->size == DEFER_SIZE &&
+	    s->frees < DEFER_BLOCKS * 2)
+		s->free_tokens[s->frees++] = fe->token;
+	else if (ev->type == UNWIND_EV_ALLOC && len >= sizeof(*ev) && ev->size == DEFER_SIZE &&
+		 s->allocs < DEFER_BLOCKS * 2)
+		s->alloc_tokens[s->allocs++] = ev->token;
+	return 0;
+}
+
+static bool has_token(const __u64 *v, int n, __u64 token)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i] == token)
+			return true;
+	return false;
+}
+
+/*
+ * A free of a CFI sample that finds the unwind ring full is not lost: it waits in the
+ * unwind_frees map and reaches the callback after the ring, so every block whose allocation
+ * was handed over is retired. Nothing reads the ring in between: the smallest events (8 bytes
+ * of stack) fill its 64 KiB to within less than a free event, the frees find it full.
+ */
+TEST(bpf_cfi_free_with_the_ring_full_is_deferred_not_lost)
+{
+	struct alloc_probes_opts ao = {
+	    .sample_rate = 1, .stack_copy_bytes = 8, .unwind_ring_bytes = 65536};
+	struct symbolizer_opts so = {};
+	struct defer_seen seen = {};
+	void *blocks[DEFER_BLOCKS];
+	struct fixture f = {};
+	__u64 c[ALLOC_CNT_MAX];
+	Dl_info alloc;
+
+	if (geteuid() != 0) {
+		test__skip("needs root to load BPF programs");
+		return;
+	}
+	if (!ASSERT_TRUE(dladdr((void *)malloc, &alloc) && alloc.dli_fname, "allocator object"))
+		return;
+	f.sym = symbolizer__new(&so);
+	f.ap = alloc_probes__new(&ao);
+	if (!ASSERT_OK_PTR(f.sym, "symbolizer") || !ASSERT_OK_PTR(f.ap, "load alloc.bpf.c"))
+		goto cleanup;
+	alloc_probes__set_unwind_cb(f.ap, defer_cb, &seen);
+	if (!ASSERT_TRUE(alloc_probes__attach_object(f.ap, f.sym, getpid(), alloc.dli_fname) >= 6,
+			 "its malloc family probed") ||
+	    !ASSERT_OK(alloc_probes__add_target(f.ap, getpid(), TARGET_F_CFI), "CFI target"))
+		goto cleanup;
+	for (int i = 0; i < DEFER_BLOCKS; i++)
+		blocks[i] = wrap_malloc(DEFER_SIZE);
+	for (int i = 0; i < DEFER_BLOCKS; i++)
+		wrap_free(blocks[i]);
+	alloc_probes__counters(f.ap, c);
+	ASSERT_TRUE(c[ALLOC_CNT_UNWIND_LOST] > 0, "the ring was full: later samples kept FP stacks");
+	ASSERT_TRUE(c[ALLOC_CNT_UNWIND_FREE_DEFERRED] > 0, "frees deferred to the map");
+	ASSERT_EQ(c[ALLOC_CNT_UNWIND_FREE_LOST], 0, "no free lost");
+	ASSERT_OK(alloc_probes__poll_events(f.ap, NULL, NULL, NULL), "poll");
+	ASSERT_TRUE(seen.allocs > 0, "some of the blocks reached the ring");
+	ASSERT_EQ(seen.frees, seen.allocs, "each handed-over block retired once");
+	for (int i = 0; i < seen.frees; i++)
+		ASSERT_TRUE(has_token(seen.alloc_tokens, seen.allocs, seen.free_tokens[i]),
+			    "a free's token is an allocation's");
+	/* Read once: the map is empty after the poll. */
+	seen.frees = 0;
+	ASSERT_OK(alloc_probes__poll_events(f.ap, NULL, NULL, NULL), "poll again");
+	ASSERT_EQ(seen.frees, 0, "each deferred free handed over once");
+cleanup:
+	fixture_close(&f);
+}
