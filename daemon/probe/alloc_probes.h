@@ -119,8 +119,8 @@ int alloc_probes__poll_events(struct alloc_probes *ap,
 			      int (*life_cb)(void *ctx, const struct life_event *e), void *ctx);
 
 /* What the syscall tracepoints record for pid: TARGET_F_* flags (0: nothing). The tracepoints
- * are attached while some process has TARGET_F_MMAP, and detached when the last one leaves
- * (alloc_probes__detach_pid, alloc_probes__forget_totals); -errno when they cannot be. */
+ * are attached while some process has TARGET_F_MMAP, and detached by alloc_probes__mmap_tick
+ * once none has for a while, or at alloc_probes__free; -errno when they cannot be attached. */
 int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags);
 /* How the mmap/munmap tracepoints are attached now. */
 enum mmap_tracing {
@@ -132,6 +132,9 @@ enum mmap_tracing {
  * processes that need them now. */
 enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,
 					     size_t *targets);
+/* Detach the mmap tracepoints (on a thread of their own) when no target has needed them for
+ * grace_ns: a burst of short-lived processes attaches them once, not once each. */
+void alloc_probes__mmap_tick(struct alloc_probes *ap, __u64 grace_ns);
 /* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
 /* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,

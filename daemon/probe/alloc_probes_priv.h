@@ -12,6 +12,9 @@
 #include "probe/links.h"
 #include "probe/plan_cache.h"
 
+/* The mmap tracepoints' links: three entries and their exits, or sys_enter/sys_exit's. */
+#define MMAP_LINKS 6
+
 struct alloc_probes {
 	struct alloc_bpf *skel;
 	struct ring_buffer *gc_rb;
@@ -29,10 +32,13 @@ struct alloc_probes {
 	struct link_reaper *reaper; /* closes detached links in the background */
 	struct plan_cache *plans;   /* per file: where the malloc family's probes go */
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
-	struct bpf_link *mmap_links[6];
+	struct bpf_link *mmap_links[MMAP_LINKS];
 	enum mmap_tracing mmap_mode;
 	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
 	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
+	__u64 mmap_idle_since;	  /* CLOCK_MONOTONIC ns since no target needs them, or 0 */
+	pthread_t mmap_detacher;  /* closing the last set of them, while mmap_detaching */
+	int mmap_detaching;
 	__u64 sample_rate;
 	int multi;   /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */
 	int session; /* the malloc family on uprobe sessions (kernel 6.13+): alloc_session */

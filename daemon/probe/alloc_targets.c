@@ -14,6 +14,7 @@
 #include "probe/alloc_probes_priv.h"
 #include "util/common.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 /* libbpf finds a syscall tracepoint's id below debugfs's tracing folder when that exists, else
  * below tracefs's own mount point. */
@@ -38,14 +39,61 @@ static int tracefs_ready(void)
 	return !access(id, R_OK);
 }
 
+/* The entries first: an exit without its entry records nothing, the reverse would leave a
+ * length behind for an unrelated mmap. */
+static void destroy_in_order(struct bpf_link **links, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bpf_link__destroy(links[i]);
+		links[i] = NULL;
+	}
+}
+
+static void *detach_thread(void *arg)
+{
+	struct bpf_link **links = arg;
+
+	destroy_in_order(links, MMAP_LINKS);
+	free(links);
+	return NULL;
+}
+
+/* Until the last set of tracepoints handed to the detach thread is closed: before a new set is
+ * attached (the two would count each mmap twice), and at exit. */
+static void mmap_detach_wait(struct alloc_probes *ap)
+{
+	if (!ap->mmap_detaching)
+		return;
+	pthread_join(ap->mmap_detacher, NULL);
+	ap->mmap_detaching = 0;
+}
+
 void ap_mmap_detach(struct alloc_probes *ap)
 {
-	/* The entry first: an exit without its entry records nothing, the reverse would leave a
-	 * length behind for an unrelated mmap. */
-	for (size_t i = 0; i < ARRAY_SIZE(ap->mmap_links); i++) {
-		bpf_link__destroy(ap->mmap_links[i]);
-		ap->mmap_links[i] = NULL;
+	mmap_detach_wait(ap);
+	destroy_in_order(ap->mmap_links, MMAP_LINKS);
+}
+
+/* Detach them on a thread of its own: closing a tracepoint link waits for RCU grace periods,
+ * 0.3 s for the six on these machines, which the daemon's lock (and the exec thread behind it)
+ * must not wait for. In the caller when no thread can be had. */
+static void mmap_detach_async(struct alloc_probes *ap)
+{
+	struct bpf_link **links = malloc(sizeof(ap->mmap_links));
+
+	mmap_detach_wait(ap);
+	if (!links) {
+		ap_mmap_detach(ap);
+		return;
 	}
+	memcpy(links, ap->mmap_links, sizeof(ap->mmap_links));
+	if (thread_start(&ap->mmap_detacher, detach_thread, links)) {
+		free(links);
+		ap_mmap_detach(ap);
+		return;
+	}
+	ap->mmap_detaching = 1;
+	memset(ap->mmap_links, 0, sizeof(ap->mmap_links));
 }
 
 static int mmap_tracing_attach(struct alloc_probes *ap)
@@ -98,18 +146,35 @@ static int mmap_tracing_attach(struct alloc_probes *ap)
 	return 0;
 }
 
-/* Attach the mmap tracepoints when a target needs them, detach them when none does. */
+/* Attach the mmap tracepoints when a target needs them; when none does any more, start the
+ * grace period after which alloc_probes__mmap_tick detaches them. */
 static int mmap_tracing_sync(struct alloc_probes *ap)
 {
 	int attached = ap->mmap_links[0] != NULL;
 
-	if (ap->mmap_targets && !attached)
-		return mmap_tracing_attach(ap);
-	if (!ap->mmap_targets && attached) {
-		ap_mmap_detach(ap);
-		log_debug("mmap tracepoints detached: no target needs them");
+	if (ap->mmap_targets) {
+		ap->mmap_idle_since = 0;
+		if (!attached) {
+			mmap_detach_wait(ap);
+			return mmap_tracing_attach(ap);
+		}
+	} else if (attached && !ap->mmap_idle_since) {
+		ap->mmap_idle_since = now_mono_ns();
 	}
 	return 0;
+}
+
+void alloc_probes__mmap_tick(struct alloc_probes *ap, __u64 grace_ns)
+{
+	pthread_mutex_lock(&ap->mu);
+	if (!ap->mmap_targets && ap->mmap_links[0] && ap->mmap_idle_since &&
+	    now_mono_ns() - ap->mmap_idle_since >= grace_ns) {
+		mmap_detach_async(ap);
+		ap->mmap_idle_since = 0;
+		log_debug("mmap tracepoints detached: no target has needed them for %.0f s",
+			  grace_ns / 1e9);
+	}
+	pthread_mutex_unlock(&ap->mu);
 }
 
 enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u64 *attaches,

@@ -17,6 +17,10 @@
 #include "util/common.h"
 #include "util/log.h"
 
+/* How long the mmap tracepoints outlive the last target that needed them: their attach is cheap,
+ * their detach waits for RCU (0.3 s), and short-lived native processes come in bursts. */
+#define MMAP_DETACH_GRACE_NS (10 * NSEC_PER_SEC)
+
 static void expire(struct scoped *d)
 {
 	struct history_retention r = {
@@ -143,6 +147,7 @@ void scoped__drain(struct scoped *d)
 			d->stats.stacks_collected += err;
 		d->forgotten = 0;
 	}
+	alloc_probes__mmap_tick(d->ap, MMAP_DETACH_GRACE_NS);
 	d->stats.drains++;
 	d->stats.last_drain_mono_ns = now_mono_ns();
 	d->stats.drain_ns_last = d->stats.last_drain_mono_ns - t0;
