@@ -82,6 +82,10 @@ struct {
 	__type(value, struct unwind_free_deferred);
 } unwind_frees SEC(".maps");
 
+/* Set by user space (after load) while an overhead budget may duty-cycle a process: only then
+ * do the probes look for TARGET_F_ALLOC_OFF, a map lookup per call. */
+__u32 alloc_gated = 0;
+
 /* Set by user space when someone wants exec and fork events (the daemon). */
 const volatile __u32 watch_procs = 0;
 
@@ -117,14 +121,6 @@ struct {
 #include "sampler.bpf.h"
 
 /* realloc-like kinds: the old block goes at the call's entry, not at its return (see below). */
-static __always_inline int is_realloc_kind(__u32 kind)
-{
-	return kind == ALLOC_KIND_REALLOC || kind == ALLOC_KIND_REALLOCARRAY ||
-	       kind == ALLOC_KIND_RALLOCX || kind == ALLOC_KIND_XALLOCX ||
-	       kind == ALLOC_KIND_REALLOCF || kind == ALLOC_KIND_MI_REALLOC ||
-	       kind == ALLOC_KIND_MI_REALLOCN;
-}
-
 /* A realloc's old block taken at its entry, that its return never settled: it was freed. */
 static __always_inline void settle_old(struct task_state *st, __u32 tgid)
 {
@@ -218,14 +214,16 @@ static __always_inline int alloc_entry(struct pt_regs *ctx, int session)
 	st->kind = kind;
 	st->size = size;
 	st->aux = aux;
-	st->sampled = take_sample(st, size);
+	/* Gated off (the overhead budget): nothing new is recorded, but a realloc still retires
+	 * its old block below. */
+	st->sampled = !alloc_side_off(tgid) && take_sample(st, size);
 	/*
 	 * The old block leaves the live map now, while the caller still owns it: once realloc has
 	 * freed it, another thread may be given the same address, and retiring it at our return
 	 * would retire that thread's block. Its accounting waits for the return: a failed realloc
 	 * leaves it allocated, and it goes back.
 	 */
-	if (is_realloc_kind(kind) && aux)
+	if (alloc_kind_reallocs(kind) && aux)
 		st->has_old = live_take(tgid, aux, 0, &st->old);
 	if (session && !st->sampled && !st->has_old) {
 		st->no_return = 1;

@@ -63,6 +63,16 @@ enum alloc_kind {
 	ALLOC_KIND_MAX,
 };
 
+/* A realloc of some kind: it frees its old block, so its probes are the free side's too (never
+ * duty-cycled: a block sampled earlier must retire when it moves). */
+static inline int alloc_kind_reallocs(__u32 kind)
+{
+	return kind == ALLOC_KIND_REALLOC || kind == ALLOC_KIND_REALLOCARRAY ||
+	       kind == ALLOC_KIND_RALLOCX || kind == ALLOC_KIND_XALLOCX ||
+	       kind == ALLOC_KIND_REALLOCF || kind == ALLOC_KIND_MI_REALLOC ||
+	       kind == ALLOC_KIND_MI_REALLOCN;
+}
+
 /*
  * BPF cookies (bpf_get_attach_cookie) pack what a probe is as fields of a __u64, each named by a
  * _SHIFT and a _MASK (the mask applies after the shift); COOKIE_FIELD() reads one and COOKIE_PUT()
@@ -140,7 +150,9 @@ struct proc_totals {
 	 * apart from free, which stays attached while the allocation side is duty-cycled. */
 	__u64 alloc_hits;
 	__u64 free_hits;
-	__u64 pad;
+	/* Of free_hits, those while the allocation side was not gated off (TARGET_F_ALLOC_OFF):
+	 * the share of calls that a duty-cycled process's samples stand for. */
+	__u64 free_hits_on;
 };
 
 /* A GC event of a Go process, sent through a ring buffer. */
@@ -204,6 +216,11 @@ enum alloc_counter {
 /* A Go program (cgo) in CFI mode: a native allocation made in C called from Go also carries the
  * calling goroutine's frames, walked by frame pointers from its saved state (go_layouts). */
 #define TARGET_F_GO_CGO 0x4
+/* Duty-cycled (the overhead budget): the allocation side is about to be detached, or not yet
+ * fully attached again, and its probes ignore calls; what is recorded and the free probe's count
+ * of the on-window (proc_totals.free_hits_on) then cover exactly the same span of time. Read
+ * only while alloc_gated is set (bpf/alloc.bpf.c). */
+#define TARGET_F_ALLOC_OFF 0x8
 /* Bits 16-31 of a target's value: the duty cycle of its allocation probes in DUTY_ONE units, 0
  * when they are attached all the time (see alloc_key.duty). */
 #define TARGET_DUTY_SHIFT 16

@@ -17,13 +17,31 @@ static __always_inline struct proc_totals *proc_totals(__u32 tgid)
 	return map_lookup_or_init(&totals, &tgid, &zero);
 }
 
+/* Whether tgid's allocation side is gated off (TARGET_F_ALLOC_OFF); never without a budget. */
+static __always_inline int alloc_side_off(__u32 tgid)
+{
+	__u32 *flags;
+
+	if (!alloc_gated)
+		return 0;
+	flags = bpf_map_lookup_elem(&targets, &tgid);
+	return flags && (*flags & TARGET_F_ALLOC_OFF);
+}
+
 /* One run of a malloc-family probe in process tgid, sampled or not (the overhead budget). */
 static __always_inline void count_probe_hit(__u32 tgid, int is_free)
 {
 	struct proc_totals *tot = proc_totals(tgid);
 
-	if (tot)
-		__sync_fetch_and_add(is_free ? &tot->free_hits : &tot->alloc_hits, 1);
+	if (!tot)
+		return;
+	if (!is_free) {
+		__sync_fetch_and_add(&tot->alloc_hits, 1);
+		return;
+	}
+	__sync_fetch_and_add(&tot->free_hits, 1);
+	if (!alloc_side_off(tgid))
+		__sync_fetch_and_add(&tot->free_hits_on, 1);
 }
 
 /* The duty cycle of tgid's allocation probes for a sample of kind (alloc_key.duty): 0 for the

@@ -413,6 +413,27 @@ int ap_attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid, 
 
 	if (!l->cnt)
 		return 0;
+	/* Under a budget, the reallocs go in a link of their own that is never cycled: a realloc
+	 * frees a block that may have been sampled while the allocation side was on. */
+	if (ap->multi && spec_fd >= 0 && ap->skel->bss->alloc_gated) {
+		struct site_list keep = {}, cyc = {};
+
+		for (__u32 i = 0; i < l->cnt; i++) {
+			struct site_list *to =
+			    alloc_kind_reallocs(COOKIE_FIELD(l->cookies[i], ALLOC_COOKIE_KIND))
+				? &keep
+				: &cyc;
+
+			to->offsets[to->cnt] = l->offsets[i];
+			to->cookies[to->cnt] = l->cookies[i];
+			to->names[to->cnt++] = l->names[i];
+		}
+		if (keep.cnt && cyc.cnt)
+			return ap_attach_sites(ap, pl, pid, path, st, prog, &keep, at, what, -1) ?:
+			       ap_attach_sites(ap, pl, pid, path, st, prog, &cyc, at, what, spec_fd);
+		if (keep.cnt)
+			spec_fd = -1;
+	}
 	if (ap->multi) {
 		if (spec_fd >= 0) {
 			spec = link_spec__new(bpf_program__fd(prog), spec_fd, l->offsets,

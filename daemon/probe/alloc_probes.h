@@ -135,6 +135,12 @@ enum mmap_tracing alloc_probes__mmap_tracing(const struct alloc_probes *ap, __u6
 /* Detach the mmap tracepoints (on a thread of their own) when no target has needed them for
  * grace_ns: a burst of short-lived processes attaches them once, not once each. */
 void alloc_probes__mmap_tick(struct alloc_probes *ap, __u64 grace_ns);
+/* The overhead budget may gate processes' allocation sides (the probes then read
+ * TARGET_F_ALLOC_OFF on every call). */
+void alloc_probes__set_alloc_gated(struct alloc_probes *ap, int on);
+/* Gate pid's allocation side off (before its links go) or on (after they are back): its probes
+ * record nothing while off, and free_hits_on counts only frees while on. 0 or -errno. */
+int alloc_probes__gate_alloc_side(struct alloc_probes *ap, int pid, int off);
 /* Add flags to pid's TARGET_F_* flags (TARGET_F_CFI: unwind its samples from CFI). */
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags);
 /* A cgo program in CFI mode: its native samples also carry the calling goroutine's frames,

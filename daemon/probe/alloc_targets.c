@@ -230,7 +230,8 @@ static int add_target(struct alloc_probes *ap, int pid, __u32 flags)
 	__u32 key = pid, old = target_flags(ap, pid);
 	/* The duty cycle (bits 16-31) is the overhead budget's (alloc_probes__set_duty); CFI set
 	 * by the exec thread before the probes went live stays. */
-	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK) | (old & TARGET_F_CFI);
+	__u32 val = (flags & TARGET_FLAGS_MASK) | (old & ~TARGET_FLAGS_MASK) |
+		    (old & (TARGET_F_CFI | TARGET_F_ALLOC_OFF));
 
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_ANY))
@@ -290,6 +291,27 @@ int alloc_probes__set_go_layout(struct alloc_probes *ap, int pid, const struct g
 				 BPF_ANY))
 		return -errno;
 	return alloc_probes__set_target_flags(ap, pid, TARGET_F_GO_CGO);
+}
+
+void alloc_probes__set_alloc_gated(struct alloc_probes *ap, int on)
+{
+	__atomic_store_n(&ap->skel->bss->alloc_gated, on, __ATOMIC_RELEASE);
+}
+
+int alloc_probes__gate_alloc_side(struct alloc_probes *ap, int pid, int off)
+{
+	__u32 key = pid, val;
+	int err = 0;
+
+	pthread_mutex_lock(&ap->mu);
+	val = target_flags(ap, pid);
+	val = off ? val | TARGET_F_ALLOC_OFF : val & ~TARGET_F_ALLOC_OFF;
+	/* Only while pid is a target: a process that just left must not come back as one. */
+	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
+				 BPF_EXIST))
+		err = -errno;
+	pthread_mutex_unlock(&ap->mu);
+	return err;
 }
 
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)

@@ -54,15 +54,17 @@ struct ov_proc {
 	__u32 duty_q;	   /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
 	__u32 key_q;	   /* the share of calls seen, in the sample keys (alloc_key.duty) */
 	double seen_ratio; /* share of calls seen / scheduled share of time, smoothed; 0: none */
-	__u64 free_at_on;  /* free_hits when the allocation side was last attached */
-	__u64 free_on;	   /* free hits while attached since last_ns */
+	__u64 free_hits_on; /* proc_totals at last_ns: frees while the allocation side was on */
 	__u64 last_ns;	   /* start of the period being measured */
 	__u64 cpu_ticks;   /* utime + stime at last_ns */
 	__u64 alloc_hits;  /* proc_totals at last_ns */
 	__u64 free_hits;
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
-	__u64 off_at_ns;   /* when to detach it in this period (0: never) */
+	/* The rest of this period's schedule: at ev_ns[i], attach (ev_on[i]) or detach. */
+	__u64 ev_ns[2];
+	int ev_on[2];
+	int nev, next_ev;
 	struct overhead_stat st;
 };
 
@@ -79,6 +81,7 @@ struct overhead {
 	pthread_mutex_t mu; /* procs, trap_ns, stop */
 	pthread_cond_t wake;
 	int stop;
+	unsigned int seed; /* the windows' offsets (rand_r), the overhead thread's alone */
 	struct ov_proc *procs;
 	size_t cnt;
 };
@@ -326,14 +329,6 @@ static struct ov_proc *proc_get(struct overhead *ov, int pid)
 	return n;
 }
 
-static __u64 free_hits(struct overhead *ov, int pid)
-{
-	struct proc_totals tot;
-
-	alloc_probes__totals(ov->ap, pid, &tot);
-	return tot.free_hits;
-}
-
 static void set_side(struct overhead *ov, struct ov_proc *p, int on)
 {
 	__u64 t;
@@ -341,18 +336,21 @@ static void set_side(struct overhead *ov, struct ov_proc *p, int on)
 
 	if (p->attached == on)
 		return;
-	/* The free probe's count when the allocation side goes: read before it goes. */
+	/* Gated off before the links go and on once they are all back: what is recorded and the
+	 * free probe's count of the window (free_hits_on) cover the same calls, however long the
+	 * links take to close or attach. */
 	if (!on)
-		p->free_on += free_hits(ov, p->pid) - p->free_at_on;
+		alloc_probes__gate_alloc_side(ov->ap, p->pid, 1);
 	t = now_mono_ns();
 	err = alloc_probes__set_alloc_side(ov->ap, p->pid, on);
 	if (err < 0)
 		log_debug("pid %d: cannot %s its allocation probes: %s", p->pid,
 			  on ? "attach" : "detach", strerror(-err));
+	if (on)
+		alloc_probes__gate_alloc_side(ov->ap, p->pid, 0);
 	p->attached = on;
 	if (on) {
 		p->on_since_ns = now_mono_ns();
-		p->free_at_on = free_hits(ov, p->pid);
 	} else {
 		p->on_ns += t - p->on_since_ns;
 		p->on_since_ns = 0;
@@ -368,6 +366,39 @@ __u32 overhead__key_share(double share)
 	k = lround(-log2(share > 0 ? share : 1.0 / DUTY_ONE) * KEY_STEPS);
 	return min_t(__u32, max_t(__u32, (__u32)lround(DUTY_ONE * exp2(-k / KEY_STEPS)), 1),
 		     DUTY_ONE - 1);
+}
+
+/*
+ * The on-window of a cycled period: q/DUTY_ONE of it, from a random offset, wrapping around the
+ * period's end. Every instant of the period is then as likely to fall in it, so a process that
+ * exits (or changes pace) part way through a period is estimated without bias; a window always
+ * at the start would weigh the calls of a period cut short by the exit as a whole period's.
+ */
+static void schedule(struct overhead *ov, struct ov_proc *p, __u64 start, double period_ns,
+		     __u32 q)
+{
+	double len = period_ns * q / DUTY_ONE, off;
+
+	p->nev = p->next_ev = 0;
+	if (q >= DUTY_ONE) {
+		set_side(ov, p, 1);
+		return;
+	}
+	off = period_ns * (rand_r(&ov->seed) / ((double)RAND_MAX + 1));
+	if (off + len <= period_ns) {
+		set_side(ov, p, 0);
+		p->ev_ns[0] = add_ns(start, off);
+		p->ev_on[0] = 1;
+		p->ev_ns[1] = add_ns(start, off + len);
+		p->ev_on[1] = 0;
+	} else {
+		set_side(ov, p, 1);
+		p->ev_ns[0] = add_ns(start, off + len - period_ns);
+		p->ev_on[0] = 0;
+		p->ev_ns[1] = add_ns(start, off);
+		p->ev_on[1] = 1;
+	}
+	p->nev = 2;
 }
 
 /*
@@ -394,8 +425,6 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	if (p->attached) {
 		p->on_ns += now - p->on_since_ns;
 		p->on_since_ns = now;
-		p->free_on += tot.free_hits - p->free_at_on;
-		p->free_at_on = tot.free_hits;
 	}
 	if (had && ticks >= 0 && now > p->last_ns) {
 		wall_ns = now - p->last_ns;
@@ -403,11 +432,16 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		duty = min_t(double, (double)p->on_ns / wall_ns, 1);
 		frees = tot.free_hits - p->free_hits;
 		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES) {
-			double r =
-			    min_t(double, (double)p->free_on / frees, 1) * DUTY_ONE / p->duty_q;
+			double r = min_t(double, (double)(tot.free_hits_on - p->free_hits_on) / frees,
+					 1) *
+				   DUTY_ONE / p->duty_q;
 
 			/* Smoothed: 1/q of one period's q is biased up where q varies. */
 			p->seen_ratio = p->seen_ratio > 0 ? 0.7 * p->seen_ratio + 0.3 * r : r;
+			log_debug("pid %d: a cycled period: attached %.1f%% of the time, saw %.1f%% of "
+				  "the frees (%llu), its samples weighed as %.1f%%",
+				  p->pid, 100.0 * p->duty_q / DUTY_ONE, 100 * r * p->duty_q / DUTY_ONE,
+				  (unsigned long long)frees, 100.0 * p->key_q / DUTY_ONE);
 		}
 		pthread_mutex_lock(&ov->mu);
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
@@ -430,9 +464,9 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		p->cpu_ticks = ticks;
 	p->alloc_hits = tot.alloc_hits;
 	p->free_hits = tot.free_hits;
+	p->free_hits_on = tot.free_hits_on;
 	p->last_ns = now;
 	p->on_ns = 0;
-	p->free_on = 0;
 	if (q < DUTY_ONE && p->duty_q == DUTY_ONE)
 		log_info("pid %d: probe overhead ~%.1f%% of its CPU: allocation probes attached "
 			 "%.0f%% of the time (--max-overhead %g)",
@@ -455,8 +489,7 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	pthread_mutex_lock(&ov->mu);
 	p->st.seen = (double)p->key_q / DUTY_ONE;
 	pthread_mutex_unlock(&ov->mu);
-	set_side(ov, p, 1);
-	p->off_at_ns = q < DUTY_ONE ? add_ns(p->on_since_ns, period_ns * q / DUTY_ONE) : 0;
+	schedule(ov, p, now, period_ns, q);
 }
 
 static void *run(void *arg)
@@ -502,22 +535,22 @@ static void *run(void *arg)
 				ov->procs[j++] = ov->procs[i];
 		ov->cnt = j;
 		pthread_mutex_unlock(&ov->mu);
-		/* Detach each cycled process at its time, earliest first. */
+		/* Each cycled process's window edges at their times, earliest first. */
 		for (;;) {
 			struct ov_proc *next = NULL;
 
 			for (size_t i = 0; i < ov->cnt; i++) {
 				struct ov_proc *p = &ov->procs[i];
 
-				if (p->attached && p->off_at_ns && p->off_at_ns < end &&
-				    (!next || p->off_at_ns < next->off_at_ns))
+				if (p->next_ev < p->nev && p->ev_ns[p->next_ev] < end &&
+				    (!next || p->ev_ns[p->next_ev] < next->ev_ns[next->next_ev]))
 					next = p;
 			}
 			if (!next)
 				break;
-			sleep_until(ov, next->off_at_ns);
-			set_side(ov, next, 0);
-			next->off_at_ns = 0;
+			sleep_until(ov, next->ev_ns[next->next_ev]);
+			set_side(ov, next, next->ev_on[next->next_ev]);
+			next->next_ev++;
 		}
 		sleep_until(ov, end);
 		start = end;
@@ -544,6 +577,7 @@ struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_op
 		return NULL;
 	ov->ap = ap;
 	ov->o = *opts;
+	ov->seed = (unsigned int)(now_mono_ns() ^ getpid());
 	if (!ov->o.period_ms)
 		ov->o.period_ms = OVERHEAD_PERIOD_MS;
 	if (!ov->o.proc)
@@ -574,6 +608,8 @@ struct overhead *overhead__new(struct alloc_probes *ap, const struct overhead_op
 	if (ov->o.max_pct > 0 && !alloc_probes__multi(ap))
 		log_warn("--max-overhead: duty cycling needs uprobe_multi links (Linux 6.6+); "
 			 "overheads are estimated only");
+	else if (ov->o.max_pct > 0)
+		alloc_probes__set_alloc_gated(ap, 1);
 	if (ov->stats_on)
 		prog_run_ns(ov);
 	err = thread_start(&ov->th, run, ov);

@@ -3,8 +3,10 @@
  * can (or PER_SEC a second), keeping the last LIVE of them and freeing the oldest, so that the
  * live set is always LIVE blocks; then frees every block and prints exactly how many it made:
  * "allocs N bytes B live LIVE cpu_s S" (its CPU time, for throughput per CPU second). WORK:
- * iterations of a spin between blocks, the program's own work. Usage: budget_load SECONDS SIZE LIVE
- * [PER_SEC [WORK]] */
+ * iterations of a spin between blocks, the program's own work. GROW 1: each block is realloc'ed
+ * to twice its size (in budget_grow) right before it is freed, so that reallocs free sampled
+ * blocks too.
+ * Usage: budget_load SECONDS SIZE LIVE [PER_SEC [WORK [GROW]]] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -27,6 +29,15 @@ __attribute__((noinline)) static void *budget_alloc(size_t size)
 	return p;
 }
 
+/* Not inlined either: the site of the grown blocks. */
+__attribute__((noinline)) static void *budget_grow(void *p, size_t size)
+{
+	void *q = realloc(p, size);
+
+	__asm__ volatile("" : : "r"(q) : "memory");
+	return q ? q : p;
+}
+
 int main(int argc, char **argv)
 {
 	double secs, end, per_sec = 0, t0;
@@ -34,6 +45,7 @@ int main(int argc, char **argv)
 	unsigned long long n = 0;
 	volatile unsigned long spin = 0;
 	unsigned long work = 0;
+	int grow = 0;
 	void **ring;
 	struct rusage ru;
 
@@ -48,6 +60,8 @@ int main(int argc, char **argv)
 		per_sec = atof(argv[4]);
 	if (argc > 5)
 		work = strtoul(argv[5], NULL, 0);
+	if (argc > 6)
+		grow = atoi(argv[6]);
 	ring = calloc(live ? live : 1, sizeof(*ring));
 	if (!ring || !live)
 		return 1;
@@ -67,6 +81,10 @@ int main(int argc, char **argv)
 				continue;
 			}
 		}
+		/* Grown when it is the oldest, a while after its malloc: often in another of the
+		 * budget's windows. */
+		if (grow && ring[head])
+			ring[head] = budget_grow(ring[head], 2 * size);
 		free(ring[head]);
 		ring[head] = budget_alloc(size);
 		head = (head + 1) % live;
@@ -75,7 +93,7 @@ int main(int argc, char **argv)
 			spin++;
 	}
 	for (size_t i = 0; i < live; i++)
-		free(ring[i]);
+		free(grow && ring[i] ? budget_grow(ring[i], 2 * size) : ring[i]);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("allocs %llu bytes %llu live %zu cpu_s %.3f\n", n, n * (unsigned long long)size,
 	       live,
