@@ -59,6 +59,18 @@ static __always_inline __u16 target_duty(__u32 tgid, __u32 kind)
 	return flags ? *flags >> TARGET_DUTY_SHIFT : 0;
 }
 
+/*
+ * What a sample adds to its process's object total: one, or for a process's own sampler (whose
+ * bytes are weights, unsampled already) the objects its weight stands for, so that the totals
+ * (a timeline, /metrics before the first drain) need no scaling. Its stats keep one per sample.
+ */
+static __always_inline __u64 weighted_objects(__u32 kind, __u64 weight, __u64 obj_size)
+{
+	if (kind != ALLOC_KIND_USDT || !obj_size || weight <= obj_size)
+		return 1;
+	return (weight + obj_size / 2) / obj_size;
+}
+
 /* Account for a live block that was just deleted from the live map (by its deleter alone). */
 static __always_inline void account_free(__u32 tgid, const struct live_val *lv)
 {
@@ -67,7 +79,8 @@ static __always_inline void account_free(__u32 tgid, const struct live_val *lv)
 
 	tot = bpf_map_lookup_elem(&totals, &tgid);
 	if (tot) {
-		__sync_fetch_and_add(&tot->free_cnt, 1);
+		__sync_fetch_and_add(&tot->free_cnt,
+				     weighted_objects(lv->key.kind, lv->size, lv->key.size));
 		__sync_fetch_and_add(&tot->free_bytes, lv->size);
 	}
 	if (lv->token) {
@@ -230,7 +243,7 @@ static __always_inline void record_alloc_keyed(void *ctx, struct pt_regs *regs, 
 	stack_id_keep(id);
 	tot = proc_totals(tgid);
 	if (tot) {
-		__sync_fetch_and_add(&tot->alloc_cnt, 1);
+		__sync_fetch_and_add(&tot->alloc_cnt, weighted_objects(kind, size, key_size));
 		__sync_fetch_and_add(&tot->alloc_bytes, size);
 	}
 	/* No address (every-call Go mode sees no return value): never live, never freed. */

@@ -429,7 +429,7 @@ static int write_outputs(struct recording *s)
 		w->target.pid);
 	if (s->o->timeline) {
 		/* The profile's period: the rate that dominates it. */
-		w->tl.rate = w->go && !s->o->watch.go_every_call ? watch__go_rate(w) : s->o->rate;
+		w->tl.rate = watch__totals_rate(w, s->o->rate, s->o->watch.go_every_call);
 		err = timeline__write(&w->tl, s->o->timeline);
 		if (err) {
 			log_error("cannot write %s: %s", s->o->timeline, strerror(-err));

@@ -388,6 +388,14 @@ __u64 watch__go_rate(const struct watch *w)
 	return w->go_rate > 0 ? (__u64)w->go_rate : 512 * 1024;
 }
 
+__u64 watch__totals_rate(const struct watch *w, __u64 native_rate, int go_every_call)
+{
+	/* A process's own sampler reports unsampled weights: its totals need no scaling. */
+	if (w->source == ALLOC_SOURCE_USDT)
+		return 1;
+	return w->go && !go_every_call ? watch__go_rate(w) : native_rate;
+}
+
 void watch__release(struct watch *w)
 {
 	target__release(&w->target);

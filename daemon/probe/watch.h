@@ -104,6 +104,9 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 
 /* The MemProfileRate to unsample Go samples with: the last value read, or 512 KiB. */
 __u64 watch__go_rate(const struct watch *w);
+/* The rate w's totals (proc_totals, its timeline) are unsampled at: the Go runtime's, or
+ * native_rate; 1 for a process's own sampler, whose totals count weights. */
+__u64 watch__totals_rate(const struct watch *w, __u64 native_rate, int go_every_call);
 void watch__release(struct watch *w);
 
 enum unwind_mode;

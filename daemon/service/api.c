@@ -332,10 +332,7 @@ static int op_metrics(void *ctx, uid_t viewer, char **text)
 		alloc_probes__totals(d->ap, m->pid, &m->tot);
 		/* As of the last drain; CFI samples are in the entries only. */
 		if (t->cur.cnt) {
-			heap_profile__estimate(
-			    t->cur.e, t->cur.cnt, d->o->rate,
-			    t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : 0,
-			    &m->est);
+			scoped__target_estimate(d, t, &m->est);
 			m->has_est = 1;
 		}
 		in.target_cnt++;

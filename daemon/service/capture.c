@@ -196,24 +196,11 @@ size_t capture__fds(struct capture *c, struct pollfd *pfd, size_t max)
 static void inuse_estimate(const struct scoped *d, const struct dtarget *t, __u64 *bytes,
 			   __u64 *objects)
 {
-	__s64 cnt, b, tot_b = 0, tot_c = 0;
+	struct heap_estimate est;
 
-	for (size_t i = 0; i < t->cur.cnt; i++) {
-		const struct alloc_stats *v = &t->cur.e[i].stats;
-		__u64 rate =
-		    t->cur.e[i].key.kind == ALLOC_KIND_GO ? scoped__target_rate(d, t) : d->o->rate;
-		__s64 lc = v->alloc_cnt - v->free_cnt - v->untracked_cnt;
-		__s64 lb = v->alloc_bytes - v->free_bytes - v->untracked_bytes;
-
-		if (lc <= 0 || lb <= 0)
-			continue;
-		sampling__scale(lc, lb, rate, &cnt, &b);
-		sampling__scale_duty(t->cur.e[i].key.duty, &cnt, &b);
-		tot_c += cnt;
-		tot_b += b;
-	}
-	*bytes = tot_b;
-	*objects = tot_c;
+	scoped__target_estimate(d, t, &est);
+	*bytes = est.inuse_bytes;
+	*objects = est.inuse_cnt;
 }
 
 /* What capture keeps of t, or NULL while it has nothing. */

@@ -101,8 +101,12 @@ struct scoped {
 /* Whether viewer (0: root or a token: everything) may read t: a local user only the processes
  * it could ptrace, judged at attach and again while the process lives. */
 int scoped__target_visible(const struct dtarget *t, uid_t viewer);
-/* The rate t's samples are scaled by: the Go runtime's own, or --rate. */
+/* The rate t's totals are scaled by: the Go runtime's own, or --rate; 1 for a process's own
+ * sampler (its weights are unsampled already). */
 __u64 scoped__target_rate(const struct scoped *d, const struct dtarget *t);
+/* The unsampled totals of t's entries as of the last drain, as its heap profile shows them. */
+void scoped__target_estimate(const struct scoped *d, const struct dtarget *t,
+			     struct heap_estimate *out);
 struct dtarget *scoped__find_alive(struct scoped *d, int pid);
 /* Whether a selector of the options selects pid now. */
 bool scoped__selected(struct scoped *d, int pid);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "probe/collect.h"
+#include "profile/heap_profile.h"
 #include "service/peer.h"
 #include "service/capture.h"
 #include "service/select.h"
@@ -284,7 +285,15 @@ void scoped__poll_events(struct scoped *d)
 
 __u64 scoped__target_rate(const struct scoped *d, const struct dtarget *t)
 {
-	return t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : d->o->rate;
+	return watch__totals_rate(&t->w, d->o->rate, d->o->watch.go_every_call);
+}
+
+void scoped__target_estimate(const struct scoped *d, const struct dtarget *t,
+			     struct heap_estimate *out)
+{
+	heap_profile__estimate(t->cur.e, t->cur.cnt, d->o->rate,
+			       t->w.go && !d->o->watch.go_every_call ? watch__go_rate(&t->w) : 0,
+			       out);
 }
 
 int scoped__target_visible(const struct dtarget *t, uid_t viewer)

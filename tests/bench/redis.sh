@@ -23,8 +23,11 @@ fi
 # line here.
 ROWS=(
 	"unprofiled|-"
-	"allocscoped (default settings: --unwind auto)|"
+	"allocscoped (default settings: --unwind auto, no budget, uprobe sessions)|"
 	"allocscoped --unwind fp|--unwind fp"
+	"allocscoped --no-uprobe-session|--no-uprobe-session"
+	"allocscoped --max-overhead 5|--max-overhead 5"
+	"allocscoped --max-overhead 1|--max-overhead 1"
 )
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -108,6 +111,11 @@ if [ -x "$LOOP" ]; then
 		"vs unprobed; includes record's start-up)"
 fi
 
+row_index() { # label: its index in ROWS
+	local i
+	for i in "${!ROWS[@]}"; do [ "${ROWS[$i]%%|*}" = "$1" ] && echo "$i" && return; done
+}
+
 start_redis
 declare -A RPS
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -119,6 +127,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			start_daemon $flags || continue
 		fi
 		r=$(run_load)
+		# The last round's profiles: their top sites against a --rate 1 run's (below).
+		if [ "$flags" != "-" ] && [ "$round" = "$ROUNDS" ]; then
+			curl -sf -o "$WORK/row$(row_index "$label").pb.gz" \
+				"$DAEMON_URL/debug/pprof/allocs?pid=$REDIS_PID" ||
+				bench_error "no profile from allocscoped $flags"
+		fi
 		stop_daemon
 		RPS[$label]="${RPS[$label]:-} $r"
 		echo "round $round: $label: $r requests/s" >&2
@@ -137,6 +151,60 @@ for row in "${ROWS[@]}"; do
 		else print "n/a" }')
 	echo "| $label | $m | ${RPS[$label]:-} | $ratio |"
 done
+
+# Fidelity: each setting's ten top sites (functions that called the allocator, by alloc_space)
+# against those of a --rate 1 run of the same load, the truth up to the load's own variation.
+# A pair of sites is out of order only where the reference tells them apart by more than 3 sigma
+# of the setting's estimates (sampling at 512 KiB: variance ~ rate x bytes, over the share of
+# calls the probes saw when duty-cycled).
+if start_daemon --rate 1; then
+	run_load >/dev/null
+	curl -sf -o "$WORK/rate1.pb.gz" "$DAEMON_URL/debug/pprof/allocs?pid=$REDIS_PID" ||
+		bench_error "no --rate 1 profile"
+	stop_daemon
+	echo
+	echo "Top 10 sites by alloc_space against \`--rate 1\` (same load):"
+	echo
+	echo "| setting | top 10 in common | pairs out of order (> 3 sigma apart) |"
+	echo "| --- | ---: | ---: |"
+	for row in "${ROWS[@]}"; do
+		label=${row%%|*}
+		f=$WORK/row$(row_index "$label").pb.gz
+		[ -f "$f" ] || continue
+		python3 - "$ROOT/tests/e2e" "$WORK/rate1.pb.gz" "$f" "$label" <<'PY' ||
+import math, re, sys
+sys.path.insert(0, sys.argv[1])
+import pprof_raw
+
+def sites(path):
+    p = pprof_raw.read(path)
+    flat = {}
+    for s in p.samples:
+        if s["stack"]:
+            flat[s["stack"][0]] = flat.get(s["stack"][0], 0) + p.value(s, "alloc_space")
+    seen = 1.0
+    for c in pprof_raw.comments(path):
+        m = re.search(r"the probes saw ~([\d.]+)% of its allocator calls", c)
+        if m:
+            seen = float(m.group(1)) / 100
+    return flat, seen
+
+ref, _ = sites(sys.argv[2])
+got, seen = sites(sys.argv[3])
+rate = 512 * 1024 / seen
+top = sorted(ref, key=ref.get, reverse=True)[:10]
+mine = sorted(got, key=got.get, reverse=True)[:10]
+bad = 0
+for i, a in enumerate(top):
+    for b in top[i + 1:]:
+        sigma = math.sqrt(rate * (got.get(a, 0) + got.get(b, 0)))
+        if ref[a] - ref[b] > 3 * sigma and got.get(a, 0) < got.get(b, 0):
+            bad += 1
+print("| %s | %d | %d |" % (sys.argv[4], len(set(top) & set(mine)), bad))
+PY
+			bench_error "site comparison failed for $label"
+	done
+fi
 
 # Readable stacks: the default settings' profile of the same load, top functions by alloc_space,
 # and allocscope top through the daemon.

@@ -5,6 +5,7 @@ probes under --mode auto, and only its samples trap. With every allocation a sam
 are exact; with byte-Poisson sampling at interval R each sample weighs (points in its bytes) * R,
 so an allocation of s bytes contributes R * Poisson(s / R) bytes: variance R * s per allocation
 for bytes, R / s for objects (weight / s), from which the 3-sigma bounds below follow."""
+import json
 import math
 import os
 import subprocess
@@ -84,11 +85,25 @@ def samplers_usdt_mode_malloc_probes_every_call():
 def samplers_usdt_sampled_within_3_sigma():
     n, rate = 400000, 64 * 1024
     truth = {"otel_small": [(64, n)], "otel_kept": [(4096, n // 8)]}
-    r, out = record([], ["sampled", str(n), str(rate)])
+    tl = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "usdt.json")
+    r, out = record(["--timeline", tl], ["sampled", str(n), str(rate)])
     if not check_eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr):
         return False
     got = per_function(pprof_raw.read(out), truth)
     ok = True
+    # The timeline is made of the process's totals, which count the sampler's weights: unscaled
+    # (before, they were scaled once more, by --rate, as if they were our own samples).
+    with open(tl) as f:
+        recs = json.load(f)["records"]
+    everything = [sz for sizes in truth.values() for sz in sizes]
+    for what, key, sigma, want in (
+            ("objects", "alloc_objects", math.sqrt(sum(c * rate / s for s, c in everything)),
+             sum(c for _, c in everything)),
+            ("bytes", "alloc_bytes", math.sqrt(sum(c * rate * s for s, c in everything)),
+             sum(s * c for s, c in everything))):
+        total = sum(rec[key] for rec in recs)
+        print("    timeline %s %d (truth %d +- %d)" % (what, total, want, 3 * sigma), flush=True)
+        ok &= check(abs(total - want) <= 3 * sigma, "timeline %s within 3 sigma" % what)
     for fn, sizes in truth.items():
         objs = sum(c for _, c in sizes)
         nbytes = sum(s * c for s, c in sizes)
