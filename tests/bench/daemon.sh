@@ -25,6 +25,10 @@ fi
 read -r -a STACKS <<<"${BENCH_DAEMON_STACKS:-${STACKS[*]}}"
 read -r -a PROCS <<<"${BENCH_DAEMON_PROCS:-${PROCS[*]}}"
 DRAINS=${BENCH_DAEMON_DRAINS:-$DRAINS}
+# What is measured is the kernel-aggregated path (the stats and stack maps, the history): the
+# target has frame pointers. With --unwind auto (the default since issue 13) every sample of
+# this --rate 1 load would be copied and unwound in user space instead: BENCH_DAEMON_UNWIND=auto.
+UNWIND=${BENCH_DAEMON_UNWIND:-fp}
 DAEMON=$BUILD/allocscoped
 TARGET=$BUILD/tests/bench/stacks
 MAX_LIVE=262144
@@ -143,8 +147,8 @@ run_row() {
 		args+=(--pid $!)
 		first=$((first + count))
 	done
-	args+=(--interval "$INTERVAL" --rate 1 --listen 127.0.0.1:0 --max-stacks "$ms"
-		--max-stats "$ms" --max-live "$MAX_LIVE")
+	args+=(--interval "$INTERVAL" --rate 1 --unwind "$UNWIND" --listen 127.0.0.1:0
+		--max-stacks "$ms" --max-stats "$ms" --max-live "$MAX_LIVE")
 	[ -n "$DAEMON_ARGS_SHOWN" ] ||
 		DAEMON_ARGS_SHOWN="allocscoped --pid PID1 ... --pid PIDP ${args[*]:$((2 * p))}"
 	"$WORK/allocscoped" "${args[@]}" >/dev/null 2>"$WORK/daemon.err" &
@@ -217,7 +221,7 @@ run_row() {
 echo "## The daemon's own cost"
 echo
 machine
-echo "daemon: --interval $INTERVAL --rate 1 (every allocation recorded); $DRAINS intervals" \
+echo "daemon: --interval $INTERVAL --rate 1 (every allocation recorded) --unwind $UNWIND; $DRAINS intervals" \
 	"measured per row after the first drain; clock ticks of $((1000 / HZ)) ms"
 echo "targets: N unique stacks split across P processes (N/P each), each allocating once on each" \
 	"of its stacks every $((INTERVAL * 1000 / 2)) ms (twice per interval)"
