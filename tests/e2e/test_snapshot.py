@@ -120,7 +120,7 @@ def top_site_of(profile, functions):
     return max(sums, key=sums.get) if sums else None
 
 
-def oom_case(argv, site, functions):
+def oom_case(argv, site, functions, slack=64):
     """argv leaks from site in a 64 MiB memory cgroup until the kernel OOM-kills it: the
     snapshot exists afterwards, records the trigger oom, and names site first in inuse_space
     with at least 80% of the bytes and about the limit's worth of them."""
@@ -170,7 +170,7 @@ def oom_case(argv, site, functions):
         ok &= check(limit // 2 <= leak <= limit + 8 * MIB,
                     "%s in use %d bytes, limit %d" % (site, leak, limit))
         blocks = round(leak / MIB)
-        ok &= near(leak, blocks * MIB, "%s bytes are whole 1 MiB blocks" % site)
+        ok &= near(leak, blocks * MIB, "%s bytes are whole 1 MiB blocks" % site, slack)
         text = daemon.get("/metrics")[1].decode()
         ok &= check_eq(metric(text, "allocscope_snapshots_total", trigger="oom"), 1.0,
                        "allocscope_snapshots_total{trigger=oom}")
@@ -196,7 +196,11 @@ def snapshot_oom_kill():
 @test
 def snapshot_oom_kill_go():
     """A Go target OOM-killed in its memory cgroup: main.leakSite's snapshot (oom_case)."""
-    return oom_case([GOOOM], "main.leakSite", ["main.leakSite", "main.main"])
+    # The Go runtime samples, now and then, a small allocation of its own under leakSite's
+    # frame (one of ~430 bytes seen, unsampled at 64k to 65,751 bytes): whole blocks give or
+    # take one such sample, still far below a block.
+    return oom_case([GOOOM], "main.leakSite", ["main.leakSite", "main.main"],
+                    slack=64 * 1024 + 4096)
 
 
 def run_hold_target():

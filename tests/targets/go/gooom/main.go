@@ -30,6 +30,9 @@ func main() {
 	// Nothing here links runtime.MemProfile, so the runtime would not sample: ask it to, at a
 	// rate far below the blocks (each is sampled).
 	runtime.MemProfileRate = 64 * 1024
+	// Room for every block up front: a slice growth inside leakSite would be an allocation of
+	// another size there (sampled now and then), and its bytes are asserted to be whole blocks.
+	keep = make([][]byte, 0, 4096)
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		os.Exit(1)
