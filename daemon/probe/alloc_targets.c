@@ -253,19 +253,25 @@ int alloc_probes__add_target(struct alloc_probes *ap, int pid, __u32 flags)
 	return err;
 }
 
-int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty)
+/* Replace the bits of mask in pid's value with bits, only while pid is a target: a process
+ * that just left must not come back as one. 0 or -errno. */
+static int update_target_bits(struct alloc_probes *ap, int pid, __u32 mask, __u32 bits)
 {
 	__u32 key = pid, val;
 	int err = 0;
 
 	pthread_mutex_lock(&ap->mu);
-	val = (target_flags(ap, pid) & TARGET_FLAGS_MASK) | (__u32)duty << TARGET_DUTY_SHIFT;
-	/* Only while pid is a target: a process that just left must not come back as one. */
+	val = (target_flags(ap, pid) & ~mask) | bits;
 	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
 				 BPF_EXIST))
 		err = -errno;
 	pthread_mutex_unlock(&ap->mu);
 	return err;
+}
+
+int alloc_probes__set_duty(struct alloc_probes *ap, int pid, __u16 duty)
+{
+	return update_target_bits(ap, pid, ~TARGET_FLAGS_MASK, (__u32)duty << TARGET_DUTY_SHIFT);
 }
 
 /* pid leaves the targets map; the tracepoints go with the last target that needed them. */
@@ -300,18 +306,7 @@ void alloc_probes__set_alloc_gated(struct alloc_probes *ap, int on)
 
 int alloc_probes__gate_alloc_side(struct alloc_probes *ap, int pid, int off)
 {
-	__u32 key = pid, val;
-	int err = 0;
-
-	pthread_mutex_lock(&ap->mu);
-	val = target_flags(ap, pid);
-	val = off ? val | TARGET_F_ALLOC_OFF : val & ~TARGET_F_ALLOC_OFF;
-	/* Only while pid is a target: a process that just left must not come back as one. */
-	if (bpf_map__update_elem(ap->skel->maps.targets, &key, sizeof(key), &val, sizeof(val),
-				 BPF_EXIST))
-		err = -errno;
-	pthread_mutex_unlock(&ap->mu);
-	return err;
+	return update_target_bits(ap, pid, TARGET_F_ALLOC_OFF, off ? TARGET_F_ALLOC_OFF : 0);
 }
 
 int alloc_probes__set_target_flags(struct alloc_probes *ap, int pid, __u32 flags)

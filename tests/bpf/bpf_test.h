@@ -84,15 +84,13 @@ static __attribute__((unused)) void fixture_close(struct fixture *f)
 	*f = (struct fixture){};
 }
 
-/* Load at rate 1 and probe the malloc family of the object this process's malloc is in: libc,
- * or the executable itself when ASan intercepts malloc. false, with the test skipped or failed,
- * when that cannot be done. */
-/* mmap_every_syscall: follow mappings through the BTF sys_enter/sys_exit tracepoints, the
- * fallback where there is no tracefs, rather than the per-syscall ones. */
-static __attribute__((unused)) bool fixture_open_mode(struct fixture *f, __u32 target_flags,
-						      int mmap_every_syscall)
+/* Load with ao and probe the malloc family of the object this process's malloc is in: libc, or
+ * the executable itself when ASan intercepts malloc; then give this process target_flags. false,
+ * with the test skipped or failed, when that cannot be done. */
+static __attribute__((unused)) bool fixture_open_opts(struct fixture *f,
+						      const struct alloc_probes_opts *ao,
+						      __u32 target_flags)
 {
-	struct alloc_probes_opts ao = {.sample_rate = 1, .mmap_every_syscall = mmap_every_syscall};
 	struct symbolizer_opts so = {};
 	Dl_info alloc;
 	int n;
@@ -108,7 +106,7 @@ static __attribute__((unused)) bool fixture_open_mode(struct fixture *f, __u32 t
 	f->sym = symbolizer__new(&so);
 	if (!ASSERT_OK_PTR(f->sym, "symbolizer"))
 		return false;
-	f->ap = alloc_probes__new(&ao);
+	f->ap = alloc_probes__new(ao);
 	if (!ASSERT_OK_PTR(f->ap, "load alloc.bpf.c"))
 		goto fail;
 	n = alloc_probes__attach_object(f->ap, f->sym, getpid(), alloc.dli_fname);
@@ -124,6 +122,16 @@ static __attribute__((unused)) bool fixture_open_mode(struct fixture *f, __u32 t
 fail:
 	fixture_close(f);
 	return false;
+}
+
+/* At rate 1. mmap_every_syscall: follow mappings through the BTF sys_enter/sys_exit
+ * tracepoints, the fallback where there is no tracefs, rather than the per-syscall ones. */
+static __attribute__((unused)) bool fixture_open_mode(struct fixture *f, __u32 target_flags,
+						      int mmap_every_syscall)
+{
+	struct alloc_probes_opts ao = {.sample_rate = 1, .mmap_every_syscall = mmap_every_syscall};
+
+	return fixture_open_opts(f, &ao, target_flags);
 }
 
 static __attribute__((unused)) bool fixture_open(struct fixture *f, __u32 target_flags)

@@ -349,34 +349,22 @@ TEST(bpf_cfi_free_with_the_ring_full_is_deferred_not_lost)
 {
 	struct alloc_probes_opts ao = {
 	    .sample_rate = 1, .stack_copy_bytes = 8, .unwind_ring_bytes = 65536};
-	struct symbolizer_opts so = {};
 	struct defer_seen seen = {};
 	void *blocks[DEFER_BLOCKS];
-	struct fixture f = {};
+	struct fixture f;
 	__u64 c[ALLOC_CNT_MAX];
-	Dl_info alloc;
 
-	if (geteuid() != 0) {
-		test__skip("needs root to load BPF programs");
+	if (!fixture_open_opts(&f, &ao, TARGET_F_CFI))
 		return;
-	}
-	if (!ASSERT_TRUE(dladdr((void *)malloc, &alloc) && alloc.dli_fname, "allocator object"))
-		return;
-	f.sym = symbolizer__new(&so);
-	f.ap = alloc_probes__new(&ao);
-	if (!ASSERT_OK_PTR(f.sym, "symbolizer") || !ASSERT_OK_PTR(f.ap, "load alloc.bpf.c"))
-		goto cleanup;
+	/* Nothing reads the ring before the poll below. */
 	alloc_probes__set_unwind_cb(f.ap, defer_cb, &seen);
-	if (!ASSERT_TRUE(alloc_probes__attach_object(f.ap, f.sym, getpid(), alloc.dli_fname) >= 6,
-			 "its malloc family probed") ||
-	    !ASSERT_OK(alloc_probes__add_target(f.ap, getpid(), TARGET_F_CFI), "CFI target"))
-		goto cleanup;
 	for (int i = 0; i < DEFER_BLOCKS; i++)
 		blocks[i] = wrap_malloc(DEFER_SIZE);
 	for (int i = 0; i < DEFER_BLOCKS; i++)
 		wrap_free(blocks[i]);
 	alloc_probes__counters(f.ap, c);
-	ASSERT_TRUE(c[ALLOC_CNT_UNWIND_LOST] > 0, "the ring was full: later samples kept FP stacks");
+	ASSERT_TRUE(c[ALLOC_CNT_UNWIND_LOST] > 0,
+		    "the ring was full: later samples kept FP stacks");
 	ASSERT_TRUE(c[ALLOC_CNT_UNWIND_FREE_DEFERRED] > 0, "frees deferred to the map");
 	ASSERT_EQ(c[ALLOC_CNT_UNWIND_FREE_LOST], 0, "no free lost");
 	ASSERT_OK(alloc_probes__poll_events(f.ap, NULL, NULL, NULL), "poll");
@@ -389,6 +377,5 @@ TEST(bpf_cfi_free_with_the_ring_full_is_deferred_not_lost)
 	seen.frees = 0;
 	ASSERT_OK(alloc_probes__poll_events(f.ap, NULL, NULL, NULL), "poll again");
 	ASSERT_EQ(seen.frees, 0, "each deferred free handed over once");
-cleanup:
 	fixture_close(&f);
 }

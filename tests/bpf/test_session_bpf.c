@@ -33,38 +33,14 @@ static bool open_at_rate(struct fixture *f, __u64 rate, enum scheme scheme, __u3
 {
 	struct alloc_probes_opts ao = {.sample_rate = rate,
 				       .no_session = scheme == SCHEME_ENTRY_RETURN};
-	struct symbolizer_opts so = {};
-	Dl_info alloc;
 
 	*f = (struct fixture){};
-	if (geteuid() != 0) {
-		test__skip("needs root to load BPF programs");
-		return false;
-	}
 	if (scheme == SCHEME_SESSION && !uprobe_session__supported()) {
 		test__skip("this kernel has no uprobe sessions (6.13+), or "
 			   "ALLOCSCOPE_UPROBE_SESSION=0");
 		return false;
 	}
-	if (!ASSERT_TRUE(dladdr((void *)malloc, &alloc) && alloc.dli_fname, "allocator object"))
-		return false;
-	f->sym = symbolizer__new(&so);
-	f->ap = alloc_probes__new(&ao);
-	if (!ASSERT_OK_PTR(f->sym, "symbolizer") || !ASSERT_OK_PTR(f->ap, "load alloc.bpf.c"))
-		goto fail;
-	if (!ASSERT_TRUE(alloc_probes__attach_object(f->ap, f->sym, getpid(), alloc.dli_fname) >= 6,
-			 "its malloc family probed"))
-		goto fail;
-	if (target_flags &&
-	    !ASSERT_OK(alloc_probes__add_target(f->ap, getpid(), target_flags), "target flags"))
-		goto fail;
-	f->stats_fd = alloc_probes__stats_fd(f->ap);
-	f->live_fd = alloc_probes__live_fd(f->ap);
-	f->stacks_fd = alloc_probes__stacks_fd(f->ap);
-	return true;
-fail:
-	fixture_close(f);
-	return false;
+	return fixture_open_opts(f, &ao, target_flags);
 }
 
 static __u64 run_cnt(int prog_fd)
