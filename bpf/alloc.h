@@ -183,7 +183,7 @@ enum alloc_counter {
 					unwind_frees map had room for: the block stays counted
 					as in use */
 	ALLOC_CNT_UNWIND_NO_VMA,     /* CFI samples whose stack mapping could not be looked up */
-	ALLOC_CNT_UNWIND_SHORT_COPY, /* CFI samples whose stack copy was cut to one page */
+	ALLOC_CNT_UNWIND_SHORT_COPY, /* CFI samples whose stack copy stops at an unreadable page */
 	ALLOC_CNT_STACK_UNREADABLE, /* no stack: the kernel could not take it (its per-CPU callchain
 				       buffer held by a preempted probe on the same CPU, or no
 				       per-thread buffer); counted under a "lost stack" key */
@@ -206,7 +206,8 @@ enum alloc_counter {
 				       calls (and reallocs of a sampled block) that took a return
 				       trap; 0 without uprobe sessions */
 	ALLOC_CNT_UNWIND_FREE_DEFERRED, /* frees of CFI samples the ring buffer had no room for,
-					   kept in the unwind_frees map and read at the next drain */
+					   kept in the unwind_frees map and read at the next drain
+					 */
 	ALLOC_CNT_MAX,
 };
 

@@ -119,6 +119,32 @@ static __always_inline __u64 stack_end(__u64 sp)
 }
 
 /*
+ * The stack from sp up to the first page that cannot be read, len bytes at most, copied to buf
+ * (cap bytes): its length, 0 when sp's own page cannot be read. Besides a page never touched,
+ * a page that is there can be unreadable for an instant (being migrated, compacted or
+ * collapsed): one such page anywhere above the frames must not cost the frames below it.
+ * Tries the prefixes that end on a page boundary, longest first; only after a failed read.
+ */
+static __always_inline __u64 stack_readable_prefix(void *buf, __u64 sp, __u64 len, const __u64 cap)
+{
+	__u64 first = 4096 - (sp & 4095), n;
+
+	if (len <= first)
+		return 0;
+	n = first + ((len - first - 1) >> 12 << 12);
+	for (int i = 0; i <= UNWIND_STACK_COPY_MAX / 4096; i++) {
+		if (n > cap)
+			n = cap;
+		if (!bpf_probe_read_user(buf, n, (void *)sp))
+			return n;
+		if (n <= first)
+			return 0;
+		n -= 4096;
+	}
+	return 0;
+}
+
+/*
  * Fill a reserved event of room cap bytes of stack (a constant in each caller, so that the
  * verifier can bound every read): registers in DWARF order and the stack from sp, len bytes at
  * most.
@@ -160,16 +186,11 @@ unwind_event_put(struct unwind_event *e, struct pt_regs *regs, __u32 tgid, __u64
 	e->regs[16] = BPF_CORE_READ(regs, ip);
 	if (len > cap)
 		len = cap;
-	/* A read that crosses the end of the stack's mapping fails as a whole. */
+	/* A read that meets a page not there fails as a whole. */
 	if (bpf_probe_read_user(e->stack, len, (void *)sp)) {
-		/* Some page of the range is not there: keep what the first page holds. */
-		len = 4096 - (sp & 4095);
-		if (len > cap)
-			len = cap;
 		e->flags &= ~UNWIND_F_STACK_END;
 		count(ALLOC_CNT_UNWIND_SHORT_COPY);
-		if (bpf_probe_read_user(e->stack, len, (void *)sp))
-			len = 0;
+		len = stack_readable_prefix(e->stack, sp, len, cap);
 	}
 	e->stack_len = len;
 	e->bpf_ns = bpf_ktime_get_ns() - t0;

@@ -429,8 +429,9 @@ int ap_attach_sites(struct alloc_probes *ap, struct alloc_prelink *pl, int pid, 
 			to->names[to->cnt++] = l->names[i];
 		}
 		if (keep.cnt && cyc.cnt)
-			return ap_attach_sites(ap, pl, pid, path, st, prog, &keep, at, what, -1) ?:
-			       ap_attach_sites(ap, pl, pid, path, st, prog, &cyc, at, what, spec_fd);
+			return ap_attach_sites(ap, pl, pid, path, st, prog, &keep, at, what, -1)
+				   ?: ap_attach_sites(ap, pl, pid, path, st, prog, &cyc, at, what,
+						      spec_fd);
 		if (keep.cnt)
 			spec_fd = -1;
 	}

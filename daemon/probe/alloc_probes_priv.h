@@ -34,10 +34,10 @@ struct alloc_probes {
 	/* The mmap/munmap tracepoints: attached while mmap_targets > 0 (see mmap_tracing_sync) */
 	struct bpf_link *mmap_links[MMAP_LINKS];
 	enum mmap_tracing mmap_mode;
-	size_t mmap_targets; /* processes in the targets map with TARGET_F_MMAP */
-	__u64 mmap_attaches; /* times the tracepoints were attached, for metrics */
-	__u64 mmap_idle_since;	  /* CLOCK_MONOTONIC ns since no target needs them, or 0 */
-	pthread_t mmap_detacher;  /* closing the last set of them, while mmap_detaching */
+	size_t mmap_targets;	 /* processes in the targets map with TARGET_F_MMAP */
+	__u64 mmap_attaches;	 /* times the tracepoints were attached, for metrics */
+	__u64 mmap_idle_since;	 /* CLOCK_MONOTONIC ns since no target needs them, or 0 */
+	pthread_t mmap_detacher; /* closing the last set of them, while mmap_detaching */
 	int mmap_detaching;
 	__u64 sample_rate;
 	int multi;   /* uprobe_multi links (kernel 6.6+): see uprobe_multi__supported */

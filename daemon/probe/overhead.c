@@ -50,14 +50,14 @@ void allocscope_overhead_target(void);
 struct ov_proc {
 	int pid;
 	int seen;
-	int attached;	   /* allocation side attached now */
-	__u32 duty_q;	   /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
-	__u32 key_q;	   /* the share of calls seen, in the sample keys (alloc_key.duty) */
-	double seen_ratio; /* share of calls seen / scheduled share of time, smoothed; 0: none */
+	int attached;	    /* allocation side attached now */
+	__u32 duty_q;	    /* of time, DUTY_ONE units; DUTY_ONE: not cycled */
+	__u32 key_q;	    /* the share of calls seen, in the sample keys (alloc_key.duty) */
+	double seen_ratio;  /* share of calls seen / scheduled share of time, smoothed; 0: none */
 	__u64 free_hits_on; /* proc_totals at last_ns: frees while the allocation side was on */
-	__u64 last_ns;	   /* start of the period being measured */
-	__u64 cpu_ticks;   /* utime + stime at last_ns */
-	__u64 alloc_hits;  /* proc_totals at last_ns */
+	__u64 last_ns;	    /* start of the period being measured */
+	__u64 cpu_ticks;    /* utime + stime at last_ns */
+	__u64 alloc_hits;   /* proc_totals at last_ns */
 	__u64 free_hits;
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
@@ -374,8 +374,7 @@ __u32 overhead__key_share(double share)
  * exits (or changes pace) part way through a period is estimated without bias; a window always
  * at the start would weigh the calls of a period cut short by the exit as a whole period's.
  */
-static void schedule(struct overhead *ov, struct ov_proc *p, __u64 start, double period_ns,
-		     __u32 q)
+static void schedule(struct overhead *ov, struct ov_proc *p, __u64 start, double period_ns, __u32 q)
 {
 	double len = period_ns * q / DUTY_ONE, off;
 
@@ -432,16 +431,17 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 		duty = min_t(double, (double)p->on_ns / wall_ns, 1);
 		frees = tot.free_hits - p->free_hits;
 		if (p->duty_q < DUTY_ONE && frees >= MIN_FREES) {
-			double r = min_t(double, (double)(tot.free_hits_on - p->free_hits_on) / frees,
-					 1) *
-				   DUTY_ONE / p->duty_q;
+			double r =
+			    min_t(double, (double)(tot.free_hits_on - p->free_hits_on) / frees, 1) *
+			    DUTY_ONE / p->duty_q;
 
 			/* Smoothed: 1/q of one period's q is biased up where q varies. */
 			p->seen_ratio = p->seen_ratio > 0 ? 0.7 * p->seen_ratio + 0.3 * r : r;
-			log_debug("pid %d: a cycled period: attached %.1f%% of the time, saw %.1f%% of "
-				  "the frees (%llu), its samples weighed as %.1f%%",
-				  p->pid, 100.0 * p->duty_q / DUTY_ONE, 100 * r * p->duty_q / DUTY_ONE,
-				  (unsigned long long)frees, 100.0 * p->key_q / DUTY_ONE);
+			log_debug(
+			    "pid %d: a cycled period: attached %.1f%% of the time, saw %.1f%% of "
+			    "the frees (%llu), its samples weighed as %.1f%%",
+			    p->pid, 100.0 * p->duty_q / DUTY_ONE, 100 * r * p->duty_q / DUTY_ONE,
+			    (unsigned long long)frees, 100.0 * p->key_q / DUTY_ONE);
 		}
 		pthread_mutex_lock(&ov->mu);
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;

@@ -547,6 +547,10 @@ static void add_comments(struct builder_ctx *bc, const struct heap_profile_opts 
 					  "(range index full)",
 	    [ALLOC_CNT_MUNMAP_SCAN_CUT] = "munmaps of over 32 GiB: tracked mappings past that left "
 					  "in use",
+	    [ALLOC_CNT_UNWIND_NO_VMA] = "CFI samples whose stack mapping was not found (its lock "
+					"taken): copied up to the stack's start",
+	    [ALLOC_CNT_UNWIND_SHORT_COPY] = "CFI samples whose stack copy stops at a page that "
+					    "could not be read",
 	};
 	char buf[256];
 

@@ -20,12 +20,12 @@ void budget__estimate(const struct scoped_opts *o, struct budget *b)
 {
 	__u64 stats = o->max_stats ?: DEFAULT_STATS;
 
-	b->bpf_bytes = (__u64)(o->max_live ?: DEFAULT_LIVE) * BUDGET_LIVE_BYTES +
-		       (__u64)(o->max_stacks ?: DEFAULT_STACKS) * BUDGET_STACK_MAP_BYTES +
-		       stats * BUDGET_STATS_BYTES + BUDGET_BPF_FIXED_BYTES +
-		       (o->unwind != UNWIND_MODE_FP
-			    ? BUDGET_UNWIND_RING_BYTES + BUDGET_UNWIND_FREES_BYTES
-			    : 0);
+	b->bpf_bytes =
+	    (__u64)(o->max_live ?: DEFAULT_LIVE) * BUDGET_LIVE_BYTES +
+	    (__u64)(o->max_stacks ?: DEFAULT_STACKS) * BUDGET_STACK_MAP_BYTES +
+	    stats * BUDGET_STATS_BYTES + BUDGET_BPF_FIXED_BYTES +
+	    (o->unwind != UNWIND_MODE_FP ? BUDGET_UNWIND_RING_BYTES + BUDGET_UNWIND_FREES_BYTES
+					 : 0);
 	b->fixed_bytes = b->bpf_bytes + BUDGET_BASE_BYTES + stats * BUDGET_ENTRY_BYTES;
 	b->retained_bytes = (__u64)o->max_history_entries * BUDGET_HISTORY_BYTES +
 			    (__u64)o->max_exited * BUDGET_EXITED_BYTES;

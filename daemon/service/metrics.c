@@ -375,7 +375,8 @@ int metrics__write(FILE *f, const struct metrics_input *in)
 		    "ring had no room for, kept in a map and read after it.\n"
 		    "# TYPE allocscope_unwind_frees_deferred_total counter\n"
 		    "allocscope_unwind_frees_deferred_total %llu\n"
-		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples that neither the "
+		    "# HELP allocscope_unwind_frees_lost_total Frees of CFI samples that neither "
+		    "the "
 		    "unwind ring nor that map had room for (the block stays counted as in use).\n"
 		    "# TYPE allocscope_unwind_frees_lost_total counter\n"
 		    "allocscope_unwind_frees_lost_total %llu\n",

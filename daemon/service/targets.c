@@ -104,7 +104,8 @@ static int watch_pid_claimed(struct scoped *d, int pid, const char *why, __u64 e
 	}
 	/* Read while it surely lived: it may be gone by now, with samples of its own. */
 	if (pre)
-		err = watch__attach_target(&t->w, d->ap, d->sym, &d->o->watch, &t->w.target, exe, 0);
+		err =
+		    watch__attach_target(&t->w, d->ap, d->sym, &d->o->watch, &t->w.target, exe, 0);
 	else
 		err = watch__attach(&t->w, d->ap, d->sym, &d->o->watch, pid, exe, 0);
 	t_live = now_mono_ns();

@@ -379,3 +379,72 @@ TEST(bpf_cfi_free_with_the_ring_full_is_deferred_not_lost)
 	ASSERT_EQ(seen.frees, 0, "each deferred free handed over once");
 	fixture_close(&f);
 }
+
+/* The unwind event of the block of HOLE_SIZE bytes. */
+#define HOLE_SIZE 555
+
+struct hole_seen {
+	__u64 sp;
+	__u32 len, flags;
+	int n;
+};
+
+static int hole_cb(void *ctx, const void *data, size_t len)
+{
+	const struct unwind_event *ev = data;
+	struct hole_seen *s = ctx;
+
+	if (ev->type == UNWIND_EV_ALLOC && len >= sizeof(*ev) && ev->size == HOLE_SIZE) {
+		s->sp = ev->regs[7];
+		s->len = ev->stack_len;
+		s->flags = ev->flags;
+		s->n++;
+	}
+	return 0;
+}
+
+/* Allocate HOLE_SIZE bytes with a page of this frame's buffer not there, more than a page
+ * above the allocator's stack pointer, and every page below it touched: *hole is that page. */
+static __attribute__((NOIPA)) void *malloc_below_a_hole(__u64 *hole)
+{
+	volatile char buf[6 * 4096];
+	__u64 lo = ((__u64)&buf[2 * 4096] + 4095) & ~4095ULL;
+
+	for (__u64 a = (__u64)buf; a < lo; a += 256)
+		buf[a - (__u64)buf] = 1;
+	if (madvise((void *)lo, 4096, MADV_DONTNEED))
+		return NULL;
+	*hole = lo;
+	return wrap_malloc(HOLE_SIZE);
+}
+
+/*
+ * A page of the stack that cannot be read (here never faulted back in after MADV_DONTNEED; in
+ * production one being migrated or compacted) costs only the stack above it: the copy keeps
+ * every page below, not just the stack pointer's own, and is not marked as reaching the end.
+ */
+TEST(bpf_cfi_stack_copy_stops_at_an_unreadable_page)
+{
+	struct alloc_probes_opts ao = {.sample_rate = 1, .stack_copy_bytes = 65536};
+	struct hole_seen seen = {};
+	__u64 c0[ALLOC_CNT_MAX], c1[ALLOC_CNT_MAX], hole = 0;
+	struct fixture f;
+	void *p;
+
+	if (!fixture_open_opts(&f, &ao, TARGET_F_CFI))
+		return;
+	alloc_probes__set_unwind_cb(f.ap, hole_cb, &seen);
+	alloc_probes__counters(f.ap, c0);
+	p = malloc_below_a_hole(&hole);
+	alloc_probes__counters(f.ap, c1);
+	ASSERT_OK(alloc_probes__poll_events(f.ap, NULL, NULL, NULL), "poll");
+	if (ASSERT_OK_PTR(p, "madvise and the allocation") && ASSERT_EQ(seen.n, 1, "one event")) {
+		ASSERT_EQ(c1[ALLOC_CNT_UNWIND_SHORT_COPY] - c0[ALLOC_CNT_UNWIND_SHORT_COPY], 1,
+			  "the short copy counted");
+		ASSERT_EQ(seen.sp + seen.len, hole, "the copy ends where the hole begins");
+		ASSERT_TRUE(seen.len > 4096 - (seen.sp & 4095), "more than sp's own page kept");
+		ASSERT_EQ(seen.flags & UNWIND_F_STACK_END, 0, "not marked as the stack's end");
+	}
+	free(p);
+	fixture_close(&f);
+}

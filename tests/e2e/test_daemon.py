@@ -47,7 +47,9 @@ class Daemon:
         f = tempfile.NamedTemporaryFile(suffix=".pb.gz", delete=False)
         f.write(body)
         f.close()
-        return pprof_raw.read(f.name)
+        p = pprof_raw.read(f.name)
+        p.path = f.name
+        return p
 
     def wait_watching(self, pid, timeout=60):
         """Until the index lists pid as a target (attach takes longer under load or ASan)."""
