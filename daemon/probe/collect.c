@@ -2,6 +2,7 @@
 /* Drains bpf/alloc.bpf.c's stats and stack maps into user-space entries. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,49 +111,84 @@ static __s64 unzigzag(__u64 v)
 	return (__s64)(v >> 1) ^ -(__s64)(v & 1);
 }
 
-/* The fields of one entry, in packing order. */
-#define PACKED_FIELDS  12
+/*
+ * One entry: a mask of the fields that are not zero among those mostly zero in a drain, then
+ * the fields always written, then those the mask names, each a varint. The key's pid, stack id
+ * and caller hint and the stack's address are differences from the entry before (entries come
+ * sorted by key); the address in units of malloc's alignment, for struct stack comes from malloc.
+ */
+enum {
+	PACKED_F_TGID = 1 << 0,	     /* the pid differs from the entry before */
+	PACKED_F_PAD = 1 << 1,	     /* key.pad */
+	PACKED_F_HINT = 1 << 2,	     /* key.caller_hint */
+	PACKED_F_SIZE = 1 << 3,	     /* key.size */
+	PACKED_F_FREES = 1 << 4,     /* free_cnt, free_bytes */
+	PACKED_F_UNTRACKED = 1 << 5, /* untracked_cnt, untracked_bytes */
+};
+
+#define PACKED_ALIGN   _Alignof(max_align_t)
+#define PACKED_FIELDS  14 /* the mask and every field */
 #define PACKED_MAX_LEN (PACKED_FIELDS * UVARINT_MAX_LEN)
 
-static void entry_fields(const struct alloc_entry *e, const struct alloc_key *pk,
-			 __u64 f[PACKED_FIELDS])
+static __u64 stack_step(const struct stack *s, const struct stack *prev)
 {
-	const struct alloc_key *k = &e->key;
-
-	f[0] = zigzag((__s64)k->tgid - (__s64)pk->tgid);
-	f[1] = zigzag((__s64)k->stack_id - (__s64)pk->stack_id);
-	f[2] = k->kind | (__u32)k->duty << 16; /* older records: duty 0 */
-	f[3] = k->pad;
-	f[4] = k->caller_hint;
-	f[5] = k->size;
-	f[6] = e->stats.alloc_cnt;
-	f[7] = e->stats.alloc_bytes;
-	f[8] = e->stats.free_cnt;
-	f[9] = e->stats.free_bytes;
-	f[10] = e->stats.untracked_cnt;
-	f[11] = e->stats.untracked_bytes;
+	return zigzag(((__s64)(uintptr_t)s - (__s64)(uintptr_t)prev) / (__s64)PACKED_ALIGN);
 }
 
 int packed_set__append(struct packed_set *p, const struct alloc_entry *e)
 {
-	uintptr_t sp = (uintptr_t)e->stack;
+	const struct alloc_key *k = &e->key, *pk = &p->last;
 	__u64 f[PACKED_FIELDS];
+	unsigned mask = 0;
+	int n = 1;
 
-	if (p->len + PACKED_MAX_LEN + sizeof(sp) > p->cap) {
+	if (p->len + PACKED_MAX_LEN > p->cap) {
 		size_t cap = max_t(size_t, p->cap * 2, 256);
-		__u8 *n = realloc(p->buf, cap);
+		__u8 *b = realloc(p->buf, cap);
 
-		if (!n)
+		if (!b)
 			return -ENOMEM;
-		p->buf = n;
+		p->buf = b;
 		p->cap = cap;
 	}
-	entry_fields(e, &p->last, f);
-	for (int k = 0; k < PACKED_FIELDS; k++)
-		p->len += uvarint_put(p->buf + p->len, f[k]);
-	memcpy(p->buf + p->len, &sp, sizeof(sp));
-	p->len += sizeof(sp);
+	f[n++] = zigzag((__s64)k->stack_id - (__s64)pk->stack_id);
+	f[n++] = k->kind | (__u32)k->duty << 16;
+	f[n++] = e->stats.alloc_cnt;
+	f[n++] = e->stats.alloc_bytes;
+	f[n++] = stack_step(e->stack, p->last_stack);
+	if (k->tgid != pk->tgid) {
+		mask |= PACKED_F_TGID;
+		f[n++] = zigzag((__s64)k->tgid - (__s64)pk->tgid);
+	}
+	if (k->pad) {
+		mask |= PACKED_F_PAD;
+		f[n++] = k->pad;
+	}
+	if (k->caller_hint) {
+		/* Relative to the entry before's (0 when it had none): mostly one program's text.
+		 */
+		mask |= PACKED_F_HINT;
+		f[n++] = zigzag((__s64)(k->caller_hint - pk->caller_hint));
+	}
+	if (k->size) {
+		mask |= PACKED_F_SIZE;
+		f[n++] = k->size;
+	}
+	if (e->stats.free_cnt || e->stats.free_bytes) {
+		mask |= PACKED_F_FREES;
+		f[n++] = e->stats.free_cnt;
+		f[n++] = e->stats.free_bytes;
+	}
+	if (e->stats.untracked_cnt || e->stats.untracked_bytes) {
+		mask |= PACKED_F_UNTRACKED;
+		f[n++] = e->stats.untracked_cnt;
+		f[n++] = e->stats.untracked_bytes;
+	}
+	f[0] = mask;
+	for (int i = 0; i < n; i++)
+		p->len += uvarint_put(p->buf + p->len, f[i]);
 	p->last = e->key;
+	p->last_stack = e->stack;
 	stack__get(e->stack);
 	p->cnt++;
 	return 0;
@@ -188,30 +224,56 @@ int packed_set__pack(struct packed_set *p, const struct entry_set *s)
 static bool unpack_one(const struct packed_set *p, __u64 *pos, const struct alloc_entry *prev,
 		       struct alloc_entry *e)
 {
-	__u64 f[PACKED_FIELDS];
-	uintptr_t sp;
+	static const struct alloc_entry none;
+	__u64 mask, v[5], x[2];
 
-	for (int k = 0; k < PACKED_FIELDS; k++)
-		if (!uvarint(p->buf, p->len, pos, &f[k]))
-			return false;
-	if (*pos + sizeof(sp) > p->len)
+	if (!prev)
+		prev = &none;
+	if (!uvarint(p->buf, p->len, pos, &mask))
 		return false;
-	memcpy(&sp, p->buf + *pos, sizeof(sp));
-	*pos += sizeof(sp);
-	e->key.tgid = (__u32)(unzigzag(f[0]) + (prev ? (__s64)prev->key.tgid : 0));
-	e->key.stack_id = (__s32)(unzigzag(f[1]) + (prev ? (__s64)prev->key.stack_id : 0));
-	e->key.kind = (__u16)f[2];
-	e->key.duty = (__u16)(f[2] >> 16);
-	e->key.pad = (__u32)f[3];
-	e->key.caller_hint = f[4];
-	e->key.size = f[5];
-	e->stats.alloc_cnt = f[6];
-	e->stats.alloc_bytes = f[7];
-	e->stats.free_cnt = f[8];
-	e->stats.free_bytes = f[9];
-	e->stats.untracked_cnt = f[10];
-	e->stats.untracked_bytes = f[11];
-	e->stack = (struct stack *)sp;
+	for (int i = 0; i < 5; i++)
+		if (!uvarint(p->buf, p->len, pos, &v[i]))
+			return false;
+	memset(e, 0, sizeof(*e));
+	e->key.stack_id = (__s32)(unzigzag(v[0]) + (__s64)prev->key.stack_id);
+	e->key.kind = (__u16)v[1];
+	e->key.duty = (__u16)(v[1] >> 16);
+	e->stats.alloc_cnt = v[2];
+	e->stats.alloc_bytes = v[3];
+	e->stack = (struct stack *)(uintptr_t)((__s64)(uintptr_t)prev->stack +
+					       unzigzag(v[4]) * (__s64)PACKED_ALIGN);
+	e->key.tgid = prev->key.tgid;
+	if (mask & PACKED_F_TGID) {
+		if (!uvarint(p->buf, p->len, pos, &x[0]))
+			return false;
+		e->key.tgid = (__u32)(unzigzag(x[0]) + (__s64)prev->key.tgid);
+	}
+	if (mask & PACKED_F_PAD) {
+		if (!uvarint(p->buf, p->len, pos, &x[0]))
+			return false;
+		e->key.pad = (__u32)x[0];
+	}
+	if (mask & PACKED_F_HINT) {
+		if (!uvarint(p->buf, p->len, pos, &x[0]))
+			return false;
+		e->key.caller_hint = prev->key.caller_hint + (__u64)unzigzag(x[0]);
+	}
+	if ((mask & PACKED_F_SIZE) && !uvarint(p->buf, p->len, pos, &e->key.size))
+		return false;
+	if ((mask & PACKED_F_FREES) &&
+	    (!uvarint(p->buf, p->len, pos, &x[0]) || !uvarint(p->buf, p->len, pos, &x[1])))
+		return false;
+	if (mask & PACKED_F_FREES) {
+		e->stats.free_cnt = x[0];
+		e->stats.free_bytes = x[1];
+	}
+	if ((mask & PACKED_F_UNTRACKED) &&
+	    (!uvarint(p->buf, p->len, pos, &x[0]) || !uvarint(p->buf, p->len, pos, &x[1])))
+		return false;
+	if (mask & PACKED_F_UNTRACKED) {
+		e->stats.untracked_cnt = x[0];
+		e->stats.untracked_bytes = x[1];
+	}
 	return true;
 }
 

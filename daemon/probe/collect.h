@@ -52,16 +52,18 @@ int entry_set__add(struct entry_set *s, const struct alloc_entry *e); /* takes a
 void entry_set__clear(struct entry_set *s);
 
 /*
- * Entries kept for a long time (the daemon's history) in a compact form: varints, each key
- * field relative to the entry before, about a quarter of struct alloc_entry's 88 bytes. Holds a
- * reference to each entry's stack.
+ * Entries kept for a long time (the daemon's history) in a compact form: varints, the key and
+ * the stack's address relative to the entry before, fields that are zero left out: about 12
+ * bytes for a drain's entry against struct alloc_entry's 88. Holds a reference to each entry's
+ * stack.
  */
 struct packed_set {
 	__u8 *buf;
 	size_t len;
 	size_t cap;
 	size_t cnt;
-	struct alloc_key last; /* the key the next entry is packed relative to */
+	struct alloc_key last;	  /* the key the next entry is packed relative to */
+	struct stack *last_stack; /* and the stack */
 };
 
 /* Pack one more entry (p zeroed to start); 0 or -ENOMEM (p unchanged). */

@@ -9,17 +9,18 @@
 #include "service/scoped.h"
 
 /* Per entry, as measured on Linux 6.18 (the memlock of the map fds; README "Memory budget"). */
-#define BUDGET_LIVE_BYTES	  128
-#define BUDGET_STACK_MAP_BYTES	  1096
-#define BUDGET_STATS_BYTES	  144
-#define BUDGET_BPF_FIXED_BYTES	  (2ull << 20)	/* rings, targets, totals, go_layouts */
-#define BUDGET_BASE_BYTES	  (40ull << 20) /* the process, libbpf, symbolizer caches */
-#define BUDGET_ENTRY_BYTES	  (2 * 88)	/* cumulative and a drain's next entry */
-#define BUDGET_HISTORY_BYTES	  21		/* a packed history entry */
-#define BUDGET_EXITED_BYTES	  (30ull << 10) /* an exited process beyond its history */
-#define BUDGET_UNWIND_RING_BYTES  (8ull << 20)
-#define BUDGET_UNWIND_FREES_BYTES (16384ull * 96) /* unwind_frees, full: a ring overflow's frees   \
-						   */
+#define BUDGET_LIVE_BYTES	 128
+#define BUDGET_STACK_MAP_BYTES	 1096
+#define BUDGET_STATS_BYTES	 144
+#define BUDGET_BPF_FIXED_BYTES	 (2ull << 20)  /* rings, targets, totals, go_layouts */
+#define BUDGET_BASE_BYTES	 (40ull << 20) /* the process, libbpf, symbolizer caches */
+#define BUDGET_ENTRY_BYTES	 (2 * 88)      /* cumulative and a drain's next entry */
+#define BUDGET_HISTORY_BYTES	 16 /* a packed history entry (tests/unit/test_collect.c) */
+#define BUDGET_EXITED_BYTES	 (30ull << 10) /* an exited process beyond its history */
+#define BUDGET_UNWIND_RING_BYTES (8ull << 20)
+#define BUDGET_UNWIND_FREES_BYTES                                                                  \
+	(16384ull * 96) /* unwind_frees, full: a ring overflow's frees                             \
+			 */
 
 struct budget {
 	__u64 bpf_bytes;   /* the BPF maps */

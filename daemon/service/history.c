@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Snapshots hold packed deltas (struct packed_set), so that an hour of history costs about a
- * quarter of what the same entries unpacked would; windows merge them, sorted as they are, on
+ * seventh of what the same entries unpacked would; windows merge them, sorted as they are, on
  * request, unpacking one entry per snapshot at a time. */
 #include <errno.h>
 #include <stdlib.h>
