@@ -220,12 +220,20 @@ int packed_set__pack(struct packed_set *p, const struct entry_set *s)
 	return 0;
 }
 
+/* A count and its bytes when present (else left as they are); false past the end. */
+static bool read_pair(const struct packed_set *p, __u64 *pos, bool present, __u64 *cnt,
+		      __u64 *bytes)
+{
+	return !present ||
+	       (uvarint(p->buf, p->len, pos, cnt) && uvarint(p->buf, p->len, pos, bytes));
+}
+
 /* The entry at *pos, relative to prev (NULL for the first); false past the end. */
 static bool unpack_one(const struct packed_set *p, __u64 *pos, const struct alloc_entry *prev,
 		       struct alloc_entry *e)
 {
 	static const struct alloc_entry none;
-	__u64 mask, v[5], x[2];
+	__u64 mask, v[5], x;
 
 	if (!prev)
 		prev = &none;
@@ -244,37 +252,25 @@ static bool unpack_one(const struct packed_set *p, __u64 *pos, const struct allo
 					       unzigzag(v[4]) * (__s64)PACKED_ALIGN);
 	e->key.tgid = prev->key.tgid;
 	if (mask & PACKED_F_TGID) {
-		if (!uvarint(p->buf, p->len, pos, &x[0]))
+		if (!uvarint(p->buf, p->len, pos, &x))
 			return false;
-		e->key.tgid = (__u32)(unzigzag(x[0]) + (__s64)prev->key.tgid);
+		e->key.tgid = (__u32)(unzigzag(x) + (__s64)prev->key.tgid);
 	}
 	if (mask & PACKED_F_PAD) {
-		if (!uvarint(p->buf, p->len, pos, &x[0]))
+		if (!uvarint(p->buf, p->len, pos, &x))
 			return false;
-		e->key.pad = (__u32)x[0];
+		e->key.pad = (__u32)x;
 	}
 	if (mask & PACKED_F_HINT) {
-		if (!uvarint(p->buf, p->len, pos, &x[0]))
+		if (!uvarint(p->buf, p->len, pos, &x))
 			return false;
-		e->key.caller_hint = prev->key.caller_hint + (__u64)unzigzag(x[0]);
+		e->key.caller_hint = prev->key.caller_hint + (__u64)unzigzag(x);
 	}
 	if ((mask & PACKED_F_SIZE) && !uvarint(p->buf, p->len, pos, &e->key.size))
 		return false;
-	if ((mask & PACKED_F_FREES) &&
-	    (!uvarint(p->buf, p->len, pos, &x[0]) || !uvarint(p->buf, p->len, pos, &x[1])))
-		return false;
-	if (mask & PACKED_F_FREES) {
-		e->stats.free_cnt = x[0];
-		e->stats.free_bytes = x[1];
-	}
-	if ((mask & PACKED_F_UNTRACKED) &&
-	    (!uvarint(p->buf, p->len, pos, &x[0]) || !uvarint(p->buf, p->len, pos, &x[1])))
-		return false;
-	if (mask & PACKED_F_UNTRACKED) {
-		e->stats.untracked_cnt = x[0];
-		e->stats.untracked_bytes = x[1];
-	}
-	return true;
+	return read_pair(p, pos, mask & PACKED_F_FREES, &e->stats.free_cnt, &e->stats.free_bytes) &&
+	       read_pair(p, pos, mask & PACKED_F_UNTRACKED, &e->stats.untracked_cnt,
+			 &e->stats.untracked_bytes);
 }
 
 int packed_set__unpack(const struct packed_set *p, struct entry_set *out)
