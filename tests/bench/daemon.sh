@@ -9,6 +9,8 @@
 # Goal: < 2% of one core at 10k stacks per 10 s interval, RSS <= 64 MiB at 100k stacks.
 # Usage: tests/bench/daemon.sh   (BENCH_SMOKE=1: --interval 1, the small rows, well under 60 s)
 #   BENCH_DAEMON_STACKS="1000 10000" BENCH_DAEMON_PROCS="1 10" BENCH_DAEMON_DRAINS=4: a subset
+#   BENCH_DAEMON_DEFAULTS=1: the daemon's own map sizes and --unwind auto (issue 12's whole-daemon
+#   goal: <= 150 MiB, RSS and BPF maps, at 10k stacks and 100 targets)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -28,7 +30,12 @@ DRAINS=${BENCH_DAEMON_DRAINS:-$DRAINS}
 # What is measured is the kernel-aggregated path (the stats and stack maps, the history): the
 # target has frame pointers. With --unwind auto (the default since issue 13) every sample of
 # this --rate 1 load would be copied and unwound in user space instead: BENCH_DAEMON_UNWIND=auto.
-UNWIND=${BENCH_DAEMON_UNWIND:-fp}
+DEFAULTS=${BENCH_DAEMON_DEFAULTS:-0}
+if [ "$DEFAULTS" = 1 ]; then
+	UNWIND=${BENCH_DAEMON_UNWIND:-auto}
+else
+	UNWIND=${BENCH_DAEMON_UNWIND:-fp}
+fi
 DAEMON=$BUILD/allocscoped
 TARGET=$BUILD/tests/bench/stacks
 MAX_LIVE=262144
@@ -147,8 +154,8 @@ run_row() {
 		args+=(--pid $!)
 		first=$((first + count))
 	done
-	args+=(--interval "$INTERVAL" --rate 1 --unwind "$UNWIND" --listen 127.0.0.1:0
-		--max-stacks "$ms" --max-stats "$ms" --max-live "$MAX_LIVE")
+	args+=(--interval "$INTERVAL" --rate 1 --unwind "$UNWIND" --listen 127.0.0.1:0)
+	[ "$DEFAULTS" = 1 ] || args+=(--max-stacks "$ms" --max-stats "$ms" --max-live "$MAX_LIVE")
 	[ -n "$DAEMON_ARGS_SHOWN" ] ||
 		DAEMON_ARGS_SHOWN="allocscoped --pid PID1 ... --pid PIDP ${args[*]:$((2 * p))}"
 	"$WORK/allocscoped" "${args[@]}" >/dev/null 2>"$WORK/daemon.err" &
@@ -251,16 +258,21 @@ BEGIN {
 		" | BPF maps MiB | probes | exit s | dropped events (whole run) |"
 	print "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 }' "$RESULTS"
-awk -F'\t' -v hz="$HZ" '
+awk -F'\t' -v hz="$HZ" -v defaults="$DEFAULTS" '
 $3 != "err" && $1 == 10000 {
 	n1++; c = $5 * 1000 / hz / ($4 ? $4 : 1) / 100; if (c < 2) g1++; s1 = s1 sprintf(" %.2f%%", c)
 }
 $3 != "err" && $1 == 100000 { n2++; r = $9 / 1024; if (r <= 64) g2++; s2 = s2 sprintf(" %.1f", r)
 	if ($11 >= $12) full = 1 }
+$3 != "err" && $1 == 10000 && $2 == 100 { w = ($9 + $16) / 1024
+	w3 = sprintf("%.1f (%s)", w, w <= 150 ? "met" : "missed") }
 END {
 	print ""
 	printf "goal: < 2%% of one core at 10k stacks per 10 s interval: %d of %d rows (%s )\n", g1, n1, s1
 	printf "goal: RSS <= 64 MiB at 100k stacks (peak): %d of %d rows (MiB:%s )\n", g2, n2, s2
+	if (defaults)
+		printf "goal: the whole daemon (peak RSS + BPF maps) <= 150 MiB at 10k stacks, 100" \
+			" processes, defaults: %s\n", w3 ? w3 " MiB" : "no such row"
 	if (full)
 		print "note: the stats map was full at 100k stacks: samples of the stacks beyond it were" \
 			" dropped (stats_map_full)"
@@ -279,7 +291,11 @@ echo "commands (total $((SECONDS - start)) s):"
 echo "- targets: gcc ${CFLAGS_TARGET[*]} -o $TARGET tests/bench/stacks.c;"
 echo "  P x: $TARGET N FIRST N/P $((INTERVAL * (DRAINS + 3) + 30)) $((INTERVAL * 1000 / 2)) GO_FILE"
 echo "- daemon (build/allocscoped of $DAEMON_BUILT, run from a copy):"
-echo "  ${DAEMON_ARGS_SHOWN:-n/a} (--max-stacks and --max-stats: 1.25N rounded up to a power of 2, 16384 to 131072)"
+if [ "$DEFAULTS" = 1 ]; then
+	echo "  ${DAEMON_ARGS_SHOWN:-n/a} (map sizes: the daemon's defaults)"
+else
+	echo "  ${DAEMON_ARGS_SHOWN:-n/a} (--max-stacks and --max-stats: 1.25N rounded up to a power of 2, 16384 to 131072)"
+fi
 echo "- metrics: curl -s http://127.0.0.1:PORT/metrics at the first drain, then mid-interval, then"
 echo "  $DRAINS intervals later; /proc/DAEMON/stat and /proc/DAEMON/status around them"
 [ "$BENCH_ERRORS" = 0 ]
