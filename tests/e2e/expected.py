@@ -50,3 +50,10 @@ def by_site(profile):
                                   "inuse_space")):
             acc[i] += profile.value(s, name)
     return {k: tuple(v) for k, v in sums.items()}
+
+
+def whole_pattern(profile):
+    """Whether profile holds one whole round of the pattern, every site as PATTERN has it (the
+    state a test waits for before it checks each site)."""
+    sites = by_site(profile)
+    return all(sites.get(key) == want for key, want in PATTERN.items())

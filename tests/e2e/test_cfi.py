@@ -4,7 +4,6 @@
 right frames in the right order, read back through `go tool pprof`."""
 import os
 import subprocess
-import time
 
 import pprof_raw
 from harness import BUILD, fail, test, check, check_eq
@@ -189,15 +188,10 @@ def cfi_daemon_stacks_reach_main():
         t.stdin.write("go\n")
         t.stdin.flush()
         wait_for_line(t.stdout, "ready")
-        # Until a drain has brought in every sample of both paths (or a minute has passed).
-        deadline = time.time() + 60
-        while True:
-            p = d.profile("/debug/pprof/heap?pid=%d" % t.pid)
-            lib = [s for s in p.samples if "cfi_lib_inner" in s["stack"]]
-            new = [s for s in p.samples if "cfi_new_block" in s["stack"]]
-            if (values(p, lib)[0], values(p, new)[0]) == (64, 32) or time.time() > deadline:
-                break
-            time.sleep(0.2)
+        # Until a drain has brought in every sample of both paths.
+        p = d.wait_profile("/debug/pprof/heap?pid=%d" % t.pid, lambda p: (
+            values(p, [s for s in p.samples if "cfi_lib_inner" in s["stack"]])[0],
+            values(p, [s for s in p.samples if "cfi_new_block" in s["stack"]])[0]) == (64, 32))
         if not assert_cfi_app(p):
             ok = False
             # What the kernel side counted of the copies, to tell a short copy from a walk.

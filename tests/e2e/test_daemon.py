@@ -51,6 +51,16 @@ class Daemon:
         p.path = f.name
         return p
 
+    def wait_profile(self, path, done, timeout=60):
+        """The profile at path once done(profile) holds, or the last one read when timeout
+        seconds have passed, for the caller's checks to report what was there."""
+        deadline = time.time() + timeout
+        while True:
+            p = self.profile(path)
+            if done(p) or time.time() > deadline:
+                return p
+            time.sleep(0.2)
+
     def wait_watching(self, pid, timeout=60):
         """Until the index lists pid as a target (attach takes longer under load or ASan)."""
         deadline = time.time() + timeout
@@ -141,8 +151,7 @@ def daemon_pid_profiles_and_exit():
     ok = check(mine, "the daemon's BPF programs are seen while it runs")
     try:
         t.go()
-        time.sleep(1.2)
-        p = d.profile("/debug/pprof/heap?pid=%d" % t.pid)
+        p = d.wait_profile("/debug/pprof/heap?pid=%d" % t.pid, expected.whole_pattern)
         ok &= check_eq(p.default_type, "inuse_space", "heap's default sample type")
         sites = expected.by_site(p)
         for key, want in expected.PATTERN.items():

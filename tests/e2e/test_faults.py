@@ -103,8 +103,10 @@ def faults_daemon_sigkill_restart():
         d2 = Daemon("--pid", str(t.pid), "--interval", "0.5", "--rate", "1")
         try:
             t.go()
-            time.sleep(1.2)
-            sites = expected.by_site(d2.profile("/debug/pprof/allocs?pid=%d" % t.pid))
+            key = ("alloc_small", "malloc")
+            sites = expected.by_site(d2.wait_profile(
+                "/debug/pprof/allocs?pid=%d" % t.pid,
+                lambda p: expected.by_site(p).get(key) == expected.PATTERN[key]))
             ok &= check_eq(sites.get(("alloc_small", "malloc")),
                            expected.PATTERN[("alloc_small", "malloc")],
                            "the new daemon sees exactly the round after its start")
