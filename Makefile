@@ -42,7 +42,7 @@ CLI_LIB_OBJS := $(filter-out $(OUT)/obj/cli/allocscope.o,$(CLI_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(UNIT_SRCS))
 
-BINS := $(OUT)/allocscope $(OUT)/allocscoped
+BINS := $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/liballocscope_sampler.so
 
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -96,6 +96,14 @@ $(OUT)/allocscoped: $(OUT)/obj/daemon/allocscoped.o $(OUT)/libscope.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
+# The optional in-process sampler (LD_PRELOAD; README "Sampler sources"): self-contained, so it
+# does not take the daemon's flags or libraries, and its symbols stay hidden but for the
+# allocator's.
+$(OUT)/liballocscope_sampler.so: deploy/sampler/allocscope_sampler.c
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+		-fno-omit-frame-pointer -fno-optimize-sibling-calls -ftls-model=initial-exec $(EXTRA_SAMPLER_CFLAGS) $< -lm -lpthread -o $@
+
 $(OUT)/tests/unit_tests: $(UNIT_OBJS) $(OUT)/libcli.a $(OUT)/libscope.a | test-fixtures
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
@@ -124,7 +132,7 @@ bench: all
 
 fmt:
 	clang-format -i $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*/*.c daemon/*/*.h cli/*.c cli/*.h \
-		tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/targets/*.c tests/fuzz/*.c)
+		tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/targets/*.c tests/fuzz/*.c deploy/sampler/*.c)
 
 clean:
 	rm -rf $(OUT)

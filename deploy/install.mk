@@ -13,6 +13,7 @@ OUT ?= build
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 # bash-completion loads a completion by the command's name: one file serves both commands.
@@ -25,11 +26,14 @@ $(OUT)/deploy/allocscoped.service: deploy/allocscoped.service FORCE
 	$(Q)mkdir -p $(@D)
 	$(Q)sed 's|^ExecStart=/usr/local/sbin/allocscoped|ExecStart=$(SBINDIR)/allocscoped|' $< > $@
 
-install: $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/deploy/allocscoped.service $(OUT)/allocscope.1 \
+install: $(OUT)/allocscope $(OUT)/allocscoped $(OUT)/liballocscope_sampler.so \
+		$(OUT)/deploy/allocscoped.service $(OUT)/allocscope.1 \
 		$(OUT)/allocscoped.8
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 $(OUT)/allocscope $(DESTDIR)$(BINDIR)/allocscope
 	$(Q)install -D -m 0755 $(OUT)/allocscoped $(DESTDIR)$(SBINDIR)/allocscoped
+	$(Q)install -D -m 0644 $(OUT)/liballocscope_sampler.so \
+		$(DESTDIR)$(LIBDIR)/allocscope/liballocscope_sampler.so
 	$(Q)install -D -m 0644 $(OUT)/deploy/allocscoped.service \
 		$(DESTDIR)$(UNITDIR)/allocscoped.service
 	$(Q)install -D -m 0644 $(OUT)/allocscope.1 $(DESTDIR)$(MANDIR)/man1/allocscope.1

@@ -17,6 +17,8 @@
  * Each name is matched whole, with or without a symbol version suffix.
  */
 static const char *const builtin[] = {
+    /* allocscope's own in-process sampler (deploy/sampler/allocscope_sampler.c) */
+    "allocscope_sampler_alloc",
     /* redis (src/zmalloc.c), also as its *_usable and *_internal variants */
     "zmalloc",
     "zcalloc",

@@ -63,7 +63,8 @@ def unit_caps(keys, key):
 
 @test
 def deploy_install_layout():
-    """DESTDIR and PREFIX=/usr: binaries to bin and sbin (0755), the unit (0644) with ExecStart
+    """DESTDIR and PREFIX=/usr: binaries to bin and sbin (0755), the preloadable sampler to
+    lib/allocscope (0644), the unit (0644) with ExecStart
     at the installed daemon and otherwise byte for byte deploy/'s; default PREFIX /usr/local."""
     ok = True
     for prefix, args in (("/usr", ["PREFIX=/usr"]), ("/usr/local", [])):
@@ -74,6 +75,8 @@ def deploy_install_layout():
         want = {
             prefix + "/bin/allocscope": (0o755, os.path.join(BUILD, "allocscope")),
             prefix + "/sbin/allocscoped": (0o755, os.path.join(BUILD, "allocscoped")),
+            prefix + "/lib/allocscope/liballocscope_sampler.so":
+                (0o644, os.path.join(BUILD, "liballocscope_sampler.so")),
             prefix + "/lib/systemd/system/allocscoped.service": (0o644, None),
             prefix + "/share/man/man1/allocscope.1": (0o644, os.path.join(BUILD, "allocscope.1")),
             prefix + "/share/man/man8/allocscoped.8": (0o644, os.path.join(BUILD, "allocscoped.8")),
