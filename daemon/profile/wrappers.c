@@ -19,6 +19,7 @@
 static const char *const builtin[] = {
     /* allocscope's own in-process sampler (deploy/sampler/allocscope_sampler.c) */
     "allocscope_sampler_alloc",
+    "allocscope_sampler_aligned",
     /* redis (src/zmalloc.c), also as its *_usable and *_internal variants */
     "zmalloc",
     "zcalloc",

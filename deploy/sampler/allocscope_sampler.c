@@ -16,9 +16,13 @@
  * allocation with a weight of its size: exact counts). Sampling is Poisson by bytes: a block of
  * s bytes holds k sample points, each exponentially spaced, and weighs k * rate.
  *
- * The calls are passed to glibc's own allocator (__libc_malloc and its kin), so the library
- * adds no header to blocks and changes no address, alignment or usable size.
+ * Each call goes to the allocator the program would have had without this library: the next
+ * definition of malloc after ours (glibc's, or jemalloc's, tcmalloc's... when one is linked),
+ * whole family from that same object. The library adds no header to blocks and changes no
+ * address, alignment or usable size.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -37,8 +41,100 @@ void *__libc_calloc(size_t n, size_t size);
 void *__libc_realloc(void *p, size_t size);
 void __libc_free(void *p);
 void *__libc_memalign(size_t align, size_t size);
-void *__libc_valloc(size_t size);
-void *__libc_pvalloc(size_t size);
+
+static int libc_posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p = __libc_memalign(align, size);
+
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+/* The allocator calls go to: found at the first call (resolve). */
+static struct {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+} next;
+static _Atomic int resolved; /* 0: not yet, 1: under way, 2: done */
+
+/* What is allocated while the entry points are looked up (dlsym's own state): a bump buffer,
+ * never freed. */
+static _Alignas(16) char boot[16384];
+static size_t boot_used;
+
+static void *boot_alloc(size_t size)
+{
+	void *p;
+
+	size = (size + 15) & ~(size_t)15;
+	if (size > sizeof(boot) - boot_used)
+		return NULL;
+	p = boot + boot_used;
+	boot_used += size;
+	return p;
+}
+
+static int in_boot(const void *p)
+{
+	return (const char *)p >= boot && (const char *)p < boot + sizeof(boot);
+}
+
+/* The object a function is defined in; NULL when it is not known. */
+static const char *object_of(void *fn)
+{
+	Dl_info info;
+
+	return fn && dladdr(fn, &info) ? info.dli_fname : NULL;
+}
+
+static void *same_object(const char *name, const char *obj)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	const char *o = object_of(fn);
+
+	return fn && o && obj && !strcmp(o, obj) ? fn : NULL;
+}
+
+/*
+ * Find the next allocator's entry points: false while that is under way (a call from dlsym
+ * itself, served from the boot buffer). Every entry point must come from the object that
+ * defines malloc, or blocks would cross heaps; where one does not, glibc's whole family is used.
+ */
+static int resolve(void)
+{
+	int expect = 0;
+	const char *obj;
+
+	if (atomic_load_explicit(&resolved, memory_order_acquire) == 2)
+		return 1;
+	if (!atomic_compare_exchange_strong(&resolved, &expect, 1))
+		return 0;
+	next.malloc = dlsym(RTLD_NEXT, "malloc");
+	obj = object_of((void *)next.malloc);
+	next.free = same_object("free", obj);
+	next.calloc = same_object("calloc", obj);
+	next.realloc = same_object("realloc", obj);
+	next.posix_memalign = same_object("posix_memalign", obj);
+	if (!next.malloc || !next.free || !next.calloc || !next.realloc || !next.posix_memalign) {
+		next.malloc = __libc_malloc;
+		next.free = __libc_free;
+		next.calloc = __libc_calloc;
+		next.realloc = __libc_realloc;
+		next.posix_memalign = libc_posix_memalign;
+	}
+	atomic_store_explicit(&resolved, 2, memory_order_release);
+	return 1;
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
 
 #define DEFAULT_RATE 524288.0
 
@@ -200,13 +296,19 @@ __attribute__((constructor)) static void init(void)
 
 EXPORT void *malloc(size_t size)
 {
-	return allocscope_sampler_alloc(__libc_malloc(size), size);
+	if (!resolve())
+		return boot_alloc(size);
+	return allocscope_sampler_alloc(next.malloc(size), size);
 }
 
 EXPORT void free(void *p)
 {
+	if (!p || in_boot(p))
+		return;
+	if (!resolve())
+		return; /* cannot happen: a block to free was allocated after the lookup */
 	retire(p);
-	__libc_free(p);
+	next.free(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)
@@ -217,11 +319,13 @@ EXPORT void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return allocscope_sampler_alloc(__libc_calloc(n, size), total);
+	if (!resolve())
+		return boot_alloc(total); /* zeroed: static, never reused */
+	return allocscope_sampler_alloc(next.calloc(n, size), total);
 }
 
 /* A realloc is the free of the old block and the allocation of the new, as heap profilers
- * count it. A failed realloc leaves the old block, and its sample, as they were. */
+ * count it. */
 EXPORT void *realloc(void *p, size_t size)
 {
 	void *n;
@@ -232,9 +336,18 @@ EXPORT void *realloc(void *p, size_t size)
 		free(p);
 		return NULL;
 	}
+	if (in_boot(p)) {
+		/* A block of the lookup's: moved out, as much of it as the buffer holds. */
+		n = malloc(size);
+		if (n)
+			memcpy(n, p, min_size(size, (size_t)(boot + sizeof(boot) - (char *)p)));
+		return n;
+	}
+	if (!resolve())
+		return NULL;
 	/* Reported before the move: once realloc returns, another thread may get the address. */
 	retire(p);
-	n = __libc_realloc(p, size);
+	n = next.realloc(p, size);
 	if (!n) {
 		/* The old block lives on, unreported from now: a sample missed, never a false one.
 		 */
@@ -254,35 +367,73 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 	return realloc(p, total);
 }
 
-EXPORT void *memalign(size_t align, size_t size)
-{
-	return allocscope_sampler_alloc(__libc_memalign(align, size), size);
-}
-
-EXPORT void *aligned_alloc(size_t align, size_t size)
-{
-	return allocscope_sampler_alloc(__libc_memalign(align, size), size);
-}
-
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-	void *p;
+	void *p = NULL;
+	int err;
 
 	if (!align || align % sizeof(void *) || (align & (align - 1)))
 		return EINVAL;
-	p = __libc_memalign(align, size);
-	if (!p)
-		return ENOMEM;
+	if (!resolve()) {
+		/* The boot buffer's blocks are 16-byte aligned. */
+		p = align <= 16 ? boot_alloc(size) : NULL;
+		if (!p)
+			return ENOMEM;
+		*out = p;
+		return 0;
+	}
+	err = next.posix_memalign(&p, align, size);
+	if (err)
+		return err;
 	*out = allocscope_sampler_alloc(p, size);
 	return 0;
 }
 
+/* The other aligned entry points, through posix_memalign of the same allocator: alignment
+ * rounded up to a power of two of at least a pointer, as glibc's memalign does. Named for the
+ * built-in wrapper list too. */
+__attribute__((noinline)) static void *allocscope_sampler_aligned(size_t align, size_t size)
+{
+	size_t a = sizeof(void *);
+	void *p;
+	int err;
+
+	while (a < align && a)
+		a <<= 1;
+	if (!a) {
+		errno = EINVAL;
+		return NULL;
+	}
+	err = posix_memalign(&p, a, size);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	return p;
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+	return allocscope_sampler_aligned(align, size);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	return allocscope_sampler_aligned(align, size);
+}
+
 EXPORT void *valloc(size_t size)
 {
-	return allocscope_sampler_alloc(__libc_valloc(size), size);
+	return allocscope_sampler_aligned((size_t)sysconf(_SC_PAGESIZE), size);
 }
 
 EXPORT void *pvalloc(size_t size)
 {
-	return allocscope_sampler_alloc(__libc_pvalloc(size), size);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (size > SIZE_MAX - page) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return allocscope_sampler_aligned(page, (size + page - 1) & ~(page - 1));
 }

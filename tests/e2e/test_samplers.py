@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 
 import pprof_raw
-from harness import BUILD, check, check_eq, test
+from harness import BUILD, check, check_eq, fail, test
 
 ALLOCSCOPE = os.path.join(BUILD, "allocscope")
 TARGET = os.path.join(BUILD, "tests", "targets", "otel_usdt")
@@ -121,14 +121,16 @@ SAMPLER = os.path.join(BUILD, "liballocscope_sampler.so")
 PATTERN_EXE = os.path.join(BUILD, "tests", "targets", "alloc_pattern")
 
 
-def preload_round(rate):
-    """One round of alloc_pattern started with liballocscope_sampler.so preloaded at rate, under
-    `record --pid --verbose`: (record's result, the profile's path)."""
+def preload_round(rate, after=None, env_extra=None):
+    """One round of alloc_pattern started with liballocscope_sampler.so preloaded at rate (and
+    the object after, preloaded behind it), under `record --pid --verbose`: (record's result
+    with the target's stderr appended, the profile's path)."""
     from test_record import wait_for_line
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "preload.pb.gz")
-    env = dict(os.environ, LD_PRELOAD=SAMPLER, ALLOCSCOPE_SAMPLER_RATE=str(rate))
+    env = dict(os.environ, LD_PRELOAD=SAMPLER + (" " + after if after else ""),
+               ALLOCSCOPE_SAMPLER_RATE=str(rate), **(env_extra or {}))
     t = subprocess.Popen([PATTERN_EXE, "--wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env)
     rec = None
     try:
         wait_for_line(t.stdout, "ready")
@@ -146,7 +148,7 @@ def preload_round(rate):
             t.wait(timeout=30)
     # The target's exit ends the recording.
     rest = rec.communicate(timeout=120)[1]
-    return subprocess.CompletedProcess(rec.args, rec.returncode, "", err + rest), out
+    return subprocess.CompletedProcess(rec.args, rec.returncode, t.stderr.read(), err + rest), out
 
 
 @test
@@ -155,10 +157,14 @@ def samplers_preload_library_exact_at_rate_1():
     alloc_pattern a sample of weight its size: --mode auto watches the process through the
     library's otel_memory USDTs alone, and every site and entry point comes out exact, with
     the program's own function as the leaf and the entry point in the allocator label."""
-    import expected
     r, out = preload_round(1)
     if not check_eq(r.returncode, 0, "record's exit status (stderr: %s)" % r.stderr[-2000:]):
         return False
+    return preload_pattern_exact(r, out)
+
+
+def preload_pattern_exact(r, out):
+    import expected
     ok = check("otel_memory USDT" in r.stderr, "--verbose names the source: %s" % r.stderr[-2000:])
     p = pprof_raw.read(out)
     labels = {s["labels"].get("allocator") for s in p.samples}
@@ -180,3 +186,22 @@ def samplers_preload_library_exact_at_rate_1():
             continue  # not the malloc family: the library samples none of it
         ok &= check_eq(tuple(got.get(key, ())), want, "%s via %s" % key)
     return ok
+
+
+@test
+def samplers_preload_library_forwards_to_jemalloc():
+    """A program whose allocator is jemalloc keeps it under the library: every call goes to the
+    next malloc family after the library's (here jemalloc, preloaded behind it), whose own
+    statistics count the blocks, and the profile is as exact as on glibc's."""
+    jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+    if not os.path.exists(jemalloc):
+        return fail("%s missing (deploy/setup-debian.sh installs libjemalloc2)" % jemalloc)
+    r, out = preload_round(1, jemalloc, {"MALLOC_CONF": "stats_print:true"})
+    if not check_eq(r.returncode, 0, "record's exit status (stderr: %s)" % r.stderr[-2000:]):
+        return False
+    stats = [l for l in r.stdout.splitlines() if l.startswith("Allocated:")]
+    ok = check(stats, "jemalloc printed its statistics: %s" % r.stdout[-500:])
+    # At exit alloc_pattern still holds 5 MiB of alloc_large's blocks, from jemalloc's heap.
+    ok &= check(stats and int(stats[0].split()[1].rstrip(",")) >= 5 << 20,
+                "jemalloc served the blocks: %r" % stats)
+    return ok & preload_pattern_exact(r, out)
