@@ -300,7 +300,6 @@ struct live_val {
 #define UNWIND_F_UNTRACKED 0x1 /* not in the live map: its free will not be seen */
 #define UNWIND_F_STACK_END 0x2 /* the copy reaches the end of the stack's mapping */
 #define UNWIND_F_GO_WHOLE  0x4 /* go_ips end at the goroutine's first frame */
-#define UNWIND_F_SIZE_KEY  0x8 /* aggregate by size too (sampled at a rate above 1) */
 
 enum unwind_event_type {
 	UNWIND_EV_ALLOC = 1,
@@ -325,7 +324,8 @@ struct unwind_event {
 	__u32 type; /* UNWIND_EV_ALLOC */
 	__u32 tgid;
 	__u64 token;
-	__u64 size;
+	__u64 size;	/* bytes: the block's, or what a weighted sample stands for */
+	__u64 key_size; /* alloc_key.size: the object's size when keyed by it (sampled), else 0 */
 	__u32 tid;
 	__u32 kind;	 /* enum alloc_kind */
 	__u32 flags;	 /* UNWIND_F_* */

@@ -33,10 +33,8 @@ static __always_inline __u32 wants_cfi(__u32 tgid, __u32 kind)
 {
 	__u32 *flags;
 
-	/* A sampler's weighted samples keep frame-pointer stacks: an unwind event has no room
-	 * for the weight beside the size. */
-	if (!stack_copy_bytes || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC ||
-	    kind == ALLOC_KIND_USDT)
+	/* Go's samples keep frame-pointer stacks: Go code always has them. */
+	if (!stack_copy_bytes || kind == ALLOC_KIND_GO || kind == ALLOC_KIND_GO_MALLOCGC)
 		return 0;
 	flags = bpf_map_lookup_elem(&targets, &tgid);
 	return flags && (*flags & TARGET_F_CFI) ? *flags : 0;

@@ -168,18 +168,18 @@ static __always_inline long live_insert(__u32 tgid, struct live_key *lk, struct 
 }
 
 static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, __u64 addr,
-					     __u64 size, __u32 kind, struct unwind_event *e)
+					     __u64 size, __u32 kind, __u64 key_size,
+					     struct unwind_event *e)
 {
 	struct proc_totals *tot;
 	struct live_key lk = {};
 	struct live_val lv = {};
 
 	count(ALLOC_CNT_SAMPLED);
-	if (sample_rate > 1)
-		e->flags |= UNWIND_F_SIZE_KEY;
+	e->key_size = key_size;
 	tot = proc_totals(tgid);
 	if (tot) {
-		__sync_fetch_and_add(&tot->alloc_cnt, 1);
+		__sync_fetch_and_add(&tot->alloc_cnt, weighted_objects(kind, size, key_size));
 		__sync_fetch_and_add(&tot->alloc_bytes, size);
 	}
 	lk.addr = addr;
@@ -187,6 +187,7 @@ static __always_inline void record_alloc_cfi(struct pt_regs *regs, __u32 tgid, _
 	lv.size = size;
 	lv.key.tgid = tgid;
 	lv.key.kind = kind;
+	lv.key.size = key_size;
 	lv.key.stack_id = -1;
 	lv.token = e->token;
 	/* In the live map before the event is submitted: a free of the block, which cannot come
@@ -220,7 +221,7 @@ static __always_inline void record_alloc_keyed(void *ctx, struct pt_regs *regs, 
 		struct unwind_event *e = unwind_event_fill(regs, tgid, size, kind, cfi);
 
 		if (e) {
-			record_alloc_cfi(regs, tgid, addr, size, kind, e);
+			record_alloc_cfi(regs, tgid, addr, size, kind, key_size, e);
 			return;
 		}
 	}

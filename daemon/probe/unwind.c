@@ -34,7 +34,7 @@ struct cfi_entry {
 	__u32 tgid;
 	__u32 kind; /* enum alloc_kind, and the sample's duty cycle above bit 16 (alloc_key.duty) */
 	__u32 serial; /* unique and stable: the entry's identity in alloc_key.pad */
-	__u64 size;   /* alloc_key.size: per size when sampled (UNWIND_F_SIZE_KEY), else 0 */
+	__u64 size;   /* alloc_key.size: per size when sampled (unwind_event.key_size), else 0 */
 	struct stack *stack;
 	struct alloc_stats stats;
 };
@@ -475,8 +475,8 @@ static int handle_alloc(struct unwinder *u, struct target *t, const struct unwin
 	u->stats.bpf_ns += ev->bpf_ns;
 	u->stats.stack_bytes += ev->stack_len;
 	/* Per size when sampled, as the kernel's keys are: unsampling is exact only per size. */
-	idx = entry_get(u, ev->tgid, (ev->kind & 0xffff) | (ev->duty & 0xffff) << 16,
-			ev->flags & UNWIND_F_SIZE_KEY ? ev->size : 0, u->ips, u->nr);
+	idx = entry_get(u, ev->tgid, (ev->kind & 0xffff) | (ev->duty & 0xffff) << 16, ev->key_size,
+			u->ips, u->nr);
 	u->stats.unwind_ns += now_mono_ns() - t0;
 	if (idx < 0)
 		return idx;
