@@ -161,12 +161,11 @@ static uint32_t slot_of(uintptr_t p)
 	return (uint32_t)((p >> 4) * 0x9e3779b97f4a7c15ULL >> 48);
 }
 
+/* The bytes to the next sample point (rate above 1: sample() never draws at 1). */
 static double draw(void)
 {
 	double u;
 
-	if (rate <= 1)
-		return 1;
 	if (!rng)
 		rng = ((uint64_t)(uintptr_t)&rng * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)getpid() ^ 1;
 	rng ^= rng << 13;
