@@ -91,7 +91,7 @@ static const char top_usage[] =
     "  -j, --json            one JSON object per snapshot and line (implies no screen)\n"
     "  -r, --rate BYTES      standalone: mean bytes between samples (default 512k)\n"
     "      --max-overhead PERCENT  standalone: keep the probes under PERCENT of the\n"
-    "                        process's CPU time (e.g. 3; default off: no budget)\n"
+    "                        process's CPU time (default 3; off: no budget)\n"
     "  -u, --unwind MODE     standalone: auto (default), cfi or fp, as in record\n"
     "  -w, --wrapper REGEX   a function that only wraps the allocator (repeatable):\n"
     "                        its frames go with the allocator's, as zmalloc's do\n"

@@ -61,6 +61,7 @@ struct ov_proc {
 	__u64 free_hits;
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
+	int over;	   /* periods measured over budget in a row while not cycled */
 	/* The rest of this period's schedule: at ev_ns[i], attach (ev_on[i]) or detach. */
 	__u64 ev_ns[2];
 	int ev_on[2];
@@ -451,6 +452,11 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 				? overhead__duty(budget, ra, rf, OVERHEAD_DUTY_MIN)
 				: 1;
 			q = overhead__quantize(d, p->duty_q);
+			/* First cycled only once over budget for OVERHEAD_HOLD_PERIODS in a row. */
+			if (q == DUTY_ONE || p->duty_q < DUTY_ONE)
+				p->over = 0;
+			else if (++p->over < OVERHEAD_HOLD_PERIODS)
+				q = DUTY_ONE;
 			p->st.full_pct = 100 * overhead__fraction(ra, rf, 1);
 			p->st.now_pct = 100 * overhead__fraction(ra, rf, (double)q / DUTY_ONE);
 			p->st.valid = 1;

@@ -35,7 +35,11 @@ def sigma(sizes):
 @test
 def accuracy_mixed_sizes_per_stack():
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "mixed.pb.gz")
-    r = subprocess.run([ALLOCSCOPE, "record", "--rate", str(RATE), "-o", out, "--", TARGET],
+    # No budget: the bound is the byte sampler's alone. Cycled, a rare 10 MiB block is seen
+    # only in an on-window and then weighs 1 / (share seen): unbiased, but a spread the test's
+    # sigma leaves out (test_budget.py tests the budget's estimates).
+    r = subprocess.run([ALLOCSCOPE, "record", "--rate", str(RATE), "--max-overhead", "off",
+                        "-o", out, "--", TARGET],
                        capture_output=True, text=True, timeout=300)
     if not check_eq(r.returncode, 0, "exit status (stderr: %s)" % r.stderr):
         return False

@@ -60,7 +60,8 @@ def budget_duty_cycles_unbiased():
     by the jitter of the on-window's edges (a link attached or closed, a thread woken: within
     5 ms on these machines) over the window's length d * 1 s, independently per period: 3 sigma
     of that over K periods is 3 * 0.005 / d / sqrt(K)."""
-    out, (n, nbytes, live), line = record_load("1", 12, 150000)
+    # Cycled from the sixth second on (OVERHEAD_HOLD_PERIODS): ~10 periods cycled.
+    out, (n, nbytes, live), line = record_load("1", 16, 150000)
     ok = check(line is not None, "no overhead comment in the profile")
     if not ok:
         return False
@@ -106,6 +107,26 @@ def budget_under_budget_never_cycled():
 
 
 @test
+def budget_holds_off_short_programs():
+    """A program over budget is cycled only after 5 periods over it in a row: one that lives
+    3 s pays its full overhead and is profiled exactly, as a short program whose phases change
+    within a second cannot be weighed by the period before (README "Overhead budget")."""
+    out, (n, nbytes, live), line = record_load("1", 3, 150000)
+    ok = check(line is not None, "no overhead comment in the profile")
+    if not ok:
+        return False
+    m = OVERHEAD_RE.search(line)
+    ok &= check(float(m.group(2)) > 1, "the probes cost less than the budget: %s" % line)
+    ok &= check_eq(int(m.group(3)), 100, "duty cycle (%)")
+    ok &= check(not CYCLED_RE.search(line), "cycled: %s" % line)
+    a_obj, a_bytes, i_obj, _ = site_totals(out, "budget_alloc")
+    ok &= check_eq(a_obj, n, "alloc_objects of budget_alloc")
+    ok &= check_eq(a_bytes, nbytes, "alloc_space of budget_alloc")
+    ok &= check_eq(i_obj, 0, "in-use objects after every block was freed")
+    return ok
+
+
+@test
 def budget_reallocs_retire_while_cycled():
     """A realloc frees its old block: under a budget the reallocs stay probed while the rest of
     the allocation side is cycled, so a block sampled while it was on and grown while it is off
@@ -113,7 +134,7 @@ def budget_reallocs_retire_while_cycled():
     of ~120 ms a second) realloc'ed to twice its size and freed: in-use of both sites is 0 at
     the end (no false leak), and the grown blocks' estimate is as good as the mallocs' (the
     same weights)."""
-    out, (n, nbytes, live), line = record_load("1", 8, 150000, grow=1)
+    out, (n, nbytes, live), line = record_load("1", 11, 150000, grow=1)
     ok = check(line is not None, "no overhead comment in the profile")
     if not ok:
         return False

@@ -183,8 +183,11 @@ def push_receiver_outage_never_delays_drains():
     rcv.mode = "hang"
     t = subprocess.Popen([TOPLOAD, "60"], stdout=subprocess.PIPE, text=True)
     wait_for_line(t.stdout, "ready")
+    # No budget: a cycled target's 0.5 s intervals in its off-windows hold nothing, and an
+    # interval with nothing to say is not pushed, which would read here as a lost one.
     d = Daemon("--pid", str(t.pid), "--interval", "0.5", "--push",
-               rcv.url("user:url-s3cret"), "--push-auth-file", auth, "--push-timeout", "1.5")
+               rcv.url("user:url-s3cret"), "--push-auth-file", auth, "--push-timeout", "1.5",
+               "--max-overhead", "off")
     ok = True
     try:
         d.wait_watching(t.pid)
