@@ -229,6 +229,10 @@ enum alloc_counter {
 #define TARGET_FLAGS_MASK 0xffffU
 /* A duty cycle of 1: the allocation probes attached all the time. */
 #define DUTY_ONE 32768
+/* In place of a duty cycle: the samples of a process's first cycled period, which has no share
+ * of calls seen measured before it. They wait under this key until that same period has
+ * measured its own, and user space gives them that (probe/overhead.c). */
+#define DUTY_PENDING 0xffffU
 
 /* Where the Go runtime keeps what the goroutine walk reads, per process (its Go version):
  * offsets of m.curg, and of g.sched.sp and g.sched.bp. g.stack (0) and g.m (0x30) have not

@@ -203,7 +203,13 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 	if (!err && s->uw)
 		err = unwinder__read(s->uw, set_for_target, s);
 	if (!err) {
-		struct profile_source src = {
+		struct profile_source src;
+
+		/* Built from scratch each time: the share seen so far will do for an open first
+		 * cycled period. */
+		entry_set__resolve_pending(
+		    &s->entries, overhead__pending_key(s->ov, w->target.pid, OVERHEAD_PENDING_NOW));
+		src = (struct profile_source){
 		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
 
 		err = heap_profile__build(&src, 1, s->sym, &ho, pb, sum);

@@ -98,6 +98,25 @@ void entry_set__clear(struct entry_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void entry_set__resolve_pending(struct entry_set *s, __u16 key)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < s->cnt; i++) {
+		struct alloc_entry *e = &s->e[i];
+
+		if (e->key.duty == DUTY_PENDING) {
+			if (!key) {
+				stack__put(e->stack);
+				continue;
+			}
+			e->key.duty = key;
+		}
+		s->e[j++] = *e;
+	}
+	s->cnt = j;
+}
+
 /* ---- packed sets ---- */
 
 /* Signed differences as unsigned varints: small either way (protobuf's sint64). */

@@ -27,6 +27,9 @@
 #define MIN_CPU_NS (20 * 1000 * 1000ull)
 /* Fewer frees than this over a period say too little of the share of calls seen. */
 #define MIN_FREES 200
+/* Resolved shares of forgotten processes' first cycled periods, kept for a late drain. */
+#define DONE_KEEP 256
+
 /* Steps per halving of the share of calls seen in the sample keys: each key stands for a share
  * within 1.1% of the one measured, and a steady process uses a few keys per stack. */
 #define KEY_STEPS 32.0
@@ -62,6 +65,12 @@ struct ov_proc {
 	__u64 on_since_ns; /* when the allocation side was attached (0: detached) */
 	__u64 on_ns;	   /* time attached since last_ns */
 	int over;	   /* periods measured over budget in a row while not cycled */
+	/* The first cycled period (DUTY_PENDING): open from its start until a period start has
+	 * measured enough frees since, then the key of the share of calls it saw. */
+	enum { PENDING_NONE, PENDING_OPEN, PENDING_DONE } pending;
+	__u64 pend_frees, pend_on; /* proc_totals at its start */
+	__u32 pend_q;		   /* its duty cycle (of time): the share when too few frees */
+	__u16 pending_key;	   /* PENDING_DONE: what its samples weigh (alloc_key.duty) */
 	/* The rest of this period's schedule: at ev_ns[i], attach (ev_on[i]) or detach. */
 	__u64 ev_ns[2];
 	int ev_on[2];
@@ -82,9 +91,14 @@ struct overhead {
 	pthread_mutex_t mu; /* procs, trap_ns, stop */
 	pthread_cond_t wake;
 	int stop;
-	unsigned int seed; /* the windows' offsets (rand_r), the overhead thread's alone */
-	struct ov_proc *procs;
+	unsigned int seed;     /* the windows' offsets (rand_r), the overhead thread's alone */
+	struct ov_proc *procs; /* grown by the thread under mu */
 	size_t cnt;
+	struct {
+		int pid;
+		__u16 key;
+	} done[DONE_KEEP]; /* under mu */
+	size_t done_next;
 };
 
 int overhead__rates(double alloc_hits, double free_hits, double cpu_ns, double duty, double trap_ns,
@@ -315,12 +329,17 @@ static struct ov_proc *proc_get(struct overhead *ov, int pid)
 	for (size_t i = 0; i < ov->cnt; i++)
 		if (ov->procs[i].pid == pid)
 			return &ov->procs[i];
+	/* Under mu: overhead__get and overhead__pending_key read procs from other threads. */
+	pthread_mutex_lock(&ov->mu);
 	n = realloc(ov->procs, (ov->cnt + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pthread_mutex_unlock(&ov->mu);
 		return NULL;
+	}
 	ov->procs = n;
 	n = &ov->procs[ov->cnt++];
 	memset(n, 0, sizeof(*n));
+	pthread_mutex_unlock(&ov->mu);
 	n->pid = pid;
 	n->attached = 1;
 	n->duty_q = DUTY_ONE;
@@ -402,6 +421,22 @@ static void schedule(struct overhead *ov, struct ov_proc *p, __u64 start, double
 }
 
 /*
+ * The key of the share of calls p's first cycled period saw, from the free probe's hits since
+ * it began (tot: proc_totals now): the same period's measure, where later periods use the one
+ * before. Too few frees to tell (or totals gone): its scheduled share of time.
+ */
+static __u16 pending_share_key(const struct ov_proc *p, const struct proc_totals *tot)
+{
+	double share = (double)p->pend_q / DUTY_ONE;
+
+	if (tot->free_hits >= p->pend_frees + MIN_FREES && tot->free_hits_on >= p->pend_on)
+		share = min_t(
+		    double,
+		    (double)(tot->free_hits_on - p->pend_on) / (tot->free_hits - p->pend_frees), 1);
+	return (__u16)overhead__key_share(share);
+}
+
+/*
  * The start of a period for p: measure the one that ended, choose the next duty cycle (of time)
  * and the share of calls its samples stand for (the keys' weight). A process busy on CPU runs
  * slower while probed, so fewer of its calls fall in the on-windows than their share of time; a
@@ -442,7 +477,9 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 			    "pid %d: a cycled period: attached %.1f%% of the time, saw %.1f%% of "
 			    "the frees (%llu), its samples weighed as %.1f%%",
 			    p->pid, 100.0 * p->duty_q / DUTY_ONE, 100 * r * p->duty_q / DUTY_ONE,
-			    (unsigned long long)frees, 100.0 * p->key_q / DUTY_ONE);
+			    (unsigned long long)frees,
+			    100.0 * (p->key_q == DUTY_PENDING ? r * p->duty_q : p->key_q) /
+				DUTY_ONE);
 		}
 		pthread_mutex_lock(&ov->mu);
 		p->st.hits_per_s = (tot.alloc_hits - p->alloc_hits + frees) * 1e9 / wall_ns;
@@ -489,11 +526,37 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	if (q < DUTY_ONE && p->seen_ratio > 0)
 		share = min_t(double, share * p->seen_ratio, 1);
 	key = overhead__key_share(share);
+	/*
+	 * The first cycled period has nothing measured before it: its samples wait under
+	 * DUTY_PENDING for the share it saw itself, resolved here once enough frees were seen
+	 * since it began (or it stopped being cycled), or by overhead__pending_key if the process
+	 * ends first. Weighed by its share of time instead, a CPU-bound program that ended in its
+	 * first cycled second was underestimated by 7-10%.
+	 */
+	if (p->pending == PENDING_OPEN &&
+	    (tot.free_hits >= p->pend_frees + MIN_FREES || q == DUTY_ONE)) {
+		pthread_mutex_lock(&ov->mu);
+		p->pending_key = pending_share_key(p, &tot);
+		p->pending = PENDING_DONE;
+		pthread_mutex_unlock(&ov->mu);
+		log_debug("pid %d: its first cycled period saw %.1f%% of its calls", p->pid,
+			  100.0 * p->pending_key / DUTY_ONE);
+	} else if (p->pending == PENDING_NONE && q < DUTY_ONE && p->seen_ratio <= 0) {
+		pthread_mutex_lock(&ov->mu);
+		p->pend_frees = tot.free_hits;
+		p->pend_on = tot.free_hits_on;
+		p->pend_q = q;
+		p->pending = PENDING_OPEN;
+		pthread_mutex_unlock(&ov->mu);
+	}
+	if (p->pending == PENDING_OPEN)
+		key = DUTY_PENDING;
 	/* Until it is a target (its probes are attached first), tried again each period. */
-	if (key != p->key_q && !alloc_probes__set_duty(ov->ap, p->pid, key < DUTY_ONE ? key : 0))
+	if (key != p->key_q &&
+	    !alloc_probes__set_duty(ov->ap, p->pid, key == DUTY_ONE ? 0 : (__u16)key))
 		p->key_q = key;
 	pthread_mutex_lock(&ov->mu);
-	p->st.seen = (double)p->key_q / DUTY_ONE;
+	p->st.seen = key == DUTY_PENDING ? (double)q / DUTY_ONE : (double)p->key_q / DUTY_ONE;
 	pthread_mutex_unlock(&ov->mu);
 	schedule(ov, p, now, period_ns, q);
 }
@@ -534,11 +597,29 @@ static void *run(void *arg)
 			p->seen = 1;
 			period_start(ov, p, now_mono_ns(), period_ns);
 		}
-		/* Gone: forget them. */
+		/* Gone: forget them, keeping what their first cycled period weighs for a drain yet
+		 * to read it. */
 		pthread_mutex_lock(&ov->mu);
-		for (size_t i = j = 0; i < ov->cnt; i++)
-			if (ov->procs[i].seen)
-				ov->procs[j++] = ov->procs[i];
+		for (size_t i = j = 0; i < ov->cnt; i++) {
+			struct ov_proc *p = &ov->procs[i];
+
+			if (p->seen) {
+				ov->procs[j++] = *p;
+				continue;
+			}
+			if (p->pending == PENDING_OPEN) {
+				struct proc_totals tot;
+
+				alloc_probes__totals(ov->ap, p->pid, &tot);
+				p->pending_key = pending_share_key(p, &tot);
+				p->pending = PENDING_DONE;
+			}
+			if (p->pending == PENDING_DONE) {
+				ov->done[ov->done_next % DONE_KEEP].pid = p->pid;
+				ov->done[ov->done_next % DONE_KEEP].key = p->pending_key;
+				ov->done_next++;
+			}
+		}
 		ov->cnt = j;
 		pthread_mutex_unlock(&ov->mu);
 		/* Each cycled process's window edges at their times, earliest first. */
@@ -675,6 +756,49 @@ int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out)
 	}
 	pthread_mutex_unlock(&ov->mu);
 	return err;
+}
+
+__u16 overhead__pending_key(struct overhead *ov, int pid, enum overhead_pending how)
+{
+	__u16 key = 0;
+
+	if (!ov)
+		return 0;
+	pthread_mutex_lock(&ov->mu);
+	for (size_t i = 0; i < ov->cnt; i++) {
+		struct ov_proc *p = &ov->procs[i];
+
+		if (p->pid != pid || p->pending == PENDING_NONE)
+			continue;
+		if (p->pending == PENDING_OPEN && how != OVERHEAD_PENDING_HOLD) {
+			struct proc_totals tot;
+
+			alloc_probes__totals(ov->ap, pid, &tot);
+			key = pending_share_key(p, &tot);
+			if (how == OVERHEAD_PENDING_FINAL) {
+				p->pending_key = key;
+				p->pending = PENDING_DONE;
+			}
+		} else if (p->pending == PENDING_DONE) {
+			key = p->pending_key;
+		}
+		pthread_mutex_unlock(&ov->mu);
+		return key;
+	}
+	/* Forgotten: the newest of its pid, else a guess (the shortest duty cycle's share) rather
+	 * than samples lost. */
+	for (size_t n = 0; n < DONE_KEEP && n < ov->done_next; n++) {
+		size_t i = (ov->done_next - 1 - n) % DONE_KEEP;
+
+		if (ov->done[i].pid == pid) {
+			key = ov->done[i].key;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ov->mu);
+	if (!key && how != OVERHEAD_PENDING_HOLD)
+		key = (__u16)overhead__key_share(OVERHEAD_DUTY_MIN);
+	return key;
 }
 
 void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len)

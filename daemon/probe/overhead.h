@@ -61,6 +61,18 @@ const char *overhead__trap_source(const struct overhead *ov);
 int overhead__parse_pct(const char *arg, double *out);
 /* pid's figures; -ENOENT when it is not known (yet). */
 int overhead__get(struct overhead *ov, int pid, struct overhead_stat *out);
+/* What a reader of pid's samples does with those of its first cycled period (DUTY_PENDING)
+ * while that period is still open. */
+enum overhead_pending {
+	OVERHEAD_PENDING_HOLD,	/* wait: drains, whose entries are cumulative, from one to the next
+				 */
+	OVERHEAD_PENDING_NOW,	/* the share seen so far: a profile built from scratch (record, top)
+				 */
+	OVERHEAD_PENDING_FINAL, /* the process has ended: fix the share seen to its end */
+};
+/* The key (alloc_key.duty) that pid's DUTY_PENDING samples take: the share of calls its first
+ * cycled period saw; 0 while it is open and how is OVERHEAD_PENDING_HOLD. */
+__u16 overhead__pending_key(struct overhead *ov, int pid, enum overhead_pending how);
 /* A line for a profile's comments about pid, "" when nothing is known. */
 #define OVERHEAD_COMMENT_LEN 512
 void overhead__comment(struct overhead *ov, int pid, char *buf, size_t len);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "probe/collect.h"
+#include "probe/overhead.h"
 #include "service/history.h"
 #include "service/state.h"
 #include "util/common.h"
@@ -127,6 +128,12 @@ void scoped__drain(struct scoped *d)
 
 		if (!t->alive)
 			continue;
+		/* Its first cycled period's samples, once that period has measured what they
+		 * weigh: cumulative entries cannot change key from one drain to the next. */
+		entry_set__resolve_pending(
+		    &dc.next[i], overhead__pending_key(d->ov, t->w.target.pid,
+						       t->w.target.alive ? OVERHEAD_PENDING_HOLD
+									 : OVERHEAD_PENDING_FINAL));
 		history__sort(&dc.next[i]);
 		/* Out of memory: the interval is lost to the history, not to the totals. */
 		history__record(t->hist, t->last_drain_ns, now, &dc.next[i], &t->cur);

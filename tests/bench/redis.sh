@@ -18,17 +18,22 @@ if [ "$SMOKE" = 1 ]; then
 	ROUNDS=1
 	REQUESTS=20000
 fi
-# One row per line: "label|allocscoped flags" (the flags split on spaces; --comm redis-server
-# and the listener are added). "-" as flags: redis alone, the baseline. Other settings add a
-# line here.
+# One row per line: "label|allocscoped flags" (the flags split on spaces; --pid of the server
+# and the listener are added). "-" as flags: redis alone, the baseline. Flags starting with
+# "@preload" run against a second redis-server started with LD_PRELOAD of our sampler library
+# (liballocscope_sampler.so: only its samples trap, through the otel_memory USDTs). Other
+# settings add a line here.
 ROWS=(
 	"unprofiled|-"
-	"allocscoped (default settings: --unwind auto, no budget, uprobe sessions)|"
+	"allocscoped (default settings: --unwind auto, budget 3%, uprobe sessions)|"
+	"allocscoped --max-overhead off|--max-overhead off"
 	"allocscoped --unwind fp|--unwind fp"
 	"allocscoped --no-uprobe-session|--no-uprobe-session"
-	"allocscoped --max-overhead 5|--max-overhead 5"
 	"allocscoped --max-overhead 1|--max-overhead 1"
+	"preloaded liballocscope_sampler.so, unprofiled|@preload -"
+	"preloaded liballocscope_sampler.so, allocscoped (default settings)|@preload"
 )
+SAMPLER_LIB=$BUILD/liballocscope_sampler.so
 SERVER_CPU=1
 CLIENT_CPU=0
 DAEMON=$BUILD/allocscoped
@@ -48,19 +53,22 @@ free_port() {
 
 REDIS_PORT=$(free_port)
 REDIS_PID=
-start_redis() {
-	taskset -c $SERVER_CPU redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
-		--appendonly no --daemonize no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-	REDIS_PID=$!
-	local i
+PRE_PORT=$(free_port)
+PRE_PID=
+start_redis() { # port [env...]: sets STARTED_PID
+	local port=$1 i
+	shift
+	env "$@" taskset -c $SERVER_CPU redis-server --port "$port" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no --dir "$WORK" >"$WORK/redis-$port.log" 2>&1 &
+	STARTED_PID=$!
 	for i in $(seq 100); do
-		redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.1
 	done
-	bench_error "redis-server did not answer: $(tail -3 "$WORK/redis.log")"
+	bench_error "redis-server did not answer: $(tail -3 "$WORK/redis-$port.log")"
 	return 1
 }
-at_exit '[ -n "$REDIS_PID" ] && stop_pid $REDIS_PID'
+at_exit '[ -n "$REDIS_PID" ] && stop_pid $REDIS_PID; [ -n "$PRE_PID" ] && stop_pid $PRE_PID'
 
 DAEMON_PID=
 DAEMON_URL=
@@ -68,7 +76,7 @@ start_daemon() { # flags...
 	local port
 	port=$(free_port)
 	DAEMON_URL=http://127.0.0.1:$port
-	"$DAEMON" --pid "$REDIS_PID" --listen "127.0.0.1:$port" --interval 2 "$@" \
+	"$DAEMON" --pid "$CUR_PID" --listen "127.0.0.1:$port" --interval 2 "$@" \
 		>"$WORK/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	# Attached once its target is listed with probes.
@@ -88,7 +96,7 @@ at_exit 'stop_daemon'
 
 # requests/s summed over the five tests (each test's own rate, averaged: the mean rate).
 run_load() {
-	taskset -c $CLIENT_CPU redis-benchmark -p "$REDIS_PORT" -t $TESTS -c $CLIENTS -n "$REQUESTS" \
+	taskset -c $CLIENT_CPU redis-benchmark -p "$CUR_PORT" -t $TESTS -c $CLIENTS -n "$REQUESTS" \
 		--csv 2>/dev/null | awk -F'"' 'NR > 1 && $4 + 0 > 0 { s += $4; n++ }
 			END { if (n) printf "%.0f\n", s / n; else print "err" }'
 }
@@ -116,12 +124,28 @@ row_index() { # label: its index in ROWS
 	for i in "${!ROWS[@]}"; do [ "${ROWS[$i]%%|*}" = "$1" ] && echo "$i" && return; done
 }
 
-start_redis
+start_redis "$REDIS_PORT"
+REDIS_PID=$STARTED_PID
+if [ -f "$SAMPLER_LIB" ]; then
+	start_redis "$PRE_PORT" LD_PRELOAD="$SAMPLER_LIB"
+	PRE_PID=$STARTED_PID
+else
+	echo "redis.sh: $SAMPLER_LIB not built: its rows are left out" >&2
+fi
 declare -A RPS
 for ((round = 1; round <= ROUNDS; round++)); do
 	for row in "${ROWS[@]}"; do
 		label=${row%%|*}
 		flags=${row#*|}
+		CUR_PID=$REDIS_PID
+		CUR_PORT=$REDIS_PORT
+		if [ "${flags#@preload}" != "$flags" ]; then
+			[ -n "$PRE_PID" ] || continue
+			flags=${flags#@preload}
+			flags=${flags# }
+			CUR_PID=$PRE_PID
+			CUR_PORT=$PRE_PORT
+		fi
 		if [ "$flags" != "-" ]; then
 			# shellcheck disable=SC2086
 			start_daemon $flags || continue
@@ -130,7 +154,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		# The last round's profiles: their top sites against a --rate 1 run's (below).
 		if [ "$flags" != "-" ] && [ "$round" = "$ROUNDS" ]; then
 			curl -sf -o "$WORK/row$(row_index "$label").pb.gz" \
-				"$DAEMON_URL/debug/pprof/allocs?pid=$REDIS_PID" ||
+				"$DAEMON_URL/debug/pprof/allocs?pid=$CUR_PID" ||
 				bench_error "no profile from allocscoped $flags"
 		fi
 		stop_daemon
@@ -157,7 +181,9 @@ done
 # A pair of sites is out of order only where the reference tells them apart by more than 3 sigma
 # of the setting's estimates (sampling at 512 KiB: variance ~ rate x bytes, over the share of
 # calls the probes saw when duty-cycled).
-if start_daemon --rate 1; then
+CUR_PID=$REDIS_PID
+CUR_PORT=$REDIS_PORT
+if start_daemon --rate 1 --max-overhead off; then
 	run_load >/dev/null
 	curl -sf -o "$WORK/rate1.pb.gz" "$DAEMON_URL/debug/pprof/allocs?pid=$REDIS_PID" ||
 		bench_error "no --rate 1 profile"
@@ -219,7 +245,7 @@ if start_daemon; then
 		sed -n '/flat%/,$p' || bench_error "go tool pprof failed"
 	echo '```'
 	echo "allocscope top --pid \$(pidof redis-server) --iterations 2 (through the daemon), under load:"
-	taskset -c $CLIENT_CPU redis-benchmark -p "$REDIS_PORT" -t $TESTS -c $CLIENTS -n $((REQUESTS * 4)) \
+	taskset -c $CLIENT_CPU redis-benchmark -p "$CUR_PORT" -t $TESTS -c $CLIENTS -n $((REQUESTS * 4)) \
 		-q >/dev/null 2>&1 &
 	load=$!
 	echo '```'
