@@ -179,3 +179,45 @@ cleanup:
 	free(stacks);
 	free(order);
 }
+
+/* A process's first cycled period (DUTY_PENDING): left out while open, with the stack
+ * references they held; then keyed by the share that period saw, the rest untouched. */
+TEST(entry_set_resolve_pending)
+{
+	struct stack *st = new_stack(4);
+	struct entry_set s = {};
+	const __u16 duties[] = {0, DUTY_PENDING, 4096, DUTY_PENDING};
+
+	if (!ASSERT_OK_PTR(st, "stack"))
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ARRAY_SIZE(duties); i++) {
+			struct alloc_entry e = {.key = {.tgid = 9, .stack_id = (__s32)i,
+							.duty = duties[i]},
+						.stats = {.alloc_cnt = i + 1},
+						.stack = st};
+
+			if (!ASSERT_OK(entry_set__add(&s, &e), "entry_set__add"))
+				goto cleanup;
+		}
+		ASSERT_EQ(st->refs, 1 + ARRAY_SIZE(duties), "a reference per entry");
+		/* Open: the drain holds them back. Resolved: the share's key. */
+		entry_set__resolve_pending(&s, pass ? 1234 : 0);
+		if (!pass) {
+			ASSERT_EQ(s.cnt, 2, "pending entries left out");
+			ASSERT_EQ(st->refs, 3, "their references released");
+			ASSERT_EQ(s.e[0].key.duty, 0, "an uncycled entry kept");
+			ASSERT_EQ(s.e[1].key.duty, 4096, "a cycled entry kept");
+			ASSERT_EQ(s.e[1].stats.alloc_cnt, 3, "in order");
+		} else {
+			ASSERT_EQ(s.cnt, 4, "every entry kept");
+			ASSERT_EQ(s.e[1].key.duty, 1234, "pending takes the share's key");
+			ASSERT_EQ(s.e[3].key.duty, 1234, "pending takes the share's key");
+			ASSERT_EQ(s.e[2].key.duty, 4096, "a cycled entry untouched");
+		}
+		entry_set__clear(&s);
+	}
+cleanup:
+	entry_set__clear(&s);
+	stack__put(st);
+}
