@@ -48,6 +48,25 @@ def site_totals(path, func):
     return tot
 
 
+def never_cycled_exact(recorded, overhead_ok, why):
+    """The checks of a run whose allocation side stayed attached: the profile says 100% and
+    no period cycled, the counts are exact (weight 1), nothing is left in use; overhead_ok
+    judges its estimated overhead at full attach (%)."""
+    out, (n, nbytes, live), line = recorded
+    ok = check(line is not None, "no overhead comment in the profile")
+    if not ok:
+        return False
+    m = OVERHEAD_RE.search(line)
+    ok &= check(overhead_ok(float(m.group(2))), "%s: %s" % (why, line))
+    ok &= check_eq(int(m.group(3)), 100, "duty cycle (%)")
+    ok &= check(not CYCLED_RE.search(line), "cycled: %s" % line)
+    a_obj, a_bytes, i_obj, _ = site_totals(out, "budget_alloc")
+    ok &= check_eq(a_obj, n, "alloc_objects of budget_alloc")
+    ok &= check_eq(a_bytes, nbytes, "alloc_space of budget_alloc")
+    ok &= check_eq(i_obj, 0, "in-use objects after every block was freed")
+    return ok
+
+
 @test
 def budget_duty_cycles_unbiased():
     """Over budget: the allocation side runs a fraction of each second (duty < 1), the
@@ -96,19 +115,8 @@ def budget_duty_cycles_unbiased():
 def budget_under_budget_never_cycled():
     """A target whose probes cost less than the budget keeps them attached all the time: the
     profile says 100%, no period cycled, and the counts are exact (weight 1)."""
-    out, (n, nbytes, live), line = record_load("60", 4, 3000000)
-    ok = check(line is not None, "no overhead comment in the profile")
-    if not ok:
-        return False
-    m = OVERHEAD_RE.search(line)
-    ok &= check(float(m.group(2)) < 60, "the probes cost more than the budget: %s" % line)
-    ok &= check_eq(int(m.group(3)), 100, "duty cycle (%)")
-    ok &= check(not CYCLED_RE.search(line), "cycled: %s" % line)
-    a_obj, a_bytes, i_obj, _ = site_totals(out, "budget_alloc")
-    ok &= check_eq(a_obj, n, "alloc_objects of budget_alloc")
-    ok &= check_eq(a_bytes, nbytes, "alloc_space of budget_alloc")
-    ok &= check_eq(i_obj, 0, "in-use objects after every block was freed")
-    return ok
+    return never_cycled_exact(record_load("60", 4, 3000000),
+                              lambda pct: pct < 60, "the probes cost more than the budget")
 
 
 @test
@@ -116,19 +124,8 @@ def budget_holds_off_short_programs():
     """A program over budget is cycled only after 5 periods over it in a row: one that lives
     3 s pays its full overhead and is profiled exactly, as a short program whose phases change
     within a second cannot be weighed by the period before (README "Overhead budget")."""
-    out, (n, nbytes, live), line = record_load("1", 3, 150000)
-    ok = check(line is not None, "no overhead comment in the profile")
-    if not ok:
-        return False
-    m = OVERHEAD_RE.search(line)
-    ok &= check(float(m.group(2)) > 1, "the probes cost less than the budget: %s" % line)
-    ok &= check_eq(int(m.group(3)), 100, "duty cycle (%)")
-    ok &= check(not CYCLED_RE.search(line), "cycled: %s" % line)
-    a_obj, a_bytes, i_obj, _ = site_totals(out, "budget_alloc")
-    ok &= check_eq(a_obj, n, "alloc_objects of budget_alloc")
-    ok &= check_eq(a_bytes, nbytes, "alloc_space of budget_alloc")
-    ok &= check_eq(i_obj, 0, "in-use objects after every block was freed")
-    return ok
+    return never_cycled_exact(record_load("1", 3, 150000),
+                              lambda pct: pct > 1, "the probes cost less than the budget")
 
 
 @test
