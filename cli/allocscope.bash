@@ -32,7 +32,7 @@ _allocscope_opts()
 				opts="--pid --duration --rate --output --mode --timeline
 				      --timeline-interval --go-set-rate --go-every-call --verbose
 				      --max-stacks --max-live --max-overhead --unwind --stack-copy --wrapper
-				      --no-uprobe-session"
+				      --no-uprobe-session --preload-sampler"
 				;;
 			top)
 				opts="--pid --exe --comm --interval --daemon --standalone --sort

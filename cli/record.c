@@ -55,7 +55,21 @@ struct record_opts {
 	const char **wrappers; /* --wrapper */
 	size_t wrapper_cnt;
 	int no_session;
+	int preload_sampler; /* --preload-sampler */
+	/* The LD_PRELOAD the command starts with: ours first with --preload-sampler, then what
+	 * was there; storage for watch.preload. */
+	char preload[2 * PATH_MAX];
+	char **envp; /* the command's environment with --preload-sampler, else NULL (environ) */
+	char *env_own[2]; /* the entries of envp allocated here */
 };
+
+static void free_opts(struct record_opts *o)
+{
+	free(o->wrappers);
+	free(o->envp);
+	free(o->env_own[0]);
+	free(o->env_own[1]);
+}
 
 static const char record_usage[] =
     "Usage: allocscope record [--pid PID | -- COMMAND [ARGS...]] [--duration SECONDS]\n"
@@ -98,6 +112,10 @@ static const char record_usage[] =
     "                        code built with -fno-omit-frame-pointer)\n"
     "      --stack-copy BYTES  stack copied per sample with --unwind cfi (default 16k,\n"
     "                        at most 64k); deeper frames are marked [truncated]\n"
+    "      --preload-sampler  start COMMAND with allocscope's sampler library in its\n"
+    "                        LD_PRELOAD (liballocscope_sampler.so, sampling by --rate\n"
+    "                        unless ALLOCSCOPE_SAMPLER_RATE is set): only sampled\n"
+    "                        allocations trap, through its otel_memory USDT probes\n"
     "      --max-overhead PERCENT  keep the probes' share of the process's CPU time\n"
     "                        under PERCENT (default 3; off: always attached): over it\n"
     "                        for 5 s, the allocation probes are attached only part of\n"
@@ -141,6 +159,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 	    {"max-overhead", required_argument, NULL, 'O'},
 	    {"wrapper", required_argument, NULL, 'w'},
 	    {"no-uprobe-session", no_argument, NULL, 'N'},
+	    {"preload-sampler", no_argument, NULL, 'P'},
 	    {},
 	};
 	unsigned long long v;
@@ -253,6 +272,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 		case 'N':
 			o->no_session = 1;
 			break;
+		case 'P':
+			o->preload_sampler = 1;
+			break;
 		default:
 			return args__getopt_end(c, argv, longopts, "allocscope record",
 						record_usage);
@@ -264,6 +286,70 @@ static int parse_args(int argc, char **argv, struct record_opts *o)
 		log_error("record needs either --pid PID or -- COMMAND (not both)");
 		return -EINVAL;
 	}
+	if (o->preload_sampler && o->pid) {
+		log_error("--preload-sampler starts the command with the library: it needs "
+			  "-- COMMAND (a running process loads it only when restarted)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* liballocscope_sampler.so beside this executable (the build tree) or where it is installed
+ * (PREFIX/bin/allocscope, PREFIX/lib/allocscope/). */
+static int find_sampler_lib(char *out, size_t size)
+{
+	static const char *const rel[] = {"liballocscope_sampler.so",
+					  "../lib/allocscope/liballocscope_sampler.so"};
+	char self[PATH_MAX], path[2 * PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return -errno;
+	self[n] = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirname(self), rel[i]);
+		if (realpath(path, out) && strlen(out) < size && access(out, R_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* The command's environment with the library first in LD_PRELOAD, and the sampling rate
+ * unless the user set one: o->envp, freed by the caller. */
+static int preload_env(struct record_opts *o)
+{
+	extern char **environ;
+	char lib[PATH_MAX], *rate = NULL, *pre = NULL, **env;
+	const char *old = getenv("LD_PRELOAD");
+	size_t n = 0, j = 0;
+	int err = find_sampler_lib(lib, sizeof(lib));
+
+	if (err) {
+		log_error("--preload-sampler: no liballocscope_sampler.so beside allocscope or in "
+			  "../lib/allocscope (make builds it; make install installs it)");
+		return err;
+	}
+	snprintf(o->preload, sizeof(o->preload), "%s%s%s", lib, old && *old ? ":" : "",
+		 old ? old : "");
+	while (environ[n])
+		n++;
+	env = calloc(n + 3, sizeof(*env));
+	if (!env || asprintf(&pre, "LD_PRELOAD=%s", o->preload) < 0 ||
+	    (!getenv("ALLOCSCOPE_SAMPLER_RATE") &&
+	     asprintf(&rate, "ALLOCSCOPE_SAMPLER_RATE=%llu", (unsigned long long)o->rate) < 0)) {
+		free(env);
+		free(pre);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11))
+			env[j++] = environ[i];
+	env[j++] = pre;
+	if (rate)
+		env[j++] = rate;
+	o->envp = env;
+	o->env_own[0] = pre;
+	o->env_own[1] = rate;
 	return 0;
 }
 
@@ -542,14 +628,15 @@ static int record_pid(struct recording *s)
 }
 
 /* Child side of record -- COMMAND: wait until the probes are in, then exec. */
-static void run_child(int gate, char **command, const char *exe)
+static void run_child(int gate, char **command, const char *exe, char **envp)
 {
+	extern char **environ;
 	char c;
 
 	if (read(gate, &c, 1) != 1)
 		_exit(127);
 	close(gate);
-	execv(exe, command);
+	execve(exe, command, envp ? envp : environ);
 	fprintf(stderr, "allocscope: cannot run %s: %s\n", command[0], strerror(errno));
 	_exit(127);
 }
@@ -618,7 +705,7 @@ static int record_command(struct recording *s, int *exit_code)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
 		close(gate[1]);
-		run_child(gate[0], s->o->command, exe);
+		run_child(gate[0], s->o->command, exe, s->o->envp);
 	}
 	close(gate[0]);
 	gate[0] = -1;
@@ -709,15 +796,24 @@ int cmd_record(int argc, char **argv)
 
 	err = parse_args(argc, argv, &o);
 	if (err) {
-		free(o.wrappers);
+		free_opts(&o);
 		return err > 0 ? 0 : 2;
 	}
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
+	/* The objects the loader maps before main are probed with the executable, before exec:
+	 * the maps show them only once it has run. */
+	if (o.preload_sampler && preload_env(&o)) {
+		free_opts(&o);
+		return 1;
+	}
+	if (o.command && !o.preload_sampler && getenv("LD_PRELOAD"))
+		snprintf(o.preload, sizeof(o.preload), "%s", getenv("LD_PRELOAD"));
+	o.watch.preload = o.preload[0] ? o.preload : NULL;
 	err = check_output(o.output);
 	if (err) {
 		log_error("cannot write %s: %s", o.output, strerror(-err));
-		free(o.wrappers);
+		free_opts(&o);
 		return 1;
 	}
 	s.progress = isatty(STDERR_FILENO) && !o.verbose;
@@ -747,7 +843,7 @@ cleanup:
 	session__close(&s.ss);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
-	free(o.wrappers);
+	free_opts(&o);
 	if (err)
 		return 1;
 	return exit_code;

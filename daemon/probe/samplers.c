@@ -117,6 +117,38 @@ int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 	return total;
 }
 
+const char *samplers__preload_next(const char *list, char *path, size_t size)
+{
+	while (list && *list) {
+		const char *at = list;
+		size_t len = strcspn(list, ": ");
+
+		list += len;
+		list += strspn(list, ": ");
+		/* ld.so looks a name without a slash up in the library path: only paths here. */
+		if (len && len < size && memchr(at, '/', len)) {
+			memcpy(path, at, len);
+			path[len] = 0;
+			return list;
+		}
+	}
+	return NULL;
+}
+
+int samplers__attach_usdt_preload(struct alloc_probes *ap, int pid, const char *list)
+{
+	char path[PATH_MAX];
+	int total = 0, n;
+
+	while ((list = samplers__preload_next(list, path, sizeof(path)))) {
+		n = attach_path(ap, pid, path, NULL);
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}
+
 int samplers__exe_has_usdt(const char *exe)
 {
 	struct usdt_note *notes = NULL;

@@ -26,6 +26,17 @@ const char *alloc_source__name(enum alloc_source s);
 int samplers__attach_usdt(struct alloc_probes *ap, int pid, const char *exe,
 			  const struct proc_maps *maps);
 
+/* The next path of an LD_PRELOAD list (separated by ':' or spaces) into path; names without a
+ * slash, which ld.so looks up in the library path, are skipped. NULL at the list's end. */
+const char *samplers__preload_next(const char *list, char *path, size_t size);
+
+/*
+ * Before exec: the same for the objects the command will be started with in LD_PRELOAD (list:
+ * paths separated by ':' or spaces, as ld.so reads it), which the loader maps before main and
+ * maps alone show too late. The number of alloc probes attached, or -errno.
+ */
+int samplers__attach_usdt_preload(struct alloc_probes *ap, int pid, const char *list);
+
 /* Whether the executable at exe carries otel_memory probes (the exec thread leaves such a
  * process to the path that attaches them rather than every-call probes). */
 int samplers__exe_has_usdt(const char *exe);

@@ -120,8 +120,22 @@ int watch__reconcile(struct watch *w, struct alloc_probes *ap, struct symbolizer
 	return n > 0 ? n : 0;
 }
 
+/* Before exec: probe the objects of the command's LD_PRELOAD (a preloaded allocator). */
+static void attach_preloaded(struct alloc_probes *ap, struct symbolizer *sym, int pid,
+			     const char *list)
+{
+	char path[PATH_MAX];
+	int n;
+
+	while ((list = samplers__preload_next(list, path, sizeof(path)))) {
+		n = alloc_probes__attach_object(ap, sym, pid, path);
+		if (n < 0 && n != -ENOENT)
+			log_warn("cannot probe %s (LD_PRELOAD): %s", path, strerror(-n));
+	}
+}
+
 static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbolizer *sym,
-			 const char *exe, int pre_exec)
+			 const char *exe, int pre_exec, const char *preload)
 {
 	const struct proc_maps *maps = &w->target.maps;
 	int err, n;
@@ -139,6 +153,7 @@ static int attach_native(struct watch *w, struct alloc_probes *ap, struct symbol
 		n = alloc_probes__attach_object(ap, sym, w->target.pid, exe);
 		if (n < 0 && n != -ENOENT)
 			log_warn("cannot probe %s itself: %s", exe, strerror(-n));
+		attach_preloaded(ap, sym, w->target.pid, preload);
 	}
 	return err < 0 ? err : 0;
 }
@@ -185,6 +200,11 @@ int watch__attach_target(struct watch *w, struct alloc_probes *ap, struct symbol
 	 * (unless the exec thread probed it already: it leaves those with a sampler alone). */
 	if (mode == WATCH_MODE_AUTO && !w->is_go && !alloc_probes__has_pid(ap, pid)) {
 		err = samplers__attach_usdt(ap, pid, exe, &w->target.maps);
+		if (err >= 0 && pre_exec && o->preload) {
+			int n = samplers__attach_usdt_preload(ap, pid, o->preload);
+
+			err = n < 0 ? n : err + n;
+		}
 		if (err < 0)
 			return err;
 		if (err > 0)
@@ -198,7 +218,7 @@ int watch__attach_target(struct watch *w, struct alloc_probes *ap, struct symbol
 		return -ENOEXEC;
 	}
 	if (mode == WATCH_MODE_MALLOC || mode == WATCH_MODE_BOTH) {
-		err = attach_native(w, ap, sym, exe, pre_exec);
+		err = attach_native(w, ap, sym, exe, pre_exec, o->preload);
 		t_native = now_mono_ns();
 		/* A Go program without cgo has no libc: "both" then means Go alone. */
 		if (err && mode == WATCH_MODE_MALLOC)

@@ -27,6 +27,9 @@ struct watch_opts {
 	int go_every_call; /* probe runtime.mallocgc on every call instead of the runtime's sampler
 			    */
 	__s64 go_set_rate; /* > 0: write runtime.MemProfileRate (asked for by name) */
+	/* Before exec: the LD_PRELOAD the command will be started with (NULL: none). Its objects
+	 * are probed with the executable, before the loader maps them. */
+	const char *preload;
 };
 
 struct watch {

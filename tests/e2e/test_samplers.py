@@ -189,6 +189,31 @@ def preload_pattern_exact(r, out):
 
 
 @test
+def samplers_record_command_preload_sampler():
+    """record --preload-sampler -- COMMAND starts the command with the library first in its
+    LD_PRELOAD and sampling at --rate (1: every block), and probes the library's USDTs before
+    exec, with the executable: the loader maps it before main, and a profile of the command
+    from its start comes out exact, from the library's samples alone. Without the flag, the
+    same command under record is probed on every call (the library is not there)."""
+    out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "preload-cmd.pb.gz")
+    env = dict(os.environ)
+    env.pop("ALLOCSCOPE_SAMPLER_RATE", None)
+    env.pop("LD_PRELOAD", None)
+    r = subprocess.run([ALLOCSCOPE, "record", "-v", "--preload-sampler", "--rate", "1", "-o",
+                        out, "--", PATTERN_EXE], capture_output=True, text=True, timeout=120,
+                       env=env)
+    if not check_eq(r.returncode, 7, "record's exit status, the command's (stderr: %s)"
+                    % r.stderr[-2000:]):
+        return False
+    ok = preload_pattern_exact(r, out)
+    bad = subprocess.run([ALLOCSCOPE, "record", "--preload-sampler", "--pid", "1"],
+                         capture_output=True, text=True, timeout=30)
+    ok &= check(bad.returncode == 2 and "needs -- COMMAND" in bad.stderr,
+                "--preload-sampler with --pid refused: %d %s" % (bad.returncode, bad.stderr))
+    return ok
+
+
+@test
 def samplers_preload_library_forwards_to_jemalloc():
     """A program whose allocator is jemalloc keeps it under the library: every call goes to the
     next malloc family after the library's (here jemalloc, preloaded behind it), whose own
