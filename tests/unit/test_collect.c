@@ -192,10 +192,10 @@ TEST(entry_set_resolve_pending)
 		return;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < ARRAY_SIZE(duties); i++) {
-			struct alloc_entry e = {.key = {.tgid = 9, .stack_id = (__s32)i,
-							.duty = duties[i]},
-						.stats = {.alloc_cnt = i + 1},
-						.stack = st};
+			struct alloc_entry e = {
+			    .key = {.tgid = 9, .stack_id = (__s32)i, .duty = duties[i]},
+			    .stats = {.alloc_cnt = i + 1},
+			    .stack = st};
 
 			if (!ASSERT_OK(entry_set__add(&s, &e), "entry_set__add"))
 				goto cleanup;
