@@ -207,8 +207,10 @@ int session__build(struct session *s, struct pprof_builder **pb, struct heap_pro
 
 		/* Built from scratch each time: the share seen so far will do for an open first
 		 * cycled period. */
-		entry_set__resolve_pending(
-		    &s->entries, overhead__pending_key(s->ov, w->target.pid, OVERHEAD_PENDING_NOW));
+		if (entry_set__has_pending(&s->entries))
+			entry_set__resolve_pending(
+			    &s->entries,
+			    overhead__pending_key(s->ov, w->target.pid, OVERHEAD_PENDING_NOW));
 		src = (struct profile_source){
 		    .target = &w->target, .entries = s->entries.e, .cnt = s->entries.cnt};
 

@@ -98,6 +98,14 @@ void entry_set__clear(struct entry_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
+bool entry_set__has_pending(const struct entry_set *s)
+{
+	for (size_t i = 0; i < s->cnt; i++)
+		if (s->e[i].key.duty == DUTY_PENDING)
+			return true;
+	return false;
+}
+
 void entry_set__resolve_pending(struct entry_set *s, __u16 key)
 {
 	size_t j = 0;

@@ -50,8 +50,11 @@ int collect__gc_stacks(struct alloc_probes *ap, struct stack_cache *cache);
 
 int entry_set__add(struct entry_set *s, const struct alloc_entry *e); /* takes a stack ref */
 void entry_set__clear(struct entry_set *s);
-/* Give one process's entries of its first cycled period (alloc_key.duty DUTY_PENDING) the key
- * of the share of calls it saw (overhead__pending_key), or leave them out while key is 0. */
+/* Whether s holds entries of a first cycled period (alloc_key.duty DUTY_PENDING): only then is
+ * the share they weigh worth looking up. */
+bool entry_set__has_pending(const struct entry_set *s);
+/* Give one process's entries of its first cycled period the key of the share of calls it saw
+ * (overhead__pending_key), or leave them out while key is 0. */
 void entry_set__resolve_pending(struct entry_set *s, __u16 key);
 
 /*

@@ -438,18 +438,32 @@ static void schedule(struct overhead *ov, struct ov_proc *p, __u64 start, double
 
 /*
  * The key of the share of calls p's first cycled period saw, from the free probe's hits since
- * it began (tot: proc_totals now): the same period's measure, where later periods use the one
- * before. Too few frees to tell (or totals gone): its scheduled share of time.
+ * it began (now: its proc_totals, NULL to read them): the same period's measure, where later
+ * periods use the one before. Too few frees to tell (or totals gone): its scheduled share of
+ * time. close: the period is over, the key is what its samples weigh from here on. With mu
+ * held where other threads may read p.
  */
-static __u16 pending_share_key(const struct ov_proc *p, const struct proc_totals *tot)
+static __u16 pending_resolve(struct overhead *ov, struct ov_proc *p, const struct proc_totals *now,
+			     int close)
 {
 	double share = (double)p->pend_q / DUTY_ONE;
+	struct proc_totals tot;
+	__u16 key;
 
-	if (tot->free_hits >= p->pend_frees + MIN_FREES && tot->free_hits_on >= p->pend_on)
+	if (!now) {
+		alloc_probes__totals(ov->ap, p->pid, &tot);
+		now = &tot;
+	}
+	if (now->free_hits >= p->pend_frees + MIN_FREES && now->free_hits_on >= p->pend_on)
 		share = min_t(
 		    double,
-		    (double)(tot->free_hits_on - p->pend_on) / (tot->free_hits - p->pend_frees), 1);
-	return (__u16)overhead__key_share(share);
+		    (double)(now->free_hits_on - p->pend_on) / (now->free_hits - p->pend_frees), 1);
+	key = (__u16)overhead__key_share(share);
+	if (close) {
+		p->pending_key = key;
+		p->pending = PENDING_DONE;
+	}
+	return key;
 }
 
 /*
@@ -552,8 +566,7 @@ static void period_start(struct overhead *ov, struct ov_proc *p, __u64 now, doub
 	if (p->pending == PENDING_OPEN &&
 	    (tot.free_hits >= p->pend_frees + MIN_FREES || q == DUTY_ONE)) {
 		pthread_mutex_lock(&ov->mu);
-		p->pending_key = pending_share_key(p, &tot);
-		p->pending = PENDING_DONE;
+		pending_resolve(ov, p, &tot, 1);
 		pthread_mutex_unlock(&ov->mu);
 		log_debug("pid %d: its first cycled period saw %.1f%% of its calls", p->pid,
 			  100.0 * p->pending_key / DUTY_ONE);
@@ -623,13 +636,8 @@ static void *run(void *arg)
 				ov->procs[j++] = *p;
 				continue;
 			}
-			if (p->pending == PENDING_OPEN) {
-				struct proc_totals tot;
-
-				alloc_probes__totals(ov->ap, p->pid, &tot);
-				p->pending_key = pending_share_key(p, &tot);
-				p->pending = PENDING_DONE;
-			}
+			if (p->pending == PENDING_OPEN)
+				pending_resolve(ov, p, NULL, 1);
 			if (p->pending == PENDING_DONE) {
 				ov->done[ov->done_next % DONE_KEEP].pid = p->pid;
 				ov->done[ov->done_next % DONE_KEEP].key = p->pending_key;
@@ -786,18 +794,10 @@ __u16 overhead__pending_key(struct overhead *ov, int pid, enum overhead_pending 
 
 		if (p->pid != pid || p->pending == PENDING_NONE)
 			continue;
-		if (p->pending == PENDING_OPEN && how != OVERHEAD_PENDING_HOLD) {
-			struct proc_totals tot;
-
-			alloc_probes__totals(ov->ap, pid, &tot);
-			key = pending_share_key(p, &tot);
-			if (how == OVERHEAD_PENDING_FINAL) {
-				p->pending_key = key;
-				p->pending = PENDING_DONE;
-			}
-		} else if (p->pending == PENDING_DONE) {
+		if (p->pending == PENDING_OPEN && how != OVERHEAD_PENDING_HOLD)
+			key = pending_resolve(ov, p, NULL, how == OVERHEAD_PENDING_FINAL);
+		else if (p->pending == PENDING_DONE)
 			key = p->pending_key;
-		}
 		pthread_mutex_unlock(&ov->mu);
 		return key;
 	}

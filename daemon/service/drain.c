@@ -130,10 +130,12 @@ void scoped__drain(struct scoped *d)
 			continue;
 		/* Its first cycled period's samples, once that period has measured what they
 		 * weigh: cumulative entries cannot change key from one drain to the next. */
-		entry_set__resolve_pending(
-		    &dc.next[i], overhead__pending_key(d->ov, t->w.target.pid,
-						       t->w.target.alive ? OVERHEAD_PENDING_HOLD
-									 : OVERHEAD_PENDING_FINAL));
+		if (entry_set__has_pending(&dc.next[i]))
+			entry_set__resolve_pending(
+			    &dc.next[i],
+			    overhead__pending_key(d->ov, t->w.target.pid,
+						  t->w.target.alive ? OVERHEAD_PENDING_HOLD
+								    : OVERHEAD_PENDING_FINAL));
 		history__sort(&dc.next[i]);
 		/* Out of memory: the interval is lost to the history, not to the totals. */
 		history__record(t->hist, t->last_drain_ns, now, &dc.next[i], &t->cur);

@@ -193,8 +193,8 @@ def samplers_record_command_preload_sampler():
     """record --preload-sampler -- COMMAND starts the command with the library first in its
     LD_PRELOAD and sampling at --rate (1: every block), and probes the library's USDTs before
     exec, with the executable: the loader maps it before main, and a profile of the command
-    from its start comes out exact, from the library's samples alone. Without the flag, the
-    same command under record is probed on every call (the library is not there)."""
+    from its start comes out exact, from the library's samples alone. With --pid the flag is
+    refused: a running process loads the library only when restarted."""
     out = os.path.join(tempfile.mkdtemp(prefix="allocscope-test-"), "preload-cmd.pb.gz")
     env = dict(os.environ)
     env.pop("ALLOCSCOPE_SAMPLER_RATE", None)

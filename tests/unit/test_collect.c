@@ -201,6 +201,7 @@ TEST(entry_set_resolve_pending)
 				goto cleanup;
 		}
 		ASSERT_EQ(st->refs, 1 + ARRAY_SIZE(duties), "a reference per entry");
+		ASSERT_TRUE(entry_set__has_pending(&s), "pending entries seen");
 		/* Open: the drain holds them back. Resolved: the share's key. */
 		entry_set__resolve_pending(&s, pass ? 1234 : 0);
 		if (!pass) {
@@ -209,6 +210,7 @@ TEST(entry_set_resolve_pending)
 			ASSERT_EQ(s.e[0].key.duty, 0, "an uncycled entry kept");
 			ASSERT_EQ(s.e[1].key.duty, 4096, "a cycled entry kept");
 			ASSERT_EQ(s.e[1].stats.alloc_cnt, 3, "in order");
+			ASSERT_TRUE(!entry_set__has_pending(&s), "none pending after");
 		} else {
 			ASSERT_EQ(s.cnt, 4, "every entry kept");
 			ASSERT_EQ(s.e[1].key.duty, 1234, "pending takes the share's key");
